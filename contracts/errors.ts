@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/**
+ * Stable error codes shared by WebSocket error frames and HTTP error bodies.
+ * Clients branch on `code`, never on `message`. `retryable` says whether
+ * sending the same request again can succeed; `status` is the HTTP status used
+ * when the error is answered over HTTP.
+ */
+export const errorCatalog = {
+  invalid_json: { status: 400, retryable: false, summary: 'The frame or body is not valid JSON.' },
+  invalid_frame: { status: 400, retryable: false, summary: 'The frame does not match its schema (wrong types, missing or unknown fields).' },
+  unknown_frame_type: { status: 400, retryable: false, summary: 'The frame\'s `t` is not a frame type this server accepts.' },
+  frame_too_large: { status: 413, retryable: false, summary: 'The frame or body exceeds the size limit.' },
+  binary_not_supported: { status: 400, retryable: false, summary: 'Binary WebSocket frames are not part of the protocol.' },
+  invalid_request: { status: 400, retryable: false, summary: 'The HTTP request is malformed (bad query, path or body).' },
+  unauthenticated: { status: 401, retryable: false, summary: 'No token, or the token is invalid or expired.' },
+  forbidden: { status: 403, retryable: false, summary: 'The authenticated user may not do this.' },
+  not_member: { status: 403, retryable: false, summary: 'The user is not a member of the conversation.' },
+  not_found: { status: 404, retryable: false, summary: 'No such conversation, message or route.' },
+  conflict: { status: 409, retryable: true, summary: 'A concurrent change won; retrying re-evaluates against the new state.' },
+  rate_limited: { status: 429, retryable: true, summary: 'Too many requests; retry after `retryAfterMs`.' },
+  unavailable: { status: 503, retryable: true, summary: 'A dependency (NATS, Postgres, ClickHouse) is unavailable.' },
+  timeout: { status: 504, retryable: true, summary: 'The operation did not finish in time; its outcome is unknown, retry with the same ids.' },
+  internal: { status: 500, retryable: true, summary: 'An unexpected server error; it has been logged.' },
+} as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+export const ErrorCode = z.enum(Object.keys(errorCatalog) as [ErrorCode, ...ErrorCode[]]);
+
+/** The body of every HTTP error response and the payload of every WebSocket error frame. */
+export const ErrorBody = z.strictObject({
+  code: ErrorCode,
+  message: z.string(),
+  retryable: z.boolean(),
+  retryAfterMs: z.number().int().nonnegative().optional(),
+  /** Field-level problems for validation errors: path and message. */
+  issues: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/**
+ * WebSocket close codes. 3000-3499: the client should reconnect (with backoff)
+ * and resume from its position. 3500-3999: reconnecting with the same
+ * credentials will fail the same way; do not retry automatically.
+ * Standard codes the server may also use: 1000 normal, 1001 going away,
+ * 1009 message too big (frames over the hard limit), 1007 invalid UTF-8.
+ */
+export const CloseCode = {
+  /** The gateway is shutting down or restarting. Reconnect elsewhere. */
+  serverShutdown: 3000,
+  /** The client did not read fast enough; its outbound buffer overflowed. Reconnect and resume. */
+  slowReader: 3001,
+  /** No frame or pong within the heartbeat interval. Reconnect and resume. */
+  heartbeatTimeout: 3002,
+  /** The token expired while connected. Get a fresh token, then reconnect. */
+  tokenExpired: 3003,
+  /** The token is invalid. Do not reconnect with it. */
+  unauthenticated: 3500,
+  /** Too many invalid frames: the client is broken. Do not reconnect automatically. */
+  policyViolation: 3501,
+} as const;
+export type CloseCodeName = keyof typeof CloseCode;
+
+export function shouldReconnect(closeCode: number): boolean {
+  return closeCode < 3500 || closeCode > 3999;
+}

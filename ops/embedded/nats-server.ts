@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { canConnect, pickFreePort } from './free-port.js';
+import type { EmbeddedLog } from './log.js';
+
+export interface NatsServerOptions {
+  binary: string;
+  /** Holds nats.conf and the JetStream store; reuse it to keep streams across restarts. */
+  dataDir: string;
+  /** Client port; 0 or omitted picks a free one. */
+  port?: number;
+  /** Monitoring port; monitoring is off unless given. */
+  httpPort?: number;
+  /** JetStream fsync period ("2m" default) or "always" (fsync every write, slow). */
+  syncInterval?: string;
+  /** Max message size in bytes; server default (1 MiB) when omitted. */
+  maxPayload?: number;
+  log: EmbeddedLog;
+}
+
+export interface NatsServerHandle {
+  url: string;
+  port: number;
+  pid: number;
+  /** SIGTERM, then SIGKILL after 10 s; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 20_000;
+const STOP_GRACE_MS = 10_000;
+const PORT_ATTEMPTS = 3;
+
+/** Starts nats-server with JetStream on 127.0.0.1 and resolves once it serves clients. */
+export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServerHandle> {
+  await fs.mkdir(opts.dataDir, { recursive: true });
+  // A picked port can be taken by someone else before nats-server binds it.
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port || (await pickFreePort());
+    try {
+      return await startOnce(opts, port);
+    } catch (err) {
+      const retry = !opts.port && attempt < PORT_ATTEMPTS && /address already in use/i.test(String(err));
+      if (!retry) throw err;
+      opts.log.warn('nats-server port was taken, retrying with another', { port });
+    }
+  }
+}
+
+function renderConfig(opts: NatsServerOptions, port: number): string {
+  const q = (s: string) => JSON.stringify(s); // NATS conf accepts JSON-style quoted strings
+  const lines = [
+    `server_name: parley-embedded`,
+    `listen: ${q(`127.0.0.1:${port}`)}`,
+    ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : []),
+    ...(opts.httpPort ? [`http: ${q(`127.0.0.1:${opts.httpPort}`)}`] : []),
+    `jetstream {`,
+    `  store_dir: ${q(path.join(opts.dataDir, 'jetstream'))}`,
+    // Default 2m trades a little durability on power loss for throughput;
+    // a process crash loses nothing since writes reach the OS immediately.
+    `  sync_interval: ${q(opts.syncInterval ?? '2m')}`,
+    `}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsServerHandle> {
+  const { log } = opts;
+  const confPath = path.join(opts.dataDir, 'nats.conf');
+  await fs.writeFile(confPath, renderConfig(opts, port));
+
+  const started = Date.now();
+  const child = spawn(opts.binary, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail: string[] = [];
+  let sawReady = false;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      tail.push(line);
+      if (tail.length > 50) tail.shift();
+      if (line.includes('Server is ready')) sawReady = true;
+      log.debug('nats-server', { line });
+    });
+  }
+  let spawnError: Error | undefined;
+  // 'error' (e.g. ENOENT) comes without an 'exit', so either one ends the wait.
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (err) => {
+      spawnError = err;
+      resolve();
+    });
+  });
+
+  // Don't leave an orphan holding the port and store if this process exits without stop().
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
+
+  let stopping = false;
+  const stop = once(async () => {
+    stopping = true;
+    process.removeListener('exit', killOnExit);
+    if (!isRunning(child)) return;
+    child.kill('SIGTERM');
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(killTimer);
+  });
+
+  const deadline = started + READY_TIMEOUT_MS;
+  while (true) {
+    if (spawnError || !isRunning(child)) {
+      await stop();
+      const why = spawnError?.message ?? `exit code ${child.exitCode ?? child.signalCode}`;
+      throw new Error(`nats-server failed to start (${why}):\n${tail.join('\n')}`);
+    }
+    if (sawReady && (await canConnect(port))) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`nats-server not ready after ${READY_TIMEOUT_MS} ms:\n${tail.join('\n')}`);
+    }
+    await sleep(25);
+  }
+
+  child.once('exit', (code, signal) => {
+    if (!stopping) log.error('nats-server exited unexpectedly', { code, signal, tail: tail.slice(-10) });
+  });
+  const pid = child.pid ?? 0;
+  log.info('nats-server started', { port, pid, ms: Date.now() - started, dataDir: opts.dataDir });
+  return { url: `nats://127.0.0.1:${port}`, port, pid, stop };
+}
+
+function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}

@@ -1,0 +1,58 @@
+import path from 'node:path';
+import type { Config } from '../services/shared/config.js';
+import type { Logger } from '../services/shared/logger.js';
+import { maxEventBytes } from '../services/shared/runtime.js';
+import { ensureNatsServer } from './embedded/nats-binary.js';
+import { startNatsServer } from './embedded/nats-server.js';
+import { startEmbeddedPostgres } from './embedded/postgres.js';
+
+export interface Stack {
+  natsUrl: string;
+  databaseUrl: string;
+  /** Stops whatever this stack started (external servers are left alone). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The dependencies the platform needs: each is the external server named in
+ * the config, or an embedded one with its data under the data dir.
+ * (ClickHouse needs no process: embedded chDB runs inside the platform.)
+ */
+export async function startStack(config: Config, log: Logger, projectDir: string): Promise<Stack> {
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err) => log.error('stopping a dependency failed', { err }));
+  };
+  try {
+    const natsUrl = await (async () => {
+      if (config.nats.url) return config.nats.url;
+      const nlog = log.child({ dependency: 'nats-server' });
+      const binary = await ensureNatsServer({ projectDir, log: nlog, ...(config.nats.serverBinary ? { explicitPath: config.nats.serverBinary } : {}) });
+      nlog.info('using nats-server', { path: binary.path, version: binary.version });
+      const server = await startNatsServer({
+        binary: binary.path,
+        dataDir: path.join(config.dataDir, 'nats'),
+        port: config.nats.embeddedPort,
+        syncInterval: config.nats.syncInterval,
+        maxPayload: Math.max(1 << 20, maxEventBytes(config)),
+        log: nlog,
+      });
+      stops.push(() => server.stop());
+      return server.url;
+    })();
+    const databaseUrl = await (async () => {
+      if (config.postgres.url) return config.postgres.url;
+      const pg = await startEmbeddedPostgres({
+        dataDir: path.join(config.dataDir, 'postgres'),
+        port: config.postgres.embeddedPort,
+        log: log.child({ dependency: 'postgres' }),
+      });
+      stops.push(() => pg.stop());
+      return pg.ensureDatabase('parley');
+    })();
+    return { natsUrl, databaseUrl, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

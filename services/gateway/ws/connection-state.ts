@@ -1,0 +1,14 @@
+/** What the gateway keeps per WebSocket (uWebSockets' user data). */
+export interface ConnectionState {
+  userId: string;
+  connectionId: string;
+  /** Token expiry, seconds since the epoch. */
+  expiresAt: number;
+  /** Live topics this connection holds a reference on. */
+  topics: Set<string>;
+  closed: boolean;
+  /** Invalid frames in the current window; too many closes the connection. */
+  badFrames: number;
+  badFramesWindowStart: number;
+  expiryTimer: NodeJS.Timeout | null;
+}

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import { CloseCode, type ClientFrame, type ErrorFrame, type WelcomeFrame, MAX_TEXT_CODE_POINTS } from '../../../contracts/index.js';
+import type { Authenticator } from '../../shared/auth.js';
+import type { Config } from '../../shared/config.js';
+import { toAppError, type AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { ConversationCommands } from '../../shared/write/conversation-commands.js';
+import type { ReadModel } from '../read-model.js';
+import type { TemplatedApp, WebSocket } from '../uws.js';
+import type { ConnectionState } from './connection-state.js';
+import type { LiveHub } from './live-hub.js';
+import { topicFor } from './live-hub.js';
+import { parseClientFrame } from './parse-frame.js';
+
+export interface SocketServerDeps {
+  config: Config;
+  log: Logger;
+  auth: Authenticator;
+  commands: ConversationCommands;
+  readModel: ReadModel;
+  hub: LiveHub;
+}
+
+/** Frames above the soft limit get an error frame; above this hard limit uWebSockets closes with 1009. */
+export const HARD_FRAME_LIMIT_BYTES = 1 << 20;
+const BAD_FRAME_LIMIT = 50;
+const BAD_FRAME_WINDOW_MS = 10_000;
+
+type Socket = WebSocket<ConnectionState>;
+
+/**
+ * The WebSocket endpoint: authenticates the upgrade, subscribes the
+ * connection to its user's and conversations' live topics, and turns client
+ * frames into commands. Business rules live in the command layer; this file
+ * only translates between frames and calls.
+ */
+export class SocketServer {
+  private readonly sockets = new Map<string, Map<string, Socket>>();
+  private readonly log: Logger;
+
+  constructor(private readonly deps: SocketServerDeps) {
+    this.log = deps.log.child({ component: 'ws' });
+    deps.hub.onUserEvent = (userId, raw) => this.onUserEvent(userId, raw);
+  }
+
+  get connectionCount(): number {
+    let n = 0;
+    for (const m of this.sockets.values()) n += m.size;
+    return n;
+  }
+
+  attach(app: TemplatedApp, path = '/v1/ws'): void {
+    const { gateway } = this.deps.config;
+    app.ws<ConnectionState>(path, {
+      maxPayloadLength: HARD_FRAME_LIMIT_BYTES,
+      maxBackpressure: gateway.maxBufferedBytes,
+      // uWebSockets types this flag as a number; any non-zero value enables it.
+      closeOnBackpressureLimit: 1,
+      idleTimeout: gateway.heartbeatSeconds,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const url = new URLSearchParams(req.getQuery() ?? '');
+        const header = req.getHeader('authorization');
+        const token = url.get('token') ?? (header.startsWith('Bearer ') ? header.slice(7) : '');
+        const key = req.getHeader('sec-websocket-key');
+        const protocol = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        let aborted = false;
+        res.onAborted(() => {
+          aborted = true;
+        });
+        this.deps.auth.verify(token).then(
+          (user) => {
+            if (aborted) return;
+            const state: ConnectionState = {
+              userId: user.userId,
+              connectionId: randomUUID(),
+              expiresAt: user.expiresAt,
+              topics: new Set(),
+              closed: false,
+              badFrames: 0,
+              badFramesWindowStart: Date.now(),
+              expiryTimer: null,
+            };
+            res.cork(() => res.upgrade(state, key, protocol, extensions, context));
+          },
+          (err) => {
+            if (aborted) return;
+            const body = toAppError(err).toBody();
+            res.cork(() => res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
+          },
+        );
+      },
+      open: (ws) => this.onOpen(ws),
+      message: (ws, data, isBinary) => this.onMessage(ws, data, isBinary),
+      close: (ws, code) => this.onClose(ws, code),
+    });
+  }
+
+  /** Closes every connection with a code that tells clients to reconnect elsewhere. */
+  closeAll(): void {
+    for (const byConn of this.sockets.values()) {
+      for (const ws of byConn.values()) ws.end(CloseCode.serverShutdown, 'server shutting down');
+    }
+  }
+
+  private onOpen(ws: Socket): void {
+    const state = ws.getUserData();
+    let byConn = this.sockets.get(state.userId);
+    if (!byConn) this.sockets.set(state.userId, (byConn = new Map()));
+    byConn.set(state.connectionId, ws);
+    const msUntilExpiry = state.expiresAt * 1000 - Date.now();
+    state.expiryTimer = setTimeout(() => {
+      if (!state.closed) ws.end(CloseCode.tokenExpired, 'token expired');
+    }, Math.max(0, Math.min(msUntilExpiry, 2 ** 31 - 1)));
+    this.subscribe(ws, topicFor('user', state.userId));
+    const welcome: WelcomeFrame = {
+      t: 'welcome',
+      userId: state.userId,
+      connectionId: state.connectionId,
+      serverTime: Date.now(),
+      heartbeatMs: this.deps.config.gateway.heartbeatSeconds * 1000,
+      limits: { maxFrameBytes: this.deps.config.gateway.maxFrameBytes, maxTextCodePoints: MAX_TEXT_CODE_POINTS },
+    };
+    this.sendFrame(ws, JSON.stringify(welcome));
+    this.deps.readModel.conversationIdsOf(state.userId).then(
+      (ids) => {
+        if (state.closed) return;
+        for (const id of ids) this.subscribe(ws, topicFor('conv', id));
+      },
+      (err) => {
+        this.log.error('could not load conversations for a new connection', { userId: state.userId, err });
+        if (!state.closed) ws.end(CloseCode.serverShutdown, 'temporarily unavailable');
+      },
+    );
+  }
+
+  private onClose(ws: Socket, code: number): void {
+    const state = ws.getUserData();
+    state.closed = true;
+    if (state.expiryTimer) clearTimeout(state.expiryTimer);
+    for (const topic of state.topics) this.deps.hub.release(topic);
+    state.topics.clear();
+    const byConn = this.sockets.get(state.userId);
+    byConn?.delete(state.connectionId);
+    if (byConn && byConn.size === 0) this.sockets.delete(state.userId);
+    this.log.debug('connection closed', { userId: state.userId, connectionId: state.connectionId, code });
+  }
+
+  private onMessage(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    const state = ws.getUserData();
+    const parsed = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
+    if (parsed.error) {
+      this.sendError(ws, parsed.error, parsed.requestId);
+      this.countBadFrame(ws, state);
+      return;
+    }
+    this.dispatch(ws, state, parsed.frame!).catch((err) => {
+      const appErr = toAppError(err);
+      if (appErr.code === 'internal') this.log.error('frame handling failed', { userId: state.userId, err });
+      this.sendError(ws, appErr, parsed.requestId);
+    });
+  }
+
+  private async dispatch(ws: Socket, state: ConnectionState, frame: ClientFrame): Promise<void> {
+    switch (frame.t) {
+      case 'ping':
+        this.sendFrame(ws, JSON.stringify({ t: 'pong', ...(frame.id ? { id: frame.id } : {}), serverTime: Date.now() }));
+        return;
+      case 'send': {
+        const result = await this.deps.commands.send(state.userId, frame);
+        this.sendFrame(ws, JSON.stringify({ t: 'ack', id: frame.id, result }));
+        return;
+      }
+    }
+  }
+
+  /** A membership change on a user's subject: subscribe or unsubscribe that user's local connections. */
+  private onUserEvent(userId: string, raw: string): void {
+    const byConn = this.sockets.get(userId);
+    if (!byConn) return;
+    let event: { type?: string; data?: { conversationId?: string } };
+    try {
+      event = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    const conversationId = event.data?.conversationId;
+    if (!conversationId) return;
+    const topic = topicFor('conv', conversationId);
+    for (const ws of byConn.values()) {
+      if (event.type === 'membership.joined') this.subscribe(ws, topic);
+      else if (event.type === 'membership.left') this.unsubscribe(ws, topic);
+    }
+  }
+
+  private subscribe(ws: Socket, topic: string): void {
+    const state = ws.getUserData();
+    if (state.closed || state.topics.has(topic)) return;
+    const [kind, id] = topic.split('/') as ['conv' | 'user', string];
+    this.deps.hub.acquire(kind, id);
+    state.topics.add(topic);
+    ws.subscribe(topic);
+  }
+
+  private unsubscribe(ws: Socket, topic: string): void {
+    const state = ws.getUserData();
+    if (state.closed || !state.topics.delete(topic)) return;
+    ws.unsubscribe(topic);
+    this.deps.hub.release(topic);
+  }
+
+  private sendFrame(ws: Socket, frame: string): void {
+    if (ws.getUserData().closed) return;
+    // Corked: one syscall for the frame even when sent from an async continuation.
+    ws.cork(() => ws.send(frame, false));
+  }
+
+  private sendError(ws: Socket, err: AppError, requestId: string | undefined): void {
+    const frame: ErrorFrame = { t: 'error', ...(requestId ? { id: requestId } : {}), ...err.toBody() };
+    this.sendFrame(ws, JSON.stringify(frame));
+  }
+
+  private countBadFrame(ws: Socket, state: ConnectionState): void {
+    const now = Date.now();
+    if (now - state.badFramesWindowStart > BAD_FRAME_WINDOW_MS) {
+      state.badFramesWindowStart = now;
+      state.badFrames = 0;
+    }
+    if (++state.badFrames > BAD_FRAME_LIMIT && !state.closed) {
+      ws.end(CloseCode.policyViolation, 'too many invalid frames');
+    }
+  }
+}
+

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SignJWT, importSPKI, jwtVerify, type CryptoKey, type KeyObject } from 'jose';
+import { UserId } from '../../contracts/index.js';
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+
+export interface AuthenticatedUser {
+  userId: string;
+  /** Seconds since the epoch; the gateway closes connections whose token expires. */
+  expiresAt: number;
+}
+
+export interface Authenticator {
+  verify(token: string): Promise<AuthenticatedUser>;
+  /** Present only when dev tokens are enabled. */
+  issueDevToken?: (userId: string, ttlSeconds: number) => Promise<{ token: string; expiresAt: number }>;
+}
+
+/** A dev secret generated on first start and kept under the data dir, so tokens survive restarts. */
+function devSecret(dataDir: string): Uint8Array {
+  const file = path.join(dataDir, 'dev-jwt-secret');
+  fs.mkdirSync(dataDir, { recursive: true });
+  try {
+    return Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64url');
+  } catch {
+    const secret = randomBytes(32).toString('base64url');
+    try {
+      fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+    } catch {
+      // Another process created it first: use theirs.
+      return Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64url');
+    }
+    return Buffer.from(secret, 'base64url');
+  }
+}
+
+/**
+ * Tokens are JWTs whose `sub` is the user id. Production verifies them with
+ * AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256/ES256/EdDSA, PEM);
+ * without either, a local dev secret is used and POST /v1/dev/token issues
+ * tokens for any user id.
+ */
+export async function createAuthenticator(config: Config): Promise<Authenticator> {
+  const { jwtSecret, jwtPublicKey, jwtAlgorithm, issuer, audience, devTokens } = config.auth;
+  let key: Uint8Array | CryptoKey | KeyObject;
+  let algorithms: string[];
+  if (jwtPublicKey) {
+    key = await importSPKI(jwtPublicKey, jwtAlgorithm);
+    algorithms = [jwtAlgorithm];
+  } else {
+    key = jwtSecret ? new TextEncoder().encode(jwtSecret) : devSecret(config.dataDir);
+    algorithms = ['HS256'];
+  }
+  const hmacKey = key instanceof Uint8Array ? key : null;
+
+  const authenticator: Authenticator = {
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, { issuer, algorithms, ...(audience ? { audience } : {}) });
+        const userId = UserId.safeParse(payload.sub);
+        if (!userId.success) throw new Error('token subject is not a valid user id');
+        if (typeof payload.exp !== 'number') throw new Error('token has no expiry');
+        return { userId: userId.data, expiresAt: payload.exp };
+      } catch (err) {
+        throw new AppError('unauthenticated', 'invalid or expired token', { cause: err });
+      }
+    },
+  };
+  if (devTokens && hmacKey) {
+    authenticator.issueDevToken = async (userId, ttlSeconds) => {
+      const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+      const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuer(issuer).setIssuedAt().setExpirationTime(expiresAt);
+      if (audience) jwt.setAudience(audience);
+      return { token: await jwt.sign(hmacKey), expiresAt };
+    };
+  }
+  return authenticator;
+}

@@ -1,0 +1,127 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The only place that reads the environment. Everything else receives the
+ * typed `Config`. Every variable, its default and its meaning is listed in
+ * README.md ("Configuration").
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+
+const EnvSchema = z.object({
+  PARLEY_DATA_DIR: z.string().optional(),
+  PARLEY_NAMESPACE: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).default('parley'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  NODE_ID: z.coerce.number().int().min(0).max(1023).default(1),
+
+  NATS_URL: z.string().optional(),
+  NATS_PORT: port.default(4222),
+  NATS_SERVER_BIN: z.string().optional(),
+  NATS_SYNC_INTERVAL: z.string().regex(/^(always|[0-9]+(ms|s|m|h))$/).default('2m'),
+  STREAM_MAX_AGE_DAYS: z.coerce.number().min(0).default(365),
+  STREAM_DUPLICATE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(120),
+
+  DATABASE_URL: z.string().optional(),
+  POSTGRES_PORT: port.default(5432),
+
+  CLICKHOUSE_URL: z.string().optional(),
+  CLICKHOUSE_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('parley'),
+  CLICKHOUSE_USER: z.string().optional(),
+  CLICKHOUSE_PASSWORD: z.string().optional(),
+
+  HOST: z.string().default('127.0.0.1'),
+  PORT: port.default(8080),
+  MAX_FRAME_BYTES: z.coerce.number().int().min(1024).max(1 << 20).default(64 * 1024),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 << 20).default(256 * 1024),
+  MAX_BUFFERED_BYTES: z.coerce.number().int().min(64 * 1024).default(1 << 20),
+  HEARTBEAT_SECONDS: z.coerce.number().int().min(8).max(960).default(60),
+
+  AUTH_JWT_SECRET: z.string().min(32).optional(),
+  AUTH_JWT_PUBLIC_KEY: z.string().optional(),
+  AUTH_JWT_ALGORITHM: z.enum(['RS256', 'ES256', 'EdDSA']).default('RS256'),
+  AUTH_JWT_ISSUER: z.string().default('parley'),
+  AUTH_JWT_AUDIENCE: z.string().optional(),
+  AUTH_DEV_TOKENS: bool.optional(),
+});
+
+export interface Config {
+  dataDir: string;
+  namespace: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  nodeId: number;
+  nats: {
+    /** Undefined: start the embedded nats-server. */
+    url: string | undefined;
+    embeddedPort: number;
+    serverBinary: string | undefined;
+    syncInterval: string;
+    maxAgeDays: number;
+    duplicateWindowSeconds: number;
+  };
+  postgres: { url: string | undefined; embeddedPort: number };
+  clickhouse: { url: string | undefined; database: string; user: string | undefined; password: string | undefined };
+  gateway: {
+    host: string;
+    port: number;
+    maxFrameBytes: number;
+    maxBodyBytes: number;
+    maxBufferedBytes: number;
+    heartbeatSeconds: number;
+  };
+  auth: {
+    /** HS256 shared secret; when neither this nor a public key is set, a dev secret is generated under dataDir. */
+    jwtSecret: string | undefined;
+    jwtPublicKey: string | undefined;
+    /** Algorithm of AUTH_JWT_PUBLIC_KEY. */
+    jwtAlgorithm: 'RS256' | 'ES256' | 'EdDSA';
+    issuer: string;
+    audience: string | undefined;
+    /** POST /v1/dev/token issues tokens for any user id. On by default only when no production key is configured. */
+    devTokens: boolean;
+  };
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const hasProductionKey = Boolean(e.AUTH_JWT_SECRET || e.AUTH_JWT_PUBLIC_KEY);
+  return {
+    dataDir: path.resolve(cwd, e.PARLEY_DATA_DIR ?? '.parley'),
+    namespace: e.PARLEY_NAMESPACE,
+    logLevel: e.LOG_LEVEL,
+    nodeId: e.NODE_ID,
+    nats: {
+      url: e.NATS_URL,
+      embeddedPort: e.NATS_PORT,
+      serverBinary: e.NATS_SERVER_BIN,
+      syncInterval: e.NATS_SYNC_INTERVAL,
+      maxAgeDays: e.STREAM_MAX_AGE_DAYS,
+      duplicateWindowSeconds: e.STREAM_DUPLICATE_WINDOW_SECONDS,
+    },
+    postgres: { url: e.DATABASE_URL, embeddedPort: e.POSTGRES_PORT },
+    clickhouse: { url: e.CLICKHOUSE_URL, database: e.CLICKHOUSE_DATABASE, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD },
+    gateway: {
+      host: e.HOST,
+      port: e.PORT,
+      maxFrameBytes: e.MAX_FRAME_BYTES,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxBufferedBytes: e.MAX_BUFFERED_BYTES,
+      heartbeatSeconds: e.HEARTBEAT_SECONDS,
+    },
+    auth: {
+      jwtSecret: e.AUTH_JWT_SECRET,
+      jwtPublicKey: e.AUTH_JWT_PUBLIC_KEY,
+      jwtAlgorithm: e.AUTH_JWT_ALGORITHM,
+      issuer: e.AUTH_JWT_ISSUER,
+      audience: e.AUTH_JWT_AUDIENCE,
+      devTokens: e.AUTH_DEV_TOKENS ?? !hasProductionKey,
+    },
+  };
+}

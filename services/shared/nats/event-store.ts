@@ -1,0 +1,103 @@
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { parseStoredEvent, type ParleyEvent } from '../../../contracts/index.js';
+import { AppError } from '../errors.js';
+
+export interface AppendOptions {
+  /** Deduplication key (Nats-Msg-Id): a retry with the same key returns the original sequence. */
+  msgId?: string;
+  /** Optimistic concurrency: the append fails with `WrongLastSequence` unless this is the subject's last sequence (0 = no event yet). */
+  expectedLastSubjectSeq?: number;
+}
+
+export interface AppendResult {
+  seq: number;
+  duplicate: boolean;
+}
+
+export interface StoredEvent {
+  seq: number;
+  subject: string;
+  event: ParleyEvent;
+}
+
+/** The subject moved on since the state the caller decided from. Reload and decide again. */
+export class WrongLastSequence extends Error {
+  constructor(subject: string, cause: unknown) {
+    super(`${subject} changed concurrently`, { cause });
+    this.name = 'WrongLastSequence';
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeEvent(event: ParleyEvent): Uint8Array {
+  return encoder.encode(JSON.stringify(event));
+}
+
+export function decodeEvent(data: Uint8Array): ParleyEvent {
+  return parseStoredEvent(JSON.parse(decoder.decode(data)));
+}
+
+/** Append and read access to one shard's event stream. */
+export class EventStore {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly stream: string,
+  ) {}
+
+  async append(subject: string, event: ParleyEvent, options: AppendOptions = {}): Promise<AppendResult> {
+    try {
+      const ack = await this.js.publish(subject, encodeEvent(event), {
+        ...(options.msgId !== undefined ? { msgID: options.msgId } : {}),
+        ...(options.expectedLastSubjectSeq !== undefined
+          ? { expect: { lastSubjectSequence: options.expectedLastSubjectSeq, streamName: this.stream } }
+          : { expect: { streamName: this.stream } }),
+        timeout: 5000,
+      });
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      if (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10164)) throw new WrongLastSequence(subject, err);
+      if (/timeout|no responders/i.test(String((err as Error)?.message))) {
+        throw new AppError('unavailable', 'the event log did not answer in time', { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The stored event at `seq`, or null when it does not exist (never stored, or aged out). */
+  async get(seq: number): Promise<StoredEvent | null> {
+    const msg = await this.jsm.direct.getMessage(this.stream, { seq });
+    if (!msg) return null;
+    return { seq: msg.seq, subject: msg.subject, event: decodeEvent(msg.data) };
+  }
+
+  /** Sequence of the last event stored on `subject`, 0 if none. */
+  async lastSubjectSeq(subject: string): Promise<number> {
+    const msg = await this.jsm.direct.getMessage(this.stream, { last_by_subj: subject });
+    return msg ? msg.seq : 0;
+  }
+
+  /**
+   * Every event on `subject` with sequence > `afterSeq`, in order, up to the
+   * subject's last sequence at call time.
+   */
+  async *readSubject(subject: string, afterSeq: number): AsyncGenerator<StoredEvent> {
+    const last = await this.lastSubjectSeq(subject);
+    if (last <= afterSeq) return;
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: [subject],
+      opt_start_seq: afterSeq + 1,
+    });
+    const messages = await consumer.consume({ max_messages: 256 });
+    try {
+      for await (const m of messages) {
+        yield { seq: m.seq, subject: m.subject, event: decodeEvent(m.data) };
+        if (m.seq >= last || m.info.pending === 0) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
+  }
+}

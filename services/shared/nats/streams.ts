@@ -1,0 +1,63 @@
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import type { Subjects } from '../../../contracts/index.js';
+import type { Logger } from '../logger.js';
+
+export interface StreamSettings {
+  maxAgeDays: number;
+  duplicateWindowSeconds: number;
+  /** Largest stored event, bytes. */
+  maxMsgBytes: number;
+}
+
+/** What a client needs to know about a shard to interpret positions in it. */
+export interface ShardInfo {
+  shard: number;
+  stream: string;
+  /**
+   * Changes whenever the stream is recreated: a position with another epoch
+   * refers to sequences that no longer exist. The stream's creation time is
+   * exactly that.
+   */
+  epoch: string;
+}
+
+const NANOS_PER_SECOND = 1_000_000_000;
+
+export function eventStreamConfig(subjects: Subjects, shard: number, settings: StreamSettings): Partial<StreamConfig> & { name: string } {
+  const ns = subjects.namespace;
+  return {
+    name: subjects.stream(shard),
+    subjects: [`${ns}.ev.conv.*`, `${ns}.ev.user.*`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: Math.round(settings.maxAgeDays * 86400 * NANOS_PER_SECOND),
+    duplicate_window: settings.duplicateWindowSeconds * NANOS_PER_SECOND,
+    max_msg_size: settings.maxMsgBytes,
+    num_replicas: 1,
+    allow_direct: true,
+    // Every stored event is republished to the live subject space with its
+    // stream sequence and the previous sequence on the same subject, so
+    // gateways get live events and can detect gaps without a consumer each.
+    republish: { src: `${ns}.ev.>`, dest: `${ns}.live.>` },
+  };
+}
+
+/** Creates the event stream(s) or updates their mutable settings; returns each shard's epoch. */
+export async function ensureEventStreams(jsm: JetStreamManager, subjects: Subjects, settings: StreamSettings, log: Logger): Promise<ShardInfo[]> {
+  const config = eventStreamConfig(subjects, 0, settings);
+  let info;
+  try {
+    info = await jsm.streams.info(config.name);
+    const c = info.config;
+    if (c.max_age !== config.max_age || c.duplicate_window !== config.duplicate_window || c.max_msg_size !== config.max_msg_size) {
+      info = await jsm.streams.update(config.name, { ...c, max_age: config.max_age!, duplicate_window: config.duplicate_window!, max_msg_size: config.max_msg_size! });
+      log.info('event stream settings updated', { stream: config.name });
+    }
+  } catch (err) {
+    if ((err as { code?: number }).code !== 10059 && !/stream not found/i.test(String(err))) throw err;
+    info = await jsm.streams.add(config);
+    log.info('event stream created', { stream: config.name });
+  }
+  return [{ shard: 0, stream: config.name, epoch: String(Date.parse(info.created)) }];
+}

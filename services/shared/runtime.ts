@@ -1,0 +1,84 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kysely } from 'kysely';
+import { subjectsFor, type Subjects } from '../../contracts/index.js';
+import { createAnalyticsClient } from './clickhouse.js';
+import { migrateClickHouse } from './clickhouse-migrate.js';
+import type { Config } from './config.js';
+import { createDb } from './db/connect.js';
+import { migratePostgres } from './db/migrate.js';
+import type { Database } from './db/schema.js';
+import type { Logger } from './logger.js';
+import { connectNats, type NatsHandles } from './nats/connection.js';
+import { EventStore } from './nats/event-store.js';
+import { ensureEventStreams, type ShardInfo } from './nats/streams.js';
+
+/**
+ * Connections every service needs, opened once per process and handed to
+ * the services running in it. In embedded mode all services share one
+ * process (chDB allows one owner of its data directory per process).
+ */
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  subjects: Subjects;
+  nats: NatsHandles;
+  store: EventStore;
+  shards: ShardInfo[];
+  db: Kysely<Database>;
+  clickhouse: ClickHouseClient;
+  close(): Promise<void>;
+}
+
+export interface OpenRuntimeOptions {
+  /** Resolved URLs (the embedded stack supplies them when the config has none). */
+  natsUrl: string;
+  databaseUrl: string;
+  /** Apply migrations and create streams (idempotent). */
+  provision?: boolean;
+  name: string;
+}
+
+/** Largest stored event: the frame limit plus room for the envelope. */
+export function maxEventBytes(config: Config): number {
+  return config.gateway.maxFrameBytes + 16 * 1024;
+}
+
+export async function openRuntime(config: Config, log: Logger, options: OpenRuntimeOptions): Promise<Runtime> {
+  const subjects = subjectsFor(config.namespace);
+  const nats = await connectNats(options.natsUrl, options.name, log);
+  const db = createDb(options.databaseUrl, log);
+  const clickhouse = createAnalyticsClient(config);
+  try {
+    const settings = {
+      maxAgeDays: config.nats.maxAgeDays,
+      duplicateWindowSeconds: config.nats.duplicateWindowSeconds,
+      maxMsgBytes: maxEventBytes(config),
+    };
+    const shards = await ensureEventStreams(nats.jsm, subjects, settings, log);
+    if (options.provision !== false) {
+      await migratePostgres(db, log);
+      await migrateClickHouse(clickhouse, config.clickhouse.database, log);
+    }
+    const store = new EventStore(nats.js, nats.jsm, shards[0]!.stream);
+    return {
+      config,
+      log,
+      subjects,
+      nats,
+      store,
+      shards,
+      db,
+      clickhouse,
+      async close() {
+        await nats.nc.drain().catch(() => nats.nc.close());
+        await db.destroy();
+        await clickhouse.close();
+      },
+    };
+  } catch (err) {
+    await nats.nc.close().catch(() => undefined);
+    await db.destroy().catch(() => undefined);
+    await clickhouse.close().catch(() => undefined);
+    throw err;
+  }
+}
