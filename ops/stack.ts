@@ -3,12 +3,14 @@ import type { Config } from '../services/shared/config.js';
 import type { Logger } from '../services/shared/logger.js';
 import { maxEventBytes } from '../services/shared/runtime.js';
 import { ensureNatsServer } from './embedded/nats-binary.js';
-import { startNatsServer } from './embedded/nats-server.js';
-import { startEmbeddedPostgres } from './embedded/postgres.js';
+import { startNatsServer, type NatsServerHandle } from './embedded/nats-server.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded/postgres.js';
 
 export interface Stack {
   natsUrl: string;
   databaseUrl: string;
+  /** The servers this stack started itself (absent when an external URL was configured). */
+  embedded: { nats?: NatsServerHandle; postgres?: EmbeddedPostgresHandle };
   /** Stops whatever this stack started (external servers are left alone). */
   stop(): Promise<void>;
 }
@@ -20,6 +22,7 @@ export interface Stack {
  */
 export async function startStack(config: Config, log: Logger, projectDir: string): Promise<Stack> {
   const stops: (() => Promise<void>)[] = [];
+  const embedded: Stack['embedded'] = {};
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err) => log.error('stopping a dependency failed', { err }));
   };
@@ -38,6 +41,7 @@ export async function startStack(config: Config, log: Logger, projectDir: string
         log: nlog,
       });
       stops.push(() => server.stop());
+      embedded.nats = server;
       return server.url;
     })();
     const databaseUrl = await (async () => {
@@ -48,9 +52,10 @@ export async function startStack(config: Config, log: Logger, projectDir: string
         log: log.child({ dependency: 'postgres' }),
       });
       stops.push(() => pg.stop());
+      embedded.postgres = pg;
       return pg.ensureDatabase('parley');
     })();
-    return { natsUrl, databaseUrl, stop };
+    return { natsUrl, databaseUrl, embedded, stop };
   } catch (err) {
     await stop();
     throw err;
