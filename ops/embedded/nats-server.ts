@@ -72,7 +72,8 @@ async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsSer
   await fs.writeFile(confPath, renderConfig(opts, port));
 
   const started = Date.now();
-  const child = spawn(opts.binary, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a terminal's Ctrl-C reaches only the platform, which stops the server last, in order.
+  const child = spawn(opts.binary, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const tail: string[] = [];
   let sawReady = false;
   for (const stream of [child.stdout, child.stderr]) {

