@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ErrorBody } from './errors.js';
-import { ParleyEvent } from './events.js';
+import { ParleyEvent } from './events/index.js';
+import { COMMAND_SCHEMAS, CreateCommand, SendCommand, type Command } from './commands.js';
+import { CreateConversationResponse } from './http.js';
 import { ClientMsgId, ConversationId, MessageId, RequestId, UserId } from './ids.js';
-import { MessageText } from './text.js';
 
 /**
  * WebSocket frames: one JSON object per text frame, discriminated by `t`.
@@ -12,23 +13,30 @@ import { MessageText } from './text.js';
 
 // ---- client -> server ----------------------------------------------------
 
-/** Append a text message to a conversation the user is a member of. */
-export const SendFrame = z.strictObject({
-  t: z.literal('send'),
-  id: RequestId,
-  conversationId: ConversationId,
-  clientMsgId: ClientMsgId,
-  text: MessageText,
-});
-export type SendFrame = z.infer<typeof SendFrame>;
+const withId = <S extends z.ZodRawShape>(schema: z.ZodObject<S>) => schema.extend({ id: RequestId });
 
 /** Liveness probe; answered with `pong`. Any frame also counts as activity. */
 export const PingFrame = z.strictObject({ t: z.literal('ping'), id: RequestId.optional() });
 export type PingFrame = z.infer<typeof PingFrame>;
 
-export const ClientFrame = z.discriminatedUnion('t', [SendFrame, PingFrame]);
-export type ClientFrame = z.infer<typeof ClientFrame>;
-export const CLIENT_FRAME_TYPES: readonly string[] = ClientFrame.options.map((o) => o.shape.t.value);
+/** Every command of contracts/commands.ts as a frame, with the client's request id. */
+export const CreateFrame = z.discriminatedUnion('kind', [withId(CreateCommand.options[0]), withId(CreateCommand.options[1]), withId(CreateCommand.options[2])]);
+const commandFrames = COMMAND_SCHEMAS.map((s) => withId(s as z.ZodObject));
+
+/** Schema per frame type, so an invalid frame is reported against the schema of its own type. */
+export const CLIENT_FRAME_SCHEMAS: Readonly<Record<string, z.ZodType>> = Object.fromEntries([
+  ['ping', PingFrame],
+  ['create', CreateFrame],
+  ...COMMAND_SCHEMAS.map((s, i) => [s.shape.t.value, commandFrames[i]!] as const),
+]);
+export const CLIENT_FRAME_TYPES: readonly string[] = Object.keys(CLIENT_FRAME_SCHEMAS);
+
+export type ClientFrame = (Command & { id: string }) | PingFrame;
+export type CommandFrame<T extends Command['t']> = Extract<Command, { t: T }> & { id: string };
+
+/** Kept for client authors: `send` as a frame. */
+export const SendFrame = withId(SendCommand);
+export type SendFrame = z.infer<typeof SendFrame>;
 
 // ---- server -> client ----------------------------------------------------
 
@@ -60,7 +68,18 @@ export const SendResult = z.strictObject({
 });
 export type SendResult = z.infer<typeof SendResult>;
 
-export const AckFrame = z.strictObject({ t: z.literal('ack'), id: RequestId, result: SendResult });
+/** The answer to commands that append one event (other than send and create). */
+export const AppendResult = z.strictObject({
+  conversationId: ConversationId.optional(),
+  seq: z.number().int().positive(),
+  pos: z.string(),
+});
+export type AppendResult = z.infer<typeof AppendResult>;
+
+export const CommandResult = z.union([SendResult, CreateConversationResponse, AppendResult]);
+export type CommandResult = z.infer<typeof CommandResult>;
+
+export const AckFrame = z.strictObject({ t: z.literal('ack'), id: RequestId, result: CommandResult });
 export type AckFrame = z.infer<typeof AckFrame>;
 
 export const PongFrame = z.strictObject({ t: z.literal('pong'), id: RequestId.optional(), serverTime: z.number().int() });
@@ -85,5 +104,24 @@ export const EventFrame = z.strictObject({
 });
 export type EventFrame = z.infer<typeof EventFrame>;
 
-export const ServerFrame = z.discriminatedUnion('t', [WelcomeFrame, AckFrame, PongFrame, ErrorFrame, EventFrame]);
+/** Someone is typing in a conversation; hide the indicator at `expiresAt` unless renewed. Never stored. */
+export const TypingFrame = z.strictObject({
+  t: z.literal('typing'),
+  conversationId: ConversationId,
+  userId: UserId,
+  expiresAt: z.number().int(),
+});
+export type TypingFrame = z.infer<typeof TypingFrame>;
+
+/** A member read (or received) a conversation up to `seq`: drives "seen by" live. Not sent in channels. */
+export const ReceiptFrame = z.strictObject({
+  t: z.literal('receipt'),
+  conversationId: ConversationId,
+  userId: UserId,
+  kind: z.enum(['read', 'delivered']),
+  seq: z.number().int().positive(),
+});
+export type ReceiptFrame = z.infer<typeof ReceiptFrame>;
+
+export const ServerFrame = z.discriminatedUnion('t', [WelcomeFrame, AckFrame, PongFrame, ErrorFrame, EventFrame, TypingFrame, ReceiptFrame]);
 export type ServerFrame = z.infer<typeof ServerFrame>;

@@ -1,5 +1,6 @@
+export * from './commands.js';
 export * from './errors.js';
-export * from './events.js';
+export * from './events/index.js';
 export * from './frames.js';
 export * from './http.js';
 export * from './ids.js';

@@ -8,7 +8,8 @@
  * - `<ns>.live.conv.<id>` / `<ns>.live.user.<id>`: the stream republishes each
  *   stored event here with its stream sequence and the subject's previous
  *   sequence; gateways subscribe to these for live delivery.
- * - `<ns>.typing.<conversationId>`: ephemeral typing signals (core NATS only).
+ * - `<ns>.eph.conv.<conversationId>`: ephemeral signals (typing, receipts) as
+ *   ready-made client frames (core NATS only, never stored).
  */
 export interface Subjects {
   readonly namespace: string;
@@ -19,6 +20,8 @@ export interface Subjects {
   liveConv(conversationId: string): string;
   liveUser(userId: string): string;
   typing(conversationId: string): string;
+  /** Ephemeral conversation signals (typing, receipts) as ready-made frames; core NATS, never stored. */
+  ephemeral(conversationId: string): string;
   /** Filters covering every stored event / every live event. */
   readonly allEvents: string;
   readonly allLive: string;
@@ -39,6 +42,7 @@ export function subjectsFor(namespace: string): Subjects {
     liveConv: (id) => `${ns}.live.conv.${id}`,
     liveUser: (id) => `${ns}.live.user.${id}`,
     typing: (id) => `${ns}.typing.${id}`,
+    ephemeral: (id) => `${ns}.eph.conv.${id}`,
     allEvents: `${ns}.ev.>`,
     allLive: `${ns}.live.>`,
     eventPrefix: `${ns}.ev.`,

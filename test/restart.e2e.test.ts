@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { clickhouseMigrations } from '../migrations/clickhouse/index.js';
 import { startPlatform, type Platform } from '../ops/platform.js';
 import { startStack, type Stack } from '../ops/stack.js';
 import { loadConfig } from '../services/shared/config.js';
@@ -83,7 +84,7 @@ describe('a full stop and start of the stack', () => {
 
     // Migrations were not re-applied: ClickHouse kept its schema table.
     const rows = await platform!.runtime.clickhouse.query({ query: 'SELECT count() AS n FROM parley.schema_migrations', format: 'JSONEachRow' });
-    expect(Number((await rows.json<{ n: string }>())[0]!.n)).toBe(1);
+    expect(Number((await rows.json<{ n: string }>())[0]!.n)).toBe(clickhouseMigrations.length);
   });
 
   it('answers /healthz with 503 naming each dependency that is down, while the gateway stays up', async () => {
@@ -92,11 +93,12 @@ describe('a full stop and start of the stack', () => {
     await stack!.embedded.postgres!.stop();
     const pgDown = await api(http, 'GET', '/healthz');
     expect(pgDown.status).toBe(503);
-    expect(pgDown.body.down).toEqual(['postgres']);
+    expect(pgDown.body.down).toEqual(expect.arrayContaining(['postgres']));
+    expect(pgDown.body.down).not.toContain('nats');
     await stack!.embedded.nats!.stop();
     const bothDown = await api(http, 'GET', '/healthz');
     expect(bothDown.status).toBe(503);
-    expect(bothDown.body.down.sort()).toEqual(['nats', 'postgres']);
+    expect(bothDown.body.down).toEqual(expect.arrayContaining(['nats', 'postgres']));
     expect(bothDown.body.checks.clickhouse.ok).toBe(true);
   });
 });

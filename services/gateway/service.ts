@@ -2,8 +2,17 @@ import type { Authenticator } from '../shared/auth.js';
 import type { HealthCheck } from '../shared/health.js';
 import type { Runtime } from '../shared/runtime.js';
 import { SnowflakeGenerator } from '../shared/snowflake.js';
+import { KeyedRateLimiter } from '../shared/rate-limit.js';
 import { ConversationCommands } from '../shared/write/conversation-commands.js';
+import { UserCommands } from '../shared/write/user-commands.js';
+import { CommandDispatcher } from './command-dispatcher.js';
+import { gatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './gateway-metrics.js';
+import { httpMetrics } from './http/http-metrics.js';
 import { HttpRouter } from './http/router.js';
+import { AttachmentStore } from './infra/attachment-store.js';
+import { PresenceService } from './infra/presence.js';
+import { ConversationQueries } from './queries/conversation-queries.js';
+import { MessageQueries } from './queries/message-queries.js';
 import { registerRoutes } from './http/routes.js';
 import { ReadModel } from './read-model.js';
 import { loadNativeUws, type us_listen_socket } from './uws.js';
@@ -30,6 +39,8 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   const app = uWS.App();
   const shard = runtime.shards[0]!;
   const readModel = new ReadModel(runtime.db);
+  const attachments = await AttachmentStore.open(runtime.nats.js, runtime.subjects.namespace);
+  const presence = await PresenceService.open(runtime.nats.js, runtime.subjects.namespace, config.presence.ttlSeconds, log.child({ component: 'presence' }));
   const commands = new ConversationCommands({
     store: runtime.store,
     subjects: runtime.subjects,
@@ -37,10 +48,18 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     ids: new SnowflakeGenerator(config.nodeId),
     log: log.child({ component: 'commands' }),
     idempotency: readModel,
+    attachments,
+    rules: config.rules,
   });
-  const hub = new LiveHub(runtime.nats.nc, runtime.subjects, shard, (topic, frame) => app.publish(topic, frame, false), log.child({ component: 'hub' }));
-  const sockets = new SocketServer({ config, log, auth: deps.auth, commands, readModel, hub });
+  const dispatcher = new CommandDispatcher(commands, new UserCommands(runtime.store, runtime.subjects, commands), runtime.nats.nc, runtime.subjects);
+  const metrics = gatewayMetrics(runtime.metrics);
+  const hub = new LiveHub(runtime.nats.nc, runtime.subjects, shard, (topic, frame) => {
+    metrics.fanout(app.numSubscribers(topic));
+    app.publish(topic, frame, false);
+  }, log.child({ component: 'hub' }));
+  const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, metrics: metrics.sockets });
   sockets.attach(app);
+  metrics.observe(() => sockets.connectionCount, () => hub.size);
 
   const healthChecks: Record<string, HealthCheck> = {
     nats: async () => {
@@ -57,8 +76,23 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     },
     ...deps.healthChecks,
   };
-  const router = new HttpRouter(app, log.child({ component: 'http' }), config.gateway.maxBodyBytes);
-  registerRoutes(router, { auth: deps.auth, commands, readModel, healthChecks });
+  const router = new HttpRouter(app, log.child({ component: 'http' }), config.gateway.maxBodyBytes, httpMetrics(runtime.metrics));
+  registerRoutes(router, {
+    auth: deps.auth,
+    commands,
+    dispatcher,
+    readModel,
+    conversations: new ConversationQueries(runtime.db),
+    messages: new MessageQueries(runtime.db),
+    attachments,
+    presence,
+    limiter: new KeyedRateLimiter(config.limits.httpPerSecond, config.limits.httpPerSecond * 3),
+    healthChecks,
+    maxAttachmentBytes: config.attachments.maxBytes,
+    allowedAttachmentTypes: config.attachments.allowedTypes,
+  });
+  // Every service of this process registers in runtime.metrics, so in embedded mode this one endpoint shows them all.
+  router.route('get', '/metrics', async () => ({ status: 200, body: Buffer.from(await runtime.metrics.render()), headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } }));
   router.fallback();
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -75,6 +109,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       uWS.us_listen_socket_close(listenSocket);
       sockets.closeAll();
       hub.close();
+      presence.stop();
       // Let close frames flush before the process moves on.
       await new Promise((r) => setTimeout(r, 50));
     },

@@ -1,100 +1,52 @@
-import type { Transaction } from 'kysely';
-import type { Subjects } from '../../contracts/index.js';
-import type { Database } from '../shared/db/schema.js';
+import { sql } from 'kysely';
+import type { ConversationEvent, Subjects, UserEvent } from '../../contracts/index.js';
 import type { StoredEvent } from '../shared/nats/event-store.js';
+import { applyConversationEvent } from './read-model/conversations.js';
+import { applyMessageChange } from './read-model/messages-changed.js';
+import { insertMessages, type PendingMessage } from './read-model/messages-sent.js';
+import { applyUserEvent } from './read-model/users.js';
 import type { Projection } from './runner.js';
 
-interface MessageRow {
-  conversation_id: string;
-  seq: number;
-  message_id: string;
-  sender_id: string;
-  client_msg_id: string;
-  text: string;
-  created_at: Date;
-}
+const MESSAGE_CHANGES = new Set(['message.edited', 'message.recalled', 'message.deleted', 'reaction.added', 'reaction.removed']);
 
 /**
- * Conversations, members and message history. Messages of a batch go in with
- * one multi-row insert and each touched conversation is updated once, so the
- * cost per batch is a handful of statements, not one per event.
+ * Conversations, members, history, reactions, markers, preferences, blocks
+ * and search. Runs of consecutive message.sent events are inserted together
+ * (a fixed number of statements per run); other events are applied in log
+ * order in between, so an edit always finds the message it edits.
  */
 export function readModelProjection(subjects: Subjects): Projection {
   return {
     name: 'read-model',
-    filterSubjects: [`${subjects.namespace}.ev.conv.*`],
-    async apply(trx, batch) {
-      const messages: MessageRow[] = [];
-      const latest = new Map<string, { seq: number; at: Date; messageSeq: number }>();
-      for (const { seq, event } of batch) {
-        switch (event.type) {
-          case 'conversation.created':
-            await applyCreated(trx, seq, event.at, event.actor, event.data);
-            break;
-          case 'message.sent': {
-            const at = new Date(event.at);
-            messages.push({
-              conversation_id: event.data.conversationId,
-              seq,
-              message_id: event.data.messageId,
-              sender_id: event.actor,
-              client_msg_id: event.data.clientMsgId,
-              text: event.data.text,
-              created_at: at,
-            });
-            latest.set(event.data.conversationId, { seq, at, messageSeq: seq });
-            break;
-          }
-          default:
-            break;
+    filterSubjects: [`${subjects.namespace}.ev.>`],
+    async apply(trx, batch: StoredEvent[]) {
+      let run: PendingMessage[] = [];
+      const flush = async () => {
+        if (run.length) await insertMessages(trx, run);
+        run = [];
+      };
+      const touched = new Map<string, number>();
+      for (const { seq, subject, event } of batch) {
+        if (event.type === 'message.sent') {
+          run.push({ seq, event });
+          continue;
         }
+        await flush();
+        if (subject.startsWith(`${subjects.namespace}.ev.user.`)) {
+          await applyUserEvent(trx, event as UserEvent);
+          continue;
+        }
+        const convEvent = event as ConversationEvent;
+        if (MESSAGE_CHANGES.has(event.type)) await applyMessageChange(trx, seq, convEvent);
+        else await applyConversationEvent(trx, seq, convEvent);
+        touched.set(convEvent.data.conversationId, seq);
       }
-      if (messages.length > 0) {
-        // A retried client message id that slipped past the log's dedup window is dropped here by the unique index.
-        await trx.insertInto('messages').values(messages).onConflict((oc) => oc.doNothing()).execute();
-      }
-      for (const [id, l] of latest) {
-        await trx
-          .updateTable('conversations')
-          .set({ last_seq: l.seq, last_activity_at: l.at, last_message_seq: l.messageSeq })
-          .where('id', '=', id)
-          .where('last_seq', '<', String(l.seq))
-          .execute();
+      await flush();
+      if (touched.size) {
+        const ids = [...touched.keys()];
+        await sql`update conversations c set last_seq = greatest(c.last_seq, v.seq)
+          from unnest(${ids}::text[], ${ids.map((id) => touched.get(id)!)}::bigint[]) as v(id, seq) where c.id = v.id`.execute(trx);
       }
     },
   };
-}
-
-async function applyCreated(
-  trx: Transaction<Database>,
-  seq: number,
-  at: number,
-  actor: string,
-  data: { conversationId: string; kind: 'direct' | 'group'; title: string | null; members: { userId: string; role: 'owner' | 'admin' | 'member' }[] },
-): Promise<void> {
-  const when = new Date(at);
-  await trx
-    .insertInto('conversations')
-    .values({
-      id: data.conversationId,
-      kind: data.kind,
-      title: data.title,
-      created_by: actor,
-      created_at: when,
-      last_seq: seq,
-      last_activity_at: when,
-      last_message_seq: null,
-      member_count: data.members.length,
-    })
-    .onConflict((oc) => oc.doNothing())
-    .execute();
-  // Large groups: insert members in chunks to stay under Postgres' parameter limit.
-  for (let i = 0; i < data.members.length; i += 5000) {
-    const chunk = data.members.slice(i, i + 5000);
-    await trx
-      .insertInto('conversation_members')
-      .values(chunk.map((m) => ({ conversation_id: data.conversationId, user_id: m.userId, role: m.role, joined_seq: seq, joined_at: when })))
-      .onConflict((oc) => oc.doNothing())
-      .execute();
-  }
 }

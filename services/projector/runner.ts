@@ -1,152 +1,211 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '../shared/db/schema.js';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.js';
-import { decodeEvent, type StoredEvent } from '../shared/nats/event-store.js';
-import type { Runtime } from '../shared/runtime.js';
+import type { ShardInfo } from '../shared/nats/streams.js';
+import { applyDeliveries } from './apply.js';
+import { CheckpointMoved, ensureCheckpointRow, readCheckpoint } from './checkpoint.js';
+import { consumerLag, ensureDurable } from './consumer.js';
+import { InOrderGate } from './in-order.js';
+import { projectorMetrics, type ProjectorMetrics } from './metrics.js';
+import type { Projection, ProjectorDeps } from './projection.js';
 
-/** A read model folded from the log inside Postgres transactions. */
-export interface Projection {
-  /** Checkpoint key and (with the namespace) durable consumer name. */
-  name: string;
-  filterSubjects: string[];
-  /** Applies a batch in log order. Must be idempotent per event: a replay of an applied event changes nothing. */
-  apply(trx: Transaction<Database>, batch: StoredEvent[]): Promise<void>;
-}
+export type { Projection } from './projection.js';
 
 export interface RunnerOptions {
-  /** Largest batch applied in one transaction. */
+  /** Largest batch applied in one transaction. Default 500. */
   batchSize?: number;
-  /** Delay before a failed batch is redelivered. */
+  /** Nak delay after the first failed delivery; doubles with each further one. Default 1000 ms. */
   retryDelayMs?: number;
+  /** Cap of the nak delay. Default 15 s (well under the consumer's 30 s ack wait). */
+  maxRetryDelayMs?: number;
+  /** A failing event is parked on this delivery. Default 5. */
+  maxDeliveries?: number;
 }
 
 /**
- * Runs a projection from a durable pull consumer. Each batch is applied and
- * the checkpoint advanced in one transaction; the checkpoint update is
- * compare-and-set, so two runners cannot both advance it and a redelivered
- * event at or below the checkpoint is skipped. Messages are acked only after
- * commit: a crash between commit and ack just redelivers events the
- * checkpoint already covers.
+ * Runs a projection from a durable pull consumer.
+ *
+ * Each batch is applied and the checkpoint advanced in one transaction
+ * (compare-and-set, see apply.ts), and acked only after the commit: a crash
+ * in between just redelivers events the checkpoint already covers. A failed
+ * batch is naked with a growing delay; after `maxDeliveries` the failing
+ * event is parked and only its entity waits (apply.ts). Naked events are
+ * reapplied before anything after them (InOrderGate).
+ *
+ * A session is one consume() from the consumer as positioned at the
+ * checkpoint. When the checkpoint moves under the runner (an operator reset
+ * or a rebuild's swap) or the consumer disappears, the session ends and a
+ * new one starts from the checkpoint.
  */
 export class ProjectionRunner {
   private messages: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
+  private committed = 0;
   private readonly batchSize: number;
   private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly maxDeliveries: number;
   private readonly log: Logger;
+  private readonly metrics: ProjectorMetrics;
+  private readonly shard: ShardInfo;
+  private stopCollecting: () => void = () => undefined;
 
   constructor(
-    private readonly runtime: Runtime,
-    private readonly projection: Projection,
+    private readonly deps: ProjectorDeps,
+    readonly projection: Projection,
     options: RunnerOptions = {},
   ) {
     this.batchSize = options.batchSize ?? 500;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
-    this.log = runtime.log.child({ projector: projection.name });
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 15_000;
+    this.maxDeliveries = options.maxDeliveries ?? 5;
+    this.log = deps.log.child({ projector: projection.name });
+    this.metrics = projectorMetrics(deps.metrics, projection.name);
+    this.shard = deps.shards[0]!;
   }
 
   get consumerName(): string {
-    return `${this.runtime.subjects.namespace}-${this.projection.name}`;
+    return projectorConsumerName(this.deps.subjects.namespace, this.projection.name);
   }
 
+  /** The checkpoint this runner last committed (or found at start). */
+  get checkpoint(): number {
+    return this.committed;
+  }
+
+  /** Opens the first session (so a wrong epoch fails the start) and consumes in the background. */
   async start(): Promise<void> {
-    const { jsm, js } = this.runtime.nats;
-    const shard = this.runtime.shards[0]!;
-    await ensureCheckpointRow(this.runtime.db, this.projection.name, shard.shard, shard.epoch);
-    const checkpoint = await readCheckpoint(this.runtime.db, this.projection.name, shard.shard);
-    if (checkpoint.epoch !== shard.epoch) {
-      throw new Error(
-        `projector ${this.projection.name}: the event stream was recreated (epoch ${checkpoint.epoch} -> ${shard.epoch}); rebuild the read model before starting`,
-      );
-    }
-    try {
-      await jsm.consumers.info(shard.stream, this.consumerName);
-    } catch {
-      await jsm.consumers.add(shard.stream, {
-        durable_name: this.consumerName,
-        ack_policy: AckPolicy.Explicit,
-        // Resume where the read model is, even if the consumer was deleted.
-        deliver_policy: checkpoint.seq > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
-        ...(checkpoint.seq > 0 ? { opt_start_seq: checkpoint.seq + 1 } : {}),
-        filter_subjects: this.projection.filterSubjects,
-        max_ack_pending: this.batchSize * 4,
-        ack_wait: 30_000_000_000,
-      });
-    }
-    const consumer = await js.consumers.get(shard.stream, this.consumerName);
-    this.messages = await consumer.consume({ max_messages: this.batchSize });
-    this.loop = this.run(this.messages);
+    this.stopping = false;
+    this.messages = await this.openSession();
+    this.stopCollecting = this.metrics.registry.onCollect(() => this.collect());
+    this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopCollecting();
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
+    this.loop = null;
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    let batch: JsMsg[] = [];
-    for await (const msg of messages) {
-      batch.push(msg);
-      // Flush when nothing more is waiting or the batch is full: low latency
-      // when idle, large transactions under load.
-      if (msg.info.pending > 0 && batch.length < this.batchSize) continue;
-      const current = batch;
-      batch = [];
-      await this.applyBatch(current);
-      if (this.stopping) break;
+  /** Events not yet handled, from the consumer's state on the server. */
+  lag(): Promise<number> {
+    return consumerLag(this.deps.nats.jsm, this.shard.stream, this.consumerName);
+  }
+
+  private async openSession(): Promise<ConsumerMessages> {
+    const { db, nats } = this.deps;
+    const name = this.projection.name;
+    await ensureCheckpointRow(db, name, this.shard.shard, this.shard.epoch);
+    const checkpoint = await readCheckpoint(db, name, this.shard.shard);
+    if (checkpoint.epoch !== this.shard.epoch) {
+      throw new Error(`projector ${name}: the event stream was recreated (epoch ${checkpoint.epoch} -> ${this.shard.epoch}); rebuild the read model before starting`);
     }
+    this.committed = checkpoint.seq;
+    const spec = { stream: this.shard.stream, name: this.consumerName, filterSubjects: this.projection.filterSubjects, maxAckPending: this.batchSize * 4 };
+    await ensureDurable(nats.jsm, spec, checkpoint.seq, this.log);
+    const consumer = await nats.js.consumers.get(this.shard.stream, this.consumerName);
+    // Without abort_on_missing_resource a deleted consumer would leave consume() waiting forever.
+    return consumer.consume({ max_messages: this.batchSize, abort_on_missing_resource: true });
   }
 
-  private async applyBatch(msgs: JsMsg[]): Promise<void> {
-    const shard = this.runtime.shards[0]!;
-    const decoded: StoredEvent[] = [];
-    for (const m of msgs) {
+  private async run(): Promise<void> {
+    while (!this.stopping) {
       try {
-        decoded.push({ seq: m.seq, subject: m.subject, event: decodeEvent(m.data) });
+        await this.consume(this.messages!);
+        if (!this.stopping) this.log.warn('projector consumer ended, reopening from the checkpoint');
       } catch (err) {
-        // An event no version of the schema can read would block the projector forever.
-        this.log.error('undecodable event skipped', { seq: m.seq, subject: m.subject, err });
+        if (this.stopping) break;
+        if (err instanceof CheckpointMoved) this.log.info('checkpoint moved, reopening from it', { err: err.message });
+        else this.log.warn('projector session failed, reopening from the checkpoint', { err });
+      }
+      await this.messages?.close().catch(() => undefined);
+      while (!this.stopping) {
+        await sleep(this.retryDelayMs);
+        try {
+          const messages = await this.openSession();
+          if (this.stopping) await messages.close().catch(() => undefined);
+          else this.messages = messages;
+          break;
+        } catch (err) {
+          this.log.error('cannot reopen the projector session, retrying', { err });
+        }
       }
     }
-    try {
-      await this.runtime.db.transaction().execute(async (trx) => {
-        const checkpoint = await readCheckpoint(trx, this.projection.name, shard.shard, true);
-        const fresh = decoded.filter((e) => e.seq > checkpoint.seq);
-        if (fresh.length === 0) return;
-        await this.projection.apply(trx, fresh);
-        const last = msgs[msgs.length - 1]!.seq;
-        const advanced = await trx
-          .updateTable('projector_checkpoints')
-          .set({ seq: last, updated_at: sql`now()` })
-          .where('projector', '=', this.projection.name)
-          .where('shard', '=', shard.shard)
-          .where('seq', '=', String(checkpoint.seq))
-          .executeTakeFirst();
-        if (advanced.numUpdatedRows !== 1n) throw new Error('checkpoint moved concurrently');
-      });
-      for (const m of msgs) m.ack();
-    } catch (err) {
-      this.log.error('batch failed, will be redelivered', { first: msgs[0]?.seq, count: msgs.length, err });
-      for (const m of msgs) m.nak(this.retryDelayMs);
+  }
+
+  private async consume(messages: ConsumerMessages): Promise<void> {
+    const gate = new InOrderGate<JsMsg>();
+    for await (const msg of messages) {
+      // Already covered by the checkpoint (a redelivery after a lost ack).
+      if (msg.seq <= this.committed) {
+        msg.ack();
+        continue;
+      }
+      gate.arrive(msg);
+      // Flush when nothing more is waiting on the server or the batch is full: low latency when idle, large transactions under load.
+      if (!gate.recovering && msg.info.pending > 0 && gate.size < this.batchSize) continue;
+      for (let ready = gate.release(this.batchSize); ready.length > 0; ready = gate.release(this.batchSize)) {
+        await this.flush(ready, gate);
+        if (this.stopping) return;
+      }
     }
+  }
+
+  private async flush(msgs: JsMsg[], gate: InOrderGate<JsMsg>): Promise<void> {
+    const started = performance.now();
+    try {
+      const result = await applyDeliveries(
+        this.deps,
+        this.projection,
+        msgs.map((m) => ({ seq: m.seq, subject: m.subject, data: m.data, deliveries: m.info.deliveryCount })),
+        { shard: this.shard.shard, expectedCheckpoint: this.committed, maxDeliveries: this.maxDeliveries },
+      );
+      this.committed = result.checkpoint;
+      for (let i = 0; i < result.handled; i++) msgs[i]!.ack();
+      this.metrics.applied.inc(result.applied);
+      this.metrics.held.inc(result.held);
+      this.metrics.parked.inc(result.parked.length);
+      this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
+      for (const p of result.parked) this.log.error('event parked: its entity waits for a re-drive', { ...p, maxDeliveries: this.maxDeliveries });
+      if (result.handled < msgs.length) this.retry(msgs.slice(result.handled), gate, result.retryReason);
+    } catch (err) {
+      if (err instanceof CheckpointMoved) throw err;
+      this.retry(msgs, gate, err);
+    }
+  }
+
+  private retry(msgs: JsMsg[], gate: InOrderGate<JsMsg>, reason: unknown): void {
+    const deliveries = msgs[0]!.info.deliveryCount;
+    const delayMs = Math.min(this.retryDelayMs * 2 ** (deliveries - 1), this.maxRetryDelayMs);
+    this.log.warn('batch failed, will be redelivered', { first: msgs[0]!.seq, count: msgs.length, deliveries, delayMs, err: reason });
+    this.metrics.retried.inc(msgs.length);
+    for (const m of msgs) {
+      gate.expect(m.seq);
+      m.nak(delayMs);
+    }
+    // Messages waiting behind the naked ones must not time out on the server meanwhile.
+    for (const m of gate.held) m.working();
+  }
+
+  private async collect(): Promise<void> {
+    this.metrics.checkpoint.set(this.committed);
+    const rows = await this.deps.db
+      .selectFrom('parked_events')
+      .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('projector', '=', this.projection.name)
+      .where('status', 'in', ['parked', 'held'])
+      .groupBy('status')
+      .execute();
+    for (const status of ['parked', 'held']) {
+      this.metrics.parkedOpen.set({ projector: this.projection.name, status }, Number(rows.find((r) => r.status === status)?.n ?? 0));
+    }
+    this.metrics.lag.set(await this.lag());
   }
 }
 
-export async function ensureCheckpointRow(db: Kysely<Database>, projector: string, shard: number, epoch: string): Promise<void> {
-  await db.insertInto('projector_checkpoints').values({ projector, shard, epoch, seq: 0 }).onConflict((oc) => oc.doNothing()).execute();
-}
-
-export async function readCheckpoint(
-  db: Kysely<Database> | Transaction<Database>,
-  projector: string,
-  shard: number,
-  forUpdate = false,
-): Promise<{ seq: number; epoch: string }> {
-  let query = db.selectFrom('projector_checkpoints').select(['seq', 'epoch']).where('projector', '=', projector).where('shard', '=', shard);
-  if (forUpdate) query = query.forUpdate();
-  const row = await query.executeTakeFirst();
-  return { seq: row ? Number(row.seq) : 0, epoch: row?.epoch ?? '' };
+export function projectorConsumerName(namespace: string, projector: string): string {
+  return `${namespace}-${projector}`;
 }

@@ -27,6 +27,10 @@ const EnvSchema = z.object({
   DATABASE_URL: z.string().optional(),
   POSTGRES_PORT: port.default(5432),
 
+  PROJECTOR_MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(5),
+  PROJECTOR_RETRY_DELAY_MS: z.coerce.number().int().min(1).max(60_000).default(1000),
+  HEALTH_MAX_PROJECTOR_LAG: z.coerce.number().int().min(0).default(10_000),
+
   CLICKHOUSE_URL: z.string().optional(),
   CLICKHOUSE_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('parley'),
   CLICKHOUSE_USER: z.string().optional(),
@@ -39,6 +43,14 @@ const EnvSchema = z.object({
   MAX_BUFFERED_BYTES: z.coerce.number().int().min(64 * 1024).default(1 << 20),
   HEARTBEAT_SECONDS: z.coerce.number().int().min(8).max(960).default(60),
 
+  RECALL_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86400).default(120),
+  MAX_REACTIONS_PER_MESSAGE: z.coerce.number().int().min(1).max(200).default(20),
+  RATE_FRAMES_PER_SECOND: z.coerce.number().min(1).default(30),
+  RATE_SENDS_PER_SECOND: z.coerce.number().min(0.1).default(10),
+  RATE_HTTP_PER_SECOND: z.coerce.number().min(1).default(20),
+  MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(10 << 20),
+  ATTACHMENT_TYPES: z.string().default('image/*,video/*,audio/*,text/plain,application/pdf,application/zip,application/octet-stream'),
+  PRESENCE_TTL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
   AUTH_JWT_SECRET: z.string().min(32).optional(),
   AUTH_JWT_PUBLIC_KEY: z.string().optional(),
   AUTH_JWT_ALGORITHM: z.enum(['RS256', 'ES256', 'EdDSA']).default('RS256'),
@@ -62,6 +74,14 @@ export interface Config {
     duplicateWindowSeconds: number;
   };
   postgres: { url: string | undefined; embeddedPort: number };
+  projector: {
+    /** A failing event is parked (dead-lettered) on this delivery. */
+    maxDeliveries: number;
+    /** Nak delay after a failed delivery, doubling with each further one. */
+    retryDelayMs: number;
+    /** /healthz reports the projector down when more events than this wait to be projected. */
+    maxHealthyLag: number;
+  };
   clickhouse: { url: string | undefined; database: string; user: string | undefined; password: string | undefined };
   gateway: {
     host: string;
@@ -71,6 +91,20 @@ export interface Config {
     maxBufferedBytes: number;
     heartbeatSeconds: number;
   };
+  rules: {
+    recallWindowMs: number;
+    maxReactionsPerMessage: number;
+  };
+  limits: {
+    /** Frames per connection per second (burst: twice that). */
+    framesPerSecond: number;
+    /** Messages per user per second on one gateway (burst: three times that). */
+    sendsPerSecond: number;
+    /** HTTP requests per user per second on one gateway (burst: three times that). */
+    httpPerSecond: number;
+  };
+  attachments: { maxBytes: number; allowedTypes: string[] };
+  presence: { ttlSeconds: number };
   auth: {
     /** HS256 shared secret; when neither this nor a public key is set, a dev secret is generated under dataDir. */
     jwtSecret: string | undefined;
@@ -106,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       duplicateWindowSeconds: e.STREAM_DUPLICATE_WINDOW_SECONDS,
     },
     postgres: { url: e.DATABASE_URL, embeddedPort: e.POSTGRES_PORT },
+    projector: { maxDeliveries: e.PROJECTOR_MAX_DELIVERIES, retryDelayMs: e.PROJECTOR_RETRY_DELAY_MS, maxHealthyLag: e.HEALTH_MAX_PROJECTOR_LAG },
     clickhouse: { url: e.CLICKHOUSE_URL, database: e.CLICKHOUSE_DATABASE, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD },
     gateway: {
       host: e.HOST,
@@ -115,6 +150,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBufferedBytes: e.MAX_BUFFERED_BYTES,
       heartbeatSeconds: e.HEARTBEAT_SECONDS,
     },
+    rules: { recallWindowMs: e.RECALL_WINDOW_SECONDS * 1000, maxReactionsPerMessage: e.MAX_REACTIONS_PER_MESSAGE },
+    limits: { framesPerSecond: e.RATE_FRAMES_PER_SECOND, sendsPerSecond: e.RATE_SENDS_PER_SECOND, httpPerSecond: e.RATE_HTTP_PER_SECOND },
+    attachments: { maxBytes: e.MAX_ATTACHMENT_BYTES, allowedTypes: e.ATTACHMENT_TYPES.split(',').map((t) => t.trim()).filter(Boolean) },
+    presence: { ttlSeconds: e.PRESENCE_TTL_SECONDS },
     auth: {
       jwtSecret: e.AUTH_JWT_SECRET,
       jwtPublicKey: e.AUTH_JWT_PUBLIC_KEY,

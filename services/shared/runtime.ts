@@ -8,6 +8,7 @@ import { createDb } from './db/connect.js';
 import { migratePostgres } from './db/migrate.js';
 import type { Database } from './db/schema.js';
 import type { Logger } from './logger.js';
+import { MetricsRegistry } from './metrics.js';
 import { connectNats, type NatsHandles } from './nats/connection.js';
 import { EventStore } from './nats/event-store.js';
 import { ensureEventStreams, type ShardInfo } from './nats/streams.js';
@@ -26,6 +27,8 @@ export interface Runtime {
   shards: ShardInfo[];
   db: Kysely<Database>;
   clickhouse: ClickHouseClient;
+  /** Every service in the process registers its metrics here; the gateway serves them on /metrics. */
+  metrics: MetricsRegistry;
   close(): Promise<void>;
 }
 
@@ -59,7 +62,9 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       await migratePostgres(db, log);
       await migrateClickHouse(clickhouse, config.clickhouse.database, log);
     }
-    const store = new EventStore(nats.js, nats.jsm, shards[0]!.stream);
+    const metrics = new MetricsRegistry();
+    const appendSeconds = metrics.histogram('parley_event_append_seconds', 'Time to append one event to the log (JetStream publish until its ack), by outcome.', ['outcome']);
+    const store = new EventStore(nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s));
     return {
       config,
       log,
@@ -69,6 +74,7 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       shards,
       db,
       clickhouse,
+      metrics,
       async close() {
         await nats.nc.drain().catch(() => nats.nc.close());
         await db.destroy();

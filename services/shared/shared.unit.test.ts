@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
-import { decide, emptyConversation, evolve } from './domain/conversation.js';
+import { decideAddMembers, decideCreate, decideLeave, decideRemove, decideSetRole, decideTransfer } from './domain/conversation/decide-membership.js';
+import { decideDelete, decideEdit, decideReaction, decideRecall, decideSend } from './domain/conversation/decide-messages.js';
+import { emptyConversation, evolve } from './domain/conversation/state.js';
 import { directConversationId } from './domain/direct.js';
-import { AppError } from './errors.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { LruMap } from './lru.js';
 import { parseSnowflake, PARLEY_EPOCH_MS, SnowflakeGenerator } from './snowflake.js';
@@ -23,23 +24,63 @@ describe('snowflake ids', () => {
 
 describe('conversation decider', () => {
   const now = 1_700_000_000_000;
-  const created = decide(emptyConversation('g_1'), { type: 'create', kind: 'group', title: 'T', members: [{ userId: 'a', role: 'owner' }, { userId: 'b', role: 'member' }] }, { actor: 'a', now });
-  const state = evolve(emptyConversation('g_1'), created[0] as never, 1);
+  const rules = { recallWindowMs: 120_000, maxReactionsPerMessage: 2 };
+  const ctx = (actor: string, at = now) => ({ actor, now: at, rules });
+  const fresh = () => {
+    const s = emptyConversation('g_1');
+    const created = decideCreate(s, { kind: 'group', title: 'T', members: [{ userId: 'own', role: 'owner' }, { userId: 'adm', role: 'admin' }, { userId: 'mem', role: 'member' }] }, ctx('own'));
+    evolve(s, created, 1);
+    const sent = decideSend(s, { messageId: '100', clientMsgId: 'c1', text: 'hello @mem and @nobody' }, ctx('mem'));
+    evolve(s, sent, 2);
+    return { s, sent };
+  };
 
   it('creates once', () => {
-    expect(state).toMatchObject({ exists: true, version: 1, kind: 'group' });
-    expect(() => decide(state, { type: 'create', kind: 'group', title: 'T', members: [{ userId: 'a', role: 'owner' }] }, { actor: 'a', now })).toThrow(AppError);
+    const { s } = fresh();
+    expect(s).toMatchObject({ exists: true, kind: 'group' });
+    expect(() => decideCreate(s, { kind: 'group', title: 'T', members: [{ userId: 'own', role: 'owner' }] }, ctx('own'))).toThrow(expect.objectContaining({ code: 'conflict' }));
   });
 
-  it('lets members send, as themselves', () => {
-    const [event] = decide(state, { type: 'send', messageId: '1', clientMsgId: 'c', text: 'hi' }, { actor: 'b', now });
-    expect(event).toMatchObject({ type: 'message.sent', actor: 'b', at: now });
+  it('sends as the actor and parses mentions of members only (not oneself)', () => {
+    const { s } = fresh();
+    const e = decideSend(s, { messageId: '101', clientMsgId: 'c2', text: 'cc @adm @mem @ghost, mail a@mem.com' }, ctx('own'));
+    expect(e).toMatchObject({ type: 'message.sent', actor: 'own', data: { mentions: ['adm', 'mem'] } });
+    expect(() => decideSend(s, { messageId: '1', clientMsgId: 'c', text: 'x' }, ctx('zed'))).toThrow(expect.objectContaining({ code: 'not_member' }));
+    expect(() => decideSend(emptyConversation('g_2'), { messageId: '1', clientMsgId: 'c', text: 'x' }, ctx('own'))).toThrow(expect.objectContaining({ code: 'not_member' }));
   });
 
-  it('refuses non-members and missing conversations with stable codes', () => {
-    const send = { type: 'send' as const, messageId: '1', clientMsgId: 'c', text: 'hi' };
-    expect(() => decide(state, send, { actor: 'z', now })).toThrow(expect.objectContaining({ code: 'not_member' }));
-    expect(() => decide(emptyConversation('g_2'), send, { actor: 'a', now })).toThrow(expect.objectContaining({ code: 'not_found' }));
+  it('recalls only by the sender, once, within the window', () => {
+    const { s } = fresh();
+    expect(() => decideRecall(s, '100', ctx('own'))).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    expect(() => decideRecall(s, '100', ctx('mem', now + 120_001))).toThrow(expect.objectContaining({ code: 'window_expired' }));
+    const r = decideRecall(s, '100', ctx('mem', now + 60_000))!;
+    evolve(s, r, 3);
+    expect(decideRecall(s, '100', ctx('mem'))).toBeNull();
+    expect(() => decideEdit(s, '100', 'x', ctx('mem'))).toThrow(expect.objectContaining({ code: 'not_found' }));
+  });
+
+  it('lets only admins delete and enforces the distinct-emoji limit', () => {
+    const { s } = fresh();
+    expect(() => decideDelete(s, '100', ctx('mem'))).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    for (const [i, emoji] of ['👍', '🎉'].entries()) evolve(s, decideReaction(s, '100', emoji, true, ctx('own'))!, 10 + i);
+    expect(decideReaction(s, '100', '👍', true, ctx('own'))).toBeNull();
+    expect(decideReaction(s, '100', '👍', true, ctx('adm'))).not.toBeNull();
+    expect(() => decideReaction(s, '100', '😀', true, ctx('adm'))).toThrow(expect.objectContaining({ code: 'limit_exceeded' }));
+    expect(decideDelete(s, '100', ctx('adm'))).toMatchObject({ type: 'message.deleted' });
+  });
+
+  it('applies role rules to membership changes', () => {
+    const { s } = fresh();
+    expect(() => decideAddMembers(s, ['x'], ctx('mem'))).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    expect(decideAddMembers(s, ['mem', 'x', 'x'], ctx('adm'))).toMatchObject({ data: { members: [{ userId: 'x', role: 'member' }] } });
+    expect(decideAddMembers(s, ['mem'], ctx('adm'))).toBeNull();
+    expect(() => decideRemove(s, 'own', ctx('adm'))).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    expect(() => decideRemove(s, 'adm', ctx('adm2'))).toThrow();
+    expect(() => decideLeave(s, ctx('own'))).toThrow(expect.objectContaining({ message: expect.stringMatching(/transfer/) }));
+    expect(() => decideSetRole(s, 'mem', 'admin', ctx('adm'))).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    evolve(s, decideTransfer(s, 'mem', ctx('own'))!, 20);
+    expect(s.members.get('mem')).toBe('owner');
+    expect(s.members.get('own')).toBe('admin');
   });
 
   it('derives one 1:1 id per unordered pair', () => {

@@ -1,5 +1,6 @@
 import { AppError, toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import type { HttpMetrics } from './http-metrics.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 
 /** What a handler sees of a request: copied out of uWebSockets' request object, which is only valid synchronously. */
@@ -9,15 +10,24 @@ export interface HttpContext {
   query: URLSearchParams;
   params: string[];
   authorization: string;
+  contentType: string;
   requestId: string;
+  /** The router's logger with this request's id on every line. */
+  log: Logger;
   /** Raw body (only read for methods that carry one). */
   body: Buffer;
 }
 
 export interface HttpResult {
   status: number;
+  /** JSON-serialised, unless it is raw bytes (then `headers` must name the content type). */
   body: unknown;
   headers?: Record<string, string>;
+}
+
+export interface RouteOptions {
+  /** Overrides the router's body limit (uploads). */
+  maxBodyBytes?: number;
 }
 
 export type HttpHandler = (ctx: HttpContext) => Promise<HttpResult>;
@@ -49,10 +59,12 @@ export class HttpRouter {
     private readonly app: TemplatedApp,
     private readonly log: Logger,
     private readonly maxBodyBytes: number,
+    private readonly metrics?: HttpMetrics,
   ) {}
 
-  route(method: 'get' | 'post', pattern: string, handler: HttpHandler): void {
-    this.app[method](pattern, (res, req) => this.handle(res, req, handler, pattern));
+  route(method: 'get' | 'post', pattern: string, handler: HttpHandler, options: RouteOptions = {}): void {
+    const limit = options.maxBodyBytes ?? this.maxBodyBytes;
+    this.app[method](pattern, (res, req) => this.handle(res, req, handler, pattern, limit));
   }
 
   /** Answers every unmatched route with a typed 404. */
@@ -64,28 +76,36 @@ export class HttpRouter {
     });
   }
 
-  private handle(res: HttpResponse, req: HttpRequest, handler: HttpHandler, pattern: string): void {
+  private handle(res: HttpResponse, req: HttpRequest, handler: HttpHandler, pattern: string, maxBodyBytes: number): void {
     const paramCount = (pattern.match(/:/g) ?? []).length;
+    const requestId = requestIdFrom(req.getHeader('x-request-id'));
     const ctx: HttpContext = {
       method: req.getMethod(),
       path: req.getUrl(),
       query: new URLSearchParams(req.getQuery() ?? ''),
       params: Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? '')),
       authorization: req.getHeader('authorization'),
-      requestId: req.getHeader('x-request-id') || `r${Date.now().toString(36)}${(requestCounter++).toString(36)}`,
+      contentType: req.getHeader('content-type'),
+      requestId,
       body: Buffer.alloc(0),
+      log: this.log.child({ requestId }),
     };
+    const started = performance.now();
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
     const finish = (result: HttpResult) => {
       if (!aborted) res.cork(() => send(res, result, ctx.requestId));
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics?.observe(pattern, ctx.method, result.status, seconds);
+      ctx.log.debug('http request', { method: ctx.method, route: pattern, status: result.status, ms: Math.round(seconds * 1000), aborted });
     };
     const run = () =>
       handler(ctx).then(finish, (err) => {
         const appErr = toAppError(err);
-        if (appErr.code === 'internal') this.log.error('http handler failed', { path: ctx.path, requestId: ctx.requestId, err });
+        this.metrics?.error(appErr.code);
+        if (appErr.code === 'internal') ctx.log.error('http handler failed', { path: ctx.path, err });
         finish({ status: appErr.status, body: appErr.toBody() });
       });
     if (ctx.method !== 'post') {
@@ -98,9 +118,10 @@ export class HttpRouter {
     res.onData((chunk, isLast) => {
       if (rejected) return;
       size += chunk.byteLength;
-      if (size > this.maxBodyBytes) {
+      if (size > maxBodyBytes) {
         rejected = true;
-        const err = new AppError('frame_too_large', `request bodies are limited to ${this.maxBodyBytes} bytes`);
+        this.metrics?.error('frame_too_large');
+        const err = new AppError('frame_too_large', `request bodies are limited to ${maxBodyBytes} bytes`);
         finish({ status: err.status, body: err.toBody(), headers: { connection: 'close' } });
         return;
       }
@@ -114,10 +135,17 @@ export class HttpRouter {
   }
 }
 
+/** A caller's x-request-id is kept (so a trace spans services) when it is short and printable; otherwise one is made. */
+function requestIdFrom(header: string): string {
+  if (header && header.length <= 128 && /^[\x21-\x7e]+$/.test(header)) return header;
+  return `r${Date.now().toString(36)}${(requestCounter++).toString(36)}`;
+}
+
 function send(res: HttpResponse, result: HttpResult, requestId?: string): void {
+  const raw = result.body instanceof Uint8Array;
   res.writeStatus(`${result.status} ${STATUS_TEXT[result.status] ?? ''}`.trim());
-  res.writeHeader('content-type', 'application/json; charset=utf-8');
+  if (!raw) res.writeHeader('content-type', 'application/json; charset=utf-8');
   if (requestId) res.writeHeader('x-request-id', requestId);
   for (const [k, v] of Object.entries(result.headers ?? {})) res.writeHeader(k, v);
-  res.end(JSON.stringify(result.body));
+  res.end(raw ? (result.body as Uint8Array) : JSON.stringify(result.body));
 }

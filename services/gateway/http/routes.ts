@@ -1,43 +1,47 @@
-import {
-  ConversationId,
-  ConversationListQuery,
-  CreateConversationRequest,
-  DevTokenRequest,
-  HistoryQuery,
-  type ConversationListResponse,
-  type CreateConversationResponse,
-  type HistoryResponse,
-  type TokenResponse,
-} from '../../../contracts/index.js';
+import { DevTokenRequest, type TokenResponse } from '../../../contracts/index.js';
 import type { Authenticator } from '../../shared/auth.js';
 import { AppError } from '../../shared/errors.js';
 import type { HealthCheck } from '../../shared/health.js';
 import { runHealthChecks } from '../../shared/health.js';
+import type { KeyedRateLimiter } from '../../shared/rate-limit.js';
 import type { ConversationCommands } from '../../shared/write/conversation-commands.js';
-import { parseConversationCursor, type ReadModel } from '../read-model.js';
-import { parseBody, parseQuery } from './json.js';
+import type { CommandDispatcher } from '../command-dispatcher.js';
+import type { AttachmentStore } from '../infra/attachment-store.js';
+import type { PresenceService } from '../infra/presence.js';
+import type { ConversationQueries } from '../queries/conversation-queries.js';
+import type { MessageQueries } from '../queries/message-queries.js';
+import type { ReadModel } from '../read-model.js';
+import { registerAttachmentRoutes } from './attachment-routes.js';
+import { registerConversationRoutes } from './conversation-routes.js';
+import { parseBody } from './json.js';
 import type { HttpContext, HttpRouter } from './router.js';
+import { registerUserRoutes } from './user-routes.js';
 
 export interface RouteDeps {
   auth: Authenticator;
   commands: ConversationCommands;
+  dispatcher: CommandDispatcher;
   readModel: ReadModel;
+  conversations: ConversationQueries;
+  messages: MessageQueries;
+  attachments: AttachmentStore;
+  presence: PresenceService;
+  limiter: KeyedRateLimiter;
   healthChecks: Record<string, HealthCheck>;
+  maxAttachmentBytes: number;
+  allowedAttachmentTypes: string[];
 }
 
-async function authenticate(deps: RouteDeps, ctx: HttpContext): Promise<string> {
+/** Authenticates the bearer token and applies the per-user HTTP rate limit. */
+export async function authenticate(deps: RouteDeps, ctx: HttpContext): Promise<string> {
   if (!ctx.authorization.startsWith('Bearer ')) throw new AppError('unauthenticated', 'send Authorization: Bearer <token>');
-  const user = await deps.auth.verify(ctx.authorization.slice(7));
-  return user.userId;
+  const { userId } = await deps.auth.verify(ctx.authorization.slice(7));
+  const wait = deps.limiter.take(userId);
+  if (wait > 0) throw new AppError('rate_limited', 'too many requests', { retryAfterMs: wait });
+  return userId;
 }
 
-function conversationParam(ctx: HttpContext): string {
-  const parsed = ConversationId.safeParse(ctx.params[0]);
-  if (!parsed.success) throw new AppError('not_found', 'no such conversation');
-  return parsed.data;
-}
-
-/** The HTTP API (docs/http-api.md). Every body in and out is a contract schema. */
+/** The HTTP API (docs/protocol.md). Every body in and out is a contract schema. */
 export function registerRoutes(router: HttpRouter, deps: RouteDeps): void {
   router.route('get', '/healthz', async () => {
     const health = await runHealthChecks(deps.healthChecks);
@@ -54,29 +58,7 @@ export function registerRoutes(router: HttpRouter, deps: RouteDeps): void {
     });
   }
 
-  router.route('post', '/v1/conversations', async (ctx) => {
-    const userId = await authenticate(deps, ctx);
-    const request = parseBody(ctx, CreateConversationRequest);
-    const body: CreateConversationResponse = await deps.commands.create(userId, request);
-    return { status: body.created ? 201 : 200, body };
-  });
-
-  router.route('get', '/v1/conversations', async (ctx) => {
-    const userId = await authenticate(deps, ctx);
-    const query = parseQuery(ctx, ConversationListQuery);
-    if (query.after !== undefined) await deps.readModel.waitFor(query.after);
-    const body: ConversationListResponse = await deps.readModel.conversationsOf(userId, query.limit, parseConversationCursor(query.cursor));
-    return { status: 200, body };
-  });
-
-  router.route('get', '/v1/conversations/:id/messages', async (ctx) => {
-    const userId = await authenticate(deps, ctx);
-    const conversationId = conversationParam(ctx);
-    const query = parseQuery(ctx, HistoryQuery);
-    if (query.after !== undefined) await deps.readModel.waitFor(query.after);
-    // Same answer whether the conversation is missing or the user is not in it: ids leak nothing.
-    if (!(await deps.readModel.isMember(conversationId, userId))) throw new AppError('not_member', 'you are not a member of this conversation');
-    const body: HistoryResponse = await deps.readModel.history(conversationId, query.before ? Number(query.before) : undefined, query.limit);
-    return { status: 200, body };
-  });
+  registerConversationRoutes(router, deps);
+  registerUserRoutes(router, deps);
+  registerAttachmentRoutes(router, deps);
 }

@@ -1,3 +1,5 @@
+import type { TokenBucket } from '../../shared/rate-limit.js';
+
 /** What the gateway keeps per WebSocket (uWebSockets' user data). */
 export interface ConnectionState {
   userId: string;
@@ -11,4 +13,8 @@ export interface ConnectionState {
   badFrames: number;
   badFramesWindowStart: number;
   expiryTimer: NodeJS.Timeout | null;
+  /** Frames per second from this connection. */
+  frameBucket: TokenBucket;
+  /** Last typing signal forwarded, per conversation. */
+  lastTyping: Map<string, number>;
 }

@@ -12,7 +12,7 @@ export function topicFor(kind: EntityKind, id: string): string {
 
 interface Entry {
   refs: number;
-  sub: Subscription;
+  subs: Subscription[];
 }
 
 const decoder = new TextDecoder();
@@ -45,16 +45,25 @@ export class LiveHub {
       return topic;
     }
     const subject = kind === 'conv' ? this.subjects.liveConv(id) : this.subjects.liveUser(id);
-    const sub = this.nc.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err) {
-          this.log.warn('live subscription error', { subject, err });
-          return;
-        }
-        this.deliver(kind, id, topic, msg);
-      },
-    });
-    this.entries.set(topic, { refs: 1, sub });
+    const subs = [
+      this.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) return this.log.warn('live subscription error', { subject, err });
+          this.deliver(kind, id, topic, msg);
+        },
+      }),
+    ];
+    if (kind === 'conv') {
+      // Typing and receipts arrive as finished frames: forward them untouched.
+      subs.push(
+        this.nc.subscribe(this.subjects.ephemeral(id), {
+          callback: (err, msg) => {
+            if (!err) this.publish(topic, decoder.decode(msg.data));
+          },
+        }),
+      );
+    }
+    this.entries.set(topic, { refs: 1, subs });
     return topic;
   }
 
@@ -63,7 +72,7 @@ export class LiveHub {
     if (!entry) return;
     entry.refs--;
     if (entry.refs <= 0) {
-      entry.sub.unsubscribe();
+      for (const sub of entry.subs) sub.unsubscribe();
       this.entries.delete(topic);
     }
   }
@@ -78,7 +87,7 @@ export class LiveHub {
   }
 
   close(): void {
-    for (const e of this.entries.values()) e.sub.unsubscribe();
+    for (const e of this.entries.values()) for (const sub of e.subs) sub.unsubscribe();
     this.entries.clear();
   }
 

@@ -1,4 +1,4 @@
-import { CLIENT_FRAME_TYPES, ClientFrame } from '../../../contracts/index.js';
+import { CLIENT_FRAME_SCHEMAS, type ClientFrame } from '../../../contracts/index.js';
 import { AppError, fromZodError } from '../../shared/errors.js';
 
 export interface ParsedFrame {
@@ -47,10 +47,9 @@ export function parseClientFrame(data: ArrayBuffer, isBinary: boolean, maxFrameB
   }
   const type = (raw as { t?: unknown }).t;
   if (typeof type !== 'string') return fail(new AppError('invalid_frame', 'the frame has no string field `t`'), requestId);
-  if (!CLIENT_FRAME_TYPES.includes(type)) {
-    return fail(new AppError('unknown_frame_type', `unknown frame type ${JSON.stringify(type.slice(0, 40))}`), requestId);
-  }
-  const parsed = ClientFrame.safeParse(raw);
+  const schema = Object.hasOwn(CLIENT_FRAME_SCHEMAS, type) ? CLIENT_FRAME_SCHEMAS[type] : undefined;
+  if (!schema) return fail(new AppError('unknown_frame_type', `unknown frame type ${JSON.stringify(type.slice(0, 40))}`), requestId);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) return fail(fromZodError('invalid_frame', `invalid ${type} frame`, parsed.error), requestId);
-  return { frame: parsed.data, requestId, error: null };
+  return { frame: parsed.data as ClientFrame, requestId, error: null };
 }

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { CloseCode, type ClientFrame, type ErrorFrame, type WelcomeFrame, MAX_TEXT_CODE_POINTS } from '../../../contracts/index.js';
+import { CloseCode, type ClientFrame, type Command, type ErrorFrame, type WelcomeFrame, MAX_TEXT_CODE_POINTS } from '../../../contracts/index.js';
 import type { Authenticator } from '../../shared/auth.js';
 import type { Config } from '../../shared/config.js';
-import { toAppError, type AppError } from '../../shared/errors.js';
+import { AppError, toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ConversationCommands } from '../../shared/write/conversation-commands.js';
+import { KeyedRateLimiter, TokenBucket } from '../../shared/rate-limit.js';
+import type { CommandDispatcher } from '../command-dispatcher.js';
+import type { PresenceService } from '../infra/presence.js';
 import type { ReadModel } from '../read-model.js';
 import type { TemplatedApp, WebSocket } from '../uws.js';
 import type { ConnectionState } from './connection-state.js';
@@ -16,10 +18,15 @@ export interface SocketServerDeps {
   config: Config;
   log: Logger;
   auth: Authenticator;
-  commands: ConversationCommands;
+  commands: CommandDispatcher;
   readModel: ReadModel;
   hub: LiveHub;
+  presence: PresenceService;
+  metrics?: import('../gateway-metrics.js').SocketMetrics;
 }
+
+/** Typing signals are forwarded at most this often per connection and conversation. */
+const TYPING_THROTTLE_MS = 2000;
 
 /** Frames above the soft limit get an error frame; above this hard limit uWebSockets closes with 1009. */
 export const HARD_FRAME_LIMIT_BYTES = 1 << 20;
@@ -37,9 +44,12 @@ type Socket = WebSocket<ConnectionState>;
 export class SocketServer {
   private readonly sockets = new Map<string, Map<string, Socket>>();
   private readonly log: Logger;
+  private readonly sendLimiter: KeyedRateLimiter;
 
   constructor(private readonly deps: SocketServerDeps) {
     this.log = deps.log.child({ component: 'ws' });
+    const { sendsPerSecond } = deps.config.limits;
+    this.sendLimiter = new KeyedRateLimiter(sendsPerSecond, sendsPerSecond * 3);
     deps.hub.onUserEvent = (userId, raw) => this.onUserEvent(userId, raw);
   }
 
@@ -81,6 +91,8 @@ export class SocketServer {
               badFrames: 0,
               badFramesWindowStart: Date.now(),
               expiryTimer: null,
+              frameBucket: new TokenBucket(this.deps.config.limits.framesPerSecond, this.deps.config.limits.framesPerSecond * 2),
+              lastTyping: new Map(),
             };
             res.cork(() => res.upgrade(state, key, protocol, extensions, context));
           },
@@ -109,24 +121,26 @@ export class SocketServer {
     let byConn = this.sockets.get(state.userId);
     if (!byConn) this.sockets.set(state.userId, (byConn = new Map()));
     byConn.set(state.connectionId, ws);
+    this.deps.presence.connected(state.userId);
     const msUntilExpiry = state.expiresAt * 1000 - Date.now();
     state.expiryTimer = setTimeout(() => {
       if (!state.closed) ws.end(CloseCode.tokenExpired, 'token expired');
     }, Math.max(0, Math.min(msUntilExpiry, 2 ** 31 - 1)));
     this.subscribe(ws, topicFor('user', state.userId));
-    const welcome: WelcomeFrame = {
-      t: 'welcome',
-      userId: state.userId,
-      connectionId: state.connectionId,
-      serverTime: Date.now(),
-      heartbeatMs: this.deps.config.gateway.heartbeatSeconds * 1000,
-      limits: { maxFrameBytes: this.deps.config.gateway.maxFrameBytes, maxTextCodePoints: MAX_TEXT_CODE_POINTS },
-    };
-    this.sendFrame(ws, JSON.stringify(welcome));
+    // Welcome only once every subscription is in place: from then on the client is live.
     this.deps.readModel.conversationIdsOf(state.userId).then(
       (ids) => {
         if (state.closed) return;
         for (const id of ids) this.subscribe(ws, topicFor('conv', id));
+        const welcome: WelcomeFrame = {
+          t: 'welcome',
+          userId: state.userId,
+          connectionId: state.connectionId,
+          serverTime: Date.now(),
+          heartbeatMs: this.deps.config.gateway.heartbeatSeconds * 1000,
+          limits: { maxFrameBytes: this.deps.config.gateway.maxFrameBytes, maxTextCodePoints: MAX_TEXT_CODE_POINTS },
+        };
+        this.sendFrame(ws, JSON.stringify(welcome));
       },
       (err) => {
         this.log.error('could not load conversations for a new connection', { userId: state.userId, err });
@@ -144,11 +158,18 @@ export class SocketServer {
     const byConn = this.sockets.get(state.userId);
     byConn?.delete(state.connectionId);
     if (byConn && byConn.size === 0) this.sockets.delete(state.userId);
+    this.deps.presence.disconnected(state.userId);
     this.log.debug('connection closed', { userId: state.userId, connectionId: state.connectionId, code });
   }
 
   private onMessage(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    this.deps.metrics?.frameIn();
     const state = ws.getUserData();
+    const wait = state.frameBucket.take();
+    if (wait > 0) {
+      this.sendError(ws, new AppError('rate_limited', 'too many frames on this connection', { retryAfterMs: wait }), undefined);
+      return;
+    }
     const parsed = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
     if (parsed.error) {
       this.sendError(ws, parsed.error, parsed.requestId);
@@ -163,16 +184,23 @@ export class SocketServer {
   }
 
   private async dispatch(ws: Socket, state: ConnectionState, frame: ClientFrame): Promise<void> {
-    switch (frame.t) {
-      case 'ping':
-        this.sendFrame(ws, JSON.stringify({ t: 'pong', ...(frame.id ? { id: frame.id } : {}), serverTime: Date.now() }));
-        return;
-      case 'send': {
-        const result = await this.deps.commands.send(state.userId, frame);
-        this.sendFrame(ws, JSON.stringify({ t: 'ack', id: frame.id, result }));
-        return;
-      }
+    if (frame.t === 'ping') {
+      this.sendFrame(ws, JSON.stringify({ t: 'pong', ...(frame.id ? { id: frame.id } : {}), serverTime: Date.now() }));
+      return;
     }
+    if (frame.t === 'send') {
+      const wait = this.sendLimiter.take(state.userId);
+      if (wait > 0) throw new AppError('rate_limited', 'too many messages; slow down', { retryAfterMs: wait });
+    }
+    if (frame.t === 'typing') {
+      // Typing is advisory: excess signals are dropped silently rather than answered.
+      const last = state.lastTyping.get(frame.conversationId) ?? 0;
+      if (Date.now() - last < TYPING_THROTTLE_MS) return;
+      state.lastTyping.set(frame.conversationId, Date.now());
+    }
+    const { id, ...command } = frame;
+    const result = await this.deps.commands.execute(state.userId, command as Command);
+    if (result) this.sendFrame(ws, JSON.stringify({ t: 'ack', id, result }));
   }
 
   /** A membership change on a user's subject: subscribe or unsubscribe that user's local connections. */
@@ -212,11 +240,13 @@ export class SocketServer {
 
   private sendFrame(ws: Socket, frame: string): void {
     if (ws.getUserData().closed) return;
+    this.deps.metrics?.frameOut();
     // Corked: one syscall for the frame even when sent from an async continuation.
     ws.cork(() => ws.send(frame, false));
   }
 
   private sendError(ws: Socket, err: AppError, requestId: string | undefined): void {
+    this.deps.metrics?.error(err.code);
     const frame: ErrorFrame = { t: 'error', ...(requestId ? { id: requestId } : {}), ...err.toBody() };
     this.sendFrame(ws, JSON.stringify(frame));
   }

@@ -10,7 +10,7 @@ type Timestamptz = ColumnType<Date, Date | string, Date | string>;
 
 export interface ConversationsTable {
   id: string;
-  kind: 'direct' | 'group';
+  kind: 'direct' | 'group' | 'channel';
   title: string | null;
   created_by: string;
   created_at: Timestamptz;
@@ -19,6 +19,10 @@ export interface ConversationsTable {
   last_activity_at: Timestamptz;
   last_message_seq: Int8 | null;
   member_count: number;
+  post_policy: ColumnType<'everyone' | 'admins', 'everyone' | 'admins' | undefined, 'everyone' | 'admins'>;
+  join_policy: ColumnType<'invite' | 'open', 'invite' | 'open' | undefined, 'invite' | 'open'>;
+  from_conversation_id: ColumnType<string | null, string | null | undefined, string | null>;
+  message_count: ColumnType<string, number | string | undefined, number | string>;
 }
 
 export interface ConversationMembersTable {
@@ -27,6 +31,11 @@ export interface ConversationMembersTable {
   role: 'owner' | 'admin' | 'member';
   joined_seq: Int8;
   joined_at: Timestamptz;
+  read_seq: ColumnType<string, number | string | undefined, number | string>;
+  delivered_seq: ColumnType<string, number | string | undefined, number | string>;
+  muted_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  pinned: ColumnType<boolean, boolean | undefined, boolean>;
+  archived: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface MessagesTable {
@@ -37,6 +46,51 @@ export interface MessagesTable {
   client_msg_id: string;
   text: string;
   created_at: Timestamptz;
+  ordinal: ColumnType<string, number | string | undefined, number | string>;
+  status: ColumnType<'active' | 'recalled' | 'deleted', 'active' | 'recalled' | 'deleted' | undefined, 'active' | 'recalled' | 'deleted'>;
+  reply_to_seq: ColumnType<string | null, number | null | undefined, number | null>;
+  reply_to_message_id: ColumnType<string | null, string | null | undefined, string | null>;
+  reply_preview: ColumnType<string | null, string | null | undefined, string | null>;
+  reply_sender_id: ColumnType<string | null, string | null | undefined, string | null>;
+  mentions: ColumnType<string[], string[] | undefined, string[]>;
+  attachments: ColumnType<unknown, string | undefined, string>;
+  edited_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  edit_count: ColumnType<number, number | undefined, number>;
+  search: ColumnType<string | null, never, never>;
+}
+
+export interface MessageVersionsTable {
+  conversation_id: string;
+  seq: Int8;
+  version: number;
+  text: string;
+  created_at: Timestamptz;
+}
+
+export interface MessageReactionsTable {
+  conversation_id: string;
+  seq: Int8;
+  emoji: string;
+  user_id: string;
+  reacted_at: Timestamptz;
+}
+
+export interface MessageMentionsTable {
+  conversation_id: string;
+  seq: Int8;
+  user_id: string;
+}
+
+export interface MessageAttachmentsTable {
+  attachment_id: string;
+  conversation_id: string;
+  seq: Int8;
+}
+
+export interface UserBlocksTable {
+  user_id: string;
+  blocked_user_id: string;
+  blocked_at: Timestamptz;
 }
 
 export interface ProjectorCheckpointsTable {
@@ -47,9 +101,33 @@ export interface ProjectorCheckpointsTable {
   updated_at: Generated<Timestamptz>;
 }
 
+/** Events a projector could not apply (see migrations/postgres/0002_parked_events.ts). */
+export interface ParkedEventsTable {
+  id: Generated<Int8>;
+  projector: string;
+  shard: number;
+  seq: Int8;
+  subject: string;
+  /** `conv:<id>` or `user:<id>`. */
+  entity: string;
+  event_type: string | null;
+  reason: string;
+  payload: Buffer;
+  attempts: number;
+  status: 'parked' | 'held' | 'redriven' | 'discarded';
+  parked_at: Generated<Timestamptz>;
+  resolved_at: Timestamptz | null;
+}
+
 export interface Database {
   conversations: ConversationsTable;
   conversation_members: ConversationMembersTable;
   messages: MessagesTable;
+  message_versions: MessageVersionsTable;
+  message_reactions: MessageReactionsTable;
+  message_mentions: MessageMentionsTable;
+  message_attachments: MessageAttachmentsTable;
+  user_blocks: UserBlocksTable;
   projector_checkpoints: ProjectorCheckpointsTable;
+  parked_events: ParkedEventsTable;
 }

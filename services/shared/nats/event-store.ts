@@ -39,15 +39,36 @@ export function decodeEvent(data: Uint8Array): ParleyEvent {
   return parseStoredEvent(JSON.parse(decoder.decode(data)));
 }
 
+/** How an append ended, for latency metrics. */
+export type AppendOutcome = 'ok' | 'duplicate' | 'conflict' | 'error';
+export type AppendObserver = (seconds: number, outcome: AppendOutcome) => void;
+
 /** Append and read access to one shard's event stream. */
 export class EventStore {
   constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     readonly stream: string,
+    /** Told the duration and outcome of every append (the publish-latency metric). */
+    private readonly observe: AppendObserver = () => undefined,
   ) {}
 
   async append(subject: string, event: ParleyEvent, options: AppendOptions = {}): Promise<AppendResult> {
+    const started = performance.now();
+    let outcome: AppendOutcome = 'error';
+    try {
+      const result = await this.publish(subject, event, options);
+      outcome = result.duplicate ? 'duplicate' : 'ok';
+      return result;
+    } catch (err) {
+      if (err instanceof WrongLastSequence) outcome = 'conflict';
+      throw err;
+    } finally {
+      this.observe((performance.now() - started) / 1000, outcome);
+    }
+  }
+
+  private async publish(subject: string, event: ParleyEvent, options: AppendOptions): Promise<AppendResult> {
     try {
       const ack = await this.js.publish(subject, encodeEvent(event), {
         ...(options.msgId !== undefined ? { msgID: options.msgId } : {}),

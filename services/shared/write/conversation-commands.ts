@@ -1,6 +1,19 @@
-import type { ConversationEvent, CreateConversationRequest, CreateConversationResponse, SendResult, Subjects, UserId } from '../../../contracts/index.js';
+import type { AppendResult, AttachmentRef, Command, ConversationEvent, CreateConversationRequest, CreateConversationResponse, ParleyEvent, SendResult, Subjects, UserId } from '../../../contracts/index.js';
 import { encodeShardPosition } from '../../../contracts/index.js';
-import { decide, emptyConversation, evolve, type ConversationCommand, type ConversationState } from '../domain/conversation.js';
+import type { DecideContext, MessageRules } from '../domain/conversation/decide-messages.js';
+import { decideDelete, decideEdit, decideReaction, decideRecall, decideSend } from '../domain/conversation/decide-messages.js';
+import {
+  decideAddMembers,
+  decideCreate,
+  decideDirectBlock,
+  decideJoin,
+  decidePolicies,
+  decideRemove,
+  decideRename,
+  decideSetRole,
+  decideTransfer,
+} from '../domain/conversation/decide-membership.js';
+import { emptyConversation, evolve, type ConversationState } from '../domain/conversation/state.js';
 import { directConversationId } from '../domain/direct.js';
 import { AppError } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -15,6 +28,11 @@ export interface IdempotencyIndex {
   findMessage(conversationId: string, senderId: UserId, clientMsgId: string): Promise<{ seq: number } | null>;
 }
 
+/** Resolves uploaded attachment ids into references (name, size, type), or throws `not_found`. */
+export interface AttachmentCatalog {
+  resolve(ids: string[]): Promise<AttachmentRef[]>;
+}
+
 export interface ConversationCommandsDeps {
   store: EventStore;
   subjects: Subjects;
@@ -22,17 +40,22 @@ export interface ConversationCommandsDeps {
   ids: SnowflakeGenerator;
   log: Logger;
   idempotency: IdempotencyIndex;
+  attachments: AttachmentCatalog;
+  rules: MessageRules;
   now?: () => number;
   /** Conversation states kept in memory. */
   cacheSize?: number;
 }
 
+type Decision = (state: ConversationState, ctx: DecideContext) => ConversationEvent | null;
+type ConversationCommand = Exclude<Command, { t: 'create' | 'mark_read' | 'mark_delivered' | 'set_preferences' | 'block' | 'unblock' | 'typing' | 'send' }>;
+
 const MAX_ATTEMPTS = 8;
 
 /**
  * The write side for conversations: load state, decide, append conditionally
- * on the state's version, retry on a concurrent change. Handlers at the edge
- * (WebSocket, HTTP) call these methods and never touch the log themselves.
+ * on the state's version, and on a concurrent change reload and decide again.
+ * Edges (WebSocket, HTTP) call these methods and never touch the log.
  */
 export class ConversationCommands {
   private readonly cache: LruMap<string, ConversationState>;
@@ -40,7 +63,7 @@ export class ConversationCommands {
   private readonly now: () => number;
 
   constructor(private readonly deps: ConversationCommandsDeps) {
-    this.cache = new LruMap(deps.cacheSize ?? 50_000);
+    this.cache = new LruMap(deps.cacheSize ?? 10_000);
     this.now = deps.now ?? Date.now;
   }
 
@@ -48,45 +71,92 @@ export class ConversationCommands {
     if (request.kind === 'direct') {
       if (request.peer === actor) throw new AppError('invalid_request', 'a 1:1 conversation needs another user');
       const id = directConversationId(actor, request.peer);
-      const members = [
-        { userId: actor, role: 'member' as const },
-        { userId: request.peer, role: 'member' as const },
-      ];
+      const members = [actor, request.peer].map((userId) => ({ userId, role: 'member' as const }));
       try {
-        const { seq, duplicate } = await this.execute(id, actor, { type: 'create', kind: 'direct', title: null, members }, `create:${id}`);
-        return { conversationId: id, kind: 'direct', created: !duplicate, seq };
+        const r = await this.execute(id, actor, (s, ctx) => decideCreate(s, { kind: 'direct', title: null, members }, ctx), `create:${id}`);
+        return { conversationId: id, kind: 'direct', created: !r.duplicate, seq: r.seq };
       } catch (err) {
         if (!(err instanceof AppError && err.code === 'conflict')) throw err;
         // The pair's conversation exists already: it is the answer.
-        const state = await this.load(id);
-        return { conversationId: id, kind: 'direct', created: false, seq: state.version };
+        return { conversationId: id, kind: 'direct', created: false, seq: (await this.load(id)).version };
       }
     }
-    const id = `g_${this.deps.ids.next()}`;
-    const others = [...new Set(request.members)].filter((m) => m !== actor);
-    const members = [{ userId: actor, role: 'owner' as const }, ...others.map((userId) => ({ userId, role: 'member' as const }))];
-    const { seq } = await this.execute(id, actor, { type: 'create', kind: 'group', title: request.title, members });
-    return { conversationId: id, kind: 'group', created: true, seq };
+    let others = [...new Set(request.members)];
+    let fromConversationId: string | undefined;
+    if (request.kind === 'group' && request.fromConversationId) {
+      const from = await this.load(request.fromConversationId);
+      if (!from.members.has(actor)) throw new AppError('not_member', 'you are not a member of that conversation');
+      if (from.kind !== 'direct') throw new AppError('invalid_request', 'a group can be started from a 1:1 conversation');
+      others = [...new Set([...from.members.keys(), ...others])];
+      fromConversationId = request.fromConversationId;
+    }
+    const members = [{ userId: actor, role: 'owner' as const }, ...others.filter((m) => m !== actor).map((userId) => ({ userId, role: 'member' as const }))];
+    const id = `${request.kind === 'group' ? 'g' : 'c'}_${this.deps.ids.next()}`;
+    const channel = request.kind === 'channel' ? { postPolicy: request.postPolicy, joinPolicy: request.joinPolicy } : {};
+    const r = await this.execute(id, actor, (s, ctx) =>
+      decideCreate(s, { kind: request.kind, title: request.title, members, ...channel, ...(fromConversationId ? { fromConversationId } : {}) }, ctx),
+    );
+    return { conversationId: id, kind: request.kind, created: true, seq: r.seq };
   }
 
-  async send(actor: UserId, input: { conversationId: string; clientMsgId: string; text: string }): Promise<SendResult> {
+  async send(actor: UserId, input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined }): Promise<SendResult> {
     const { conversationId, clientMsgId } = input;
     // Retries later than the log's dedup window are answered from the read model.
     const known = await this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
     if (known) return this.resultFromStored(known.seq, true);
-    const command: ConversationCommand = { type: 'send', messageId: this.deps.ids.next(), clientMsgId, text: input.text };
-    const { seq, event, duplicate } = await this.execute(conversationId, actor, command, `send:${conversationId}:${actor}:${clientMsgId}`);
-    if (duplicate) return this.resultFromStored(seq, true);
-    if (event.type !== 'message.sent') throw new Error('send produced an unexpected event');
-    return {
+    const attachments = input.attachments?.length ? await this.deps.attachments.resolve(input.attachments) : undefined;
+    const messageId = this.deps.ids.next();
+    const r = await this.execute(
       conversationId,
-      messageId: event.data.messageId,
-      clientMsgId,
-      seq,
-      pos: this.position(seq),
-      at: event.at,
-      duplicate: false,
+      actor,
+      (s, ctx) => decideSend(s, { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) }, ctx),
+      `send:${conversationId}:${actor}:${clientMsgId}`,
+    );
+    if (r.duplicate || !r.event || r.event.type !== 'message.sent') return this.resultFromStored(r.seq, true);
+    return { conversationId, messageId, clientMsgId, seq: r.seq, pos: this.position(r.seq), at: r.event.at, duplicate: false };
+  }
+
+  /** Every conversation command that appends at most one event and answers with its position. */
+  async apply(actor: UserId, command: ConversationCommand): Promise<AppendResult> {
+    const id = command.conversationId;
+    const decision: Decision = (s, ctx) => {
+      switch (command.t) {
+        case 'edit':
+          return decideEdit(s, command.messageId, command.text, ctx);
+        case 'recall':
+          return decideRecall(s, command.messageId, ctx);
+        case 'delete':
+          return decideDelete(s, command.messageId, ctx);
+        case 'react':
+        case 'unreact':
+          return decideReaction(s, command.messageId, command.emoji, command.t === 'react', ctx);
+        case 'add_members':
+          return decideAddMembers(s, command.userIds, ctx);
+        case 'remove_member':
+          return decideRemove(s, command.userId, ctx);
+        case 'leave':
+          return decideRemove(s, ctx.actor, ctx);
+        case 'join':
+          return decideJoin(s, ctx);
+        case 'rename':
+          return decideRename(s, command.title, ctx);
+        case 'set_role':
+          return decideSetRole(s, command.userId, command.role, ctx);
+        case 'transfer_ownership':
+          return decideTransfer(s, command.userId, ctx);
+        case 'set_channel_policies':
+          return decidePolicies(s, command.postPolicy, command.joinPolicy, ctx);
+      }
     };
+    const r = await this.execute(id, actor, decision);
+    return { conversationId: id, seq: r.seq, pos: this.position(r.seq) };
+  }
+
+  /** Records (or lifts) `actor`'s block on the 1:1 with `peer`, if that conversation exists. */
+  async setDirectBlock(actor: UserId, peer: UserId, blocked: boolean): Promise<void> {
+    const id = directConversationId(actor, peer);
+    if (!(await this.load(id)).exists) return;
+    await this.execute(id, actor, (s, ctx) => decideDirectBlock(s, blocked, ctx));
   }
 
   /** Current state of a conversation as the write side sees it (folded from the log). */
@@ -96,7 +166,12 @@ export class ConversationCommands {
     return this.refresh(emptyConversation(conversationId));
   }
 
-  private position(seq: number): string {
+  /** A stored event by its stream sequence (null if it does not exist). */
+  async storedEvent(seq: number): Promise<ParleyEvent | null> {
+    return (await this.deps.store.get(seq))?.event ?? null;
+  }
+
+  position(seq: number): string {
     return encodeShardPosition({ shard: this.deps.shard.shard, epoch: this.deps.shard.epoch, seq });
   }
 
@@ -109,32 +184,24 @@ export class ConversationCommands {
 
   /** Folds events stored after `state.version` into it. */
   private async refresh(state: ConversationState): Promise<ConversationState> {
-    let next = state;
     for await (const stored of this.deps.store.readSubject(this.deps.subjects.conv(state.id), state.version)) {
-      next = evolve(next, stored.event as ConversationEvent, stored.seq);
+      evolve(state, stored.event as ConversationEvent, stored.seq);
     }
-    this.cache.set(state.id, next);
-    return next;
+    this.cache.set(state.id, state);
+    return state;
   }
 
-  private execute(
-    conversationId: string,
-    actor: UserId,
-    command: ConversationCommand,
-    msgId?: string,
-  ): Promise<{ seq: number; event: ConversationEvent; duplicate: boolean }> {
+  private execute(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
     return this.queue.run(conversationId, async () => {
       let state = await this.load(conversationId);
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-        const [event] = decide(state, command, { actor, now: this.now() });
-        if (!event) throw new Error('decide produced no event');
+        const event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
+        // Nothing to change (already in the requested state): answer with the current position.
+        if (!event) return { seq: state.version, event: null, duplicate: false };
         try {
           const subject = this.deps.subjects.conv(conversationId);
-          const result = await this.deps.store.append(subject, event, {
-            expectedLastSubjectSeq: state.version,
-            ...(msgId ? { msgId } : {}),
-          });
-          if (!result.duplicate) this.cache.set(conversationId, evolve(state, event, result.seq));
+          const result = await this.deps.store.append(subject, event, { expectedLastSubjectSeq: state.version, ...(msgId ? { msgId } : {}) });
+          if (!result.duplicate) evolve(state, event, result.seq);
           return { seq: result.seq, event, duplicate: result.duplicate };
         } catch (err) {
           if (!(err instanceof WrongLastSequence)) throw err;

@@ -1,0 +1,33 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { createClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import { migrateClickHouse } from './services/shared/clickhouse-migrate.js';
+import { createLogger } from './services/shared/logger.js';
+import { toEventRow } from './services/analytics/rows.js';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+const conn = createChdbConnection({ path: dir });
+const client = createClient({ connection: conn as any });
+await migrateClickHouse(client, 'parley', createLogger({ level: 'warn' }));
+const [fmt, Bs, extra] = process.argv.slice(2);
+const B = Number(Bs);
+const N = 200000; const t0 = Date.now() - 3600_000;
+const rows = [];
+for (let i = 0; i < N; i++) rows.push(toEventRow({ shard: 0, epoch: '1', seq: i + 1, subject: `t.ev.conv.g_${i % 500}` }, { type: 'message.sent', v: 1, at: t0 + i * 10, actor: `u${i % 2000}`, data: { conversationId: `g_${i % 500}`, messageId: String(7000000000000000000n + BigInt(i)), clientMsgId: `c${i}`, text: `message ${i} 你好 👋 some more text here` } } as any));
+const cols = Object.keys(rows[0]!);
+const esc = (v: unknown) => typeof v === 'string' ? (/[\t\n\\]/.test(v) ? v.replace(/[\t\n\\]/g, (c) => (c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\\\')) : v) : String(v);
+const start = performance.now(); const cpu0 = process.cpuUsage(); let ser = 0;
+for (let off = 0; off < N; off += B) {
+  const batch = rows.slice(off, off + B);
+  const a = performance.now();
+  const body = fmt === 'tsv' ? batch.map((r) => Object.values(r).map(esc).join('\t')).join('\n') : batch.map((r) => JSON.stringify(Object.values(r))).join('\n');
+  ser += performance.now() - a;
+  const f = fmt === 'tsv' ? 'TabSeparated' : 'JSONCompactEachRow';
+  const r = await client.exec({ query: `INSERT INTO parley.events (${cols.join(',')}) SETTINGS insert_deduplication_token='b${off}', async_insert=0${extra ? ', ' + extra : ''} FORMAT ${f}`, values: Readable.from([body]) });
+  for await (const _ of r.stream) void _;
+}
+const el = performance.now() - start; const cpu = process.cpuUsage(cpu0);
+console.log(fmt, B, extra ?? '', { perSec: Math.round(N / el * 1000), serMs: Math.round(ser), totalMs: Math.round(el), cpuUs: ((cpu.user + cpu.system) / N).toFixed(1) });
+await client.close();

@@ -1,0 +1,107 @@
+import type { ParleyEvent } from '../../contracts/index.js';
+import { parseEntitySubject } from '../../contracts/index.js';
+
+/**
+ * One row of `events` (migrations/clickhouse/0001, 0002): ids, sizes, counts
+ * and timings, never content. Text is reduced to its length here, before
+ * anything leaves the process; titles, emoji and attachment names are not
+ * carried at all.
+ */
+export interface EventRow {
+  shard: number;
+  epoch: string;
+  seq: number;
+  entity_kind: string;
+  entity_id: string;
+  type: string;
+  version: number;
+  /** Seconds with milliseconds, e.g. "1732370000.123": unambiguous DateTime64(3) text input. */
+  at: string;
+  actor: string;
+  conversation_id: string;
+  /** Decimal string: snowflakes exceed 2^53. */
+  message_id: string;
+  text_chars: number;
+  text_bytes: number;
+  ref_seq: number;
+  target_user_id: string;
+  conversation_kind: string;
+  role: string;
+  member_count: number;
+  mention_count: number;
+  attachment_count: number;
+  attachment_bytes: number;
+}
+
+export interface EventPosition {
+  shard: number;
+  epoch: string;
+  seq: number;
+  subject: string;
+}
+
+type Data = Record<string, unknown>;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const obj = (v: unknown): Data | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Data) : undefined);
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // A high surrogate followed by a low one is a single code point.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+export function formatAt(ms: number): string {
+  const whole = Math.floor(ms / 1000);
+  return `${whole}.${String(ms - whole * 1000).padStart(3, '0')}`;
+}
+
+/**
+ * Maps any event to a row by field name rather than by type, so event types
+ * added later still land with their ids and sizes (a new type only needs a
+ * change here when it carries a new kind of measurable field).
+ */
+export function toEventRow(pos: EventPosition, event: ParleyEvent): EventRow {
+  const data = (obj(event.data) ?? {}) as Data;
+  const entity = parseEntitySubject(pos.subject);
+  const target = obj(data.target);
+  const cause = obj(data.cause);
+  const text = typeof data.text === 'string' ? data.text : '';
+  const members = Array.isArray(data.members) ? data.members : null;
+  const mentions = Array.isArray(data.mentions) ? data.mentions : null;
+  const attachments = Array.isArray(data.attachments) ? data.attachments : null;
+  let attachmentBytes = 0;
+  if (attachments) for (const a of attachments) attachmentBytes += num(obj(a)?.size);
+  return {
+    shard: pos.shard,
+    epoch: pos.epoch,
+    seq: pos.seq,
+    entity_kind: entity?.kind ?? '',
+    entity_id: entity?.id ?? '',
+    type: event.type,
+    version: event.v,
+    at: formatAt(event.at),
+    actor: event.actor,
+    conversation_id: str(data.conversationId),
+    message_id: str(data.messageId) || str(target?.messageId) || '0',
+    text_chars: text ? codePoints(text) : 0,
+    text_bytes: text ? Buffer.byteLength(text, 'utf8') : 0,
+    ref_seq: num(target?.seq) || num(data.seq) || num(cause?.conversationSeq),
+    target_user_id: str(data.userId),
+    conversation_kind: str(data.kind),
+    role: str(data.role),
+    member_count: members ? members.length : 0,
+    mention_count: mentions ? mentions.length : 0,
+    attachment_count: attachments ? attachments.length : 0,
+    attachment_bytes: attachmentBytes,
+  };
+}

@@ -1,0 +1,20 @@
+import { MetricsRegistry } from '../shared/metrics.js';
+
+/** A projector's series, bound to its name once (no label lookups per event). */
+export function projectorMetrics(registry: MetricsRegistry | undefined, projector: string) {
+  const r = registry ?? new MetricsRegistry();
+  const events = r.counter('parley_projector_events_total', 'Events handled by a projector, by outcome (applied, parked, held, retried). rate() of applied is the projection rate.', ['projector', 'outcome']);
+  return {
+    applied: events.labels({ projector, outcome: 'applied' }),
+    parked: events.labels({ projector, outcome: 'parked' }),
+    held: events.labels({ projector, outcome: 'held' }),
+    retried: events.labels({ projector, outcome: 'retried' }),
+    batchSeconds: r.histogram('parley_projector_batch_seconds', 'Time to apply one batch and commit its checkpoint.', ['projector']).labels({ projector }),
+    lag: r.gauge('parley_projector_lag_events', 'Events in the log the projector has not handled yet (its consumer\'s pending plus unacknowledged).', ['projector']).labels({ projector }),
+    checkpoint: r.gauge('parley_projector_checkpoint_seq', 'Stream sequence up to which the projector has handled the log.', ['projector']).labels({ projector }),
+    parkedOpen: r.gauge('parley_projector_parked_events', 'Parked events waiting for an operator, by status (parked = failed, held = queued behind a parked event of the same entity).', ['projector', 'status']),
+    registry: r,
+  };
+}
+
+export type ProjectorMetrics = ReturnType<typeof projectorMetrics>;
