@@ -25,6 +25,8 @@ export const errorCatalog = {
   unavailable: { status: 503, retryable: true, summary: 'A dependency (NATS, Postgres, ClickHouse) is unavailable.' },
   timeout: { status: 504, retryable: true, summary: 'The operation did not finish in time; its outcome is unknown, retry with the same ids.' },
   internal: { status: 500, retryable: true, summary: 'An unexpected server error; it has been logged.' },
+  sql_rejected: { status: 400, retryable: false, summary: 'Analytics SQL must be one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) without INTO OUTFILE or FORMAT.' },
+  sql_failed: { status: 400, retryable: false, summary: 'ClickHouse could not run the analytics query (syntax error, unknown table or column, a limit reached); the message says why.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

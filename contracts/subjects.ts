@@ -10,6 +10,8 @@
  *   sequence; gateways subscribe to these for live delivery.
  * - `<ns>.eph.conv.<conversationId>`: ephemeral signals (typing, receipts) as
  *   ready-made client frames (core NATS only, never stored).
+ * - `<ns>.metrics.delivery`: gateways' send-to-deliver timing for analytics
+ *   (core NATS only, never stored).
  */
 export interface Subjects {
   readonly namespace: string;
@@ -22,6 +24,8 @@ export interface Subjects {
   typing(conversationId: string): string;
   /** Ephemeral conversation signals (typing, receipts) as ready-made frames; core NATS, never stored. */
   ephemeral(conversationId: string): string;
+  /** Send-to-deliver timing records from gateways (core NATS, best effort; contracts/analytics.ts `DeliveryTiming`). */
+  metricsDelivery(): string;
   /** Filters covering every stored event / every live event. */
   readonly allEvents: string;
   readonly allLive: string;
@@ -43,6 +47,7 @@ export function subjectsFor(namespace: string): Subjects {
     liveUser: (id) => `${ns}.live.user.${id}`,
     typing: (id) => `${ns}.typing.${id}`,
     ephemeral: (id) => `${ns}.eph.conv.${id}`,
+    metricsDelivery: () => `${ns}.metrics.delivery`,
     allEvents: `${ns}.ev.>`,
     allLive: `${ns}.live.>`,
     eventPrefix: `${ns}.ev.`,

@@ -159,11 +159,11 @@ describe('membership is enforced', () => {
 });
 
 describe('the gateway answers /healthz', () => {
-  it('reports NATS, Postgres and ClickHouse as ok', async () => {
+  it('reports NATS, Postgres, ClickHouse and the projector\'s lag as ok', async () => {
     const r = await api(p.http, 'GET', '/healthz');
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('ok');
-    expect(Object.keys(r.body.checks).sort()).toEqual(['clickhouse', 'nats', 'postgres']);
+    expect(Object.keys(r.body.checks).sort()).toEqual(['clickhouse', 'nats', 'postgres', 'projector']);
   });
 });
 

@@ -33,7 +33,7 @@ function insertSettings(token: string): string {
   return `SETTINGS insert_deduplicate = 1, insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0`;
 }
 
-/** Runs an INSERT ... FORMAT JSONEachRow with its rows, and reads the (empty) response to the end. */
+/** Runs an INSERT ... FORMAT JSON*EachRow with its rows, and reads the (empty) response to the end. */
 export async function insertJsonRows(client: ClickHouseClient, statement: string, lines: string[]): Promise<void> {
   if (lines.length === 0) return;
   const result = await client.exec({ query: statement, values: Readable.from([lines.join('\n')]) });
@@ -41,14 +41,21 @@ export async function insertJsonRows(client: ClickHouseClient, statement: string
   for await (const _ of result.stream) void _;
 }
 
+/** One JSONCompactEachRow line, in EVENT_COLUMNS order: about half the parsing work of named keys. */
+export function eventRowJson(r: EventRow): string {
+  return JSON.stringify([
+    r.shard, r.epoch, r.seq, r.entity_kind, r.entity_id, r.type, r.version, r.at, r.actor, r.conversation_id,
+    r.message_id, r.text_chars, r.text_bytes, r.ref_seq, r.target_user_id, r.conversation_kind, r.role,
+    r.member_count, r.mention_count, r.attachment_count, r.attachment_bytes,
+  ]);
+}
+
 /**
- * Inserts a batch of event rows idempotently. The same token with the same
- * rows is always safe to send again.
+ * Inserts a batch of event rows (as `eventRowJson` lines) idempotently. The
+ * same token with the same rows is always safe to send again.
  */
-export async function insertEvents(client: ClickHouseClient, database: string, rows: EventRow[], token: string): Promise<void> {
-  const lines = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) lines[i] = JSON.stringify(rows[i]);
-  const statement = `INSERT INTO ${database}.events (${EVENT_COLUMNS.join(', ')}) ${insertSettings(token)} FORMAT JSONEachRow`;
+export async function insertEvents(client: ClickHouseClient, database: string, lines: string[], token: string): Promise<void> {
+  const statement = `INSERT INTO ${database}.events (${EVENT_COLUMNS.join(', ')}) ${insertSettings(token)} FORMAT JSONCompactEachRow`;
   await insertJsonRows(client, statement, lines);
 }
 

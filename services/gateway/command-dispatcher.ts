@@ -46,7 +46,7 @@ export class CommandDispatcher {
   }
 
   private async typing(actor: UserId, conversationId: string): Promise<void> {
-    const state = await this.conversations.load(conversationId);
+    const state = await this.conversations.loadChecked(conversationId, (s) => s.members.has(actor));
     if (!state.members.has(actor)) throw new AppError('not_member', 'you are not a member of this conversation');
     const frame: TypingFrame = { t: 'typing', conversationId, userId: actor, expiresAt: Date.now() + TYPING_TTL_MS };
     this.nc.publish(this.subjects.ephemeral(conversationId), JSON.stringify(frame));

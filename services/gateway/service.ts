@@ -7,6 +7,7 @@ import { ConversationCommands } from '../shared/write/conversation-commands.js';
 import { UserCommands } from '../shared/write/user-commands.js';
 import { CommandDispatcher } from './command-dispatcher.js';
 import { gatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './gateway-metrics.js';
+import { registerAnalyticsRoutes } from './http/analytics-routes.js';
 import { httpMetrics } from './http/http-metrics.js';
 import { HttpRouter } from './http/router.js';
 import { AttachmentStore } from './infra/attachment-store.js';
@@ -91,6 +92,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     maxAttachmentBytes: config.attachments.maxBytes,
     allowedAttachmentTypes: config.attachments.allowedTypes,
   });
+  registerAnalyticsRoutes(router, runtime);
   // Every service of this process registers in runtime.metrics, so in embedded mode this one endpoint shows them all.
   router.route('get', '/metrics', async () => ({ status: 200, body: Buffer.from(await runtime.metrics.render()), headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } }));
   router.fallback();

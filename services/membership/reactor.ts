@@ -62,6 +62,14 @@ export class MembershipReactor {
     }
   }
 
+  /** The conversation's kind, from its first event (the creation). */
+  private async kindOf(conversationId: string): Promise<'direct' | 'group' | 'channel' | null> {
+    for await (const stored of this.runtime.store.readSubject(this.runtime.subjects.conv(conversationId), 0)) {
+      return stored.event.type === 'conversation.created' ? stored.event.data.kind : null;
+    }
+    return null;
+  }
+
   private async react(msg: JsMsg): Promise<void> {
     let event;
     try {
@@ -70,20 +78,31 @@ export class MembershipReactor {
       this.log.error('undecodable event skipped', { seq: msg.seq, err });
       return;
     }
-    if (event.type !== 'conversation.created') return;
-    const { conversationId, kind, members } = event.data;
     const cause = { conversationSeq: msg.seq };
-    await Promise.all(
-      members.map((m) => {
-        const derived: UserEvent = {
-          type: 'membership.joined',
-          v: 1,
-          at: event.at,
-          actor: event.actor,
-          data: { conversationId, kind, role: m.role, cause },
-        };
-        return this.runtime.store.append(this.runtime.subjects.user(m.userId), derived, { msgId: `mj:${msg.seq}:${m.userId}` });
-      }),
-    );
+    const base = { v: 1 as const, at: event.at, actor: event.actor };
+    let derived: { userId: string; event: UserEvent }[] = [];
+    switch (event.type) {
+      case 'conversation.created':
+      case 'members.added': {
+        const { conversationId } = event.data;
+        const kind = event.type === 'conversation.created' ? event.data.kind : ((await this.kindOf(conversationId)) ?? 'group');
+        derived = event.data.members.map((m) => ({
+          userId: m.userId,
+          event: { type: 'membership.joined', ...base, data: { conversationId, kind, role: m.role, cause } },
+        }));
+        break;
+      }
+      case 'member.removed':
+        derived = [{ userId: event.data.userId, event: { type: 'membership.left', ...base, data: { conversationId: event.data.conversationId, cause } } }];
+        break;
+      default:
+        return;
+    }
+    // Bounded concurrency: a channel created with thousands of members must not open thousands of requests at once.
+    for (let i = 0; i < derived.length; i += 256) {
+      await Promise.all(
+        derived.slice(i, i + 256).map((d) => this.runtime.store.append(this.runtime.subjects.user(d.userId), d.event, { msgId: `m:${msg.seq}:${d.userId}` })),
+      );
+    }
   }
 }

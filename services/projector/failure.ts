@@ -17,7 +17,18 @@ const TRANSIENT_SQLSTATE_CLASSES = new Set([
 
 const TRANSIENT_MESSAGE = /connection terminated|connection error|econnrefused|econnreset|epipe|timeout|not queryable|client has encountered a connection error|cannot use a pool after calling end/i;
 
+/**
+ * The database does not look the way the code expects (a missing table or
+ * column, a missing schema): a deployment problem, never the event's. The
+ * live runner retries (no parking); a rebuild stops at once.
+ */
+export function isEnvironmentError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('42') || code.startsWith('3F'));
+}
+
 export function isTransient(err: unknown): boolean {
+  if (isEnvironmentError(err)) return true;
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_SQLSTATE_CLASSES.has(code.slice(0, 2));
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // a Node socket error

@@ -35,6 +35,7 @@ const EnvSchema = z.object({
   CLICKHOUSE_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('parley'),
   CLICKHOUSE_USER: z.string().optional(),
   CLICKHOUSE_PASSWORD: z.string().optional(),
+  ANALYTICS_ADMIN_TOKEN: z.string().min(16).optional(),
 
   HOST: z.string().default('127.0.0.1'),
   PORT: port.default(8080),
@@ -83,6 +84,13 @@ export interface Config {
     maxHealthyLag: number;
   };
   clickhouse: { url: string | undefined; database: string; user: string | undefined; password: string | undefined };
+  analytics: {
+    /**
+     * Bearer token for /v1/analytics/* (reports and read-only SQL). Unset:
+     * those endpoints are open in development (dev tokens on) and refused otherwise.
+     */
+    adminToken: string | undefined;
+  };
   gateway: {
     host: string;
     port: number;
@@ -142,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     postgres: { url: e.DATABASE_URL, embeddedPort: e.POSTGRES_PORT },
     projector: { maxDeliveries: e.PROJECTOR_MAX_DELIVERIES, retryDelayMs: e.PROJECTOR_RETRY_DELAY_MS, maxHealthyLag: e.HEALTH_MAX_PROJECTOR_LAG },
     clickhouse: { url: e.CLICKHOUSE_URL, database: e.CLICKHOUSE_DATABASE, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD },
+    analytics: { adminToken: e.ANALYTICS_ADMIN_TOKEN },
     gateway: {
       host: e.HOST,
       port: e.PORT,

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kysely } from 'kysely';
 import { subjectsFor, type Subjects } from '../../contracts/index.js';
-import { createAnalyticsClient } from './clickhouse.js';
+import { createAnalyticsClient, createReadOnlyAnalyticsClient } from './clickhouse.js';
 import { migrateClickHouse } from './clickhouse-migrate.js';
 import type { Config } from './config.js';
 import { createDb } from './db/connect.js';
@@ -27,6 +27,8 @@ export interface Runtime {
   shards: ShardInfo[];
   db: Kysely<Database>;
   clickhouse: ClickHouseClient;
+  /** Read-only session for analysts' SQL and the standard reports (never used to write). */
+  clickhouseReadOnly: ClickHouseClient;
   /** Every service in the process registers its metrics here; the gateway serves them on /metrics. */
   metrics: MetricsRegistry;
   close(): Promise<void>;
@@ -51,6 +53,7 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
   const nats = await connectNats(options.natsUrl, options.name, log);
   const db = createDb(options.databaseUrl, log);
   const clickhouse = createAnalyticsClient(config);
+  let clickhouseReadOnly: ClickHouseClient | null = null;
   try {
     const settings = {
       maxAgeDays: config.nats.maxAgeDays,
@@ -62,6 +65,8 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       await migratePostgres(db, log);
       await migrateClickHouse(clickhouse, config.clickhouse.database, log);
     }
+    const readOnly = await createReadOnlyAnalyticsClient(config);
+    clickhouseReadOnly = readOnly;
     const metrics = new MetricsRegistry();
     const appendSeconds = metrics.histogram('parley_event_append_seconds', 'Time to append one event to the log (JetStream publish until its ack), by outcome.', ['outcome']);
     const store = new EventStore(nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s));
@@ -74,16 +79,19 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       shards,
       db,
       clickhouse,
+      clickhouseReadOnly: readOnly,
       metrics,
       async close() {
         await nats.nc.drain().catch(() => nats.nc.close());
         await db.destroy();
+        await readOnly.close();
         await clickhouse.close();
       },
     };
   } catch (err) {
     await nats.nc.close().catch(() => undefined);
     await db.destroy().catch(() => undefined);
+    await clickhouseReadOnly?.close().catch(() => undefined);
     await clickhouse.close().catch(() => undefined);
     throw err;
   }

@@ -49,7 +49,7 @@ export class TestClient {
       const waiter = { pred, resolve: (f: Frame) => (clearTimeout(timer), resolve(f)), from };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5))}`));
+        reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5)).slice(0, 1500)}`));
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -62,6 +62,18 @@ export class TestClient {
 
   joined(conversationId: string, timeoutMs = 5000): Promise<Frame> {
     return this.next((f) => f.t === 'event' && f.event.type === 'membership.joined' && f.event.data.conversationId === conversationId, timeoutMs);
+  }
+
+  /** The next live event of `type` matching `pred` (already received or future). */
+  event(type: string, pred: (data: Record<string, any>, frame: Frame) => boolean = () => true, timeoutMs = 5000): Promise<Frame> {
+    return this.next((f) => f.t === 'event' && f.event.type === type && pred(f.event.data, f), timeoutMs);
+  }
+
+  /** Sends a command frame and expects an ack; throws with the error frame otherwise. */
+  async ok(frame: Record<string, unknown>): Promise<Record<string, any>> {
+    const reply = await this.request(frame);
+    if (reply.t !== 'ack') throw new Error(`expected an ack for ${JSON.stringify(frame).slice(0, 200)}, got ${JSON.stringify(reply).slice(0, 400)}`);
+    return reply.result;
   }
 
   sendRaw(data: string | Buffer, binary = false): void {

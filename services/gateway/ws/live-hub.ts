@@ -104,5 +104,18 @@ export class LiveHub {
     const frame = `{"t":"event","entity":{"kind":"${kind}","id":"${id}"},"seq":${seq},"prevSeq":${prevSeq},"pos":"${pos}","event":${raw}}`;
     if (kind === 'user') this.onUserEvent?.(id, raw);
     this.publish(topic, frame);
+    // Unescaped quotes only occur in JSON structure, so text cannot fake this.
+    if (kind === 'conv' && raw.includes('"type":"message.sent"')) this.reportDelivery(seq, id, raw);
+  }
+
+  /**
+   * Send-to-deliver timing for analytics (contracts/analytics.ts
+   * `DeliveryTiming`): one small core-NATS record per message event per
+   * gateway, not per socket, read off the raw payload without parsing it
+   * (the envelope's `at` precedes `data`, so the first `"at":` is the event's).
+   */
+  private reportDelivery(seq: number, conversationId: string, raw: string): void {
+    const at = /"at":(\d+)/.exec(raw)?.[1];
+    if (at) this.nc.publish(this.subjects.metricsDelivery(), `{"seq":${seq},"conversationId":"${conversationId}","at":${at},"deliveredAt":${Date.now()}}`);
   }
 }

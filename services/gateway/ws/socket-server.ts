@@ -165,12 +165,12 @@ export class SocketServer {
   private onMessage(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
     this.deps.metrics?.frameIn();
     const state = ws.getUserData();
+    const parsed = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
     const wait = state.frameBucket.take();
     if (wait > 0) {
-      this.sendError(ws, new AppError('rate_limited', 'too many frames on this connection', { retryAfterMs: wait }), undefined);
+      this.sendError(ws, new AppError('rate_limited', 'too many frames on this connection', { retryAfterMs: wait }), parsed.requestId);
       return;
     }
-    const parsed = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
     if (parsed.error) {
       this.sendError(ws, parsed.error, parsed.requestId);
       this.countBadFrame(ws, state);

@@ -103,7 +103,7 @@ export interface ProjectorCheckpointsTable {
 
 /** Events a projector could not apply (see migrations/postgres/0002_parked_events.ts). */
 export interface ParkedEventsTable {
-  id: Generated<Int8>;
+  id: ColumnType<string, never, never>;
   projector: string;
   shard: number;
   seq: Int8;
@@ -115,8 +115,8 @@ export interface ParkedEventsTable {
   payload: Buffer;
   attempts: number;
   status: 'parked' | 'held' | 'redriven' | 'discarded';
-  parked_at: Generated<Timestamptz>;
-  resolved_at: Timestamptz | null;
+  parked_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface Database {

@@ -159,6 +159,16 @@ export class ConversationCommands {
     await this.execute(id, actor, (s, ctx) => decideDirectBlock(s, blocked, ctx));
   }
 
+  /**
+   * The conversation's state, refreshed from the log when `check` fails on the
+   * cached copy (a membership another gateway just granted, say).
+   */
+  async loadChecked(conversationId: string, check: (state: ConversationState) => boolean): Promise<ConversationState> {
+    const state = await this.load(conversationId);
+    if (check(state)) return state;
+    return this.queue.run(conversationId, () => this.refresh(state));
+  }
+
   /** Current state of a conversation as the write side sees it (folded from the log). */
   async load(conversationId: string): Promise<ConversationState> {
     const cached = this.cache.get(conversationId);
@@ -194,10 +204,26 @@ export class ConversationCommands {
   private execute(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
     return this.queue.run(conversationId, async () => {
       let state = await this.load(conversationId);
+      // Another gateway may have changed the conversation since it was cached. A successful
+      // decision is checked by the conditional append; a refusal or a no-op is re-decided
+      // once on fresh state before it is answered.
+      let fresh = false;
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-        const event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
-        // Nothing to change (already in the requested state): answer with the current position.
-        if (!event) return { seq: state.version, event: null, duplicate: false };
+        let event: ConversationEvent | null;
+        try {
+          event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
+        } catch (err) {
+          if (fresh || !(err instanceof AppError)) throw err;
+          state = await this.refresh(state);
+          fresh = true;
+          continue;
+        }
+        if (!event) {
+          if (fresh) return { seq: state.version, event: null, duplicate: false };
+          state = await this.refresh(state);
+          fresh = true;
+          continue;
+        }
         try {
           const subject = this.deps.subjects.conv(conversationId);
           const result = await this.deps.store.append(subject, event, { expectedLastSubjectSeq: state.version, ...(msgId ? { msgId } : {}) });
@@ -207,6 +233,7 @@ export class ConversationCommands {
           if (!(err instanceof WrongLastSequence)) throw err;
           this.deps.log.debug('conditional append lost a race, reloading', { conversationId, attempt });
           state = await this.refresh(state);
+          fresh = true;
         }
       }
       throw new AppError('conflict', `too much contention on ${conversationId}, retry`);

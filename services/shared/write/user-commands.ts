@@ -34,7 +34,7 @@ export class UserCommands {
     switch (command.t) {
       case 'mark_read':
       case 'mark_delivered': {
-        const state = await this.conversations.load(command.conversationId);
+        const state = await this.conversations.loadChecked(command.conversationId, (s) => s.members.has(actor));
         if (!state.members.has(actor)) throw new AppError('not_member', 'you are not a member of this conversation');
         // A marker past the conversation's last event would hide messages that do not exist yet.
         const seq = Math.min(command.seq, state.version);
@@ -42,7 +42,7 @@ export class UserCommands {
         return { type, ...base, data: { conversationId: command.conversationId, seq } };
       }
       case 'set_preferences': {
-        const state = await this.conversations.load(command.conversationId);
+        const state = await this.conversations.loadChecked(command.conversationId, (s) => s.members.has(actor));
         if (!state.members.has(actor)) throw new AppError('not_member', 'you are not a member of this conversation');
         const { conversationId, mutedUntil, pinned, archived } = command;
         if (mutedUntil === undefined && pinned === undefined && archived === undefined) throw new AppError('invalid_request', 'set at least one of mutedUntil, pinned, archived');

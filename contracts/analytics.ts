@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { ConversationId } from './ids.js';
+
+/**
+ * Analytics contracts: the delivery timing gateways publish, and the HTTP
+ * bodies of `/v1/analytics/*` (docs/analytics.md). Analytics holds ids,
+ * sizes, counts and timings only, never message text.
+ */
+
+/**
+ * Published on core NATS (`<ns>.metrics.delivery`, best effort) by a gateway
+ * for each message event it fans out to its local sockets.
+ */
+export const DeliveryTiming = z.strictObject({
+  /** Stream sequence of the message event. */
+  seq: z.number().int().positive(),
+  conversationId: ConversationId,
+  /** The event's `at`: when the message was accepted (writer's clock, ms). */
+  at: z.number().int().nonnegative(),
+  /** When the gateway handed the frame to its sockets (gateway's clock, ms). */
+  deliveredAt: z.number().int().nonnegative(),
+  /** Local sockets subscribed to the conversation, when the gateway knows it cheaply. */
+  recipients: z.number().int().nonnegative().optional(),
+});
+export type DeliveryTiming = z.infer<typeof DeliveryTiming>;
+
+/** An instant in a query string: ISO 8601 date-time with offset, or a plain date (midnight UTC). */
+const Instant = z.union([z.iso.datetime({ offset: true }), z.iso.date()]).transform((s) => new Date(s.length === 10 ? `${s}T00:00:00Z` : s));
+
+/** Every report covers the half-open window [from, to). Defaults: the 7 days up to now. */
+const Window = { from: Instant.optional(), to: Instant.optional() };
+
+export const Granularity = z.enum(['minute', 'hour', 'day']);
+export type Granularity = z.infer<typeof Granularity>;
+
+export const ReportName = z.enum(['messages', 'active-users', 'latency', 'top-conversations', 'retention']);
+export type ReportName = z.infer<typeof ReportName>;
+
+/** GET /v1/analytics/reports/messages: messages per bucket, for one conversation or all. */
+export const MessagesReportQuery = z.strictObject({
+  ...Window,
+  granularity: Granularity.default('hour'),
+  conversationId: ConversationId.optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+});
+/** GET /v1/analytics/reports/active-users: distinct active users per calendar day, week (Monday) or month. */
+export const ActiveUsersReportQuery = z.strictObject({ ...Window, period: z.enum(['day', 'week', 'month']).default('day') });
+/** GET /v1/analytics/reports/latency: send-to-deliver percentiles per bucket, and a histogram of the window. */
+export const LatencyReportQuery = z.strictObject({ ...Window, granularity: Granularity.default('hour') });
+/** GET /v1/analytics/reports/top-conversations: the k conversations with the most messages in the window (minute precision). */
+export const TopConversationsReportQuery = z.strictObject({ ...Window, k: z.coerce.number().int().min(1).max(1000).default(10) });
+/** GET /v1/analytics/reports/retention: users by cohort (period of first activity in the window) and periods since. */
+export const RetentionReportQuery = z.strictObject({
+  ...Window,
+  period: z.enum(['day', 'week']).default('week'),
+  offsets: z.coerce.number().int().min(1).max(52).default(8),
+});
+
+export const ReportQueries = {
+  messages: MessagesReportQuery,
+  'active-users': ActiveUsersReportQuery,
+  latency: LatencyReportQuery,
+  'top-conversations': TopConversationsReportQuery,
+  retention: RetentionReportQuery,
+} as const satisfies Record<ReportName, z.ZodType>;
+
+const count = z.number().int().nonnegative();
+/** ISO 8601 UTC: a bucket's start, or a period's first day (`YYYY-MM-DD`). */
+const IsoTime = z.string();
+const ReportWindow = { from: IsoTime, to: IsoTime };
+
+export const MessagesReport = z.strictObject({
+  report: z.literal('messages'),
+  ...ReportWindow,
+  granularity: Granularity,
+  conversationId: ConversationId.nullable(),
+  rows: z.array(z.strictObject({ bucket: IsoTime, messages: count, textChars: count, textBytes: count, attachments: count })),
+});
+export type MessagesReport = z.infer<typeof MessagesReport>;
+
+export const ActiveUsersReport = z.strictObject({
+  report: z.literal('active-users'),
+  ...ReportWindow,
+  period: z.enum(['day', 'week', 'month']),
+  rows: z.array(z.strictObject({ period: IsoTime, activeUsers: count })),
+});
+export type ActiveUsersReport = z.infer<typeof ActiveUsersReport>;
+
+const Percentiles = { deliveries: count, p50Ms: count, p90Ms: count, p99Ms: count, p999Ms: count, maxMs: count };
+
+export const LatencyReport = z.strictObject({
+  report: z.literal('latency'),
+  ...ReportWindow,
+  granularity: Granularity,
+  total: z.strictObject(Percentiles),
+  rows: z.array(z.strictObject({ bucket: IsoTime, ...Percentiles })),
+  /** Deliveries with latency <= leMs (and above the previous bucket); leMs null is the overflow bucket. */
+  histogram: z.array(z.strictObject({ leMs: count.nullable(), deliveries: count })),
+});
+export type LatencyReport = z.infer<typeof LatencyReport>;
+
+export const TopConversationsReport = z.strictObject({
+  report: z.literal('top-conversations'),
+  ...ReportWindow,
+  k: count,
+  rows: z.array(z.strictObject({ rank: count, conversationId: z.string(), messages: count, textBytes: count })),
+});
+export type TopConversationsReport = z.infer<typeof TopConversationsReport>;
+
+export const RetentionReport = z.strictObject({
+  report: z.literal('retention'),
+  ...ReportWindow,
+  period: z.enum(['day', 'week']),
+  rows: z.array(
+    z.strictObject({
+      cohort: IsoTime,
+      cohortSize: count,
+      /** Periods since the cohort's period (0 = the cohort period itself). */
+      offset: count,
+      activeUsers: count,
+      /** activeUsers / cohortSize. */
+      rate: z.number().min(0).max(1),
+    }),
+  ),
+});
+export type RetentionReport = z.infer<typeof RetentionReport>;
+
+export type AnalyticsReport = MessagesReport | ActiveUsersReport | LatencyReport | TopConversationsReport | RetentionReport;
+
+/** POST /v1/analytics/sql: one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). */
+export const SqlRequest = z.strictObject({
+  query: z.string().min(1).max(100_000),
+  /** Rows returned at most; the answer says whether more existed. */
+  maxRows: z.number().int().min(1).max(100_000).default(10_000),
+});
+export type SqlRequest = z.infer<typeof SqlRequest>;
+
+export const SqlResponse = z.strictObject({
+  columns: z.array(z.strictObject({ name: z.string(), type: z.string() })),
+  /** One array per row, in column order; 64-bit integers arrive as strings. */
+  rows: z.array(z.array(z.unknown())),
+  rowCount: count,
+  truncated: z.boolean(),
+  elapsedMs: z.number().nonnegative(),
+});
+export type SqlResponse = z.infer<typeof SqlResponse>;

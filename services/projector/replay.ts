@@ -1,0 +1,107 @@
+import { DeliverPolicy } from '@nats-io/jetstream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { applyDeliveries, type ApplyResult } from './apply.js';
+import { CheckpointMoved, inSchema, readCheckpoint } from './checkpoint.js';
+import { describeFailure, isEnvironmentError } from './failure.js';
+import type { Delivery, Projection, ProjectorDeps } from './projection.js';
+
+export interface ReplayOptions {
+  /** Tables (and checkpoint) to write: a rebuild's shadow schema. */
+  schema?: string;
+  /** Stop after this stream sequence; default: the stream's last sequence when the replay starts. */
+  untilSeq?: number;
+  /** Events per transaction. Default 2000. */
+  batchSize?: number;
+  maxDeliveries: number;
+  /** Pause before retrying a failed batch. Default 100 ms. */
+  retryDelayMs?: number;
+  /** Called after every committed batch. */
+  onProgress?: (p: { checkpoint: number; applied: number }) => void;
+}
+
+export interface ReplayResult {
+  checkpoint: number;
+  applied: number;
+  parked: number;
+  held: number;
+}
+
+const MAX_TRANSIENT_ATTEMPTS = 20;
+
+/**
+ * Folds the log into a projection's tables from their checkpoint on, with an
+ * ordered consumer: ephemeral, flow-controlled, no acks, strictly in order.
+ * It only reads: nothing is appended to the log or published anywhere, so a
+ * replay has no side effects beyond the tables it writes.
+ *
+ * Failures follow the live runner's rules (apply.ts), with retries in
+ * process: an event failing `maxDeliveries` times is parked in the schema's
+ * own parked table.
+ */
+export async function replay(deps: ProjectorDeps, projection: Projection, options: ReplayOptions): Promise<ReplayResult> {
+  const shard = deps.shards[0]!;
+  const batchSize = options.batchSize ?? 2000;
+  const retryDelayMs = options.retryDelayMs ?? 100;
+  const start = await inSchema(deps.db, options.schema, (trx) => readCheckpoint(trx, projection.name, shard.shard));
+  const result: ReplayResult = { checkpoint: start.seq, applied: 0, parked: 0, held: 0 };
+  const until = options.untilSeq ?? (await deps.nats.jsm.streams.info(shard.stream)).state.last_seq;
+  if (until <= start.seq) return result;
+
+  const consumer = await deps.nats.js.consumers.get(shard.stream, {
+    filter_subjects: projection.filterSubjects,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: start.seq + 1,
+  });
+  if ((await consumer.info()).num_pending === 0) return result;
+
+  const applyWithRetries = async (batch: Delivery[]): Promise<void> => {
+    let rest = batch;
+    for (let transient = 0; rest.length > 0; ) {
+      let r: ApplyResult;
+      try {
+        r = await applyDeliveries(deps, projection, rest, { shard: shard.shard, schema: options.schema, expectedCheckpoint: result.checkpoint, maxDeliveries: options.maxDeliveries });
+      } catch (err) {
+        if (err instanceof CheckpointMoved) throw err;
+        if (isEnvironmentError(err)) throw new Error(`replay of ${projection.name} stopped: ${describeFailure(err)} (is every table the projection writes listed in its tables?)`, { cause: err });
+        if (++transient >= MAX_TRANSIENT_ATTEMPTS) throw err;
+        await sleep(retryDelayMs * transient);
+        continue;
+      }
+      result.checkpoint = r.checkpoint;
+      result.applied += r.applied;
+      result.parked += r.parked.length;
+      result.held += r.held;
+      rest = rest.slice(r.handled).map((d) => ({ ...d, deliveries: d.deliveries + 1 }));
+      if (rest.length > 0) await sleep(retryDelayMs);
+    }
+    options.onProgress?.({ checkpoint: result.checkpoint, applied: result.applied });
+  };
+
+  const messages = await consumer.consume({ max_messages: batchSize * 2 });
+  // One batch is applied while the next is being received.
+  let inFlight: Promise<void> = Promise.resolve();
+  try {
+    let batch: Delivery[] = [];
+    for await (const m of messages) {
+      if (m.seq > until) break;
+      batch.push({ seq: m.seq, subject: m.subject, data: m.data, deliveries: 1 });
+      const last = m.seq >= until || m.info.pending === 0;
+      if (batch.length >= batchSize || last) {
+        await inFlight;
+        inFlight = applyWithRetries(batch);
+        inFlight.catch(() => undefined); // awaited before the next batch; this only keeps it from counting as unhandled meanwhile
+        batch = [];
+      }
+      if (last) break;
+    }
+    if (batch.length > 0) {
+      await inFlight;
+      inFlight = applyWithRetries(batch);
+    }
+    await inFlight;
+  } finally {
+    await inFlight.catch(() => undefined);
+    await messages.close().catch(() => undefined);
+  }
+  return result;
+}
