@@ -90,15 +90,17 @@ export const ErrorFrame = z.strictObject({ t: z.literal('error'), id: RequestId.
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 
 /**
- * A stored event, pushed live. `seq` is its stream sequence; `prevSeq` the
+ * A stored event, live or replayed. `seq` is its stream sequence; `prevSeq` the
  * sequence of the previous event on the same entity (0 if none), so a client
  * that saw `prevSeq` for that entity knows nothing is missing in between.
+ * `prevSeq` is null on the first event of an entity in a replay, whose
+ * continuity the closing `synced` frame vouches for instead.
  */
 export const EventFrame = z.strictObject({
   t: z.literal('event'),
   entity: z.strictObject({ kind: z.enum(['conv', 'user']), id: z.string() }),
   seq: z.number().int().positive(),
-  prevSeq: z.number().int().nonnegative(),
+  prevSeq: z.number().int().nonnegative().nullable(),
   pos: z.string(),
   event: ParleyEvent,
 });
@@ -123,5 +125,42 @@ export const ReceiptFrame = z.strictObject({
 });
 export type ReceiptFrame = z.infer<typeof ReceiptFrame>;
 
-export const ServerFrame = z.discriminatedUnion('t', [WelcomeFrame, AckFrame, PongFrame, ErrorFrame, EventFrame, TypingFrame, ReceiptFrame]);
+/** Why a device must refetch state over HTTP instead of trusting the replay. */
+export const ResyncReason = z.enum([
+  /** The device presented no position (a new device): load conversations and history over HTTP. */
+  'no_position',
+  /** The position is not one this server issued. */
+  'invalid_position',
+  /** The log was recreated since the position was issued; its sequences mean nothing now. */
+  'epoch_changed',
+  /** Events after the position have aged out of the log's retention. */
+  'retention',
+  /** More events were missed than a replay carries (MAX_REPLAY_EVENTS): refetch the listed conversations. */
+  'too_far_behind',
+]);
+
+/**
+ * Ends every resume. `complete`: every event of the device's conversations and
+ * user subject after its position was delivered (replayed, then live), each
+ * once, in order per entity. `resync_needed`: refetch the listed
+ * conversations (all of them when `conversations` is null) over HTTP; live
+ * delivery continues after `position` either way.
+ */
+export const SyncedFrame = z.strictObject({
+  t: z.literal('synced'),
+  status: z.enum(['complete', 'resync_needed']),
+  /** The device's new position: store it. */
+  position: z.string(),
+  /** Events replayed from the log before this frame. */
+  replayed: z.number().int().nonnegative(),
+  resync: z
+    .strictObject({
+      reason: ResyncReason,
+      conversations: z.array(ConversationId).nullable(),
+    })
+    .optional(),
+});
+export type SyncedFrame = z.infer<typeof SyncedFrame>;
+
+export const ServerFrame = z.discriminatedUnion('t', [WelcomeFrame, AckFrame, PongFrame, ErrorFrame, EventFrame, TypingFrame, ReceiptFrame, SyncedFrame]);
 export type ServerFrame = z.infer<typeof ServerFrame>;

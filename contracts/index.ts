@@ -5,6 +5,7 @@ export * from './events/index.js';
 export * from './frames.js';
 export * from './http.js';
 export * from './ids.js';
+export * from './notifications.js';
 export * from './position.js';
 export * from './subjects.js';
 export * from './text.js';

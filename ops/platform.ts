@@ -1,6 +1,8 @@
 import type { GatewayService } from '../services/gateway/service.js';
+import { startAnalytics, type AnalyticsService } from '../services/analytics/service.js';
 import { startGateway } from '../services/gateway/service.js';
 import { MembershipReactor } from '../services/membership/reactor.js';
+import { startNotifier, type NotifierService } from '../services/notifier/service.js';
 import { startProjector, type ProjectorService } from '../services/projector/service.js';
 import { createAuthenticator } from '../services/shared/auth.js';
 import type { Config } from '../services/shared/config.js';
@@ -12,6 +14,10 @@ export interface Platform {
   gateway: GatewayService;
   /** Present when this process runs the workers. */
   projector?: ProjectorService;
+  /** ClickHouse analytics; present when this process runs the workers. */
+  analytics?: AnalyticsService;
+  /** Notifications for offline members; present when this process runs the workers. */
+  notifier?: NotifierService;
   stop(): Promise<void>;
 }
 
@@ -31,6 +37,8 @@ export async function startPlatform(config: Config, log: Logger, options: Platfo
   const runtime = await openRuntime(config, log, { natsUrl: options.natsUrl, databaseUrl: options.databaseUrl, name: `parley-${config.nodeId}` });
   const stops: (() => Promise<void>)[] = [];
   let projector: ProjectorService | undefined;
+  let analytics: AnalyticsService | undefined;
+  let notifier: NotifierService | undefined;
   try {
     if (options.withWorkers !== false) {
       projector = await startProjector(runtime);
@@ -39,6 +47,10 @@ export async function startPlatform(config: Config, log: Logger, options: Platfo
       const membership = new MembershipReactor(runtime);
       await membership.start();
       stops.push(() => membership.stop());
+      const startedAnalytics = (analytics = await startAnalytics(runtime));
+      stops.push(() => startedAnalytics.stop());
+      const startedNotifier = (notifier = await startNotifier(runtime));
+      stops.push(() => startedNotifier.stop());
     }
     const auth = await createAuthenticator(config);
     const gateway = await startGateway(runtime, { auth, ...(projector ? { healthChecks: { projector: projector.healthCheck } } : {}) });
@@ -47,6 +59,8 @@ export async function startPlatform(config: Config, log: Logger, options: Platfo
       runtime,
       gateway,
       ...(projector ? { projector } : {}),
+      ...(analytics ? { analytics } : {}),
+      ...(notifier ? { notifier } : {}),
       async stop() {
         // Edge first, so no new work arrives while workers drain.
         for (const s of stops.reverse()) await s().catch((err) => log.error('stopping a service failed', { err }));

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_read_model.js';
 import * as m0002 from './0002_parked_events.js';
 import * as m0003 from './0003_conversation_model.js';
+import * as m0004 from './0004_notifications.js';
 
 /** Every Postgres migration, in order. Names sort lexically; never rename or edit one that has shipped. */
 export const postgresMigrations: Record<string, Migration> = {
   '0001_read_model': m0001,
   '0002_parked_events': m0002,
   '0003_conversation_model': m0003,
+  '0004_notifications': m0004,
 };

@@ -57,9 +57,9 @@ export const streams: CommandGroup = {
     info: {
       usage: '',
       summary: 'the event stream: retention, limits, size, first and last sequence, epoch',
-      run: (args, io) =>
-        withOps(io, async (ctx) => {
-          parse(args, {}, 0);
+      run: async (args, io) => {
+        parse(args, {}, 0);
+        await withOps(io, async (ctx) => {
           const shard = ctx.shards[0]!;
           const { config: c, state: s, created } = await ctx.nats.jsm.streams.info(shard.stream);
           printJson(io, {
@@ -76,14 +76,15 @@ export const streams: CommandGroup = {
             republish: c.republish ?? null,
             state: { messages: s.messages, bytes: s.bytes, firstSeq: s.first_seq, firstTime: s.first_ts, lastSeq: s.last_seq, lastTime: s.last_ts, subjects: s.num_subjects, deleted: s.num_deleted ?? 0, consumers: s.consumer_count },
           });
-        }),
+        });
+      },
     },
     consumers: {
       usage: '',
       summary: 'every consumer of the event stream with its pending, unacknowledged and redelivered counts',
-      run: (args, io) =>
-        withOps(io, async (ctx) => {
-          parse(args, {}, 0);
+      run: async (args, io) => {
+        parse(args, {}, 0);
+        await withOps(io, async (ctx) => {
           const out = [];
           for await (const ci of ctx.nats.jsm.consumers.list(ctx.shards[0]!.stream)) {
             out.push({
@@ -99,35 +100,38 @@ export const streams: CommandGroup = {
             });
           }
           printJson(io, out);
-        }),
+        });
+      },
     },
     tail: {
       usage: '<subject> [--since 15m | --from-seq N | --all] [--follow] [--limit N]',
       summary: 'stored events on a subject (conv.<id>, user.<id>, conv.*, >) as NDJSON; --follow keeps waiting for new ones',
-      run: (args, io) =>
-        withOps(io, async (ctx) => {
-          const { values, positionals } = parse(args, { since: { type: 'string' }, 'from-seq': { type: 'string' }, all: { type: 'boolean' }, follow: { type: 'boolean' }, limit: { type: 'string' } }, 1);
-          const fromSeq = intOption(values['from-seq'], 'from-seq');
+      run: async (args, io) => {
+        const { values, positionals } = parse(args, { since: { type: 'string' }, 'from-seq': { type: 'string' }, all: { type: 'boolean' }, follow: { type: 'boolean' }, limit: { type: 'string' } }, 1);
+        const fromSeq = intOption(values['from-seq'], 'from-seq');
+        await withOps(io, async (ctx) => {
           const start: Start = values.all
             ? { deliver_policy: DeliverPolicy.All }
             : fromSeq !== undefined
               ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) }
               : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: parseSince(values.since ?? '15m') };
           await readEvents(ctx, io, eventFilter(ctx, positionals[0]!), start, Boolean(values.follow), intOption(values.limit, 'limit'));
-        }),
+        });
+      },
     },
     export: {
       usage: '<conversationId> [--from-seq N]',
       summary: "one conversation's whole log as NDJSON, exactly as stored (old versions are not upcast)",
-      run: (args, io) =>
-        withOps(io, async (ctx) => {
-          const { values, positionals } = parse(args, { 'from-seq': { type: 'string' } }, 1);
-          const id = ConversationId.safeParse(positionals[0]);
-          if (!id.success) throw new UsageError(`${positionals[0]} is not a conversation id`);
-          const fromSeq = intOption(values['from-seq'], 'from-seq', 1)!;
+      run: async (args, io) => {
+        const { values, positionals } = parse(args, { 'from-seq': { type: 'string' } }, 1);
+        const id = ConversationId.safeParse(positionals[0]);
+        if (!id.success) throw new UsageError(`${positionals[0]} is not a conversation id`);
+        const fromSeq = intOption(values['from-seq'], 'from-seq', 1)!;
+        await withOps(io, async (ctx) => {
           const n = await readEvents(ctx, io, ctx.subjects.conv(id.data), { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) }, false);
           io.err(`exported ${n} events of ${id.data}`);
-        }),
+        });
+      },
     },
   },
 };

@@ -1,5 +1,6 @@
 import type { Authenticator } from '../shared/auth.js';
 import type { HealthCheck } from '../shared/health.js';
+import { loadVapidKeys } from '../shared/notifications/vapid.js';
 import type { Runtime } from '../shared/runtime.js';
 import { SnowflakeGenerator } from '../shared/snowflake.js';
 import { KeyedRateLimiter } from '../shared/rate-limit.js';
@@ -14,11 +15,14 @@ import { AttachmentStore } from './infra/attachment-store.js';
 import { PresenceService } from './infra/presence.js';
 import { ConversationQueries } from './queries/conversation-queries.js';
 import { MessageQueries } from './queries/message-queries.js';
+import { NotificationQueries } from './queries/notification-queries.js';
 import { registerRoutes } from './http/routes.js';
 import { ReadModel } from './read-model.js';
 import { loadNativeUws, type us_listen_socket } from './uws.js';
+import { deliveryTimingReporter } from './ws/delivery-timing.js';
 import { LiveHub } from './ws/live-hub.js';
 import { SocketServer } from './ws/socket-server.js';
+import { SyncService } from './ws/sync-service.js';
 
 export interface GatewayService {
   /** The port actually listened on (useful when configured as 0). */
@@ -54,11 +58,20 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   });
   const dispatcher = new CommandDispatcher(commands, new UserCommands(runtime.store, runtime.subjects, commands), runtime.nats.nc, runtime.subjects);
   const metrics = gatewayMetrics(runtime.metrics);
-  const hub = new LiveHub(runtime.nats.nc, runtime.subjects, shard, (topic, frame) => {
-    metrics.fanout(app.numSubscribers(topic));
-    app.publish(topic, frame, false);
-  }, log.child({ component: 'hub' }));
-  const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, metrics: metrics.sockets });
+  const hub = new LiveHub(
+    runtime.nats.nc,
+    runtime.subjects,
+    shard,
+    (topic, frame) => {
+      metrics.fanout(app.numSubscribers(topic));
+      app.publish(topic, frame, false);
+    },
+    async (subject, after, until) => (await runtime.store.readSubjects([subject], after, until, config.sync.maxReplay)).events,
+    log.child({ component: 'hub' }),
+  );
+  const sync = new SyncService({ hub, store: runtime.store, readModel, subjects: runtime.subjects, shard, log: log.child({ component: 'sync' }), maxReplay: config.sync.maxReplay });
+  hub.onDelivered = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic));
+  const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets });
   sockets.attach(app);
   metrics.observe(() => sockets.connectionCount, () => hub.size);
 
@@ -87,6 +100,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     messages: new MessageQueries(runtime.db),
     attachments,
     presence,
+    notifications: notificationQueries(runtime),
     limiter: new KeyedRateLimiter(config.limits.httpPerSecond, config.limits.httpPerSecond * 3),
     healthChecks,
     maxAttachmentBytes: config.attachments.maxBytes,
@@ -116,4 +130,15 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       await new Promise((r) => setTimeout(r, 50));
     },
   };
+}
+
+/** The VAPID public key is loaded (or generated) on first request: a gateway starts without waiting on it. */
+function notificationQueries(runtime: Runtime): NotificationQueries {
+  let key: Promise<string> | null = null;
+  const vapidPublicKey = () => {
+    key ??= loadVapidKeys(runtime.db, runtime.config).then((k) => k.publicKey);
+    key.catch(() => (key = null));
+    return key;
+  };
+  return new NotificationQueries(runtime.db, { allowHttp: runtime.config.notifications.allowHttp, vapidPublicKey });
 }

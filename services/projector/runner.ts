@@ -49,7 +49,7 @@ export class ProjectionRunner {
   private readonly log: Logger;
   private readonly metrics: ProjectorMetrics;
   private readonly shard: ShardInfo;
-  private stopCollecting: () => void = () => undefined;
+  private collecting = false;
 
   constructor(
     private readonly deps: ProjectorDeps,
@@ -78,13 +78,14 @@ export class ProjectionRunner {
   async start(): Promise<void> {
     this.stopping = false;
     this.messages = await this.openSession();
-    this.stopCollecting = this.metrics.registry.onCollect(() => this.collect());
+    // Registered once and kept while stopped: a stopped projector's lag is exactly what should show.
+    if (!this.collecting) this.metrics.registry.onCollect(() => this.collect());
+    this.collecting = true;
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.stopCollecting();
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
     this.loop = null;
@@ -119,6 +120,8 @@ export class ProjectionRunner {
       } catch (err) {
         if (this.stopping) break;
         if (err instanceof CheckpointMoved) this.log.info('checkpoint moved, reopening from it', { err: err.message });
+        // What an operator's reset does on purpose (it deletes the consumer so the runner repositions it).
+        else if (/consumer (deleted|not found)/i.test(String((err as Error)?.message))) this.log.info('projector consumer was deleted, reopening from the checkpoint');
         else this.log.warn('projector session failed, reopening from the checkpoint', { err });
       }
       await this.messages?.close().catch(() => undefined);

@@ -35,7 +35,7 @@ export function createAnalyticsClient(config: Config): ClickHouseClient {
 const READ_ONLY_LIMITS = {
   max_result_rows: '100000',
   result_overflow_mode: 'break',
-  max_execution_time: '30',
+  max_execution_time: 30,
   max_memory_usage: '2000000000',
 } as const;
 
@@ -54,11 +54,11 @@ export async function createReadOnlyAnalyticsClient(config: Config): Promise<Cli
       ...(user ? { username: user } : {}),
       ...(password ? { password } : {}),
       request_timeout: 60_000,
-      clickhouse_settings: { ...READ_ONLY_LIMITS, readonly: '2' },
+      clickhouse_settings: { ...READ_ONLY_LIMITS, readonly: '2' as const },
     });
   }
   const client = createAnalyticsClient(config);
-  const limits = Object.entries(READ_ONLY_LIMITS).map(([k, v]) => `${k} = ${/^\d+$/.test(v) ? v : `'${v}'`}`);
+  const limits = Object.entries(READ_ONLY_LIMITS).map(([k, v]) => `${k} = ${/^\d+$/.test(String(v)) ? v : `'${v}'`}`);
   await client.command({ query: `SET ${limits.join(', ')}` });
   await client.command({ query: 'SET readonly = 1' });
   return client;

@@ -51,6 +51,7 @@ const EnvSchema = z.object({
   RATE_HTTP_PER_SECOND: z.coerce.number().min(1).default(20),
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(10 << 20),
   ATTACHMENT_TYPES: z.string().default('image/*,video/*,audio/*,text/plain,application/pdf,application/zip,application/octet-stream'),
+  MAX_REPLAY_EVENTS: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
   PRESENCE_TTL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
   AUTH_JWT_SECRET: z.string().min(32).optional(),
   AUTH_JWT_PUBLIC_KEY: z.string().optional(),
@@ -58,6 +59,19 @@ const EnvSchema = z.object({
   AUTH_JWT_ISSUER: z.string().default('parley'),
   AUTH_JWT_AUDIENCE: z.string().optional(),
   AUTH_DEV_TOKENS: bool.optional(),
+
+  NOTIFY_COALESCE_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+  NOTIFY_CHANNEL_MESSAGES: z.enum(['mentions', 'all']).default('mentions'),
+  NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
+  NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(1000),
+  NOTIFY_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).max(86_400_000).default(8000),
+  NOTIFY_RATE_PER_MINUTE: z.coerce.number().min(0.1).default(20),
+  NOTIFY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  NOTIFY_MAX_EVENT_AGE_SECONDS: z.coerce.number().int().min(1).default(3600),
+  NOTIFY_ALLOW_HTTP: bool.default(false),
+  NOTIFY_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/).optional(),
+  NOTIFY_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/).optional(),
+  NOTIFY_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/).default('mailto:notifications@parley.invalid'),
 });
 
 export interface Config {
@@ -113,6 +127,8 @@ export interface Config {
   };
   attachments: { maxBytes: number; allowedTypes: string[] };
   presence: { ttlSeconds: number };
+  /** Most events one resume replays before answering `too_far_behind`. */
+  sync: { maxReplay: number };
   auth: {
     /** HS256 shared secret; when neither this nor a public key is set, a dev secret is generated under dataDir. */
     jwtSecret: string | undefined;
@@ -124,6 +140,27 @@ export interface Config {
     /** POST /v1/dev/token issues tokens for any user id. On by default only when no production key is configured. */
     devTokens: boolean;
   };
+  notifications: {
+    /** Messages of one conversation within this window (from the first) become one notification. */
+    coalesceMs: number;
+    /** In channels, notify on every message or (default) only when mentioned. */
+    channelMessages: 'mentions' | 'all';
+    /** Attempts per channel before a delivery fails. */
+    maxAttempts: number;
+    /** Delay before the first retry; doubles with each further one up to retryMaxDelayMs. */
+    retryBaseMs: number;
+    retryMaxDelayMs: number;
+    /** Deliveries per channel (device) per minute; bursts of twice that. */
+    ratePerMinute: number;
+    timeoutMs: number;
+    /** Messages older than this when the notifier gets to them are not notified (it was down or far behind). */
+    maxEventAgeMs: number;
+    /** Accept http:// webhook URLs and push endpoints (development and tests); https only otherwise. */
+    allowHttp: boolean;
+    /** Configured VAPID key pair; unset: generated once and kept in Postgres. */
+    vapid: { publicKey: string; privateKey: string } | undefined;
+    vapidSubject: string;
+  };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
@@ -133,6 +170,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (Boolean(e.NOTIFY_VAPID_PUBLIC_KEY) !== Boolean(e.NOTIFY_VAPID_PRIVATE_KEY)) {
+    throw new Error('invalid configuration:\n  NOTIFY_VAPID_PRIVATE_KEY: set NOTIFY_VAPID_PUBLIC_KEY and NOTIFY_VAPID_PRIVATE_KEY together');
+  }
   const hasProductionKey = Boolean(e.AUTH_JWT_SECRET || e.AUTH_JWT_PUBLIC_KEY);
   return {
     dataDir: path.resolve(cwd, e.PARLEY_DATA_DIR ?? '.parley'),
@@ -163,6 +203,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: { framesPerSecond: e.RATE_FRAMES_PER_SECOND, sendsPerSecond: e.RATE_SENDS_PER_SECOND, httpPerSecond: e.RATE_HTTP_PER_SECOND },
     attachments: { maxBytes: e.MAX_ATTACHMENT_BYTES, allowedTypes: e.ATTACHMENT_TYPES.split(',').map((t) => t.trim()).filter(Boolean) },
     presence: { ttlSeconds: e.PRESENCE_TTL_SECONDS },
+    sync: { maxReplay: e.MAX_REPLAY_EVENTS },
     auth: {
       jwtSecret: e.AUTH_JWT_SECRET,
       jwtPublicKey: e.AUTH_JWT_PUBLIC_KEY,
@@ -170,6 +211,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       issuer: e.AUTH_JWT_ISSUER,
       audience: e.AUTH_JWT_AUDIENCE,
       devTokens: e.AUTH_DEV_TOKENS ?? !hasProductionKey,
+    },
+    notifications: {
+      coalesceMs: e.NOTIFY_COALESCE_MS,
+      channelMessages: e.NOTIFY_CHANNEL_MESSAGES,
+      maxAttempts: e.NOTIFY_MAX_ATTEMPTS,
+      retryBaseMs: e.NOTIFY_RETRY_BASE_MS,
+      retryMaxDelayMs: e.NOTIFY_RETRY_MAX_DELAY_MS,
+      ratePerMinute: e.NOTIFY_RATE_PER_MINUTE,
+      timeoutMs: e.NOTIFY_TIMEOUT_MS,
+      maxEventAgeMs: e.NOTIFY_MAX_EVENT_AGE_SECONDS * 1000,
+      allowHttp: e.NOTIFY_ALLOW_HTTP,
+      vapid: e.NOTIFY_VAPID_PUBLIC_KEY && e.NOTIFY_VAPID_PRIVATE_KEY ? { publicKey: e.NOTIFY_VAPID_PUBLIC_KEY, privateKey: e.NOTIFY_VAPID_PRIVATE_KEY } : undefined,
+      vapidSubject: e.NOTIFY_VAPID_SUBJECT,
     },
   };
 }

@@ -27,6 +27,8 @@ export interface TestPlatform {
   ws: string;
   /** Error-level log lines seen so far: tests assert there were none they did not expect. */
   errorLogs: string[];
+  /** Every log line, at debug level, when started with `captureLogs`. */
+  logs: string[];
   token(userId: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -57,6 +59,8 @@ export interface TestPlatformOptions {
   withWorkers?: boolean;
   nodeId?: number;
   env?: Record<string, string>;
+  /** Keep every log line (debug level) in `logs`, for tests about logging. */
+  captureLogs?: boolean;
 }
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
@@ -75,12 +79,14 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...options.env,
   });
   const errorLogs: string[] = [];
+  const logs: string[] = [];
   const verbose = process.env.PARLEY_TEST_LOG === 'debug';
   const log: Logger = createLogger({
-    level: verbose ? 'debug' : 'warn',
+    level: verbose || options.captureLogs ? 'debug' : 'warn',
     base: { ns: namespace },
     write: (line) => {
       if (line.includes('"level":"error"')) errorLogs.push(line);
+      if (options.captureLogs) logs.push(line);
       if (verbose || line.includes('"level":"error"')) process.stderr.write(line + '\n');
     },
   });
@@ -95,6 +101,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     http,
     ws: `ws://127.0.0.1:${platform.gateway.port}/v1/ws`,
     errorLogs,
+    logs,
     async token(userId) {
       const res = await fetch(`${http}/v1/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) });
       if (res.status !== 200) throw new Error(`token for ${userId}: ${res.status} ${await res.text()}`);

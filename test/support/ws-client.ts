@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { advancePosition } from '../../contracts/index.js';
 
 export type Frame = Record<string, any> & { t: string };
 
@@ -28,9 +29,9 @@ export class TestClient {
     this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  /** Connects and resolves once the server's welcome frame has arrived. */
-  static async connect(url: string, token: string): Promise<TestClient> {
-    const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+  /** Connects and resolves once the server says the connection is live (`synced`, after any replay). */
+  static async connect(url: string, token: string, position?: string | null): Promise<TestClient> {
+    const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}${position ? `&position=${encodeURIComponent(position)}` : ''}`);
     const client = new TestClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
@@ -38,7 +39,18 @@ export class TestClient {
       socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
     });
     await client.next((f) => f.t === 'welcome');
+    await client.next((f) => f.t === 'synced', 10_000);
     return client;
+  }
+
+  /** The device position: every `synced` position and event `pos` folded in, as a client must. */
+  get position(): string | null {
+    let token: string | null = null;
+    for (const f of this.frames) {
+      if (f.t === 'synced') token = advancePosition(token, f.position);
+      if (f.t === 'event') token = advancePosition(token, f.pos);
+    }
+    return token;
   }
 
   /** The first frame (already received or future) matching `pred`. */

@@ -10,9 +10,11 @@ import type { AttachmentStore } from '../infra/attachment-store.js';
 import type { PresenceService } from '../infra/presence.js';
 import type { ConversationQueries } from '../queries/conversation-queries.js';
 import type { MessageQueries } from '../queries/message-queries.js';
+import type { NotificationQueries } from '../queries/notification-queries.js';
 import type { ReadModel } from '../read-model.js';
 import { registerAttachmentRoutes } from './attachment-routes.js';
 import { registerConversationRoutes } from './conversation-routes.js';
+import { registerNotificationRoutes } from './notification-routes.js';
 import { parseBody } from './json.js';
 import type { HttpContext, HttpRouter } from './router.js';
 import { registerUserRoutes } from './user-routes.js';
@@ -26,6 +28,7 @@ export interface RouteDeps {
   messages: MessageQueries;
   attachments: AttachmentStore;
   presence: PresenceService;
+  notifications: NotificationQueries;
   limiter: KeyedRateLimiter;
   healthChecks: Record<string, HealthCheck>;
   maxAttachmentBytes: number;
@@ -61,4 +64,5 @@ export function registerRoutes(router: HttpRouter, deps: RouteDeps): void {
   registerConversationRoutes(router, deps);
   registerUserRoutes(router, deps);
   registerAttachmentRoutes(router, deps);
+  registerNotificationRoutes(router, deps);
 }

@@ -6,6 +6,8 @@ export interface ConnectionState {
   connectionId: string;
   /** Token expiry, seconds since the epoch. */
   expiresAt: number;
+  /** The sync position presented at connect (`?position=`), if any. */
+  position: string | null;
   /** Live topics this connection holds a reference on. */
   topics: Set<string>;
   closed: boolean;
@@ -15,6 +17,8 @@ export interface ConnectionState {
   expiryTimer: NodeJS.Timeout | null;
   /** Frames per second from this connection. */
   frameBucket: TokenBucket;
+  /** True until the connection's resume has finished; membership changes are then handled by the resume. */
+  syncing: boolean;
   /** Last typing signal forwarded, per conversation. */
   lastTyping: Map<string, number>;
 }

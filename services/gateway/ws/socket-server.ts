@@ -13,6 +13,7 @@ import type { ConnectionState } from './connection-state.js';
 import type { LiveHub } from './live-hub.js';
 import { topicFor } from './live-hub.js';
 import { parseClientFrame } from './parse-frame.js';
+import type { SyncConnection, SyncService } from './sync-service.js';
 
 export interface SocketServerDeps {
   config: Config;
@@ -22,6 +23,7 @@ export interface SocketServerDeps {
   readModel: ReadModel;
   hub: LiveHub;
   presence: PresenceService;
+  sync: SyncService;
   metrics?: import('../gateway-metrics.js').SocketMetrics;
 }
 
@@ -31,6 +33,8 @@ const TYPING_THROTTLE_MS = 2000;
 /** Frames above the soft limit get an error frame; above this hard limit uWebSockets closes with 1009. */
 export const HARD_FRAME_LIMIT_BYTES = 1 << 20;
 const BAD_FRAME_LIMIT = 50;
+const SLOW_READER_HEADROOM = 16;
+const SLOW_READER_SWEEP_MS = 250;
 const BAD_FRAME_WINDOW_MS = 10_000;
 
 type Socket = WebSocket<ConnectionState>;
@@ -59,19 +63,38 @@ export class SocketServer {
     return n;
   }
 
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Bounded memory per connection: a socket whose unsent bytes exceed
+   * MAX_BUFFERED_BYTES is closed with `slowReader` (3001), which tells the
+   * client to reconnect and resume from its position.
+   */
+  private sweepSlowReaders(): void {
+    const limit = this.deps.config.gateway.maxBufferedBytes;
+    for (const byConn of this.sockets.values()) {
+      for (const ws of [...byConn.values()]) {
+        if (!ws.getUserData().closed && ws.getBufferedAmount() > limit) ws.end(CloseCode.slowReader, 'slow reader: reconnect and resume');
+      }
+    }
+  }
+
   attach(app: TemplatedApp, path = '/v1/ws'): void {
+    this.sweepTimer = setInterval(() => this.sweepSlowReaders(), SLOW_READER_SWEEP_MS);
+    this.sweepTimer.unref();
     const { gateway } = this.deps.config;
     app.ws<ConnectionState>(path, {
       maxPayloadLength: HARD_FRAME_LIMIT_BYTES,
-      maxBackpressure: gateway.maxBufferedBytes,
-      // uWebSockets types this flag as a number; any non-zero value enables it.
-      closeOnBackpressureLimit: 1,
+      // uWebSockets silently drops topic frames past maxBackpressure; keep that far above our own
+      // limit, which closes the connection with a code that says "resume" (see sweepSlowReaders).
+      maxBackpressure: gateway.maxBufferedBytes * SLOW_READER_HEADROOM,
       idleTimeout: gateway.heartbeatSeconds,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
         const url = new URLSearchParams(req.getQuery() ?? '');
         const header = req.getHeader('authorization');
         const token = url.get('token') ?? (header.startsWith('Bearer ') ? header.slice(7) : '');
+        const position = url.get('position');
         const key = req.getHeader('sec-websocket-key');
         const protocol = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
@@ -86,6 +109,8 @@ export class SocketServer {
               userId: user.userId,
               connectionId: randomUUID(),
               expiresAt: user.expiresAt,
+              position: position || null,
+              syncing: true,
               topics: new Set(),
               closed: false,
               badFrames: 0,
@@ -111,6 +136,7 @@ export class SocketServer {
 
   /** Closes every connection with a code that tells clients to reconnect elsewhere. */
   closeAll(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const byConn of this.sockets.values()) {
       for (const ws of byConn.values()) ws.end(CloseCode.serverShutdown, 'server shutting down');
     }
@@ -126,27 +152,48 @@ export class SocketServer {
     state.expiryTimer = setTimeout(() => {
       if (!state.closed) ws.end(CloseCode.tokenExpired, 'token expired');
     }, Math.max(0, Math.min(msUntilExpiry, 2 ** 31 - 1)));
-    this.subscribe(ws, topicFor('user', state.userId));
-    // Welcome only once every subscription is in place: from then on the client is live.
-    this.deps.readModel.conversationIdsOf(state.userId).then(
-      (ids) => {
-        if (state.closed) return;
-        for (const id of ids) this.subscribe(ws, topicFor('conv', id));
-        const welcome: WelcomeFrame = {
-          t: 'welcome',
-          userId: state.userId,
-          connectionId: state.connectionId,
-          serverTime: Date.now(),
-          heartbeatMs: this.deps.config.gateway.heartbeatSeconds * 1000,
-          limits: { maxFrameBytes: this.deps.config.gateway.maxFrameBytes, maxTextCodePoints: MAX_TEXT_CODE_POINTS },
-        };
-        this.sendFrame(ws, JSON.stringify(welcome));
+    const welcome: WelcomeFrame = {
+      t: 'welcome',
+      userId: state.userId,
+      connectionId: state.connectionId,
+      serverTime: Date.now(),
+      heartbeatMs: this.deps.config.gateway.heartbeatSeconds * 1000,
+      limits: { maxFrameBytes: this.deps.config.gateway.maxFrameBytes, maxTextCodePoints: MAX_TEXT_CODE_POINTS },
+    };
+    this.sendFrame(ws, JSON.stringify(welcome));
+    // Resume: replay what the device missed, then live; `synced` closes it.
+    const run = this.deps.sync.begin(this.syncConnection(ws));
+    run.run(state.position).then(
+      () => {
+        state.syncing = false;
       },
       (err) => {
-        this.log.error('could not load conversations for a new connection', { userId: state.userId, err });
-        if (!state.closed) ws.end(CloseCode.serverShutdown, 'temporarily unavailable');
+        this.log.error('resume failed', { userId: state.userId, err });
+        if (!state.closed) ws.end(CloseCode.serverShutdown, 'resume failed; reconnect');
       },
     );
+  }
+
+  /** The view of a socket the sync engine works with. */
+  private syncConnection(ws: Socket): SyncConnection {
+    const state = ws.getUserData();
+    return {
+      userId: state.userId,
+      send: (frame) => this.sendFrame(ws, frame),
+      isClosed: () => state.closed,
+      hold: (kind, id) => {
+        const topic = topicFor(kind, id);
+        if (!state.closed && !state.topics.has(topic)) {
+          this.deps.hub.acquire(kind, id);
+          state.topics.add(topic);
+        }
+        return topic;
+      },
+      holds: (topic) => state.topics.has(topic),
+      subscribe: (topic) => {
+        if (!state.closed) ws.subscribe(topic);
+      },
+    };
   }
 
   private onClose(ws: Socket, code: number): void {
@@ -217,18 +264,13 @@ export class SocketServer {
     if (!conversationId) return;
     const topic = topicFor('conv', conversationId);
     for (const ws of byConn.values()) {
-      if (event.type === 'membership.joined') this.subscribe(ws, topic);
-      else if (event.type === 'membership.left') this.unsubscribe(ws, topic);
+      // A resuming connection handles membership changes at the end of its resume.
+      if (ws.getUserData().syncing) continue;
+      if (event.type === 'membership.joined') {
+        const after = (event.data as { cause?: { conversationSeq?: number } }).cause?.conversationSeq ?? 1;
+        void this.deps.sync.catchUp(this.syncConnection(ws), conversationId, after - 1);
+      } else if (event.type === 'membership.left') this.unsubscribe(ws, topic);
     }
-  }
-
-  private subscribe(ws: Socket, topic: string): void {
-    const state = ws.getUserData();
-    if (state.closed || state.topics.has(topic)) return;
-    const [kind, id] = topic.split('/') as ['conv' | 'user', string];
-    this.deps.hub.acquire(kind, id);
-    state.topics.add(topic);
-    ws.subscribe(topic);
   }
 
   private unsubscribe(ws: Socket, topic: string): void {
@@ -243,6 +285,7 @@ export class SocketServer {
     this.deps.metrics?.frameOut();
     // Corked: one syscall for the frame even when sent from an async continuation.
     ws.cork(() => ws.send(frame, false));
+    if (ws.getBufferedAmount() > this.deps.config.gateway.maxBufferedBytes) ws.end(CloseCode.slowReader, 'slow reader: reconnect and resume');
   }
 
   private sendError(ws: Socket, err: AppError, requestId: string | undefined): void {

@@ -4,8 +4,8 @@ import { AppError } from '../errors.js';
 import { assertReadOnlySql } from './readonly-sql.js';
 
 interface JsonCompactResult {
-  meta: { name: string; type: string }[];
-  data: unknown[][];
+  meta?: { name: string; type: string }[];
+  data?: unknown[][];
 }
 
 /** ClickHouse reports problems with the query as `Code: N. DB::Exception: ...`; anything else is ours. */
@@ -25,7 +25,8 @@ export async function runReadOnlySql(client: ClickHouseClient, request: SqlReque
   let result: JsonCompactResult;
   try {
     const rs = await client.query({ query: statement, format: 'JSONCompact' });
-    result = await rs.json<JsonCompactResult>();
+    // JSONCompact: one object with meta (columns) and data (rows as arrays).
+    result = (await rs.json()) as unknown as JsonCompactResult;
   } catch (err) {
     if (!isQueryError(err)) throw err;
     const message = String((err as Error).message).replace(/\s+/g, ' ').slice(0, 2000);

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { NotificationTables } from './notification-schema.js';
 
 /**
  * Postgres read model tables, as the application sees them. The tables are
@@ -119,7 +120,8 @@ export interface ParkedEventsTable {
   resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
-export interface Database {
+/** Notification tables are typed in notification-schema.ts. */
+export interface Database extends NotificationTables {
   conversations: ConversationsTable;
   conversation_members: ConversationMembersTable;
   messages: MessagesTable;

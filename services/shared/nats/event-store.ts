@@ -121,4 +121,43 @@ export class EventStore {
       await messages.close().catch(() => undefined);
     }
   }
+
+  /**
+   * Events on any of `subjects` with `afterSeq` < seq <= `untilSeq`, in log
+   * order, at most `limit` of them (`truncated` says whether more exist).
+   * One ordered consumer, filtered by the server, however many subjects.
+   */
+  async readSubjects(subjects: string[], afterSeq: number, untilSeq: number, limit: number): Promise<{ events: StoredEvent[]; truncated: boolean }> {
+    const events: StoredEvent[] = [];
+    if (subjects.length === 0 || afterSeq >= untilSeq) return { events, truncated: false };
+    // An ordered consumer is created on the server by get(): its info tells whether anything matches at all.
+    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: subjects, opt_start_seq: afterSeq + 1, inactive_threshold: 10_000 });
+    if ((await consumer.info(true)).num_pending === 0) {
+      await consumer.delete().catch(() => undefined);
+      return { events, truncated: false };
+    }
+    const messages = await consumer.consume({ max_messages: Math.min(1000, limit + 1) });
+    let truncated = false;
+    try {
+      for await (const m of messages) {
+        if (m.seq > untilSeq) break;
+        if (events.length >= limit) {
+          truncated = true;
+          break;
+        }
+        events.push({ seq: m.seq, subject: m.subject, event: decodeEvent(m.data) });
+        if (m.seq >= untilSeq || m.info.pending === 0) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+      await consumer.delete().catch(() => undefined);
+    }
+    return { events, truncated };
+  }
+
+  /** First and last sequence currently in the stream (first > last when empty). */
+  async bounds(): Promise<{ firstSeq: number; lastSeq: number }> {
+    const info = await this.jsm.streams.info(this.stream);
+    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq };
+  }
 }

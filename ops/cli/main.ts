@@ -1,0 +1,64 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { isAppError } from '../../services/shared/errors.js';
+import { analytics } from './analytics.js';
+import { UsageError, type CliIO, type CommandGroup } from './command.js';
+import { parked } from './parked.js';
+import { projectors } from './projectors.js';
+import { streams } from './streams.js';
+
+/**
+ * `npm run parley -- <group> <command> [args]`: the operator CLI. This file
+ * only dispatches; each group lives in its own file. Output is JSON or
+ * NDJSON on stdout, progress and logs on stderr. Exit status: 0 ok, 1 the
+ * command failed, 2 usage.
+ */
+const groups: Record<string, CommandGroup> = { streams, projectors, parked, analytics };
+
+function usage(io: CliIO, only?: string): void {
+  io.err('usage: parley <group> <command> [args]   (npm run parley -- ...)\n');
+  for (const [name, group] of Object.entries(groups)) {
+    if (only && only !== name) continue;
+    io.err(`${name}: ${group.summary}`);
+    for (const [cmd, c] of Object.entries(group.commands)) io.err(`  parley ${name} ${cmd} ${c.usage}\n      ${c.summary}`);
+  }
+  io.err('\nConnects like the platform: NATS_URL / DATABASE_URL, or the embedded servers (see README "Operations").');
+}
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [groupName, commandName, ...args] = argv;
+  const group = groupName ? groups[groupName] : undefined;
+  if (!group || groupName === 'help' || args.includes('--help')) {
+    usage(io, group ? groupName : undefined);
+    return groupName && groupName !== 'help' && groupName !== '--help' && !group ? 2 : 0;
+  }
+  const command = commandName ? group.commands[commandName] : undefined;
+  if (!command) {
+    usage(io, groupName);
+    return 2;
+  }
+  try {
+    await command.run(args, io);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`${err.message}\nusage: parley ${groupName} ${commandName} ${command.usage}`);
+      return 2;
+    }
+    io.err(`error: ${isAppError(err) ? `[${err.code}] ` : ''}${(err as Error)?.message ?? String(err)}`);
+    return 1;
+  }
+}
+
+// Run only as the entry point, so tests can import main().
+if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const io: CliIO = {
+    out: (line) => process.stdout.write(line + '\n'),
+    err: (line) => process.stderr.write(line + '\n'),
+    env: process.env,
+    signal: controller.signal,
+  };
+  process.exitCode = await main(process.argv.slice(2), io);
+}

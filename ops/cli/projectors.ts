@@ -1,0 +1,132 @@
+import { sql } from 'kysely';
+import { readCheckpoint } from '../../services/projector/checkpoint.js';
+import { consumerLag, deleteDurable } from '../../services/projector/consumer.js';
+import { projectionByName, projectionsFor } from '../../services/projector/projections.js';
+import { rebuild, RebuildMismatch } from '../../services/projector/rebuild.js';
+import { projectorConsumerName } from '../../services/projector/runner.js';
+import { dropSchema, leftoverSchemas } from '../../services/projector/shadow.js';
+import { intOption, parse, printJson, UsageError, type CommandGroup } from './command.js';
+import { withOps, type OpsContext } from './context.js';
+
+async function status(ctx: OpsContext) {
+  const shard = ctx.shards[0]!;
+  const last = (await ctx.nats.jsm.streams.info(shard.stream)).state.last_seq;
+  const out = [];
+  for (const p of projectionsFor(ctx.subjects)) {
+    const row = await ctx.db.selectFrom('projector_checkpoints').selectAll().where('projector', '=', p.name).where('shard', '=', shard.shard).executeTakeFirst();
+    const consumer = projectorConsumerName(ctx.subjects.namespace, p.name);
+    const lag = await consumerLag(ctx.nats.jsm, shard.stream, consumer).catch(() => null);
+    const parked = await ctx.db
+      .selectFrom('parked_events')
+      .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('projector', '=', p.name)
+      .where('status', 'in', ['parked', 'held'])
+      .groupBy('status')
+      .execute();
+    out.push({
+      projector: p.name,
+      consumer,
+      checkpoint: row ? Number(row.seq) : null,
+      checkpointUpdatedAt: row?.updated_at ?? null,
+      epochMatchesStream: row ? row.epoch === shard.epoch : null,
+      streamLastSeq: last,
+      // The consumer's view: events it still has to hand over or see acknowledged. Null when the consumer does not exist (projector never started, or reset).
+      lag,
+      parked: Number(parked.find((r) => r.status === 'parked')?.n ?? 0),
+      held: Number(parked.find((r) => r.status === 'held')?.n ?? 0),
+      tables: p.tables ?? [],
+    });
+  }
+  return out;
+}
+
+export const projectors: CommandGroup = {
+  summary: 'Postgres projections: lag, rebuild into shadow tables and swap, reset',
+  commands: {
+    list: {
+      usage: '',
+      summary: 'every projector with its checkpoint, lag, and parked/held counts',
+      run: async (args, io) => {
+        parse(args, {}, 0);
+        await withOps(io, async (ctx) => printJson(io, await status(ctx)));
+      },
+    },
+    lag: {
+      usage: '',
+      summary: 'same as list (the lag per projector is in it)',
+      run: async (args, io) => {
+        parse(args, {}, 0);
+        await withOps(io, async (ctx) => printJson(io, await status(ctx)));
+      },
+    },
+    rebuild: {
+      usage: '<projector> [--from-seq N] [--no-verify] [--keep-old] [--batch N]',
+      summary: 'replay the log into shadow tables while the live ones serve, compare content hashes, swap atomically',
+      run: async (args, io) => {
+        const { values, positionals } = parse(args, { 'from-seq': { type: 'string' }, 'no-verify': { type: 'boolean' }, 'keep-old': { type: 'boolean' }, batch: { type: 'string' } }, 1);
+        const fromSeq = intOption(values['from-seq'], 'from-seq');
+        const batchSize = intOption(values.batch, 'batch');
+        await withOps(io, async (ctx) => {
+          const projection = projectionByName(ctx.subjects, positionals[0]!);
+          let lastProgress = 0;
+          try {
+            const report = await rebuild(ctx, projection, {
+              maxDeliveries: ctx.config.projector.maxDeliveries,
+              verify: !values['no-verify'],
+              keepOld: Boolean(values['keep-old']),
+              ...(fromSeq !== undefined ? { fromSeq } : {}),
+              ...(batchSize ? { batchSize } : {}),
+              onProgress: (step, fields) => {
+                if (step === 'replaying' && Date.now() - lastProgress < 1000) return;
+                lastProgress = Date.now();
+                io.err(JSON.stringify({ step, ...fields }));
+              },
+            });
+            printJson(io, report);
+          } catch (err) {
+            if (err instanceof RebuildMismatch) printJson(io, { swapped: false, shadowSchema: err.shadowSchema, comparison: err.comparison });
+            throw err;
+          }
+        });
+      },
+    },
+    reset: {
+      usage: '<projector> --to-seq N',
+      summary: 'move a projector\'s checkpoint (events after N are applied again, idempotently; a running projector follows within a batch)',
+      run: async (args, io) => {
+        const { values, positionals } = parse(args, { 'to-seq': { type: 'string' } }, 1);
+        const to = intOption(values['to-seq'], 'to-seq');
+        if (to === undefined) throw new UsageError('--to-seq is required (0 = the start of the log)');
+        await withOps(io, async (ctx) => {
+          const projection = projectionByName(ctx.subjects, positionals[0]!);
+          const shard = ctx.shards[0]!;
+          const before = await ctx.db.transaction().execute(async (trx) => {
+            // The row lock makes a running projector's current batch finish first; its next one sees the new position and reopens there.
+            const cp = await readCheckpoint(trx, projection.name, shard.shard, true);
+            await trx
+              .insertInto('projector_checkpoints')
+              .values({ projector: projection.name, shard: shard.shard, epoch: shard.epoch, seq: to })
+              .onConflict((oc) => oc.columns(['projector', 'shard']).doUpdateSet({ seq: to, epoch: shard.epoch, updated_at: sql`now()` }))
+              .execute();
+            return cp;
+          });
+          // The durable consumer is recreated at the new position by the projector (now, or when it next starts).
+          const deleted = await deleteDurable(ctx.nats.jsm, shard.stream, projectorConsumerName(ctx.subjects.namespace, projection.name));
+          printJson(io, { projector: projection.name, from: before.seq, to, consumerDeleted: deleted });
+        });
+      },
+    },
+    cleanup: {
+      usage: '[--yes]',
+      summary: 'list (and with --yes drop) shadow_* and retired_* schemas left by interrupted or --keep-old rebuilds',
+      run: async (args, io) => {
+        const { values } = parse(args, { yes: { type: 'boolean' } }, 0);
+        await withOps(io, async (ctx) => {
+          const schemas = await leftoverSchemas(ctx.db);
+          if (values.yes) for (const s of schemas) await dropSchema(ctx.db, s);
+          printJson(io, { schemas, dropped: Boolean(values.yes) });
+        });
+      },
+    },
+  },
+};

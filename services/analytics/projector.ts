@@ -1,0 +1,251 @@
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { Logger } from '../shared/logger.js';
+import type { Runtime } from '../shared/runtime.js';
+import { readStoredEvent, toEventRow } from './rows.js';
+import { batchToken, eventRowJson, insertEvents, readIntent, truncateDerivedTables, writeIntent, type BatchIntent, type CheckpointKey } from './sink.js';
+
+export interface AnalyticsProjectorOptions {
+  /** Most events per INSERT. Each insert writes a part per table and view (a few ms each), so catching up wants big batches. Default 20,000. */
+  maxBatch?: number;
+  /** Longest a received event waits for its batch to be inserted. Default 250 ms. */
+  maxDelayMs?: number;
+  /** First delay before retrying a failed insert; doubles up to 30 s. Default 500 ms. */
+  retryDelayMs?: number;
+}
+
+interface Item {
+  msg: JsMsg;
+  /** The event's row (JSONCompactEachRow), or null for an event that cannot be read. */
+  line: string | null;
+}
+
+/**
+ * Folds the whole log into ClickHouse (docs/analytics.md, "Idempotency").
+ *
+ * Batches are inserted strictly one after another, each recorded in
+ * `ingest_checkpoints` (sequence range and dedup token) before its INSERT and
+ * acked after it. So every batch before the recorded one has landed; the
+ * recorded one may have landed in part. On start the projector rebuilds that
+ * batch from the same sequence range and inserts it with the same token (a
+ * no-op for whatever landed), then continues. A failed insert is retried
+ * identically until it succeeds, and no later batch is sent before it.
+ *
+ * The durable consumer is recreated at every start from the checkpoint: a
+ * surviving one would redeliver the last run's unacked events only after
+ * ack_wait, behind newer ones, and this projector relies on log order.
+ */
+export class AnalyticsProjector {
+  private messages: ConsumerMessages | null = null;
+  private loop: Promise<void> | null = null;
+  private key: CheckpointKey | null = null;
+  private recovery: BatchIntent | null = null;
+  private pending: Item[] = [];
+  private pendingSince = 0;
+  private caughtUp = false;
+  private inflight: Promise<void> | null = null;
+  private failed = false;
+  private stopping = false;
+  private timer: NodeJS.Timeout | null = null;
+  private wake: (() => void) | null = null;
+  private readonly maxBatch: number;
+  private readonly maxDelayMs: number;
+  private readonly retryDelayMs: number;
+  private readonly log: Logger;
+  private readonly database: string;
+  private readonly counters;
+  /** Every event of the current stream epoch up to this sequence is in ClickHouse. */
+  insertedThrough = 0;
+
+  constructor(private readonly runtime: Runtime, options: AnalyticsProjectorOptions = {}) {
+    this.maxBatch = options.maxBatch ?? 20_000;
+    this.maxDelayMs = options.maxDelayMs ?? 250;
+    this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.log = runtime.log.child({ projector: 'analytics' });
+    this.database = runtime.config.clickhouse.database;
+    this.counters = {
+      events: runtime.metrics.counter('parley_analytics_events_total', 'Events inserted into ClickHouse by the analytics projector.'),
+      failures: runtime.metrics.counter('parley_analytics_batch_failures_total', 'Analytics batch inserts that failed and were retried.'),
+      seq: runtime.metrics.gauge('parley_analytics_inserted_seq', 'Log sequence up to which every event is in ClickHouse.'),
+    };
+  }
+
+  get consumerName(): string {
+    return `${this.runtime.subjects.namespace}-analytics`;
+  }
+
+  async start(): Promise<void> {
+    if (this.loop) throw new Error('analytics projector already running');
+    const { jsm, js } = this.runtime.nats;
+    const shard = this.runtime.shards[0]!;
+    this.stopping = false;
+    this.failed = false;
+    this.key = { consumer: this.consumerName, shard: shard.shard, epoch: shard.epoch };
+    this.recovery = await readIntent(this.runtime.clickhouse, this.database, this.key);
+    this.insertedThrough = this.recovery ? this.recovery.first - 1 : 0;
+    const from = this.insertedThrough + 1;
+    await jsm.consumers.delete(shard.stream, this.consumerName).catch((err: unknown) => {
+      if (!/consumer not found/i.test(String(err))) throw err;
+    });
+    await jsm.consumers.add(shard.stream, {
+      durable_name: this.consumerName,
+      description: 'analytics projector; recreated at each start from its checkpoint in ClickHouse',
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: from > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+      ...(from > 1 ? { opt_start_seq: from } : {}),
+      filter_subject: this.runtime.subjects.allEvents,
+      max_ack_pending: this.maxBatch * 2,
+      ack_wait: 60_000_000_000,
+    });
+    this.messages = await (await js.consumers.get(shard.stream, this.consumerName)).consume({ max_messages: this.maxBatch });
+    this.loop = this.run(this.messages);
+    this.log.info('analytics projector started', { from, recovering: this.recovery });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.clearTimer();
+    this.wake?.();
+    await this.messages?.close().catch(() => undefined);
+    await this.loop;
+    // One last attempt for what was collected; if it fails, the next start redoes it from the checkpoint.
+    // Never a partial recovery batch: its token would mark the whole recorded range as inserted.
+    if (!this.inflight && !this.recovery) this.seal(true);
+    await this.inflight;
+    this.loop = null;
+    this.messages = null;
+    this.pending = [];
+  }
+
+  /** Empties every table derived from the log and ingests the log again from its first event. */
+  async rebuild(): Promise<void> {
+    await this.stop();
+    await truncateDerivedTables(this.runtime.clickhouse, this.database);
+    await this.start();
+  }
+
+  /** Resolves once every event up to `seq` is in ClickHouse. */
+  async waitFor(seq: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.insertedThrough < seq) {
+      if (Date.now() > deadline) throw new Error(`analytics reached seq ${this.insertedThrough}, not ${seq}, within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  private async run(messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const msg of messages) {
+        if (this.stopping) break;
+        // Already in ClickHouse: a redelivery.
+        if (msg.seq <= this.insertedThrough) {
+          msg.ack();
+          continue;
+        }
+        // The batch being recovered ends before this event: send it as recorded, whatever of it was delivered.
+        if (this.recovery && msg.seq > this.recovery.last) this.seal(true);
+        this.pending.push({ msg, line: this.toLine(msg) });
+        this.caughtUp = msg.info.pending === 0;
+        if (this.pending.length === 1) {
+          this.pendingSince = performance.now();
+          this.armTimer();
+        }
+        this.seal(false);
+        // Backpressure: collect at most one full batch while another is being inserted.
+        while (this.pending.length >= this.maxBatch && this.inflight) await this.inflight;
+      }
+    } catch (err) {
+      if (!this.stopping) this.log.error('analytics consumer failed', { err });
+    }
+    if (!this.stopping) this.log.error('analytics consumer ended unexpectedly; restart the projector');
+  }
+
+  private toLine(msg: JsMsg): string | null {
+    try {
+      const shard = this.key!;
+      return eventRowJson(toEventRow({ shard: shard.shard, epoch: shard.epoch, seq: msg.seq, subject: msg.subject }, readStoredEvent(msg.data)));
+    } catch (err) {
+      // It stays in the log; a rebuild after a fix counts it.
+      this.log.error('unreadable event not counted in analytics', { seq: msg.seq, subject: msg.subject, err });
+      return null;
+    }
+  }
+
+  private due(): boolean {
+    const last = this.pending[this.pending.length - 1];
+    if (!last) return false;
+    const aged = performance.now() - this.pendingSince >= this.maxDelayMs;
+    if (this.recovery) return last.msg.seq >= this.recovery.last || (aged && this.caughtUp);
+    return this.pending.length >= this.maxBatch || aged;
+  }
+
+  /** Starts inserting the collected events when due (or now, when forced), unless a batch is in flight or failed. */
+  private seal(force: boolean): void {
+    if (this.inflight || this.failed || (!force && !this.due())) return;
+    const items = this.pending;
+    this.pending = [];
+    this.clearTimer();
+    const recovery = this.recovery;
+    this.recovery = null;
+    if (items.length === 0) {
+      if (recovery) this.insertedThrough = Math.max(this.insertedThrough, recovery.last);
+      return;
+    }
+    const first = items[0]!.msg.seq;
+    const last = items[items.length - 1]!.msg.seq;
+    const intent = recovery ?? { first, last, token: batchToken(this.key!, first, last) };
+    this.inflight = this.flush(intent, items, recovery !== null).finally(() => {
+      this.inflight = null;
+      if (this.pending.length > 0 && !this.stopping) {
+        if (!this.timer) this.armTimer();
+        this.seal(false);
+      }
+    });
+  }
+
+  private async flush(intent: BatchIntent, items: Item[], recorded: boolean): Promise<void> {
+    const lines = items.flatMap((i) => (i.line === null ? [] : [i.line]));
+    let delay = this.retryDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!recorded) await writeIntent(this.runtime.clickhouse, this.database, this.key!, intent);
+        recorded = true;
+        await insertEvents(this.runtime.clickhouse, this.database, lines, intent.token);
+        break;
+      } catch (err) {
+        this.counters.failures.inc();
+        this.log.error('analytics batch insert failed; retrying the same batch', { first: intent.first, last: intent.last, attempt, err });
+        if (this.stopping) {
+          this.failed = true;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          this.wake = () => (clearTimeout(t), resolve());
+        });
+        this.wake = null;
+        delay = Math.min(delay * 2, 30_000);
+        for (const i of items) i.msg.working();
+      }
+    }
+    this.insertedThrough = Math.max(this.insertedThrough, intent.last);
+    for (const i of items) i.msg.ack();
+    this.counters.events.inc(undefined, lines.length);
+    this.counters.seq.set({}, this.insertedThrough);
+  }
+
+  /** Wakes `seal` when the oldest collected event reaches its maximum wait. */
+  private armTimer(): void {
+    this.clearTimer();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.seal(false);
+      // Timers may fire a little early: never leave collected events without one.
+      if (this.pending.length > 0 && !this.inflight && !this.timer && !this.stopping) this.armTimer();
+    }, Math.max(1, Math.ceil(this.pendingSince + this.maxDelayMs - performance.now())));
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,222 @@
+import { decodePosition, encodeShardPosition, type EntityKind, type Subjects, type SyncedFrame } from '../../../contracts/index.js';
+
+type ResyncReason = NonNullable<SyncedFrame['resync']>['reason'];
+import type { Logger } from '../../shared/logger.js';
+import type { EventStore, StoredEvent } from '../../shared/nats/event-store.js';
+import type { ShardInfo } from '../../shared/nats/streams.js';
+import type { ReadModel } from '../read-model.js';
+import { eventFrame } from './event-frame.js';
+import type { FrameSink, LiveHub } from './live-hub.js';
+
+/** What the sync engine needs from a connection. */
+export interface SyncConnection {
+  readonly userId: string;
+  send(frame: string): void;
+  isClosed(): boolean;
+  /** Takes (and records, for release on close) a hub reference on the entity; returns its topic. */
+  hold(kind: EntityKind, id: string): string;
+  holds(topic: string): boolean;
+  /** Subscribes the socket to the topic's live fan-out. */
+  subscribe(topic: string): void;
+}
+
+/** Collects a topic's live frames while the connection is still replaying. */
+class BufferSink implements FrameSink {
+  readonly items: { seq: number; frame: string }[] = [];
+  overflowed = false;
+  constructor(private readonly cap: number) {}
+  push(seq: number, frame: string): void {
+    if (this.items.length >= this.cap) this.overflowed = true;
+    else this.items.push({ seq, frame });
+  }
+}
+
+export interface SyncServiceDeps {
+  hub: LiveHub;
+  store: EventStore;
+  readModel: ReadModel;
+  subjects: Subjects;
+  shard: ShardInfo;
+  log: Logger;
+  /** Most events one resume replays; beyond it the answer is `too_far_behind`. */
+  maxReplay: number;
+  /** How long a resume waits for the read model (its index of changed conversations) to catch up. */
+  indexWaitMs?: number;
+}
+
+/**
+ * Resume and catch-up. The seam between replay and live delivery is exact:
+ * live frames of every topic the connection needs are buffered *before* the
+ * replay range is fixed; the replay reads the log up to that point; buffered
+ * frames not already replayed follow; the socket joins the uWebSockets topics
+ * in the same tick. Nothing is lost in between and nothing is sent twice.
+ */
+export class SyncService {
+  constructor(private readonly deps: SyncServiceDeps) {}
+
+  /** Synchronous first step (at open): from now on the user's own events are kept for this connection. */
+  begin(conn: SyncConnection): { run(token: string | null): Promise<void> } {
+    const sink = new BufferSink(this.deps.maxReplay * 4);
+    const userTopic = conn.hold('user', conn.userId);
+    this.deps.hub.addSink(userTopic, sink);
+    return { run: (token) => this.resume(conn, token, sink, userTopic) };
+  }
+
+  private async resume(conn: SyncConnection, token: string | null, sink: BufferSink, userTopic: string): Promise<void> {
+    const { hub, store, readModel, subjects, shard } = this.deps;
+    const topics = [userTopic];
+    try {
+      const start = await store.bounds();
+      let from = start.lastSeq;
+      let resync: { reason: ResyncReason; conversations: string[] | null } | null = null;
+      const parts = token === null ? null : decodePosition(token);
+      const mine = parts?.find((p) => p.shard === shard.shard);
+      if (token === null) resync = { reason: 'no_position', conversations: null };
+      else if (!mine) resync = { reason: 'invalid_position', conversations: null };
+      else if (mine.epoch !== shard.epoch) resync = { reason: 'epoch_changed', conversations: null };
+      else if (mine.seq > start.lastSeq) resync = { reason: 'invalid_position', conversations: null };
+      else from = mine.seq;
+
+      let memberships = await readModel.memberships(conn.userId);
+      const hold = (id: string) => {
+        const topic = conn.hold('conv', id);
+        if (!topics.includes(topic)) {
+          topics.push(topic);
+          hub.addSink(topic, sink);
+        }
+      };
+      memberships.forEach((m) => hold(m.id));
+      // Every live event after this point is buffered; the replay covers (from, until].
+      const until = (await store.bounds()).lastSeq;
+      // The read model tells which conversations changed since `from`, once it has caught up with `until`.
+      const indexed = await readModel.waitFor(until, this.deps.indexWaitMs ?? 2000).then(
+        () => true,
+        () => false,
+      );
+      if (indexed) {
+        memberships = await readModel.memberships(conn.userId);
+        memberships.forEach((m) => hold(m.id));
+      }
+      const changed = memberships.filter((m) => !indexed || m.lastSeq > from).map((m) => m.id);
+      // A conversation joined after the position is replayed from the join, not from the position:
+      // a live catch-up of it may have been cut short when the device went away.
+      const startOf = new Map(memberships.filter((m) => indexed && m.joinedSeq > from).map((m) => [m.id, m.joinedSeq - 1]));
+      if (!resync && from < start.firstSeq - 1) {
+        resync = { reason: 'retention', conversations: changed };
+        from = until;
+      }
+
+      const userEvents = await store.readSubjects([subjects.user(conn.userId)], from, until, this.deps.maxReplay);
+      const current = new Set(memberships.map((m) => m.id));
+      const left = new Map<string, number>();
+      for (const e of userEvents.events) {
+        if (e.event.type === 'membership.left' && !current.has(e.event.data.conversationId)) left.set(e.event.data.conversationId, e.event.data.cause.conversationSeq);
+      }
+      const convIds = [...new Set([...changed, ...left.keys()])];
+      const replayFrom = Math.min(from, ...startOf.values());
+      const convEvents = await store.readSubjects(convIds.map((id) => subjects.conv(id)), replayFrom, until, this.deps.maxReplay);
+      let replay: StoredEvent[] = [];
+      if (userEvents.truncated || convEvents.truncated || userEvents.events.length + convEvents.events.length > this.deps.maxReplay) {
+        resync = { reason: 'too_far_behind', conversations: convIds };
+      } else {
+        // Conversations left while away: their events up to the removal, nothing after.
+        const visible = convEvents.events.filter((e) => {
+          const id = (e.event.data as { conversationId: string }).conversationId;
+          return e.seq > (startOf.get(id) ?? from) && (!left.has(id) || e.seq <= left.get(id)!);
+        });
+        replay = [...userEvents.events, ...visible].sort((a, b) => a.seq - b.seq);
+      }
+      if (conn.isClosed()) return;
+
+      const prev = new Map<string, number>();
+      let last = Math.max(from, until);
+      const joined: { id: string; after: number }[] = [];
+      const out: { seq: number; frame: string }[] = [];
+      const replayed = new Set<number>();
+      for (const e of replay) {
+        const { kind, id } = entityOf(e.subject);
+        out.push({ seq: e.seq, frame: eventFrame(shard, kind, id, e.seq, prev.get(e.subject) ?? null, JSON.stringify(e.event)) });
+        prev.set(e.subject, e.seq);
+        replayed.add(e.seq);
+        if (e.event.type === 'membership.joined') joined.push({ id: e.event.data.conversationId, after: e.event.data.cause.conversationSeq - 1 });
+      }
+      // Flush, unhook and subscribe in one tick: no live frame can fall in between. Replayed and
+      // buffered frames go out in log order, so the highest position a device has seen is always a
+      // safe place to resume from.
+      for (const item of sink.items) {
+        if (item.seq > 0 && replayed.has(item.seq)) continue;
+        out.push(item);
+        if (item.seq > last) last = item.seq;
+        const joinedFrame = item.seq > 0 && item.frame.includes('"membership.joined"') ? parseJoin(item.frame) : null;
+        if (joinedFrame) joined.push(joinedFrame);
+      }
+      out.sort((a, b) => a.seq - b.seq);
+      for (const item of out) conn.send(item.frame);
+      for (const topic of topics) {
+        hub.removeSink(topic, sink);
+        conn.subscribe(topic);
+      }
+      if (sink.overflowed) resync = { reason: 'too_far_behind', conversations: null };
+      const synced: SyncedFrame = {
+        t: 'synced',
+        status: resync ? 'resync_needed' : 'complete',
+        position: encodeShardPosition({ shard: shard.shard, epoch: shard.epoch, seq: last }),
+        replayed: replay.length,
+        ...(resync ? { resync } : {}),
+      };
+      conn.send(JSON.stringify(synced));
+      // Conversations joined while away (or during the resume) that the index did not list yet.
+      for (const j of joined) if (!conn.holds(`conv/${j.id}`)) await this.catchUp(conn, j.id, j.after);
+    } finally {
+      for (const topic of topics) hub.removeSink(topic, sink);
+    }
+  }
+
+  /**
+   * A live connection joined a conversation: replay it from the join on
+   * (the user was not subscribed before), then switch to live, with the same
+   * buffered seam as a resume.
+   */
+  async catchUp(conn: SyncConnection, conversationId: string, afterSeq: number): Promise<void> {
+    const { hub, store, subjects, shard } = this.deps;
+    const topic = `conv/${conversationId}`;
+    if (conn.holds(topic) || conn.isClosed()) return;
+    conn.hold('conv', conversationId);
+    const sink = new BufferSink(this.deps.maxReplay * 4);
+    hub.addSink(topic, sink);
+    try {
+      const until = (await store.bounds()).lastSeq;
+      const { events } = await store.readSubjects([subjects.conv(conversationId)], afterSeq, until, this.deps.maxReplay);
+      if (conn.isClosed()) return;
+      const sent = new Set<number>();
+      let prev: number | null = null;
+      for (const e of events) {
+        conn.send(eventFrame(shard, 'conv', conversationId, e.seq, prev, JSON.stringify(e.event)));
+        prev = e.seq;
+        sent.add(e.seq);
+      }
+      for (const item of sink.items) if (!(item.seq > 0 && sent.has(item.seq))) conn.send(item.frame);
+      hub.removeSink(topic, sink);
+      conn.subscribe(topic);
+    } catch (err) {
+      this.deps.log.error('catch-up after a join failed', { userId: conn.userId, conversationId, err });
+    } finally {
+      hub.removeSink(topic, sink);
+    }
+  }
+}
+
+function entityOf(subject: string): { kind: EntityKind; id: string } {
+  const parts = subject.split('.');
+  return { kind: parts[2] as EntityKind, id: parts[3]! };
+}
+
+function parseJoin(frame: string): { id: string; after: number } | null {
+  try {
+    const f = JSON.parse(frame) as { event?: { type?: string; data?: { conversationId: string; cause: { conversationSeq: number } } } };
+    if (f.event?.type !== 'membership.joined' || !f.event.data) return null;
+    return { id: f.event.data.conversationId, after: f.event.data.cause.conversationSeq - 1 };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,128 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../shared/logger.js';
+import type { Counter } from '../../shared/metrics.js';
+import type { VapidKeys } from '../../shared/notifications/vapid.js';
+import { KeyedRateLimiter } from '../../shared/rate-limit.js';
+import { afterFailure, type AttemptOutcome } from '../domain/retry.js';
+import type { ClaimedDelivery, DeliveryStore } from '../infra/delivery-store.js';
+import { payloadOf } from './payload.js';
+import { sendWebhook } from './webhook.js';
+import { sendWebPush } from './webpush.js';
+
+export interface DeliveryOptions {
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxDelayMs: number;
+  ratePerMinute: number;
+  timeoutMs: number;
+  vapid: VapidKeys;
+  vapidSubject: string;
+  /** Idle wait between polls. Default 100 ms. */
+  pollMs?: number;
+  /** Sends in flight at once. Default 32. */
+  concurrency?: number;
+}
+
+/**
+ * Sends due notifications, outside any projection transaction: closes due
+ * windows, claims deliveries, sends each (in the background, up to
+ * `concurrency` at once), records the outcome, and settles notifications
+ * whose deliveries are all done. Per-channel (per-device) token buckets keep
+ * a chatty conversation from flooding one device: a limited delivery waits
+ * without spending an attempt. The buckets live in this process, so the
+ * limit holds per notifier instance.
+ */
+export class DeliveryLoop {
+  private stopping = false;
+  private loop: Promise<void> | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly limiter: KeyedRateLimiter;
+
+  constructor(
+    private readonly store: DeliveryStore,
+    private readonly options: DeliveryOptions,
+    private readonly log: Logger,
+    private readonly outcomes?: Counter,
+  ) {
+    this.limiter = new KeyedRateLimiter(options.ratePerMinute / 60, Math.max(1, Math.min(5, options.ratePerMinute)));
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let busy = false;
+      try {
+        busy = await this.tick();
+      } catch (err) {
+        this.log.warn('notification delivery pass failed, retrying', { err });
+      }
+      if (!busy) await sleep(this.options.pollMs ?? 100);
+    }
+  }
+
+  /** One pass; true when there was work (poll again at once). */
+  private async tick(): Promise<boolean> {
+    const dispatched = await this.store.dispatchDue();
+    const free = (this.options.concurrency ?? 32) - this.inFlight.size;
+    const claimed = await this.store.claim(free, this.options.timeoutMs * 2 + 5000);
+    for (const d of claimed) {
+      const wait = this.limiter.take(d.channelId);
+      if (wait > 0) {
+        await this.store.postpone(d, wait);
+        this.outcomes?.inc({ kind: d.channel.kind, outcome: 'rate_limited' });
+        continue;
+      }
+      const p = this.deliver(d).finally(() => this.inFlight.delete(p));
+      this.inFlight.add(p);
+    }
+    const settled = await this.store.settle();
+    return dispatched > 0 || claimed.length > 0 || settled > 0;
+  }
+
+  private async deliver(d: ClaimedDelivery): Promise<void> {
+    try {
+      const outcome = await this.attempt(d);
+      this.outcomes?.inc({ kind: d.channel.kind, outcome: outcome.outcome });
+      if (outcome.outcome === 'sent') return await this.store.markSent(d);
+      const next = afterFailure(outcome, d.attempts, this.options);
+      const fields = { notificationId: d.notificationId, channelId: d.channelId, attempt: d.attempts, error: outcome.error };
+      if ('retryInMs' in next) {
+        this.log.debug('notification delivery failed, will retry', { ...fields, retryInMs: next.retryInMs });
+        return await this.store.retryLater(d, next.retryInMs, outcome.error);
+      }
+      this.log.info('notification delivery failed for good', fields);
+      await this.store.markFailed(d, `${outcome.error} (attempt ${d.attempts})`);
+      if (outcome.outcome === 'gone') {
+        // Settle first: removing the channel removes its deliveries, and with them the reason.
+        await this.store.settle();
+        await this.store.removeChannel(d.channelId);
+      }
+    } catch (err) {
+      // The claim's lease runs out and the delivery is tried again.
+      this.log.warn('recording a notification delivery failed', { notificationId: d.notificationId, channelId: d.channelId, err });
+    }
+  }
+
+  private attempt(d: ClaimedDelivery): Promise<AttemptOutcome> {
+    const body = JSON.stringify(payloadOf(d));
+    const { timeoutMs } = this.options;
+    const c = d.channel;
+    if (c.kind === 'webhook') {
+      if (!c.secret) return Promise.resolve({ outcome: 'failed', error: 'webhook channel without a secret' });
+      return sendWebhook({ url: c.url, secret: c.secret, body, notificationId: d.notificationId, attempt: d.attempts, timeoutMs });
+    }
+    if (!c.p256dh || !c.auth) return Promise.resolve({ outcome: 'failed', error: 'push subscription without keys' });
+    const { vapid, vapidSubject } = this.options;
+    return sendWebPush({ endpoint: c.url, p256dh: c.p256dh, auth: c.auth, body, conversationId: d.notification.conversationId, mentioned: d.notification.mentioned, vapid, vapidSubject, timeoutMs });
+  }
+}

@@ -1,0 +1,99 @@
+import type { Transaction } from 'kysely';
+import type { ConversationEventOf, Subjects } from '../../contracts/index.js';
+import type { Database } from '../shared/db/schema.js';
+import type { StoredEvent } from '../shared/nats/event-store.js';
+import type { Projection } from '../projector/runner.js';
+import { coalesce, type Hit } from './domain/coalesce.js';
+import { previewOf, wantsNotification, type ChannelMessages } from './domain/recipients.js';
+import type { PresenceReader } from './infra/presence-reader.js';
+import * as store from './infra/window-store.js';
+
+export interface NotifierProjectionOptions {
+  subjects: Subjects;
+  shard: number;
+  presence: Pick<PresenceReader, 'onlineAmong'>;
+  coalesceMs: number;
+  channelMessages: ChannelMessages;
+  /** Messages older than this when processed are not notified. */
+  maxEventAgeMs: number;
+  /** How long to wait for the read model to catch up before the batch is retried. */
+  readModelWaitMs?: number;
+  now?: () => number;
+}
+
+type Sent = { seq: number; event: ConversationEventOf<'message.sent'> };
+const FOREVER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Turns the log into notification rows inside the runner's checkpoint
+ * transaction, so each row is created exactly once. Only messages above the
+ * high-water mark (`notifier_marks`) are evaluated: resetting the checkpoint
+ * and replaying the log re-applies clears but creates nothing, and nothing is
+ * sent again. Delivery happens elsewhere (delivery-loop.ts), after commit.
+ */
+export function notifierProjection(options: NotifierProjectionOptions): Projection {
+  const now = options.now ?? Date.now;
+  const userPrefix = `${options.subjects.namespace}.ev.user.`;
+  return {
+    name: 'notifier',
+    filterSubjects: [`${options.subjects.namespace}.ev.>`],
+    async apply(trx, batch) {
+      const mark = await store.readMark(trx, options.shard);
+      const sent: Sent[] = [];
+      const clears: store.Clear[] = [];
+      const recalled: { conversationId: string; seq: number }[] = [];
+      for (const { seq, subject, event } of batch) {
+        if (subject.startsWith(userPrefix)) {
+          if (event.type === 'read.marked') clears.push({ userId: event.actor, conversationId: event.data.conversationId, uptoSeq: event.data.seq, reason: 'read' });
+          if (event.type === 'preferences.set' && event.data.mutedUntil && event.data.mutedUntil > event.at) {
+            clears.push({ userId: event.actor, conversationId: event.data.conversationId, uptoSeq: FOREVER, reason: 'muted' });
+          }
+          continue;
+        }
+        if (event.type === 'message.sent' && seq > mark * 0 && now() - event.at <= options.maxEventAgeMs) sent.push({ seq, event });
+        if (event.type === 'message.recalled' || event.type === 'message.deleted') recalled.push({ conversationId: event.data.conversationId, seq: event.data.target.seq });
+        if (event.type === 'member.removed') clears.push({ userId: event.data.userId, conversationId: event.data.conversationId, uptoSeq: FOREVER, reason: 'left' });
+      }
+      if (sent.length > 0) await notify(trx, sent, options);
+      await store.dropPreviews(trx, recalled);
+      await store.clearPending(trx, clears);
+      const last = batch[batch.length - 1];
+      if (last) await store.advanceMark(trx, options.shard, last.seq);
+    },
+  };
+}
+
+async function notify(trx: Transaction<Database>, sent: Sent[], options: NotifierProjectionOptions): Promise<void> {
+  await store.waitForReadModel(trx, options.shard, sent[sent.length - 1]!.seq, options.readModelWaitMs ?? 10_000);
+  const conversations = await store.conversationsOf(trx, [...new Set(sent.map((s) => s.event.data.conversationId))]);
+  const whole: string[] = [];
+  const pairs: { conversationId: string; userId: string }[] = [];
+  for (const [id, info] of conversations) {
+    if (info.kind !== 'channel' || options.channelMessages === 'all') whole.push(id);
+  }
+  for (const s of sent) {
+    const id = s.event.data.conversationId;
+    if (conversations.get(id)?.kind === 'channel' && options.channelMessages === 'mentions') {
+      for (const userId of s.event.data.mentions ?? []) pairs.push({ conversationId: id, userId });
+    }
+  }
+  const members = await store.candidateMembers(trx, whole, pairs);
+  const hits: Hit[] = [];
+  for (const { seq, event } of sent) {
+    const d = event.data;
+    const kind = conversations.get(d.conversationId)?.kind;
+    if (!kind) continue;
+    const facts = { seq, at: event.at, senderId: event.actor, mentions: d.mentions ?? [], kind };
+    for (const m of members.get(d.conversationId) ?? []) {
+      const decision = wantsNotification(m, facts, options.channelMessages);
+      if (decision.notify) hits.push({ userId: m.userId, conversationId: d.conversationId, seq, at: event.at, senderId: event.actor, preview: previewOf(d.text), mentioned: decision.mentioned });
+    }
+  }
+  if (hits.length === 0) return;
+  const online = await options.presence.onlineAmong(hits.map((h) => h.userId));
+  const offline = hits.filter((h) => !online.has(h.userId));
+  const pairKeys = new Map(offline.map((h) => [`${h.userId}\u0000${h.conversationId}`, { conversationId: h.conversationId, userId: h.userId }]));
+  const open = await store.openWindows(trx, [...pairKeys.values()]);
+  const { updated, created } = coalesce(open, offline, options.coalesceMs);
+  await store.writeWindows(trx, updated, created, conversations);
+}
