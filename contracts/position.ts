@@ -29,42 +29,81 @@ function fromBase64Url(b64: string): string {
   return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
 
-const TokenShape = z.strictObject({ v: z.literal(1), p: z.array(ShardPosition).max(1024) });
+/**
+ * Per-conversation rewinds: "replay conversation X from after this sequence",
+ * kept while a device has seen `membership.joined` for X but not yet X's
+ * history (a catch-up interrupted by a disconnect would otherwise be skipped,
+ * because other conversations' events moved the position past it).
+ */
+const Rewinds = z.record(z.string().regex(/^[dgc]_[A-Za-z0-9_-]+$/), z.number().int().nonnegative());
+const TokenShape = z.strictObject({ v: z.literal(1), p: z.array(ShardPosition).max(1024), r: Rewinds.optional() });
 const PREFIX = 'p1.';
 
-function encode(parts: ShardPosition[]): string {
+/** Encodes a full position (every shard, and any conversation rewinds) as the opaque token. */
+export function encodePosition(parts: ShardPosition[], rewinds: Record<string, number> = {}): string {
   const sorted = [...parts].sort((a, b) => a.shard - b.shard);
-  return PREFIX + toBase64Url(JSON.stringify({ v: 1, p: sorted }));
+  const r = Object.keys(rewinds).length ? { r: rewinds } : {};
+  return PREFIX + toBase64Url(JSON.stringify({ v: 1, p: sorted, ...r }));
 }
 
-export function encodeShardPosition(pos: ShardPosition): string {
-  return encode([pos]);
-}
-
-/** Decodes a token; returns null when it is not a token this server could have issued. */
-export function decodePosition(token: string): ShardPosition[] | null {
+function decodeToken(token: string): { p: ShardPosition[]; r: Record<string, number> } | null {
   if (!token.startsWith(PREFIX) || token.length > 65_536) return null;
   try {
-    const json: unknown = JSON.parse(fromBase64Url(token.slice(PREFIX.length)));
-    const parsed = TokenShape.safeParse(json);
-    return parsed.success ? parsed.data.p : null;
+    const parsed = TokenShape.safeParse(JSON.parse(fromBase64Url(token.slice(PREFIX.length))));
+    return parsed.success ? { p: parsed.data.p, r: parsed.data.r ?? {} } : null;
   } catch {
     return null;
   }
 }
 
+/** The conversation rewinds a token carries (conversation id -> replay after this sequence). */
+export function rewindsOf(token: string | null): Record<string, number> {
+  return (token && decodeToken(token)?.r) || {};
+}
+
+/** Adds (or lowers) a rewind for `conversationId`; removes it when `afterSeq` is null. */
+export function withRewind(token: string, conversationId: string, afterSeq: number | null): string {
+  const t = decodeToken(token);
+  if (!t) return token;
+  const r = { ...t.r };
+  if (afterSeq === null) delete r[conversationId];
+  else r[conversationId] = Math.min(afterSeq, r[conversationId] ?? afterSeq);
+  return encodePosition(t.p, r);
+}
+
+export function encodeShardPosition(pos: ShardPosition): string {
+  return encodePosition([pos]);
+}
+
+/** Decodes a token; returns null when it is not a token this server could have issued. */
+export function decodePosition(token: string): ShardPosition[] | null {
+  return decodeToken(token)?.p ?? null;
+}
+
 /** Folds an event's `pos` into a device token: per shard, the later sequence wins (a new epoch always wins). */
 export function advancePosition(token: string | null, eventPos: string): string {
   const current = token ? (decodePosition(token) ?? []) : [];
+  const rewinds = rewindsOf(token);
   const incoming = decodePosition(eventPos) ?? [];
   const byShard = new Map(current.map((p) => [p.shard, p]));
   for (const p of incoming) {
     const prev = byShard.get(p.shard);
     if (!prev || prev.epoch !== p.epoch || p.seq > prev.seq) byShard.set(p.shard, p);
   }
-  return encode([...byShard.values()]);
+  return encodePosition([...byShard.values()], rewinds);
 }
 
 export const PositionToken = z.string().min(1).max(65_536).refine((s) => decodePosition(s) !== null, {
   message: 'not a sync position token',
 });
+
+/** The token with `shard`'s sequence lowered to at most `seq` (to resume from before a detected gap). */
+export function rewindPosition(token: string, shard: number, seq: number): string {
+  const parts = decodePosition(token) ?? [];
+  return encodePosition(parts.map((p) => (p.shard === shard ? { ...p, seq: Math.min(p.seq, seq) } : p)), rewindsOf(token));
+}
+
+/** The sequence a token holds for `shard` (0 when absent or unreadable). */
+export function positionSeq(token: string | null, shard = 0): number {
+  return (token && decodePosition(token)?.find((p) => p.shard === shard)?.seq) || 0;
+}

@@ -1,6 +1,7 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../shared/logger.js';
 import type { Runtime } from '../shared/runtime.js';
+import { consumeLogFrom, projectorMetrics } from './consumer.js';
 import { readStoredEvent, toEventRow } from './rows.js';
 import { batchToken, eventRowJson, insertEvents, readIntent, truncateDerivedTables, writeIntent, type BatchIntent, type CheckpointKey } from './sink.js';
 
@@ -52,7 +53,7 @@ export class AnalyticsProjector {
   private readonly retryDelayMs: number;
   private readonly log: Logger;
   private readonly database: string;
-  private readonly counters;
+  private readonly counters: ReturnType<typeof projectorMetrics>;
   /** Every event of the current stream epoch up to this sequence is in ClickHouse. */
   insertedThrough = 0;
 
@@ -62,11 +63,7 @@ export class AnalyticsProjector {
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.log = runtime.log.child({ projector: 'analytics' });
     this.database = runtime.config.clickhouse.database;
-    this.counters = {
-      events: runtime.metrics.counter('parley_analytics_events_total', 'Events inserted into ClickHouse by the analytics projector.'),
-      failures: runtime.metrics.counter('parley_analytics_batch_failures_total', 'Analytics batch inserts that failed and were retried.'),
-      seq: runtime.metrics.gauge('parley_analytics_inserted_seq', 'Log sequence up to which every event is in ClickHouse.'),
-    };
+    this.counters = projectorMetrics(runtime.metrics);
   }
 
   get consumerName(): string {
@@ -75,7 +72,6 @@ export class AnalyticsProjector {
 
   async start(): Promise<void> {
     if (this.loop) throw new Error('analytics projector already running');
-    const { jsm, js } = this.runtime.nats;
     const shard = this.runtime.shards[0]!;
     this.stopping = false;
     this.failed = false;
@@ -83,20 +79,7 @@ export class AnalyticsProjector {
     this.recovery = await readIntent(this.runtime.clickhouse, this.database, this.key);
     this.insertedThrough = this.recovery ? this.recovery.first - 1 : 0;
     const from = this.insertedThrough + 1;
-    await jsm.consumers.delete(shard.stream, this.consumerName).catch((err: unknown) => {
-      if (!/consumer not found/i.test(String(err))) throw err;
-    });
-    await jsm.consumers.add(shard.stream, {
-      durable_name: this.consumerName,
-      description: 'analytics projector; recreated at each start from its checkpoint in ClickHouse',
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: from > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
-      ...(from > 1 ? { opt_start_seq: from } : {}),
-      filter_subject: this.runtime.subjects.allEvents,
-      max_ack_pending: this.maxBatch * 2,
-      ack_wait: 60_000_000_000,
-    });
-    this.messages = await (await js.consumers.get(shard.stream, this.consumerName)).consume({ max_messages: this.maxBatch });
+    this.messages = await consumeLogFrom(this.runtime, this.consumerName, from, this.maxBatch);
     this.loop = this.run(this.messages);
     this.log.info('analytics projector started', { from, recovering: this.recovery });
   }

@@ -50,7 +50,7 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
           }
           continue;
         }
-        if (event.type === 'message.sent' && seq > mark * 0 && now() - event.at <= options.maxEventAgeMs) sent.push({ seq, event });
+        if (event.type === 'message.sent' && seq > mark && now() - event.at <= options.maxEventAgeMs) sent.push({ seq, event });
         if (event.type === 'message.recalled' || event.type === 'message.deleted') recalled.push({ conversationId: event.data.conversationId, seq: event.data.target.seq });
         if (event.type === 'member.removed') clears.push({ userId: event.data.userId, conversationId: event.data.conversationId, uptoSeq: FOREVER, reason: 'left' });
       }

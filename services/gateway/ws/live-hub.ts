@@ -50,8 +50,14 @@ const decoder = new TextDecoder();
  */
 export class LiveHub {
   private readonly entries = new Map<string, Entry>();
-  /** Observers of user events (the gateway reacts to membership changes). */
-  onUserEvent: ((userId: string, raw: string) => void) | null = null;
+  /**
+   * Called with every user event before its frame is delivered. A returned
+   * promise holds that frame (and later ones of the user) until it settles:
+   * a device must receive a joined conversation's history before the
+   * `membership.joined` that announces it, or its position could pass
+   * events it never got.
+   */
+  beforeUserFrame: ((userId: string, raw: string) => Promise<void> | null) | null = null;
   onDelivered: DeliveryObserver | null = null;
   gapsRepaired = 0;
 
@@ -155,8 +161,23 @@ export class LiveHub {
   private emit(e: Entry, topic: string, seq: number, prevSeq: number | null, eventJson: string): void {
     e.lastSeq = seq;
     const frame = eventFrame(this.shard, e.kind, e.id, seq, prevSeq, eventJson);
-    // Membership changes must take effect (subscriptions) before the frame announcing them is delivered.
-    if (e.kind === 'user') this.onUserEvent?.(e.id, eventJson);
+    const hold = e.kind === 'user' ? this.beforeUserFrame?.(e.id, eventJson) : null;
+    if (hold) {
+      e.waiting ??= [];
+      void hold
+        .catch((err) => this.log.error('user event hook failed', { userId: e.id, err }))
+        .then(() => {
+          this.deliverFrame(e, topic, seq, frame, eventJson);
+          const queued = e.waiting ?? [];
+          e.waiting = null;
+          for (const msg of queued) this.receive(e, topic, msg);
+        });
+      return;
+    }
+    this.deliverFrame(e, topic, seq, frame, eventJson);
+  }
+
+  private deliverFrame(e: Entry, topic: string, seq: number, frame: string, eventJson: string): void {
     for (const sink of e.sinks) sink.push(seq, frame);
     this.publish(topic, frame);
     this.onDelivered?.(e.kind, e.id, seq, eventJson);

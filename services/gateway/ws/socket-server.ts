@@ -54,7 +54,7 @@ export class SocketServer {
     this.log = deps.log.child({ component: 'ws' });
     const { sendsPerSecond } = deps.config.limits;
     this.sendLimiter = new KeyedRateLimiter(sendsPerSecond, sendsPerSecond * 3);
-    deps.hub.onUserEvent = (userId, raw) => this.onUserEvent(userId, raw);
+    deps.hub.beforeUserFrame = (userId, raw) => this.onUserEvent(userId, raw);
   }
 
   get connectionCount(): number {
@@ -135,7 +135,10 @@ export class SocketServer {
   }
 
   /** Closes every connection with a code that tells clients to reconnect elsewhere. */
+  private stopping = false;
+
   closeAll(): void {
+    this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const byConn of this.sockets.values()) {
       for (const ws of byConn.values()) ws.end(CloseCode.serverShutdown, 'server shutting down');
@@ -168,7 +171,9 @@ export class SocketServer {
         state.syncing = false;
       },
       (err) => {
-        this.log.error('resume failed', { userId: state.userId, err });
+        // During a gateway shutdown in-flight resumes fail with the NATS connection; that is expected.
+        if (this.stopping) this.log.debug('resume interrupted by shutdown', { userId: state.userId });
+        else this.log.error('resume failed', { userId: state.userId, err });
         if (!state.closed) ws.end(CloseCode.serverShutdown, 'resume failed; reconnect');
       },
     );
@@ -250,27 +255,32 @@ export class SocketServer {
     if (result) this.sendFrame(ws, JSON.stringify({ t: 'ack', id, result }));
   }
 
-  /** A membership change on a user's subject: subscribe or unsubscribe that user's local connections. */
-  private onUserEvent(userId: string, raw: string): void {
+  /**
+   * A membership change on a user's subject: a join catches the user's live
+   * connections up on the conversation; a leave unsubscribes them.
+   */
+  private onUserEvent(userId: string, raw: string): Promise<void> | null {
     const byConn = this.sockets.get(userId);
-    if (!byConn) return;
-    let event: { type?: string; data?: { conversationId?: string } };
+    if (!byConn) return null;
+    let event: { type?: string; data?: { conversationId?: string; cause?: { conversationSeq?: number } } };
     try {
       event = JSON.parse(raw);
     } catch {
-      return;
+      return null;
     }
     const conversationId = event.data?.conversationId;
-    if (!conversationId) return;
-    const topic = topicFor('conv', conversationId);
-    for (const ws of byConn.values()) {
-      // A resuming connection handles membership changes at the end of its resume.
-      if (ws.getUserData().syncing) continue;
-      if (event.type === 'membership.joined') {
-        const after = (event.data as { cause?: { conversationSeq?: number } }).cause?.conversationSeq ?? 1;
-        void this.deps.sync.catchUp(this.syncConnection(ws), conversationId, after - 1);
-      } else if (event.type === 'membership.left') this.unsubscribe(ws, topic);
+    if (!conversationId) return null;
+    const live = [...byConn.values()].filter((ws) => !ws.getUserData().syncing && !ws.getUserData().closed);
+    if (event.type === 'membership.left') {
+      for (const ws of live) this.unsubscribe(ws, topicFor('conv', conversationId));
+      return null;
     }
+    if (event.type !== 'membership.joined' || live.length === 0) return null;
+    const after = (event.data?.cause?.conversationSeq ?? 1) - 1;
+    // Not awaited: the join frame goes out now and the history follows; a device that drops in
+    // between resumes with a rewind for this conversation (see contracts/position.ts).
+    for (const ws of live) void this.deps.sync.catchUp(this.syncConnection(ws), conversationId, after);
+    return null;
   }
 
   private unsubscribe(ws: Socket, topic: string): void {

@@ -1,4 +1,4 @@
-import { decodePosition, encodeShardPosition, type EntityKind, type Subjects, type SyncedFrame } from '../../../contracts/index.js';
+import { decodePosition, encodeShardPosition, rewindsOf, type EntityKind, type Subjects, type SyncedFrame } from '../../../contracts/index.js';
 
 type ResyncReason = NonNullable<SyncedFrame['resync']>['reason'];
 import type { Logger } from '../../shared/logger.js';
@@ -87,20 +87,33 @@ export class SyncService {
       };
       memberships.forEach((m) => hold(m.id));
       // Every live event after this point is buffered; the replay covers (from, until].
-      const until = (await store.bounds()).lastSeq;
+      let until = (await store.bounds()).lastSeq;
       // The read model tells which conversations changed since `from`, once it has caught up with `until`.
       const indexed = await readModel.waitFor(until, this.deps.indexWaitMs ?? 2000).then(
         () => true,
         () => false,
       );
+      const early = new Set(memberships.map((m) => m.id));
       if (indexed) {
         memberships = await readModel.memberships(conn.userId);
         memberships.forEach((m) => hold(m.id));
       }
-      const changed = memberships.filter((m) => !indexed || m.lastSeq > from).map((m) => m.id);
+      // Conversations found only now were registered after `until`: read the bound again so the
+      // replay reaches the point where their buffering began, and replay them whatever the index says.
+      const fresh = new Set(memberships.filter((m) => !early.has(m.id)).map((m) => m.id));
+      if (fresh.size) until = (await store.bounds()).lastSeq;
+      const rewound = new Set(Object.keys(token ? rewindsOf(token) : {}));
+      const changed = memberships.filter((m) => !indexed || m.lastSeq > from || rewound.has(m.id) || fresh.has(m.id)).map((m) => m.id);
       // A conversation joined after the position is replayed from the join, not from the position:
       // a live catch-up of it may have been cut short when the device went away.
       const startOf = new Map(memberships.filter((m) => indexed && m.joinedSeq > from).map((m) => [m.id, m.joinedSeq - 1]));
+      // Rewinds the device asked for: conversations whose history it has not received since joining.
+      if (!resync) {
+        const current = new Set(memberships.map((m) => m.id));
+        for (const [id, after] of Object.entries(rewindsOf(token))) {
+          if (current.has(id) && after < from) startOf.set(id, Math.min(after, startOf.get(id) ?? after));
+        }
+      }
       if (!resync && from < start.firstSeq - 1) {
         resync = { reason: 'retention', conversations: changed };
         from = until;
@@ -128,17 +141,35 @@ export class SyncService {
       }
       if (conn.isClosed()) return;
 
+      // Conversations joined while away or during this resume that the index did not list: replay
+      // them from the join, inside this resume, so the device gets their history before the
+      // `membership.joined` frame and its position never passes events it has not received.
+      const held = new Set(memberships.map((m) => m.id));
+      const extra: StoredEvent[] = [];
+      for (let round = 0; round < 3; round++) {
+        const joins = [...joinsIn(replay), ...joinsIn(extra), ...sink.items.flatMap((i) => (i.seq > 0 && i.frame.includes('"membership.joined"') ? [parseJoin(i.frame)] : []))]
+          .filter((j): j is { id: string; after: number } => j !== null && !held.has(j.id));
+        if (joins.length === 0) break;
+        joins.forEach((j) => {
+          held.add(j.id);
+          hold(j.id);
+        });
+        const upTo = (await store.bounds()).lastSeq;
+        for (const j of joins) extra.push(...(await store.readSubjects([subjects.conv(j.id)], j.after, upTo, this.deps.maxReplay)).events);
+      }
+      if (conn.isClosed()) return;
+
       const prev = new Map<string, number>();
       let last = Math.max(from, until);
-      const joined: { id: string; after: number }[] = [];
       const out: { seq: number; frame: string }[] = [];
       const replayed = new Set<number>();
-      for (const e of replay) {
+      for (const e of [...replay, ...extra].sort((x, y) => x.seq - y.seq)) {
+        if (replayed.has(e.seq)) continue;
         const { kind, id } = entityOf(e.subject);
         out.push({ seq: e.seq, frame: eventFrame(shard, kind, id, e.seq, prev.get(e.subject) ?? null, JSON.stringify(e.event)) });
         prev.set(e.subject, e.seq);
         replayed.add(e.seq);
-        if (e.event.type === 'membership.joined') joined.push({ id: e.event.data.conversationId, after: e.event.data.cause.conversationSeq - 1 });
+        if (e.seq > last) last = e.seq;
       }
       // Flush, unhook and subscribe in one tick: no live frame can fall in between. Replayed and
       // buffered frames go out in log order, so the highest position a device has seen is always a
@@ -147,10 +178,8 @@ export class SyncService {
         if (item.seq > 0 && replayed.has(item.seq)) continue;
         out.push(item);
         if (item.seq > last) last = item.seq;
-        const joinedFrame = item.seq > 0 && item.frame.includes('"membership.joined"') ? parseJoin(item.frame) : null;
-        if (joinedFrame) joined.push(joinedFrame);
       }
-      out.sort((a, b) => a.seq - b.seq);
+      out.sort((x, y) => x.seq - y.seq);
       for (const item of out) conn.send(item.frame);
       for (const topic of topics) {
         hub.removeSink(topic, sink);
@@ -165,8 +194,6 @@ export class SyncService {
         ...(resync ? { resync } : {}),
       };
       conn.send(JSON.stringify(synced));
-      // Conversations joined while away (or during the resume) that the index did not list yet.
-      for (const j of joined) if (!conn.holds(`conv/${j.id}`)) await this.catchUp(conn, j.id, j.after);
     } finally {
       for (const topic of topics) hub.removeSink(topic, sink);
     }
@@ -199,7 +226,9 @@ export class SyncService {
       hub.removeSink(topic, sink);
       conn.subscribe(topic);
     } catch (err) {
-      this.deps.log.error('catch-up after a join failed', { userId: conn.userId, conversationId, err });
+      // A connection closed meanwhile (or a gateway shutting down) explains itself; anything else is a fault.
+      if (conn.isClosed()) this.deps.log.debug('catch-up abandoned: connection closed', { userId: conn.userId, conversationId });
+      else this.deps.log.error('catch-up after a join failed', { userId: conn.userId, conversationId, err });
     } finally {
       hub.removeSink(topic, sink);
     }
@@ -209,6 +238,10 @@ export class SyncService {
 function entityOf(subject: string): { kind: EntityKind; id: string } {
   const parts = subject.split('.');
   return { kind: parts[2] as EntityKind, id: parts[3]! };
+}
+
+function joinsIn(events: StoredEvent[]): { id: string; after: number }[] {
+  return events.flatMap((e) => (e.event.type === 'membership.joined' ? [{ id: e.event.data.conversationId, after: e.event.data.cause.conversationSeq - 1 }] : []));
 }
 
 function parseJoin(frame: string): { id: string; after: number } | null {

@@ -37,6 +37,8 @@ export class DeliveryLoop {
   private loop: Promise<void> | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly limiter: KeyedRateLimiter;
+  /** Cuts the idle wait short on stop. */
+  private wake = new AbortController();
 
   constructor(
     private readonly store: DeliveryStore,
@@ -49,24 +51,31 @@ export class DeliveryLoop {
 
   start(): void {
     this.stopping = false;
+    this.wake = new AbortController();
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.wake.abort();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
   }
 
   private async run(): Promise<void> {
+    const pollMs = this.options.pollMs ?? 100;
+    let failures = 0;
     while (!this.stopping) {
       let busy = false;
       try {
         busy = await this.tick();
+        failures = 0;
       } catch (err) {
-        this.log.warn('notification delivery pass failed, retrying', { err });
+        // Postgres is down or restarting: back off (up to 5 s) and say so once in a while, not every poll.
+        failures++;
+        if (failures === 1 || failures % 20 === 0) this.log.warn('notification delivery pass failed, retrying', { failures, err });
       }
-      if (!busy) await sleep(this.options.pollMs ?? 100);
+      if (!busy) await sleep(failures > 0 ? Math.min(pollMs * 2 ** failures, 5000) : pollMs, undefined, { signal: this.wake.signal }).catch(() => undefined);
     }
   }
 

@@ -101,19 +101,23 @@ export class ConversationCommands {
 
   async send(actor: UserId, input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined }): Promise<SendResult> {
     const { conversationId, clientMsgId } = input;
-    // Retries later than the log's dedup window are answered from the read model.
-    const known = await this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
-    if (known) return this.resultFromStored(known.seq, true);
-    const attachments = input.attachments?.length ? await this.deps.attachments.resolve(input.attachments) : undefined;
-    const messageId = this.deps.ids.next();
-    const r = await this.execute(
-      conversationId,
-      actor,
-      (s, ctx) => decideSend(s, { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) }, ctx),
-      `send:${conversationId}:${actor}:${clientMsgId}`,
-    );
-    if (r.duplicate || !r.event || r.event.type !== 'message.sent') return this.resultFromStored(r.seq, true);
-    return { conversationId, messageId, clientMsgId, seq: r.seq, pos: this.position(r.seq), at: r.event.at, duplicate: false };
+    // The whole send runs in the conversation's queue, lookups included: messages pipelined by one
+    // device are stored in the order they were sent.
+    return this.queue.run(conversationId, async () => {
+      // Retries later than the log's dedup window are answered from the read model.
+      const known = await this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
+      if (known) return this.resultFromStored(known.seq, true);
+      const attachments = input.attachments?.length ? await this.deps.attachments.resolve(input.attachments) : undefined;
+      const messageId = this.deps.ids.next();
+      const r = await this.executeLocked(
+        conversationId,
+        actor,
+        (s, ctx) => decideSend(s, { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) }, ctx),
+        `send:${conversationId}:${actor}:${clientMsgId}`,
+      );
+      if (r.duplicate || !r.event || r.event.type !== 'message.sent') return this.resultFromStored(r.seq, true);
+      return { conversationId, messageId, clientMsgId, seq: r.seq, pos: this.position(r.seq), at: r.event.at, duplicate: false };
+    });
   }
 
   /** Every conversation command that appends at most one event and answers with its position. */
@@ -202,7 +206,12 @@ export class ConversationCommands {
   }
 
   private execute(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
-    return this.queue.run(conversationId, async () => {
+    return this.queue.run(conversationId, () => this.executeLocked(conversationId, actor, decision, msgId));
+  }
+
+  /** Decide and append; the caller holds the conversation's queue. */
+  private async executeLocked(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
+    {
       let state = await this.load(conversationId);
       // Another gateway may have changed the conversation since it was cached. A successful
       // decision is checked by the conditional append; a refusal or a no-op is re-decided
@@ -237,6 +246,6 @@ export class ConversationCommands {
         }
       }
       throw new AppError('conflict', `too much contention on ${conversationId}, retry`);
-    });
+    }
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * `npm run bench`: runs the benchmark suite on this machine and writes
+ * bench-results/<time>-<scale>.json and .md. Not a test: nothing here
+ * passes or fails on timing. Options:
+ *
+ *   --scale smoke|full      (default full; smoke is the CI-sized run)
+ *   --only fanout,idle,storm,external
+ *   --systems parley,peer
+ *   --sustain 60            seconds of the brief's 5,000 sends/s phase
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { markdownReport } from './report.js';
+import { fullScale, SMOKE } from './scales.js';
+import { runSuite, type ScenarioName, type SystemName } from './suite.js';
+
+const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values } = parseArgs({
+  options: {
+    scale: { type: 'string', default: 'full' },
+    only: { type: 'string' },
+    systems: { type: 'string' },
+    sustain: { type: 'string', default: '60' },
+    out: { type: 'string', default: path.join(projectDir, 'bench-results') },
+  },
+});
+const scale = values.scale === 'smoke' ? SMOKE : fullScale(Number(values.sustain));
+const result = await runSuite({
+  scale,
+  projectDir,
+  ...(values.only ? { scenarios: values.only.split(',') as ScenarioName[] } : {}),
+  ...(values.systems ? { systems: values.systems.split(',') as SystemName[] } : {}),
+});
+fs.mkdirSync(values.out, { recursive: true });
+const base = path.join(values.out, `${result.startedAt.replace(/[:.]/g, '-')}-${scale.name}`);
+fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
+const md = markdownReport(result);
+fs.writeFileSync(`${base}.md`, md);
+process.stdout.write(`${md}\nwritten: ${base}.json and ${base}.md\n`);

@@ -1,0 +1,142 @@
+import { sampleProcesses } from '../lib/proc.js';
+import type { LoadPool } from '../load/pool.js';
+import type { ClientSpec } from '../load/protocol.js';
+import type { ConvSpec, Target } from '../targets/target.js';
+
+export type Topology = 'direct' | 'group' | 'channel';
+
+export interface FanoutSpec {
+  topology: Topology;
+  /** Conversations of this topology (pairs, groups or channels). */
+  conversations: number;
+  /** Members per conversation (2 for 1:1). */
+  members: number;
+  /** Members of each conversation that send. */
+  senders: number;
+}
+
+export interface PhaseSpec {
+  name: string;
+  mode: 'closed' | 'open';
+  seconds: number;
+  /** Closed loop: sends in flight per sender. */
+  window?: number;
+  /** Open loop: total sends/s, or a fraction of the previous closed phase's rate. */
+  rate?: number | { ofMax: number };
+}
+
+export interface PhaseResult {
+  name: string;
+  mode: 'closed' | 'open';
+  requestedRate: number | null;
+  seconds: number;
+  sent: number;
+  acked: number;
+  failed: Record<string, number>;
+  behind: number;
+  sendsPerSecond: number;
+  deliveries: number;
+  deliveriesPerSecond: number;
+  expectedDeliveries: number;
+  lost: number;
+  duplicates: number;
+  unexpectedCloses: number;
+  latencyMs: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** CPU of the server processes (gateways / peer) over the phase, µs. */
+  serverCpuUs: number;
+  cpuPerIncomingUs: number;
+  cpuPerDeliveredUs: number;
+  /** CPU of Parley's worker process (projector, analytics…) and of the load generator over the phase, µs. */
+  supportCpuUs: number;
+  loadCpuUs: number;
+  wallSeconds: number;
+}
+
+export interface FanoutResult {
+  topology: Topology;
+  connections: number;
+  conversations: number;
+  membersPerConversation: number;
+  senders: number;
+  connectSeconds: number;
+  phases: PhaseResult[];
+}
+
+/**
+ * Send -> store -> deliver: every member of every conversation is connected;
+ * senders send bench messages (stamped with their send time); every member
+ * connection, the sender's own included, must receive each stored message
+ * exactly once. Phases run closed loop (as fast as acknowledgements allow)
+ * or open loop (a fixed rate, on schedule, so queueing shows in latency).
+ */
+export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec, phases: PhaseSpec[], tag: string, log: (s: string) => void): Promise<FanoutResult> {
+  const users = (c: number) => Array.from({ length: spec.members }, (_, m) => `${tag}-${spec.topology}-${c}-${m}`);
+  const convSpecs: ConvSpec[] = Array.from({ length: spec.conversations }, (_, c) => ({ kind: spec.topology, members: users(c) }));
+  const ids = await target.createConversations(convSpecs);
+  await target.settle();
+  let sender = 0;
+  const clients: ClientSpec[] = convSpecs.flatMap((cs, c) =>
+    cs.members.map((user, m) => ({
+      user,
+      gw: (c * spec.members + m) % target.urls.length,
+      convs: [ids[c]!],
+      ...(m < spec.senders ? { sends: [ids[c]!], sender: sender++ } : {}),
+    })),
+  );
+  const set = `fanout-${spec.topology}`;
+  const conn = await pool.connect(set, clients);
+  if (conn.failed > 0) throw new Error(`${conn.failed} of ${clients.length} connections failed: ${conn.errors.join('; ')}`);
+  log(`  ${spec.topology}: ${clients.length} connections (${spec.conversations} × ${spec.members}, ${sender} senders) in ${conn.seconds.toFixed(1)} s`);
+
+  const results: PhaseResult[] = [];
+  let lastMax = 0;
+  for (const phase of phases) {
+    await pool.reset();
+    const rate = phase.mode === 'open' ? (typeof phase.rate === 'number' ? phase.rate : Math.max(1, Math.round(lastMax * (phase.rate?.ofMax ?? 0.5)))) : 0;
+    const server0 = sampleProcesses(target.serverPids);
+    const support0 = sampleProcesses(target.supportPids);
+    const load0 = await pool.cpuUs();
+    const t0 = performance.now();
+    const run = await pool.run({ sets: [set], mode: phase.mode, durationMs: phase.seconds * 1000, window: phase.window ?? 4, rate, maxInflightPerSender: 200 });
+    const drain = await pool.drain([set], run.ackedByConv);
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const server1 = sampleProcesses(target.serverPids);
+    const support1 = sampleProcesses(target.supportPids);
+    const load1 = await pool.cpuUs();
+    const serverCpuUs = server1.cpuUs - server0.cpuUs;
+    const r: PhaseResult = {
+      name: phase.name,
+      mode: phase.mode,
+      requestedRate: phase.mode === 'open' ? rate : null,
+      seconds: run.sendSeconds,
+      sent: run.sent,
+      acked: run.acked,
+      failed: run.failed,
+      behind: run.behind,
+      sendsPerSecond: run.acked / run.sendSeconds,
+      deliveries: drain.received,
+      deliveriesPerSecond: drain.received / run.sendSeconds,
+      expectedDeliveries: drain.expected,
+      lost: drain.lost,
+      duplicates: drain.duplicates,
+      unexpectedCloses: drain.unexpectedCloses,
+      latencyMs: drain.latency.summaryMs(),
+      serverCpuUs,
+      cpuPerIncomingUs: run.acked ? serverCpuUs / run.acked : 0,
+      cpuPerDeliveredUs: drain.received ? serverCpuUs / drain.received : 0,
+      supportCpuUs: support1.cpuUs - support0.cpuUs,
+      loadCpuUs: load1 - load0,
+      wallSeconds,
+    };
+    if (phase.mode === 'closed') lastMax = r.sendsPerSecond;
+    results.push(r);
+    log(
+      `  ${spec.topology} ${phase.name}: ${Math.round(r.sendsPerSecond)} sends/s, ${Math.round(r.deliveriesPerSecond)} deliveries/s, p50 ${r.latencyMs.p50} ms p99 ${r.latencyMs.p99} ms, ` +
+        `lost ${r.lost} dup ${r.duplicates}, server CPU ${r.cpuPerIncomingUs.toFixed(1)} µs/in ${r.cpuPerDeliveredUs.toFixed(2)} µs/delivery` +
+        (Object.keys(r.failed).length ? `, failed ${JSON.stringify(r.failed)}` : '') +
+        (r.behind ? `, behind ${r.behind}` : ''),
+    );
+  }
+  await pool.closeAll();
+  return { topology: spec.topology, connections: clients.length, conversations: spec.conversations, membersPerConversation: spec.members, senders: sender, connectSeconds: conn.seconds, phases: results };
+}

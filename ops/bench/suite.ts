@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { ensureNatsServer } from '../embedded/nats-binary.js';
+import { startNatsServer } from '../embedded/nats-server.js';
+import { startEmbeddedPostgres } from '../embedded/postgres.js';
+import { openFilesLimit } from './lib/proc.js';
+import { LoadPool } from './load/pool.js';
+import { commitInfo, machineInfo, type MachineInfo } from './machine.js';
+import type { Scale } from './scales.js';
+import { EXTERNAL_BENCHES, runExternal, type ExternalResult } from './scenarios/external.js';
+import { runFanout, type FanoutResult } from './scenarios/fanout.js';
+import { runIdle, type IdleResult } from './scenarios/idle.js';
+import { runStorm, type StormResult, type StormSpec } from './scenarios/storm.js';
+import { startParley } from './targets/parley.js';
+import { startPeer } from './targets/peer.js';
+import type { Target } from './targets/target.js';
+
+export type SystemName = 'parley' | 'peer';
+export type ScenarioName = 'fanout' | 'idle' | 'storm' | 'external';
+
+export interface SuiteOptions {
+  scale: Scale;
+  projectDir: string;
+  systems?: SystemName[];
+  scenarios?: ScenarioName[];
+  /** Existing servers to use instead of starting NATS and Postgres (the smoke test shares the test run's). */
+  natsUrl?: string;
+  pgAdminUrl?: string;
+  log?: (line: string) => void;
+}
+
+export interface SystemResult {
+  fanout: FanoutResult[];
+  idle: IdleResult | null;
+  storm: StormResult | null;
+  /** Why a figure was measured at a different size than asked, and similar caveats. */
+  notes: string[];
+}
+
+export interface SuiteResult {
+  scale: string;
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  loadAverageAtEnd: number[];
+  commit: string;
+  loadWorkers: number;
+  parley: SystemResult;
+  peer: SystemResult;
+  /** Parley's storm at the brief's size (over several gateways when one process's open-files limit is too low). */
+  parleyStormAtTarget: StormResult | null;
+  external: ExternalResult[];
+}
+
+/** Headroom for a server process's own descriptors (NATS, Postgres pool, chDB, listen socket, stdio). */
+const FD_HEADROOM = 400;
+
+/** Storm clients one server process can hold, writers included. */
+function stormCapacity(spec: StormSpec, fdLimit: number): number {
+  const perClient = 1 + 1 / (spec.groupSize * spec.groupsPerWriter);
+  return Math.floor((fdLimit - FD_HEADROOM) / perClient / spec.groupSize) * spec.groupSize;
+}
+
+export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
+  const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const systems = o.systems ?? ['parley', 'peer'];
+  const scenarios = new Set(o.scenarios ?? ['fanout', 'idle', 'storm', 'external']);
+  const tag = randomBytes(3).toString('hex');
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const fdLimit = openFilesLimit();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-bench-'));
+  const stops: (() => Promise<void>)[] = [];
+  const result: SuiteResult = {
+    scale: o.scale.name,
+    startedAt,
+    finishedAt: '',
+    machine,
+    loadAverageAtEnd: [],
+    commit: commitInfo(o.projectDir),
+    loadWorkers: o.scale.loadWorkers,
+    parley: { fanout: [], idle: null, storm: null, notes: [] },
+    peer: { fanout: [], idle: null, storm: null, notes: [] },
+    parleyStormAtTarget: null,
+    external: [],
+  };
+  try {
+    // Dependencies: the ones given, or a NATS and an embedded Postgres of our own (production settings).
+    let natsUrl = o.natsUrl;
+    let pgAdminUrl = o.pgAdminUrl;
+    const needServers = scenarios.has('fanout') || scenarios.has('idle') || scenarios.has('storm');
+    if (needServers && !natsUrl) {
+      const binary = await ensureNatsServer({ projectDir: o.projectDir, log: quietLog });
+      const nats = await startNatsServer({ binary: binary.path, dataDir: path.join(dir, 'nats'), port: 0, maxPayload: 1 << 20, log: quietLog });
+      stops.push(() => nats.stop());
+      natsUrl = nats.url;
+    }
+    if (needServers && !pgAdminUrl) {
+      const pgServer = await startEmbeddedPostgres({ dataDir: path.join(dir, 'postgres'), port: 0, extraFlags: ['-c', 'max_connections=200'], log: quietLog });
+      stops.push(() => pgServer.stop());
+      pgAdminUrl = pgServer.adminUrl;
+    }
+    let dbCounter = 0;
+    const newDatabase = async (prefix: string) => {
+      const name = `bench_${prefix}_${tag}_${dbCounter++}`;
+      const admin = new pg.Client({ connectionString: pgAdminUrl });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`).finally(() => admin.end());
+      const url = new URL(pgAdminUrl!);
+      url.pathname = `/${name}`;
+      return url.toString();
+    };
+    const start = async (system: SystemName, gateways = 1): Promise<{ target: Target; pool: LoadPool; stop(): Promise<void> }> => {
+      const n = dbCounter;
+      const target =
+        system === 'parley'
+          ? await startParley({ natsUrl: natsUrl!, databaseUrl: await newDatabase('parley'), namespace: `b${tag}${n}`, dataDir: path.join(dir, `parley-${n}`), gateways })
+          : await startPeer({ databaseUrl: await newDatabase('peer') });
+      const pool = await LoadPool.start(o.scale.loadWorkers, system, target.urls);
+      return {
+        target,
+        pool,
+        async stop() {
+          await pool.stop();
+          await target.stop();
+        },
+      };
+    };
+
+    const externals = scenarios.has('external')
+      ? (async () => {
+          const out: ExternalResult[] = [];
+          for (const bench of EXTERNAL_BENCHES) out.push(await runExternal(bench, o.scale.external === 'smoke', {}, log));
+          return out;
+        })()
+      : Promise.resolve([]);
+    // Smoke figures mean nothing, so the external scripts run alongside; in a full run they get the machine alone.
+    if (o.scale.name === 'full') result.external = await externals;
+
+    for (const system of systems) {
+      const r = result[system];
+      let current: Awaited<ReturnType<typeof start>> | null = null;
+      const fresh = async (gateways = 1) => {
+        if (current && !o.scale.freshTargets && gateways === current.target.urls.length) return current;
+        await current?.stop();
+        current = null;
+        current = await start(system, gateways);
+        return current;
+      };
+      try {
+        if (scenarios.has('fanout')) {
+          log(`${system}: send -> store -> deliver`);
+          const { target, pool } = await fresh();
+          for (const f of o.scale.fanout) r.fanout.push(await runFanout(target, pool, f.spec, f.phases, tag, log));
+        }
+        if (scenarios.has('idle')) {
+          log(`${system}: idle connections`);
+          const n = Math.min(o.scale.idleConnections, fdLimit - FD_HEADROOM);
+          if (n < o.scale.idleConnections) r.notes.push(`idle: ${n} connections instead of ${o.scale.idleConnections}: one process may open ${fdLimit} files here`);
+          const { target, pool } = await fresh();
+          r.idle = await runIdle(target, pool, n, tag, log);
+        }
+        if (scenarios.has('storm')) {
+          log(`${system}: reconnect storm`);
+          const cap = stormCapacity(o.scale.storm, fdLimit);
+          const clients = Math.min(o.scale.storm.clients, cap);
+          if (clients < o.scale.storm.clients) r.notes.push(`storm: ${clients} clients instead of ${o.scale.storm.clients}: one process may open ${fdLimit} files here`);
+          const { target, pool } = await fresh();
+          r.storm = await runStorm(target, pool, { ...o.scale.storm, clients }, `${tag}s`, log);
+          if (system === 'parley' && o.scale.stormTargetClients) {
+            const want = o.scale.stormTargetClients;
+            const gateways = Math.ceil(want / cap);
+            log(`parley: reconnect storm at ${want} clients over ${gateways} gateway process(es)`);
+            const big = await fresh(gateways);
+            result.parleyStormAtTarget = await runStorm(big.target, big.pool, { ...o.scale.storm, clients: want }, `${tag}t`, log);
+          }
+        }
+      } finally {
+        await (current as { stop(): Promise<void> } | null)?.stop();
+      }
+    }
+    if (o.scale.name !== 'full') result.external = await externals;
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch((err) => log(`stopping a dependency failed: ${String(err)}`));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  result.finishedAt = new Date().toISOString();
+  result.loadAverageAtEnd = os.loadavg();
+  return result;
+}
+
+/** The embedded servers' own logs stay out of the benchmark output unless they fail. */
+const quietLog = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (msg: string, f?: Record<string, unknown>) => process.stderr.write(`[bench deps] ${msg} ${f ? JSON.stringify(f) : ''}\n`),
+  error: (msg: string, f?: Record<string, unknown>) => process.stderr.write(`[bench deps] ${msg} ${f ? JSON.stringify(f) : ''}\n`),
+  child: () => quietLog,
+};

@@ -1,0 +1,39 @@
+import { AckPolicy, DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import type { MetricsRegistry } from '../shared/metrics.js';
+import type { Runtime } from '../shared/runtime.js';
+
+/**
+ * (Re)creates the analytics projector's durable consumer so that it delivers
+ * the whole log from `fromSeq`, in order, and starts consuming it. Any
+ * consumer of that name is deleted first: its unacked deliveries from an
+ * earlier run would come back only after ack_wait, behind newer events, and
+ * the projector relies on log order. The checkpoint in ClickHouse, not the
+ * consumer, is the truth about what has been ingested.
+ */
+export async function consumeLogFrom(runtime: Runtime, name: string, fromSeq: number, maxBatch: number): Promise<ConsumerMessages> {
+  const { jsm, js } = runtime.nats;
+  const { stream } = runtime.shards[0]!;
+  await jsm.consumers.delete(stream, name).catch((err: unknown) => {
+    if (!/consumer not found/i.test(String(err))) throw err;
+  });
+  await jsm.consumers.add(stream, {
+    durable_name: name,
+    description: 'analytics projector; recreated at each start from its checkpoint in ClickHouse',
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: fromSeq > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+    ...(fromSeq > 1 ? { opt_start_seq: fromSeq } : {}),
+    filter_subject: runtime.subjects.allEvents,
+    // Room for one batch being inserted and the next being collected.
+    max_ack_pending: maxBatch * 2,
+    ack_wait: 60_000_000_000,
+  });
+  return (await js.consumers.get(stream, name)).consume({ max_messages: maxBatch });
+}
+
+export function projectorMetrics(metrics: MetricsRegistry) {
+  return {
+    events: metrics.counter('parley_analytics_events_total', 'Events inserted into ClickHouse by the analytics projector.'),
+    failures: metrics.counter('parley_analytics_batch_failures_total', 'Analytics batch inserts that failed and were retried.'),
+    seq: metrics.gauge('parley_analytics_inserted_seq', 'Log sequence up to which every event is in ClickHouse.'),
+  };
+}
