@@ -1,31 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ServerFrame } from '../contracts/index.js';
-import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { usePlatform } from './support/fixture.js';
 import { api, TestClient } from './support/ws-client.js';
 
-let p: TestPlatform;
-const clients: TestClient[] = [];
+const fx = usePlatform();
+const connect = (userId: string) => fx.connect(userId);
 
-async function connect(userId: string): Promise<TestClient> {
-  const c = await TestClient.connect(p.ws, await p.token(userId));
-  clients.push(c);
-  return c;
-}
+
 
 async function createDirect(userId: string, peer: string) {
-  const r = await api(p.http, 'POST', '/v1/conversations', await p.token(userId), { kind: 'direct', peer });
+  const r = await api(fx.p.http, 'POST', '/v1/conversations', await fx.p.token(userId), { kind: 'direct', peer });
   expect([200, 201]).toContain(r.status);
   return r.body as { conversationId: string; seq: number; created: boolean };
 }
 
-beforeAll(async () => {
-  p = await startTestPlatform();
-});
 
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await p?.stop();
-});
 
 describe('two users chat over real WebSockets', () => {
   it('delivers a message live to both members, acks the sender with its position, and keeps it in history', async () => {
@@ -56,7 +45,7 @@ describe('two users chat over real WebSockets', () => {
     expect(reply.t).toBe('ack');
     await alice.message(conv.conversationId, '个人开发可以，看你怎么讲了');
 
-    const history = await api(p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?after=${reply.result.seq}`, await p.token('bob'));
+    const history = await api(fx.p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?after=${reply.result.seq}`, await fx.p.token('bob'));
     expect(history.status).toBe(200);
     expect(history.body.messages.map((m: { text: string }) => m.text)).toEqual(['个人开发可以，看你怎么讲了', text]);
     expect(history.body.messages[1]).toMatchObject({ senderId: 'alice', messageId: ack.result.messageId, seq: ack.result.seq });
@@ -71,14 +60,14 @@ describe('two users chat over real WebSockets', () => {
   it('creates a group with initial members who all receive its messages; the list shows the latest message', async () => {
     const members = ['gina', 'hank', 'ivy'];
     const [gina, hank, ivy] = await Promise.all(members.map(connect));
-    const created = await api(p.http, 'POST', '/v1/conversations', await p.token('gina'), { kind: 'group', title: 'BQ prep 小组', members: ['hank', 'ivy', 'hank'] });
+    const created = await api(fx.p.http, 'POST', '/v1/conversations', await fx.p.token('gina'), { kind: 'group', title: 'BQ prep 小组', members: ['hank', 'ivy', 'hank'] });
     expect(created.status).toBe(201);
     const id = created.body.conversationId as string;
     await Promise.all([gina!, hank!, ivy!].map((c) => c.joined(id)));
     const ack = await hank!.send(id, 'money incentive 可以搞笑的方式带过');
     await Promise.all([gina!, ivy!, hank!].map((c) => c.message(id, 'money incentive 可以搞笑的方式带过')));
 
-    const list = await api(p.http, 'GET', `/v1/conversations?after=${ack.result.seq}`, await p.token('ivy'));
+    const list = await api(fx.p.http, 'GET', `/v1/conversations?after=${ack.result.seq}`, await fx.p.token('ivy'));
     expect(list.status).toBe(200);
     const group = list.body.conversations.find((c: { conversationId: string }) => c.conversationId === id);
     expect(group).toMatchObject({ kind: 'group', title: 'BQ prep 小组', role: 'member', memberCount: 3, peer: null });
@@ -91,13 +80,13 @@ describe('two users chat over real WebSockets', () => {
     await jo.joined(conv.conversationId);
     let last = 0;
     for (let i = 1; i <= 7; i++) last = (await jo.send(conv.conversationId, `message ${i}`)).result.seq;
-    const token = await p.token('kim');
+    const token = await fx.p.token('kim');
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
       const q: string = `?limit=3&after=${last}${cursor ? `&before=${cursor}` : ''}`;
-      const page = await api(p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages${q}`, token);
+      const page = await api(fx.p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages${q}`, token);
       expect(page.status).toBe(200);
       seen.push(...page.body.messages.map((m: { text: string }) => m.text));
       cursor = page.body.nextCursor;
@@ -120,7 +109,7 @@ describe('membership is enforced', () => {
     const post = await eve.send(conv.conversationId, 'let me in');
     expect(post).toMatchObject({ t: 'error', code: 'not_member', retryable: false });
 
-    const history = await api(p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?after=${conv.seq}`, await p.token('eve'));
+    const history = await api(fx.p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?after=${conv.seq}`, await fx.p.token('eve'));
     expect(history.status).toBe(403);
     expect(history.body.code).toBe('not_member');
 
@@ -131,7 +120,7 @@ describe('membership is enforced', () => {
     expect((await eve.request({ t: 'ping' })).t).toBe('pong');
     expect(eve.frames.some((f) => f.t === 'event' && f.event.data?.conversationId === conv.conversationId)).toBe(false);
 
-    const after = await api(p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?after=${ack.result.seq}`, await p.token('mo'));
+    const after = await api(fx.p.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?after=${ack.result.seq}`, await fx.p.token('mo'));
     expect(after.body.messages.map((m: { text: string }) => m.text)).toEqual([secret]);
     expect(after.body.messages.some((m: { text: string }) => m.text === 'let me in')).toBe(false);
   });
@@ -149,18 +138,18 @@ describe('membership is enforced', () => {
   });
 
   it('refuses WebSocket upgrades and API calls without a valid token', async () => {
-    await expect(TestClient.connect(p.ws, 'not-a-token')).rejects.toThrow(/401/);
-    const r = await api(p.http, 'GET', '/v1/conversations', 'garbage');
+    await expect(TestClient.connect(fx.p.ws, 'not-a-token')).rejects.toThrow(/401/);
+    const r = await api(fx.p.http, 'GET', '/v1/conversations', 'garbage');
     expect(r.status).toBe(401);
     expect(r.body.code).toBe('unauthenticated');
-    const none = await api(p.http, 'GET', '/v1/conversations');
+    const none = await api(fx.p.http, 'GET', '/v1/conversations');
     expect(none.status).toBe(401);
   });
 });
 
 describe('the gateway answers /healthz', () => {
   it('reports NATS, Postgres, ClickHouse and the projector\'s lag as ok', async () => {
-    const r = await api(p.http, 'GET', '/healthz');
+    const r = await api(fx.p.http, 'GET', '/healthz');
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('ok');
     expect(Object.keys(r.body.checks).sort()).toEqual(['clickhouse', 'nats', 'postgres', 'projector']);
@@ -169,6 +158,6 @@ describe('the gateway answers /healthz', () => {
 
 describe('nothing unexpected was logged', () => {
   it('has no error log lines', () => {
-    expect(p.errorLogs).toEqual([]);
+    expect(fx.p.errorLogs).toEqual([]);
   });
 });

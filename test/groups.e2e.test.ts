@@ -1,23 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { describe, expect, it } from 'vitest';
+import { usePlatform } from './support/fixture.js';
 import { api, TestClient } from './support/ws-client.js';
 
-let p: TestPlatform;
-const clients: TestClient[] = [];
-async function connect(userId: string): Promise<TestClient> {
-  const c = await TestClient.connect(p.ws, await p.token(userId));
-  clients.push(c);
-  return c;
-}
-const list = async (userId: string, after: number) => (await api(p.http, 'GET', `/v1/conversations?after=${after}`, await p.token(userId))).body.conversations as any[];
+const fx = usePlatform();
+const connect = (userId: string) => fx.connect(userId);
 
-beforeAll(async () => {
-  p = await startTestPlatform();
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await p?.stop();
-});
+
+const list = async (userId: string, after: number) => (await api(fx.p.http, 'GET', `/v1/conversations?after=${after}`, await fx.p.token(userId))).body.conversations as any[];
+
 
 describe('groups: roles and membership', () => {
   it('owner, admins and members each may do exactly what their role allows', async () => {
@@ -105,18 +95,18 @@ describe('channels', () => {
     await owner.ok({ t: 'add_members', conversationId: ch.conversationId, userIds: members.slice(1000, 2000) });
     await owner.ok({ t: 'add_members', conversationId: ch.conversationId, userIds: members.slice(2000) });
     await Promise.all(watchers.map((w) => w.joined(ch.conversationId)));
-    const store = p.platform.runtime.store;
-    const before = await store.lastSubjectSeq(p.platform.runtime.subjects.conv(ch.conversationId));
+    const store = fx.p.platform.runtime.store;
+    const before = await store.lastSubjectSeq(fx.p.platform.runtime.subjects.conv(ch.conversationId));
     const ack = await owner.send(ch.conversationId, 'hello 3001 people');
     await Promise.all(watchers.map((w) => w.message(ch.conversationId, 'hello 3001 people')));
-    expect(await store.lastSubjectSeq(p.platform.runtime.subjects.conv(ch.conversationId))).toBe(ack.result.seq);
+    expect(await store.lastSubjectSeq(fx.p.platform.runtime.subjects.conv(ch.conversationId))).toBe(ack.result.seq);
     expect(ack.result.seq).toBeGreaterThan(before);
-    expect(p.platform.gateway.hub.refs(`conv/${ch.conversationId}`)).toBe(4);
+    expect(fx.p.platform.gateway.hub.refs(`conv/${ch.conversationId}`)).toBe(4);
     const view = (await list('m1500', ack.result.seq)).find((c) => c.conversationId === ch.conversationId);
     expect(view).toMatchObject({ kind: 'channel', memberCount: 3001, unread: 1 });
   });
 });
 
 it('logged no errors', () => {
-  expect(p.errorLogs).toEqual([]);
+  expect(fx.p.errorLogs).toEqual([]);
 });

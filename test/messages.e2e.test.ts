@@ -1,37 +1,27 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSnowflake } from '../services/shared/snowflake.js';
-import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { usePlatform } from './support/fixture.js';
 import { api, TestClient } from './support/ws-client.js';
 
-let p: TestPlatform;
-const clients: TestClient[] = [];
+// A short recall window keeps the "too late" case fast.
+const fx = usePlatform({ env: { RECALL_WINDOW_SECONDS: '2', MAX_REACTIONS_PER_MESSAGE: '3' } });
+const connect = (userId: string) => fx.connect(userId);
 let group: string;
 let own: TestClient, adm: TestClient, mem: TestClient, mem2: TestClient;
 
-async function connect(userId: string): Promise<TestClient> {
-  const c = await TestClient.connect(p.ws, await p.token(userId));
-  clients.push(c);
-  return c;
-}
-async function history(userId: string, after: number, conversationId = group) {
-  const r = await api(p.http, 'GET', `/v1/conversations/${conversationId}/messages?after=${after}&limit=100`, await p.token(userId));
-  expect(r.status).toBe(200);
-  return r.body.messages as any[];
-}
-
 beforeAll(async () => {
-  // A short recall window keeps the "too late" case fast.
-  p = await startTestPlatform({ env: { RECALL_WINDOW_SECONDS: '2', MAX_REACTIONS_PER_MESSAGE: '3' } });
-  [own, adm, mem, mem2] = await Promise.all(['own', 'adm', 'mem', 'mem2'].map(connect)) as [TestClient, TestClient, TestClient, TestClient];
+  [own, adm, mem, mem2] = (await Promise.all(['own', 'adm', 'mem', 'mem2'].map(connect))) as [TestClient, TestClient, TestClient, TestClient];
   const g = await own.ok({ t: 'create', kind: 'group', title: 'Messages', members: ['adm', 'mem', 'mem2'] });
   group = g.conversationId;
   await own.ok({ t: 'set_role', conversationId: group, userId: 'adm', role: 'admin' });
   await Promise.all([adm, mem, mem2].map((c) => c.joined(group)));
 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await p?.stop();
-});
+async function history(userId: string, after: number, conversationId = group) {
+  const r = await api(fx.p.http, 'GET', `/v1/conversations/${conversationId}/messages?after=${after}&limit=100`, await fx.p.token(userId));
+  expect(r.status).toBe(200);
+  return r.body.messages as any[];
+}
+
 
 describe('messages', () => {
   it('get time-ordered 64-bit ids carrying the node id', async () => {
@@ -51,7 +41,7 @@ describe('messages', () => {
     expect(live.event.data.mentions).toEqual(['mem', 'mem2']);
     const [view] = (await history('mem2', reply.seq)).filter((m) => m.messageId === reply.messageId);
     expect(view.replyTo).toMatchObject({ messageId: original.result.messageId, senderId: 'mem', preview: expect.stringContaining('solo hackathon') });
-    const unread = await api(p.http, 'GET', `/v1/unread?after=${reply.seq}`, await p.token('mem2'));
+    const unread = await api(fx.p.http, 'GET', `/v1/unread?after=${reply.seq}`, await fx.p.token('mem2'));
     expect(unread.body.conversations.find((c: any) => c.conversationId === group)).toMatchObject({ mentions: 1 });
     expect(await adm.request({ t: 'send', conversationId: group, clientMsgId: 'r2', text: 'x', replyTo: '123456' })).toMatchObject({ code: 'not_found' });
   });
@@ -64,7 +54,7 @@ describe('messages', () => {
     await own.event('message.edited', (d) => d.target.messageId === m.result.messageId && d.text === 'final 最终版');
     const [view] = (await history('own', last.seq)).filter((x) => x.messageId === m.result.messageId);
     expect(view).toMatchObject({ text: 'final 最终版', editCount: 2 });
-    const versions = await api(p.http, 'GET', `/v1/conversations/${group}/messages/${m.result.seq}/versions`, await p.token('own'));
+    const versions = await api(fx.p.http, 'GET', `/v1/conversations/${group}/messages/${m.result.seq}/versions`, await fx.p.token('own'));
     expect(versions.body.versions.map((v: any) => v.text)).toEqual(['draft one', 'draft two', 'final 最终版']);
   });
 
@@ -76,7 +66,7 @@ describe('messages', () => {
     for (const device of [mem, secondDevice, own, adm, mem2]) await device.event('message.recalled', (d) => d.target.messageId === m.result.messageId);
     const [view] = (await history('own', r.seq)).filter((x) => x.messageId === m.result.messageId);
     expect(view).toMatchObject({ status: 'recalled', text: '', reactions: [], mentions: [] });
-    const search = await api(p.http, 'GET', `/v1/search?q=hunter2&after=${r.seq}`, await p.token('own'));
+    const search = await api(fx.p.http, 'GET', `/v1/search?q=hunter2&after=${r.seq}`, await fx.p.token('own'));
     expect(search.body.messages).toEqual([]);
     // Recalling twice changes nothing more.
     const again = await mem.ok({ t: 'recall', conversationId: group, messageId: m.result.messageId });
@@ -120,8 +110,8 @@ describe('messages', () => {
 describe('attachments', () => {
   const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('parley test image '.repeat(100))]);
   const upload = async (userId: string, body: Buffer, type: string, name = 'pic.png') =>
-    fetch(`${p.http}/v1/attachments?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { authorization: `Bearer ${await p.token(userId)}`, 'content-type': type }, body });
-  const download = async (userId: string, id: string) => fetch(`${p.http}/v1/attachments/${id}`, { headers: { authorization: `Bearer ${await p.token(userId)}` } });
+    fetch(`${fx.p.http}/v1/attachments?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { authorization: `Bearer ${await fx.p.token(userId)}`, 'content-type': type }, body });
+  const download = async (userId: string, id: string) => fetch(`${fx.p.http}/v1/attachments/${id}`, { headers: { authorization: `Bearer ${await fx.p.token(userId)}` } });
 
   it('uploads once per content hash, references from a message, and serves members only', async () => {
     const first = await upload('mem', png, 'image/png', '截图 1.png');
@@ -156,5 +146,5 @@ describe('attachments', () => {
 });
 
 it('logged no errors', () => {
-  expect(p.errorLogs).toEqual([]);
+  expect(fx.p.errorLogs).toEqual([]);
 });

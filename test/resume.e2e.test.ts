@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CloseCode, decodePosition, encodeShardPosition } from '../contracts/index.js';
-import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { usePlatform } from './support/fixture.js';
 import { api, TestClient, type Frame } from './support/ws-client.js';
 
-let p: TestPlatform;
-const clients: TestClient[] = [];
-async function connect(userId: string, position?: string | null): Promise<TestClient> {
-  const c = await TestClient.connect(p.ws, await p.token(userId), position);
-  clients.push(c);
-  return c;
-}
+const fx = usePlatform({ env: { MAX_BUFFERED_BYTES: '65536', MAX_REPLAY_EVENTS: '80', STREAM_DUPLICATE_WINDOW_SECONDS: '1', RATE_SENDS_PER_SECOND: '1000', RATE_FRAMES_PER_SECOND: '1000' } });
+const connect = (userId: string, position?: string | null) => fx.connect(userId, position);
+
+
 /** Event frames received after the welcome, as (seq, type) pairs. */
 const events = (c: TestClient) => c.frames.filter((f) => f.t === 'event');
 const synced = (c: TestClient) => c.frames.find((f) => f.t === 'synced')!;
 
-beforeAll(async () => {
-  p = await startTestPlatform({ env: { MAX_BUFFERED_BYTES: '65536', MAX_REPLAY_EVENTS: '80', STREAM_DUPLICATE_WINDOW_SECONDS: '1', RATE_SENDS_PER_SECOND: '1000', RATE_FRAMES_PER_SECOND: '1000' } });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await p?.stop();
-});
 
 describe('resume', () => {
   it('replays exactly what a device missed, in order, then goes live; joined conversations appear, left ones stop', async () => {
@@ -101,12 +91,13 @@ describe('resume', () => {
     const tess = await connect('tess');
     const pos = tess.position!;
     await tess.close();
-    for (let i = 0; i < 90; i++) await fresh.send(busy.conversationId, `flood ${i}`);
+    let lastSeq = 0;
+    for (let i = 0; i < 90; i++) lastSeq = (await fresh.send(busy.conversationId, `flood ${i}`)).result.seq;
     const behind = await connect('tess', pos);
     expect(synced(behind)).toMatchObject({ status: 'resync_needed', resync: { reason: 'too_far_behind', conversations: [busy.conversationId] } });
     expect(events(behind)).toEqual([]);
     // History is complete over HTTP, which is what the answer tells the client to use.
-    const h = await api(p.http, 'GET', `/v1/conversations/${busy.conversationId}/messages?limit=100`, await p.token('tess'));
+    const h = await api(fx.p.http, 'GET', `/v1/conversations/${busy.conversationId}/messages?limit=100&after=${lastSeq}`, await fx.p.token('tess'));
     expect(h.body.messages).toHaveLength(90);
   });
 
@@ -122,7 +113,7 @@ describe('resume', () => {
     await desktop.ok({ t: 'mark_read', conversationId: d.conversationId, seq: m.result.seq });
     const back = await connect('sol', tabletPos);
     await back.event('read.marked', (x) => x.conversationId === d.conversationId);
-    const unread = await api(p.http, 'GET', '/v1/unread', await p.token('sol'));
+    const unread = await api(fx.p.http, 'GET', '/v1/unread', await fx.p.token('sol'));
     expect(unread.body.total).toBe(0);
   });
 });
@@ -132,12 +123,12 @@ describe('idempotent sends', () => {
     const c = await connect('ida');
     const d = await c.ok({ t: 'create', kind: 'direct', peer: 'ivo' });
     const first = await c.ok({ t: 'send', conversationId: d.conversationId, clientMsgId: 'once-only', text: 'exactly once' });
-    await api(p.http, 'GET', `/v1/conversations/${d.conversationId}/messages?after=${first.seq}`, await p.token('ida'));
+    await api(fx.p.http, 'GET', `/v1/conversations/${d.conversationId}/messages?after=${first.seq}`, await fx.p.token('ida'));
     await new Promise((r) => setTimeout(r, 1500)); // past the 1 s dedup window configured for this file
     const retry = await c.ok({ t: 'send', conversationId: d.conversationId, clientMsgId: 'once-only', text: 'exactly once' });
     expect(retry).toMatchObject({ messageId: first.messageId, seq: first.seq, duplicate: true });
     const stored = [];
-    for await (const e of p.platform.runtime.store.readSubject(p.platform.runtime.subjects.conv(d.conversationId), 0)) stored.push(e);
+    for await (const e of fx.p.platform.runtime.store.readSubject(fx.p.platform.runtime.subjects.conv(d.conversationId), 0)) stored.push(e);
     expect(stored.filter((e) => e.event.type === 'message.sent')).toHaveLength(1);
   });
 });
@@ -151,7 +142,7 @@ describe('slow readers', () => {
     (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
     // 4-byte code points: the largest frames the text limit allows, to fill the socket buffers quickly.
     const big = '😀'.repeat(3990);
-    const serverSide = () => p.platform.gateway.sockets.connectionCount;
+    const serverSide = () => fx.p.platform.gateway.sockets.connectionCount;
     const before = serverSide();
     // The client reads nothing; the server must notice on its own and let go of the socket.
     for (let i = 0; i < 200 && serverSide() === before; i++) {
@@ -166,7 +157,7 @@ describe('slow readers', () => {
 });
 
 it('logged no errors', () => {
-  expect(p.errorLogs).toEqual([]);
+  expect(fx.p.errorLogs).toEqual([]);
 });
 
 function expectOrderedPerEntity(frames: Frame[]): void {

@@ -115,20 +115,20 @@ describe('the terminal client', () => {
     await alice.waitFor('signed in as alice · 2 conversations, 25 unread');
 
     let at = alice.enter('/list');
-    const bobRow = alice.lines[await alice.waitFor(/^\s*\d+\. bob\s+25 unread\s+\[\d\d:\d\d\] bob: msg 25 你好 👋🏽$/, at)]!;
+    const bobRow = alice.lines[await alice.waitFor(/^\s*\d+\. bob\s+25 unread\s+\[[-\d :]+\] bob: msg 25 你好 👋🏽$/, at)]!;
     await alice.waitFor(/^\s*\d+\. Team 🚀\s+\(no messages\)$/, at);
     const n = /^\s*(\d+)\./.exec(bobRow)![1]!;
 
     at = alice.enter(`/open ${n}`);
     const header = await alice.waitFor('── bob · 1:1 ──', at);
-    const last = await alice.waitFor(/^\[\d\d:\d\d\] bob: msg 25 你好 👋🏽$/, header);
+    const last = await alice.waitFor(/^\[[-\d :]+\] bob: msg 25 你好 👋🏽$/, header);
     const shown = alice.lines.slice(header + 1, last + 1);
     expect(shown[0]).toBe('» earlier messages: /history');
-    expect(shown.slice(1).map((l) => l.replace(/^\[\d\d:\d\d\] /, ''))).toEqual([...Array.from({ length: 19 }, (_, i) => `bob: msg ${i + 6}`), 'bob: msg 25 你好 👋🏽']);
+    expect(shown.slice(1).map((l) => l.replace(/^\[[-\d :]+\] /, ''))).toEqual([...Array.from({ length: 19 }, (_, i) => `bob: msg ${i + 6}`), 'bob: msg 25 你好 👋🏽']);
 
     at = alice.enter('/history 5');
     const end = await alice.waitFor('» that is the beginning of the conversation', at);
-    expect(alice.lines.slice(at, end).filter((l) => l.includes('bob: msg')).map((l) => l.replace(/^\[\d\d:\d\d\] /, ''))).toEqual(['bob: msg 1', 'bob: msg 2', 'bob: msg 3', 'bob: msg 4', 'bob: msg 5']);
+    expect(alice.lines.slice(at, end).filter((l) => l.includes('bob: msg')).map((l) => l.replace(/^\[[-\d :]+\] /, ''))).toEqual(['bob: msg 1', 'bob: msg 2', 'bob: msg 3', 'bob: msg 4', 'bob: msg 5']);
   });
 
   it('sends (with typing signals), and shows live messages, typing, receipts and other conversations', async () => {
@@ -138,13 +138,13 @@ describe('the terminal client', () => {
     await bob.next((f) => f.t === 'typing' && f.userId === 'alice' && f.conversationId === direct, WAIT_MS, framesBefore);
     let at = alice.enter('lo from alice 你好 👋🏽');
     await bob.message(direct, 'hello from alice 你好 👋🏽', WAIT_MS);
-    await alice.waitFor(/^\[\d\d:\d\d\] alice: hello from alice 你好 👋🏽$/, at);
+    await alice.waitFor(/^\[[-\d :]+\] alice: hello from alice 你好 👋🏽$/, at);
 
     at = alice.lines.length;
     bob.sendRaw(JSON.stringify({ t: 'typing', id: 'ty1', conversationId: direct }));
     await alice.waitFor('  bob is typing…', at);
     const sent = await bob.ok({ t: 'send', conversationId: direct, clientMsgId: 'live-1', text: 'こんにちは 🎉 from bob' });
-    await alice.waitFor(/^\[\d\d:\d\d\] bob: こんにちは 🎉 from bob$/, at);
+    await alice.waitFor(/^\[[-\d :]+\] bob: こんにちは 🎉 from bob$/, at);
 
     at = alice.lines.length;
     await bob.ok({ t: 'mark_read', conversationId: direct, seq: sent.seq });
@@ -160,6 +160,18 @@ describe('the terminal client', () => {
     at = alice.lines.length;
     await bob.ok({ t: 'send', conversationId: team, clientMsgId: 'team-1', text: 'standup at 10 ☕' });
     await alice.waitFor('» [Team 🚀] bob: standup at 10 ☕', at);
+
+    // The gateway drops every connection: the client reconnects, resumes, and shows what was sent meanwhile once.
+    at = alice.lines.length;
+    p.platform.gateway.sockets.disconnectAll();
+    await alice.waitFor('» connection lost; reconnecting…', at);
+    bob = await TestClient.connect(p.ws, await p.token('bob'));
+    await bob.ok({ t: 'send', conversationId: direct, clientMsgId: 'outage-1', text: 'sent during the outage 🔌' });
+    await alice.waitFor('» reconnected', at);
+    await alice.waitFor(/bob: sent during the outage 🔌$/, at);
+    await bob.ok({ t: 'send', conversationId: direct, clientMsgId: 'outage-2', text: 'and after it' });
+    await alice.waitFor(/bob: and after it$/, at);
+    expect(alice.lines.slice(at).filter((l) => l.includes('sent during the outage'))).toHaveLength(1);
 
     at = alice.enter('/dm carol');
     await alice.waitFor('── carol · 1:1 ──', at);
@@ -178,7 +190,7 @@ describe('the terminal client', () => {
     await again.waitFor('signed in as alice · 3 conversations');
     await again.waitFor('» while you were away: 1 new message (1 in bob)');
     const at = again.enter('/open bob');
-    await again.waitFor(/^\[\d\d:\d\d\] bob: while you were out 🌙$/, at);
+    await again.waitFor(/^\[[-\d :]+\] bob: while you were out 🌙$/, at);
     again.endInput(); // end of input quits, like Ctrl-D
     expect(await again.exited).toBe(0);
     expect(again.stderr).toBe('');

@@ -1,17 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { describe, expect, it } from 'vitest';
+import { usePlatform } from './support/fixture.js';
 import { api, TestClient } from './support/ws-client.js';
 
-let p: TestPlatform;
-const clients: TestClient[] = [];
-async function connect(userId: string): Promise<TestClient> {
-  const c = await TestClient.connect(p.ws, await p.token(userId));
-  clients.push(c);
-  return c;
-}
+const fx = usePlatform({ env: { RATE_SENDS_PER_SECOND: '5', PRESENCE_TTL_SECONDS: '5' } });
+const connect = (userId: string) => fx.connect(userId);
+
+
 /** Sends, honouring rate_limited answers by waiting retryAfterMs (this file runs with a low send limit). */
 async function paced(c: TestClient, frame: Record<string, unknown>): Promise<Record<string, any>> {
   for (;;) {
@@ -21,15 +18,8 @@ async function paced(c: TestClient, frame: Record<string, unknown>): Promise<Rec
     await new Promise((r) => setTimeout(r, reply.retryAfterMs));
   }
 }
-const get = async (userId: string, url: string) => (await api(p.http, 'GET', url, await p.token(userId))).body;
+const get = async (userId: string, url: string) => (await api(fx.p.http, 'GET', url, await fx.p.token(userId))).body;
 
-beforeAll(async () => {
-  p = await startTestPlatform({ env: { RATE_SENDS_PER_SECOND: '5', PRESENCE_TTL_SECONDS: '5' } });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await p?.stop();
-});
 
 describe('read markers, receipts and unread counts', () => {
   it('are the same on every device, live, and "seen by" follows the markers', async () => {
@@ -69,7 +59,7 @@ describe('typing', () => {
     const [dee, eli, fay] = await Promise.all(['dee', 'eli', 'fay'].map(connect)) as TestClient[];
     const d = await dee!.ok({ t: 'create', kind: 'direct', peer: 'eli' });
     await eli!.joined(d.conversationId);
-    const before = await p.platform.runtime.store.lastSubjectSeq(p.platform.runtime.subjects.conv(d.conversationId));
+    const before = await fx.p.platform.runtime.store.lastSubjectSeq(fx.p.platform.runtime.subjects.conv(d.conversationId));
     dee!.sendRaw(JSON.stringify({ t: 'typing', id: 't1', conversationId: d.conversationId }));
     dee!.sendRaw(JSON.stringify({ t: 'typing', id: 't2', conversationId: d.conversationId }));
     const typing = await eli!.next((f) => f.t === 'typing');
@@ -77,7 +67,7 @@ describe('typing', () => {
     expect(typing.expiresAt - Date.now()).toBeGreaterThan(3000);
     expect((await eli!.request({ t: 'ping' })).t).toBe('pong');
     expect(eli!.frames.filter((f) => f.t === 'typing')).toHaveLength(1);
-    expect(await p.platform.runtime.store.lastSubjectSeq(p.platform.runtime.subjects.conv(d.conversationId))).toBe(before);
+    expect(await fx.p.platform.runtime.store.lastSubjectSeq(fx.p.platform.runtime.subjects.conv(d.conversationId))).toBe(before);
     expect(await fay!.request({ t: 'typing', conversationId: d.conversationId })).toMatchObject({ code: 'not_member' });
   });
 });
@@ -86,7 +76,7 @@ describe('presence', () => {
   it('shows online / offline with last seen, only to users who share a conversation', async () => {
     const gus = await connect('gus');
     const d = await gus.ok({ t: 'create', kind: 'direct', peer: 'hal' });
-    await api(p.http, 'GET', `/v1/conversations?after=${d.seq}`, await p.token('hal'));
+    await api(fx.p.http, 'GET', `/v1/conversations?after=${d.seq}`, await fx.p.token('hal'));
     const hal = await connect('hal');
     let view = await get('gus', '/v1/presence?userIds=hal,ivan');
     expect(view.presence).toEqual([{ userId: 'hal', status: 'online', lastSeenAt: expect.any(Number) }]);
@@ -165,7 +155,7 @@ describe('search', () => {
     expect(english.length).toBeGreaterThan(0);
     expect(await search('rex', '内推')).toEqual(['recruiter 内推 secret']);
     expect(await search('pam', 'zzzyyyxxx')).toEqual([]);
-    expect((await api(p.http, 'GET', '/v1/search?q=%20%21', await p.token('pam'))).body.code).toBe('invalid_request');
+    expect((await api(fx.p.http, 'GET', '/v1/search?q=%20%21', await fx.p.token('pam'))).body.code).toBe('invalid_request');
   });
 });
 
@@ -183,5 +173,5 @@ describe('rate limits', () => {
 });
 
 it('logged no errors', () => {
-  expect(p.errorLogs).toEqual([]);
+  expect(fx.p.errorLogs).toEqual([]);
 });

@@ -7,10 +7,11 @@
  * while the previous one is being inserted. JetStream delivery is not part
  * of it (see the projector rebuild benchmark for the log side).
  *
- *   npx tsx ops/bench/analytics-ingest.ts [--events 500000] [--batch 20000]
+ *   npx tsx ops/bench/analytics-ingest.ts [--events 500000] [--batch 20000] [--phases]
  *
  * Prints events/s and CPU microseconds per event (all threads of the
- * process, chDB's included).
+ * process, chDB's included). `--phases` runs the JavaScript side and the
+ * ClickHouse side one after the other instead, to show what each costs.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,7 +25,7 @@ import { migrateClickHouse } from '../../services/shared/clickhouse-migrate.js';
 import { loadConfig } from '../../services/shared/config.js';
 import { createLogger } from '../../services/shared/logger.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '500000' }, batch: { type: 'string', default: '20000' } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '500000' }, batch: { type: 'string', default: '20000' }, phases: { type: 'boolean', default: false } } });
 const N = Number(values.events);
 const BATCH = Number(values.batch);
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -75,22 +76,38 @@ const insert = async (first: number, last: number, lines: string[]) => {
   await insertEvents(client, db, lines, intent.token);
 };
 
+const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-let inflight: Promise<void> = Promise.resolve();
-for (let from = 0; from < N; from += BATCH) {
-  const to = Math.min(N, from + BATCH);
-  const lines = prepare(from, to);
+let elapsed: number;
+if (values.phases) {
+  // The two halves apart: JavaScript alone (one core), then ClickHouse alone (its threads).
+  const batches: [number, number, string[]][] = [];
+  for (let from = 0; from < N; from += BATCH) batches.push([from + 1, Math.min(N, from + BATCH), prepare(from, Math.min(N, from + BATCH))]);
+  const jsCpu = cpuMs(process.cpuUsage(cpu0));
+  const t1 = performance.now();
+  for (const [first, last, lines] of batches) await insert(first, last, lines);
+  const chSeconds = (performance.now() - t1) / 1000;
+  out(`JS alone: ${((jsCpu * 1000) / N).toFixed(1)} µs CPU per event (${Math.round(N / (jsCpu / 1000)).toLocaleString('en')} events/s on one core)`);
+  out(`ClickHouse alone: ${Math.round(N / chSeconds).toLocaleString('en')} events/s, ${(((cpuMs(process.cpuUsage(cpu0)) - jsCpu) * 1000) / N).toFixed(1)} µs CPU per event`);
+  elapsed = (performance.now() - t0) / 1000;
+} else {
+  // As the projector does: the next batch is prepared while the previous one is inserted.
+  let inflight: Promise<void> = Promise.resolve();
+  for (let from = 0; from < N; from += BATCH) {
+    const to = Math.min(N, from + BATCH);
+    const lines = prepare(from, to);
+    await inflight;
+    inflight = insert(from + 1, to, lines);
+  }
   await inflight;
-  inflight = insert(from + 1, to, lines);
+  elapsed = (performance.now() - t0) / 1000;
 }
-await inflight;
-const elapsed = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 
 const rs = await client.query({ query: `SELECT (SELECT count() FROM ${db}.events) AS events, (SELECT sum(messages) FROM ${db}.messages_by_minute) AS messages`, format: 'JSONEachRow' });
 const [check] = await rs.json<{ events: string; messages: string }>();
-out(`ingested ${N} events in ${elapsed.toFixed(2)} s: ${Math.round(N / elapsed).toLocaleString('en')} events/s`);
+out(`ingested ${N} events in ${elapsed.toFixed(2)} s: ${Math.round(N / elapsed).toLocaleString('en')} events/s${values.phases ? ' (phases one after the other)' : ''}`);
 out(`CPU: ${((cpu.user + cpu.system) / N).toFixed(1)} µs per event (all threads); JS read+map+serialise: ${((prepareMs * 1000) / N).toFixed(1)} µs per event`);
 out(`check: events table ${check!.events}, messages rollup ${check!.messages} (expected ${N} and ${stored.filter((_, i) => i % 20 < 17).length})`);
 await client.close();

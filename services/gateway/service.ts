@@ -124,6 +124,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     async stop() {
       uWS.us_listen_socket_close(listenSocket);
       sockets.closeAll();
+      await sockets.drain();
       hub.close();
       presence.stop();
       // Let close frames flush before the process moves on.

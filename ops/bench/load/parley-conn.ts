@@ -34,6 +34,7 @@ export class ParleyConn implements BenchConn {
     const ws = new WebSocket(`${this.o.url}?${q}`, { perMessageDeflate: false, skipUTF8Validation: true, localAddress: this.o.localAddress, handshakeTimeout: this.o.timeoutMs });
     this.ws = ws;
     this.ready = false;
+    const startedAt = performance.now();
     return new Promise<Ready>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error('timeout waiting for synced')), this.o.timeoutMs);
       let settled = false;
@@ -46,8 +47,8 @@ export class ParleyConn implements BenchConn {
       };
       ws.on('error', (err) => fail(err));
       ws.on('unexpected-response', (_req, res) => fail(new Error(`upgrade refused: ${res.statusCode}`)));
-      ws.on('close', (code) => {
-        if (!settled) fail(new Error(`closed before synced: ${code}`));
+      ws.on('close', (code, reason) => {
+        if (!settled) fail(new Error(`closed before synced: ${code} ${String(reason)} after ${Math.round(performance.now() - startedAt)} ms`));
         else if (this.ready && this.ws === ws) this.unexpectedCloses++;
         this.ready = false;
         for (const done of this.acks.values()) done('closed');

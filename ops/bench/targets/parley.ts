@@ -36,7 +36,7 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
       PORT: '0',
       NODE_ID: String(nodeId),
       AUTH_JWT_SECRET: BENCH_JWT_SECRET,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.BENCH_PARLEY_LOG_LEVEL ?? 'warn',
       RATE_FRAMES_PER_SECOND: '1000000',
       RATE_SENDS_PER_SECOND: '1000000',
       RATE_HTTP_PER_SECOND: '1000000',

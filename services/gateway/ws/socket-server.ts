@@ -136,12 +136,25 @@ export class SocketServer {
 
   /** Closes every connection with a code that tells clients to reconnect elsewhere. */
   private stopping = false;
+  private inFlight = 0;
 
+  /** Waits (bounded) for commands already being handled, so shutdown does not cut them off half-way. */
+  async drain(timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Shutdown: refuse new frames and close every connection with a code that says "reconnect elsewhere". */
   closeAll(): void {
     this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.disconnectAll();
+  }
+
+  /** Closes every connection (clients reconnect and resume) while the gateway keeps running. */
+  disconnectAll(): void {
     for (const byConn of this.sockets.values()) {
-      for (const ws of byConn.values()) ws.end(CloseCode.serverShutdown, 'server shutting down');
+      for (const ws of [...byConn.values()]) ws.end(CloseCode.serverShutdown, 'server shutting down');
     }
   }
 
@@ -228,11 +241,18 @@ export class SocketServer {
       this.countBadFrame(ws, state);
       return;
     }
-    this.dispatch(ws, state, parsed.frame!).catch((err) => {
-      const appErr = toAppError(err);
-      if (appErr.code === 'internal') this.log.error('frame handling failed', { userId: state.userId, err });
-      this.sendError(ws, appErr, parsed.requestId);
-    });
+    if (this.stopping) {
+      this.sendError(ws, new AppError('unavailable', 'the gateway is shutting down; reconnect'), parsed.requestId);
+      return;
+    }
+    this.inFlight++;
+    this.dispatch(ws, state, parsed.frame!)
+      .catch((err) => {
+        const appErr = toAppError(err);
+        if (appErr.code === 'internal') this.log.error('frame handling failed', { userId: state.userId, err });
+        this.sendError(ws, appErr, parsed.requestId);
+      })
+      .finally(() => this.inFlight--);
   }
 
   private async dispatch(ws: Socket, state: ConnectionState, frame: ClientFrame): Promise<void> {

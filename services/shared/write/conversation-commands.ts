@@ -211,41 +211,39 @@ export class ConversationCommands {
 
   /** Decide and append; the caller holds the conversation's queue. */
   private async executeLocked(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
-    {
-      let state = await this.load(conversationId);
-      // Another gateway may have changed the conversation since it was cached. A successful
-      // decision is checked by the conditional append; a refusal or a no-op is re-decided
-      // once on fresh state before it is answered.
-      let fresh = false;
-      for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-        let event: ConversationEvent | null;
-        try {
-          event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
-        } catch (err) {
-          if (fresh || !(err instanceof AppError)) throw err;
-          state = await this.refresh(state);
-          fresh = true;
-          continue;
-        }
-        if (!event) {
-          if (fresh) return { seq: state.version, event: null, duplicate: false };
-          state = await this.refresh(state);
-          fresh = true;
-          continue;
-        }
-        try {
-          const subject = this.deps.subjects.conv(conversationId);
-          const result = await this.deps.store.append(subject, event, { expectedLastSubjectSeq: state.version, ...(msgId ? { msgId } : {}) });
-          if (!result.duplicate) evolve(state, event, result.seq);
-          return { seq: result.seq, event, duplicate: result.duplicate };
-        } catch (err) {
-          if (!(err instanceof WrongLastSequence)) throw err;
-          this.deps.log.debug('conditional append lost a race, reloading', { conversationId, attempt });
-          state = await this.refresh(state);
-          fresh = true;
-        }
+    let state = await this.load(conversationId);
+    // Another gateway may have changed the conversation since it was cached. A successful
+    // decision is checked by the conditional append; a refusal or a no-op is re-decided
+    // once on fresh state before it is answered.
+    let fresh = false;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      let event: ConversationEvent | null;
+      try {
+        event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
+      } catch (err) {
+        if (fresh || !(err instanceof AppError)) throw err;
+        state = await this.refresh(state);
+        fresh = true;
+        continue;
       }
-      throw new AppError('conflict', `too much contention on ${conversationId}, retry`);
+      if (!event) {
+        if (fresh) return { seq: state.version, event: null, duplicate: false };
+        state = await this.refresh(state);
+        fresh = true;
+        continue;
+      }
+      try {
+        const subject = this.deps.subjects.conv(conversationId);
+        const result = await this.deps.store.append(subject, event, { expectedLastSubjectSeq: state.version, ...(msgId ? { msgId } : {}) });
+        if (!result.duplicate) evolve(state, event, result.seq);
+        return { seq: result.seq, event, duplicate: result.duplicate };
+      } catch (err) {
+        if (!(err instanceof WrongLastSequence)) throw err;
+        this.deps.log.debug('conditional append lost a race, reloading', { conversationId, attempt });
+        state = await this.refresh(state);
+        fresh = true;
+      }
     }
+    throw new AppError('conflict', `too much contention on ${conversationId}, retry`);
   }
 }
