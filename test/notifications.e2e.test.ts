@@ -84,7 +84,7 @@ describe('notifications for offline members', () => {
 
   it('a receiver that fails twice gets it on the third try; one that keeps failing ends failed with the reason', async () => {
     await Promise.all(['eve', 'fay'].map(hook));
-    hooks.respond = (req, i) => (req.path === '/eve' && hooks.on('/eve').length < 2 ? 500 : req.path === '/fay' ? 503 : 200);
+    hooks.respond = (req) => (req.path === '/eve' && hooks.on('/eve').length < 2 ? 500 : req.path === '/fay' ? 503 : 200);
     const de = await ana.ok({ t: 'create', kind: 'direct', peer: 'eve' });
     const df = await ana.ok({ t: 'create', kind: 'direct', peer: 'fay' });
     await send(de.conversationId, 'are you there?');

@@ -156,6 +156,24 @@ describe('slow readers', () => {
   });
 });
 
+describe('retention', () => {
+  // Runs last in this file: it removes the oldest events of the file's stream, as max-age expiry would.
+  it('answers resync_needed with the conversations to refetch when the missed events have aged out', async () => {
+    const old = await connect('ret-a');
+    const d = await old.ok({ t: 'create', kind: 'direct', peer: 'ret-b' });
+    const b = await connect('ret-b');
+    const pos = b.position!;
+    await b.close();
+    const gone = await old.send(d.conversationId, 'aged out');
+    const { jsm } = fx.p.platform.runtime.nats;
+    const stream = fx.p.platform.runtime.store.stream;
+    await jsm.streams.purge(stream, { seq: gone.result.seq + 1 });
+    await old.send(d.conversationId, 'still in the log');
+    const back = await connect('ret-b', pos);
+    expect(synced(back)).toMatchObject({ status: 'resync_needed', resync: { reason: 'retention', conversations: expect.arrayContaining([d.conversationId]) } });
+  });
+});
+
 it('logged no errors', () => {
   expect(fx.p.errorLogs).toEqual([]);
 });
