@@ -20,7 +20,7 @@ export interface Stack {
  * the config, or an embedded one with its data under the data dir.
  * (ClickHouse needs no process: embedded chDB runs inside the platform.)
  */
-export async function startStack(config: Config, log: Logger, projectDir: string): Promise<Stack> {
+export async function startStack(config: Config, log: Logger, projectDir: string, options: { ownsSignals?: boolean } = {}): Promise<Stack> {
   const stops: (() => Promise<void>)[] = [];
   const embedded: Stack['embedded'] = {};
   const stop = async () => {
@@ -39,6 +39,7 @@ export async function startStack(config: Config, log: Logger, projectDir: string
         syncInterval: config.nats.syncInterval,
         maxPayload: Math.max(1 << 20, maxEventBytes(config)),
         log: nlog,
+        detached: options.ownsSignals ?? false,
       });
       stops.push(() => server.stop());
       embedded.nats = server;

@@ -15,7 +15,8 @@ const config = loadConfig(process.env, projectDir);
 const log = createLogger({ level: config.logLevel, base: { service: 'parley' } });
 
 async function main(): Promise<void> {
-  const stack = await startStack(config, log, projectDir);
+  // This process handles SIGINT/SIGTERM and stops everything in order.
+  const stack = await startStack(config, log, projectDir, { ownsSignals: true });
   let platform;
   try {
     platform = await startPlatform(config, log, { natsUrl: stack.natsUrl, databaseUrl: stack.databaseUrl });

@@ -52,7 +52,7 @@ describe('versioned events', () => {
       } else {
         await appendAll(rt, [{ ...v1, data: { ...v1.data, conversationId: 'g_mixed' } }]);
       }
-      [last] = await appendAll(rt, [v1]);
+      last = (await appendAll(rt, [v1]))[0]!;
     }
     await waitUntil(async () => (await rt.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'read-model').executeTakeFirst())?.seq === String(last));
 

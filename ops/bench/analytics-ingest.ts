@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParleyEvent } from '../../contracts/index.js';
 import { readStoredEvent, toEventRow } from '../../services/analytics/rows.js';
-import { batchToken, eventRowJson, insertEvents, writeIntent } from '../../services/analytics/sink.js';
+import { batchToken, eventRowLine, insertEvents, writeIntent } from '../../services/analytics/sink.js';
 import { createAnalyticsClient } from '../../services/shared/clickhouse.js';
 import { migrateClickHouse } from '../../services/shared/clickhouse-migrate.js';
 import { loadConfig } from '../../services/shared/config.js';
@@ -65,7 +65,7 @@ const prepare = (from: number, to: number): string[] => {
   const lines: string[] = [];
   for (let i = from; i < to; i++) {
     const e = stored[i]!;
-    lines.push(eventRowJson(toEventRow({ shard: 0, epoch: key.epoch, seq: i + 1, subject: e.subject }, readStoredEvent(e.bytes))));
+    lines.push(eventRowLine(toEventRow({ shard: 0, epoch: key.epoch, seq: i + 1, subject: e.subject }, readStoredEvent(e.bytes))));
   }
   prepareMs += performance.now() - t;
   return lines;

@@ -6,7 +6,13 @@
  * ordered consumer, content-hash verification, atomic swap). Postgres is the
  * embedded one with its production settings (fsync on).
  *
- *   npx tsx ops/bench/projector-rebuild.ts [--events 200000] [--conversations 1000] [--batch 2000]
+ *   npx tsx ops/bench/projector-rebuild.ts [--events 200000] [--conversations 1000] [--burst 8] [--batch 5000]
+ *
+ * Messages come in bursts, as chats do: a conversation gets a run of
+ * consecutive messages (1 to 2 x burst - 1, `burst` on average) from two or three of its
+ * members, then another conversation takes over. `--burst 1` spreads every
+ * message to another conversation: the worst case for the read model, which
+ * updates each touched conversation and sender once per batch.
  *
  * Prints events/s of the live catch-up and of the rebuild's replay, the
  * verify-and-swap time, and CPU microseconds per event of this process and
@@ -27,10 +33,14 @@ import { ensureEventStreams } from '../../services/shared/nats/streams.js';
 import { postgresPids, startPrivateStack } from './lib/private-stack.js';
 import { sampleProcess, sampleProcesses } from './lib/proc.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, conversations: { type: 'string', default: '1000' }, batch: { type: 'string', default: '2000' } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, conversations: { type: 'string', default: '1000' }, burst: { type: 'string', default: '8' }, batch: { type: 'string', default: '5000' } } });
 const N = Number(values.events);
 const C = Number(values.conversations);
 const BATCH = Number(values.batch);
+const BURST = Number(values.burst);
+// A fixed seed: every run replays the same log.
+let state = 42;
+const random = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
 const out = (line: string) => process.stdout.write(line + '\n');
 const log = createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') });
 
@@ -61,15 +71,19 @@ try {
     const members = Array.from({ length: 5 }, (_, i) => ({ userId: `u${(c * 5 + i) % 5000}`, role: i === 0 ? 'owner' : 'member' }));
     await publish(subjects.conv(`g_${c}`), { type: 'conversation.created', v: 1, at: t0, actor: members[0]!.userId, data: { conversationId: `g_${c}`, kind: 'group', title: `room ${c}`, members } });
   }
-  for (let i = 0; i < N; i++) {
-    const c = i % C;
-    const data = { conversationId: `g_${c}`, messageId: String(7_300_000_000_000_000_000n + BigInt(i)), clientMsgId: `c${i}`, text: `${texts[i % texts.length]} #${i}` };
-    await publish(subjects.conv(`g_${c}`), { type: 'message.sent', v: 1, at: t0 + i, actor: `u${(c * 5 + (i % 5)) % 5000}`, data });
+  for (let i = 0; i < N; ) {
+    const c = BURST <= 1 ? i % C : Math.floor(random() * C);
+    const run = BURST <= 1 ? 1 : 1 + Math.floor(random() * (2 * BURST - 1));
+    const speakers = 2 + Math.floor(random() * 2);
+    for (let j = 0; j < run && i < N; j++, i++) {
+      const data = { conversationId: `g_${c}`, messageId: String(7_300_000_000_000_000_000n + BigInt(i)), clientMsgId: `c${i}`, text: `${texts[i % texts.length]} #${i}` };
+      await publish(subjects.conv(`g_${c}`), { type: 'message.sent', v: 1, at: t0 + i, actor: `u${(c * 5 + (j % speakers)) % 5000}`, data });
+    }
   }
   await Promise.all(inFlight);
   const lastSeq = (await nats.jsm.streams.info(shards[0]!.stream)).state.last_seq;
   const total = N + C;
-  out(`log: ${total} events (${C} conversations, ${N} messages) appended in ${((performance.now() - appendStarted) / 1000).toFixed(1)} s`);
+  out(`log: ${total} events (${C} conversations, ${N} messages in bursts of ${BURST} on average) appended in ${((performance.now() - appendStarted) / 1000).toFixed(1)} s`);
 
   const pgDir = path.join(stack.dir, 'postgres');
   const measure = async (what: string, fn: () => Promise<void>) => {
@@ -94,6 +108,8 @@ try {
 
   let replaySeconds = 0;
   let replayed = 0;
+  const phases: string[] = [];
+  let phaseStarted = performance.now();
   const rebuildStarted = performance.now();
   const self0 = sampleProcess(process.pid);
   const pg0 = sampleProcesses(postgresPids(pgDir));
@@ -101,6 +117,10 @@ try {
     maxDeliveries: 5,
     batchSize: BATCH,
     onProgress: (step, f) => {
+      if (step !== 'replaying') {
+        phases.push(`${step} ${((performance.now() - phaseStarted) / 1000).toFixed(2)} s`);
+        phaseStarted = performance.now();
+      }
       if (step === 'replayed') {
         replaySeconds = Number(f?.seconds);
         replayed = Number(f?.applied);
@@ -111,7 +131,8 @@ try {
   const pg1 = sampleProcesses(postgresPids(pgDir));
   const rebuildSeconds = (performance.now() - rebuildStarted) / 1000;
   out(`rebuild replay (ordered consumer into shadow tables, batches of ${BATCH}): ${replayed} events in ${replaySeconds.toFixed(2)} s = ${Math.round(replayed / replaySeconds)} events/s`);
-  out(`rebuild total (shadow schema, replay, hash verification of ${report.comparison?.length} tables, swap): ${rebuildSeconds.toFixed(2)} s; verified equal: ${report.comparison?.every((c) => c.equal)}`);
+  out(`rebuild total (shadow schema, replay, indexes, hash verification of ${report.comparison?.length} tables, swap): ${rebuildSeconds.toFixed(2)} s = ${Math.round(replayed / rebuildSeconds)} events/s end to end; verified equal: ${report.comparison?.every((c) => c.equal)}`);
+  out(`  phases: ${phases.join(', ')}`);
   out(`rebuild CPU per event: node ${((self1.cpuUs - self0.cpuUs) / replayed).toFixed(1)} µs, postgres ${((pg1.cpuUs - pg0.cpuUs) / replayed).toFixed(1)} µs`);
   out(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 } finally {

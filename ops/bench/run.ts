@@ -7,6 +7,8 @@
  *   --only fanout,idle,storm,external
  *   --systems parley,peer
  *   --sustain 60            seconds of the brief's 5,000 sends/s phase
+ *   --report <file.json>    print the markdown of an earlier run again
+ *   --profile <dir>         CPU profiles of Parley's gateway per send phase
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { markdownReport } from './report.js';
 import { fullScale, SMOKE } from './scales.js';
-import { runSuite, type ScenarioName, type SystemName } from './suite.js';
+import { runSuite, type ScenarioName, type SuiteResult, type SystemName } from './suite.js';
 
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -24,14 +26,24 @@ const { values } = parseArgs({
     systems: { type: 'string' },
     sustain: { type: 'string', default: '60' },
     out: { type: 'string', default: path.join(projectDir, 'bench-results') },
+    /** Re-render the markdown of an earlier run's JSON (after a report change) instead of running. */
+    report: { type: 'string' },
+    /** Folder for CPU profiles of Parley's gateway, one per send phase (profiling costs CPU: not for recorded figures). */
+    profile: { type: 'string' },
   },
 });
+if (values.report) {
+  process.stdout.write(markdownReport(JSON.parse(fs.readFileSync(values.report, 'utf8')) as SuiteResult) + '\n');
+  process.exit(0);
+}
+if (values.profile) fs.mkdirSync(values.profile, { recursive: true });
 const scale = values.scale === 'smoke' ? SMOKE : fullScale(Number(values.sustain));
 const result = await runSuite({
   scale,
   projectDir,
   ...(values.only ? { scenarios: values.only.split(',') as ScenarioName[] } : {}),
   ...(values.systems ? { systems: values.systems.split(',') as SystemName[] } : {}),
+  ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
 });
 fs.mkdirSync(values.out, { recursive: true });
 const base = path.join(values.out, `${result.startedAt.replace(/[:.]/g, '-')}-${scale.name}`);

@@ -12,6 +12,8 @@ export interface Scale {
   stormTargetClients: number | null;
   /** A fresh server (and database) per scenario, so memory and caches start clean. */
   freshTargets: boolean;
+  /** Pause before memory readings and for the read model to be still, ms (short in the smoke run). */
+  settleMs: number;
   external: 'smoke' | 'full';
 }
 
@@ -28,6 +30,7 @@ export const SMOKE: Scale = {
   storm: { clients: 200, groupSize: 10, maxMissed: 5, groupsPerWriter: 10, deadlineSeconds: 60 },
   stormTargetClients: null,
   freshTargets: false,
+  settleMs: 200,
   external: 'smoke',
 };
 
@@ -62,9 +65,10 @@ export function fullScale(sustainSeconds: number): Scale {
       },
     ],
     idleConnections: 19_000,
-    storm: { clients: 19_000, groupSize: 10, maxMissed: 50, groupsPerWriter: 10, deadlineSeconds: 180 },
+    storm: { clients: 19_000, groupSize: 10, maxMissed: 50, groupsPerWriter: 10, deadlineSeconds: 300 },
     stormTargetClients: 20_000,
     freshTargets: true,
+    settleMs: 2000,
     external: 'full',
   };
 }

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { ensureNatsServer } from '../embedded/nats-binary.js';
 import { startNatsServer } from '../embedded/nats-server.js';
 import { startEmbeddedPostgres } from '../embedded/postgres.js';
+import { postgresPids } from './lib/private-stack.js';
 import { openFilesLimit } from './lib/proc.js';
 import { LoadPool } from './load/pool.js';
 import { commitInfo, machineInfo, type MachineInfo } from './machine.js';
@@ -30,6 +31,8 @@ export interface SuiteOptions {
   natsUrl?: string;
   pgAdminUrl?: string;
   log?: (line: string) => void;
+  /** Write a CPU profile of Parley's gateway for every send phase into this folder. */
+  profileDir?: string;
 }
 
 export interface SystemResult {
@@ -87,9 +90,20 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     parleyStormAtTarget: null,
     external: [],
   };
+  // Ctrl-C or SIGTERM: stop the servers this run started (children follow their IPC channel).
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping`);
+    void Promise.allSettled([...stops].reverse().map((s) => s())).then(() => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     // Dependencies: the ones given, or a NATS and an embedded Postgres of our own (production settings).
     let natsUrl = o.natsUrl;
+    const infra: { nats?: number; pgDir?: string } = {};
     let pgAdminUrl = o.pgAdminUrl;
     const needServers = scenarios.has('fanout') || scenarios.has('idle') || scenarios.has('storm');
     if (needServers && !natsUrl) {
@@ -97,11 +111,13 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       const nats = await startNatsServer({ binary: binary.path, dataDir: path.join(dir, 'nats'), port: 0, maxPayload: 1 << 20, log: quietLog });
       stops.push(() => nats.stop());
       natsUrl = nats.url;
+      infra.nats = nats.pid;
     }
     if (needServers && !pgAdminUrl) {
       const pgServer = await startEmbeddedPostgres({ dataDir: path.join(dir, 'postgres'), port: 0, extraFlags: ['-c', 'max_connections=200'], log: quietLog });
       stops.push(() => pgServer.stop());
       pgAdminUrl = pgServer.adminUrl;
+      infra.pgDir = path.join(dir, 'postgres');
     }
     let dbCounter = 0;
     const newDatabase = async (prefix: string) => {
@@ -117,8 +133,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       const n = dbCounter;
       const target =
         system === 'parley'
-          ? await startParley({ natsUrl: natsUrl!, databaseUrl: await newDatabase('parley'), namespace: `b${tag}${n}`, dataDir: path.join(dir, `parley-${n}`), gateways })
+          ? await startParley({ natsUrl: natsUrl!, databaseUrl: await newDatabase('parley'), namespace: `b${tag}${n}`, dataDir: path.join(dir, `parley-${n}`), gateways, stableMs: Math.min(1000, o.scale.settleMs) })
           : await startPeer({ databaseUrl: await newDatabase('peer') });
+      target.infraPids = () => [...(infra.nats ? [infra.nats] : []), ...(infra.pgDir ? postgresPids(infra.pgDir) : [])];
       const pool = await LoadPool.start(o.scale.loadWorkers, system, target.urls);
       return {
         target,
@@ -130,15 +147,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       };
     };
 
-    const externals = scenarios.has('external')
-      ? (async () => {
-          const out: ExternalResult[] = [];
-          for (const bench of EXTERNAL_BENCHES) out.push(await runExternal(bench, o.scale.external === 'smoke', {}, log));
-          return out;
-        })()
-      : Promise.resolve([]);
-    // Smoke figures mean nothing, so the external scripts run alongside; in a full run they get the machine alone.
-    if (o.scale.name === 'full') result.external = await externals;
+    const runExternals = async () => {
+      const out: ExternalResult[] = [];
+      if (scenarios.has('external')) for (const bench of EXTERNAL_BENCHES) out.push(await runExternal(bench, o.scale.external === 'smoke', {}, log));
+      return out;
+    };
+    // Smoke figures mean nothing, so the separate scripts run alongside; in a full run they come last, alone.
+    const externals = o.scale.name === 'full' ? null : runExternals();
+    externals?.catch(() => undefined);
 
     for (const system of systems) {
       const r = result[system];
@@ -154,14 +170,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
         if (scenarios.has('fanout')) {
           log(`${system}: send -> store -> deliver`);
           const { target, pool } = await fresh();
-          for (const f of o.scale.fanout) r.fanout.push(await runFanout(target, pool, f.spec, f.phases, tag, log));
+          for (const f of o.scale.fanout) r.fanout.push(await runFanout(target, pool, f.spec, f.phases, tag, log, o.profileDir));
         }
         if (scenarios.has('idle')) {
           log(`${system}: idle connections`);
           const n = Math.min(o.scale.idleConnections, fdLimit - FD_HEADROOM);
           if (n < o.scale.idleConnections) r.notes.push(`idle: ${n} connections instead of ${o.scale.idleConnections}: one process may open ${fdLimit} files here`);
           const { target, pool } = await fresh();
-          r.idle = await runIdle(target, pool, n, tag, log);
+          r.idle = await runIdle(target, pool, n, tag, log, o.scale.settleMs);
         }
         if (scenarios.has('storm')) {
           log(`${system}: reconnect storm`);
@@ -182,8 +198,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
         await (current as { stop(): Promise<void> } | null)?.stop();
       }
     }
-    if (o.scale.name !== 'full') result.external = await externals;
+    result.external = await (externals ?? runExternals());
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const stop of stops.reverse()) await stop().catch((err) => log(`stopping a dependency failed: ${String(err)}`));
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -55,7 +55,8 @@ async function withDirect<T>(config: Config, readOnly: boolean, fn: (client: Cli
   try {
     client = readOnly ? await createReadOnlyAnalyticsClient(config) : createAnalyticsClient(config);
   } catch (err) {
-    if (/Cannot lock file|already running/i.test(String((err as Error)?.message) + String((err as Error)?.cause))) {
+    // chDB refuses a data directory another process holds (it prints the lock error itself).
+    if (!config.clickhouse.url && /Cannot lock file|already running|Failed to create connection/i.test(`${(err as Error)?.message} ${(err as Error)?.cause}`)) {
       throw new Error(`another process (the platform?) owns ${path.join(config.dataDir, 'chdb')}: stop it, or reach its gateway (--gateway, HOST/PORT)`);
     }
     throw err;

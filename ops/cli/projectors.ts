@@ -12,19 +12,24 @@ async function status(ctx: OpsContext) {
   const shard = ctx.shards[0]!;
   const last = (await ctx.nats.jsm.streams.info(shard.stream)).state.last_seq;
   const out = [];
-  for (const p of projectionsFor(ctx.subjects)) {
-    const row = await ctx.db.selectFrom('projector_checkpoints').selectAll().where('projector', '=', p.name).where('shard', '=', shard.shard).executeTakeFirst();
-    const consumer = projectorConsumerName(ctx.subjects.namespace, p.name);
+  // The registered projections, and every other runner that keeps a checkpoint here (the notifier's, for one).
+  const known = projectionsFor(ctx.subjects);
+  const rows = await ctx.db.selectFrom('projector_checkpoints').select('projector').where('shard', '=', shard.shard).execute();
+  const names = [...new Set([...known.map((p) => p.name), ...rows.map((r) => r.projector)])];
+  for (const name of names) {
+    const p = known.find((k) => k.name === name);
+    const row = await ctx.db.selectFrom('projector_checkpoints').selectAll().where('projector', '=', name).where('shard', '=', shard.shard).executeTakeFirst();
+    const consumer = projectorConsumerName(ctx.subjects.namespace, name);
     const lag = await consumerLag(ctx.nats.jsm, shard.stream, consumer).catch(() => null);
     const parked = await ctx.db
       .selectFrom('parked_events')
       .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-      .where('projector', '=', p.name)
+      .where('projector', '=', name)
       .where('status', 'in', ['parked', 'held'])
       .groupBy('status')
       .execute();
     out.push({
-      projector: p.name,
+      projector: name,
       consumer,
       checkpoint: row ? Number(row.seq) : null,
       checkpointUpdatedAt: row?.updated_at ?? null,
@@ -34,7 +39,8 @@ async function status(ctx: OpsContext) {
       lag,
       parked: Number(parked.find((r) => r.status === 'parked')?.n ?? 0),
       held: Number(parked.find((r) => r.status === 'held')?.n ?? 0),
-      tables: p.tables ?? [],
+      // Only a projection with tables can be rebuilt (one with side effects, like the notifier's, declares none).
+      rebuildable: Boolean(p?.tables?.length),
     });
   }
   return out;
@@ -98,8 +104,11 @@ export const projectors: CommandGroup = {
         const to = intOption(values['to-seq'], 'to-seq');
         if (to === undefined) throw new UsageError('--to-seq is required (0 = the start of the log)');
         await withOps(io, async (ctx) => {
-          const projection = projectionByName(ctx.subjects, positionals[0]!);
+          const name = positionals[0]!;
           const shard = ctx.shards[0]!;
+          const exists = await ctx.db.selectFrom('projector_checkpoints').select('projector').where('projector', '=', name).executeTakeFirst();
+          if (!exists) projectionByName(ctx.subjects, name); // unknown and never run: answers not_found with the known names
+          const projection = { name };
           const before = await ctx.db.transaction().execute(async (trx) => {
             // The row lock makes a running projector's current batch finish first; its next one sees the new position and reopens there.
             const cp = await readCheckpoint(trx, projection.name, shard.shard, true);

@@ -4,7 +4,7 @@ import { DeliveryTiming } from '../../contracts/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { Runtime } from '../shared/runtime.js';
 import { formatAt } from './rows.js';
-import { insertJsonRows } from './sink.js';
+import { insertLines } from './sink.js';
 
 export interface DeliveryIngesterOptions {
   /** Most records per INSERT. Default 5,000. */
@@ -104,7 +104,7 @@ export class DeliveryIngester {
       FORMAT JSONCompactEachRow`;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       try {
-        await insertJsonRows(this.runtime.clickhouse, statement, lines);
+        await insertLines(this.runtime.clickhouse, statement, lines);
         this.counters.stored.inc(undefined, lines.length);
         return;
       } catch (err) {

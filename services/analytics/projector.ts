@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Runtime } from '../shared/runtime.js';
 import { consumeLogFrom, projectorMetrics } from './consumer.js';
 import { readStoredEvent, toEventRow } from './rows.js';
-import { batchToken, eventRowJson, insertEvents, readIntent, truncateDerivedTables, writeIntent, type BatchIntent, type CheckpointKey } from './sink.js';
+import { batchToken, eventRowLine, insertEvents, readIntent, truncateDerivedTables, writeIntent, type BatchIntent, type CheckpointKey } from './sink.js';
 
 export interface AnalyticsProjectorOptions {
   /** Most events per INSERT. Each insert writes a part per table and view (a few ms each), so catching up wants big batches. Default 20,000. */
@@ -16,7 +16,7 @@ export interface AnalyticsProjectorOptions {
 
 interface Item {
   msg: JsMsg;
-  /** The event's row (JSONCompactEachRow), or null for an event that cannot be read. */
+  /** The event's row (a TabSeparated line), or null for an event that cannot be read. */
   line: string | null;
 }
 
@@ -145,7 +145,7 @@ export class AnalyticsProjector {
   private toLine(msg: JsMsg): string | null {
     try {
       const shard = this.key!;
-      return eventRowJson(toEventRow({ shard: shard.shard, epoch: shard.epoch, seq: msg.seq, subject: msg.subject }, readStoredEvent(msg.data)));
+      return eventRowLine(toEventRow({ shard: shard.shard, epoch: shard.epoch, seq: msg.seq, subject: msg.subject }, readStoredEvent(msg.data)));
     } catch (err) {
       // It stays in the log; a rebuild after a fix counts it.
       this.log.error('unreadable event not counted in analytics', { seq: msg.seq, subject: msg.subject, err });

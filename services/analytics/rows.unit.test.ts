@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatAt, readStoredEvent, toEventRow } from './rows.js';
-import { eventRowJson } from './sink.js';
+import { eventRowLine } from './sink.js';
 
 const pos = { shard: 0, epoch: '1732370000000', seq: 42, subject: 'parley.ev.conv.g_1' };
 const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -17,16 +17,24 @@ describe('analytics rows', () => {
       seq: 42, entity_kind: 'conv', entity_id: 'g_1', type: 'message.sent', at: '1732370000.123', actor: 'ana', conversation_id: 'g_1',
       message_id: '7300000000000000001', text_chars: [...text].length, text_bytes: Buffer.byteLength(text), mention_count: 1, attachment_count: 1, attachment_bytes: 1000,
     });
-    expect(eventRowJson(row)).not.toContain('你好');
-    expect(eventRowJson(row)).not.toContain('x.png');
+    expect(eventRowLine(row)).not.toContain('你好');
+    expect(eventRowLine(row)).not.toContain('x.png');
   });
 
   it('maps event types by field name, including types it does not know', () => {
     const reaction = toEventRow({ ...pos, subject: 'parley.ev.conv.g_1' }, readStoredEvent(bytes({ type: 'reaction.added', v: 1, at: 5, actor: 'bo', data: { conversationId: 'g_1', target: { messageId: '9', seq: 7 }, emoji: '👍' } })));
     expect(reaction).toMatchObject({ message_id: '9', ref_seq: 7, text_chars: 0 });
-    expect(eventRowJson(reaction)).not.toContain('👍');
+    expect(eventRowLine(reaction)).not.toContain('👍');
     const future = toEventRow({ ...pos, subject: 'parley.ev.user.bo' }, readStoredEvent(bytes({ type: 'future.thing', v: 3, at: 5, actor: 'bo', data: { userId: 'cy' } })));
     expect(future).toMatchObject({ entity_kind: 'user', entity_id: 'bo', type: 'future.thing', version: 3, target_user_id: 'cy', conversation_id: '' });
+  });
+
+  it('writes one TabSeparated line per row, escaping whatever a string holds', () => {
+    const row = toEventRow(pos, readStoredEvent(bytes({ type: 'x', v: 1, at: 5, actor: 'a\tb\nc\\d\re', data: {} })));
+    const line = eventRowLine(row);
+    expect(line.split('\t')).toHaveLength(21);
+    expect(line).toContain('a\\tb\\nc\\\\d\\re');
+    expect(line).not.toMatch(/[\n\r]/);
   });
 
   it('refuses bytes that are not an event', () => {

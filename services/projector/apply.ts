@@ -50,7 +50,7 @@ export async function applyDeliveries(deps: ProjectorDeps, projection: Projectio
   const decoded: Decoded[] = deliveries.map((d) => {
     const entity = entityOf(d.subject);
     try {
-      return { d, entity, event: { seq: d.seq, subject: d.subject, event: decodeEvent(d.data) } };
+      return { d, entity, event: { seq: d.seq, subject: d.subject, event: d.event ?? decodeEvent(d.data) } };
     } catch (error) {
       return { d, entity, error };
     }

@@ -47,7 +47,7 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, ch
     ack_policy: AckPolicy.Explicit,
     deliver_policy: checkpoint > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
     ...(checkpoint > 0 ? { opt_start_seq: checkpoint + 1 } : {}),
-    filter_subjects: spec.filterSubjects,
+    ...(spec.filterSubjects.length > 0 ? { filter_subjects: spec.filterSubjects } : {}),
     max_ack_pending: spec.maxAckPending,
     // Parking is the projector's decision (it needs the reason and the entity), so the server never gives up on its own.
     max_deliver: -1,

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { parseEntitySubject, type Subjects } from '../../contracts/index.js';
+import { parseEntitySubject, type ParleyEvent, type Subjects } from '../../contracts/index.js';
 import type { Database } from '../shared/db/schema.js';
 import type { Logger } from '../shared/logger.js';
 import type { MetricsRegistry } from '../shared/metrics.js';
@@ -20,6 +20,12 @@ export interface Projection {
    * batch sizes than the live runner.
    */
   apply(trx: Transaction<Database>, batch: StoredEvent[]): Promise<void>;
+  /**
+   * Optional CPU work on a batch that needs no database (e.g. search
+   * tokens), which a replay runs while the previous batch is in Postgres;
+   * `apply` must give the same result whether or not it ran.
+   */
+  prepare?(batch: StoredEvent[]): void;
   /**
    * The tables this projection owns (and only it writes), in the default
    * schema. A rebuild recreates exactly these in a shadow schema and swaps
@@ -45,6 +51,8 @@ export interface Delivery {
   data: Uint8Array;
   /** How many times it has been delivered, this time included (1 the first time). */
   deliveries: number;
+  /** Already decoded (a replay decodes while the previous batch is in Postgres); decoded on apply otherwise. */
+  event?: ParleyEvent;
 }
 
 /**
@@ -55,4 +63,14 @@ export interface Delivery {
 export function entityOf(subject: string): string {
   const e = parseEntitySubject(subject);
   return e ? `${e.kind}:${e.id}` : subject;
+}
+
+/**
+ * The filter to give the projection's consumer: none when the projection
+ * reads the whole log. A wildcard filter costs nats-server about ten times
+ * the CPU per delivered message (2.10: 27 µs against 2.7 µs, measured), and
+ * a rebuild reads the whole log.
+ */
+export function consumerFilter(projection: Projection, subjects: Subjects): string[] {
+  return projection.filterSubjects.includes(subjects.allEvents) ? [] : projection.filterSubjects;
 }

@@ -3,7 +3,7 @@ import type { ConversationEvent, Subjects, UserEvent } from '../../contracts/ind
 import type { StoredEvent } from '../shared/nats/event-store.js';
 import { applyConversationEvent } from './read-model/conversations.js';
 import { applyMessageChange } from './read-model/messages-changed.js';
-import { insertMessages, type PendingMessage } from './read-model/messages-sent.js';
+import { insertMessages, searchTokens, type PendingMessage } from './read-model/messages-sent.js';
 import { applyUserEvent } from './read-model/users.js';
 import type { Projection } from './runner.js';
 
@@ -19,6 +19,9 @@ export function readModelProjection(subjects: Subjects): Projection {
   return {
     name: 'read-model',
     filterSubjects: [`${subjects.namespace}.ev.>`],
+    prepare(batch) {
+      for (const { event } of batch) if (event.type === 'message.sent') searchTokens(event);
+    },
     async apply(trx, batch: StoredEvent[]) {
       let run: PendingMessage[] = [];
       const flush = async () => {

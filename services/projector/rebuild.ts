@@ -5,7 +5,7 @@ import { deleteDurable } from './consumer.js';
 import type { Projection, ProjectorDeps } from './projection.js';
 import { replay, type ReplayResult } from './replay.js';
 import { projectorConsumerName } from './runner.js';
-import { createShadowSchema, dropSchema, swapIntoPublic, tableHash } from './shadow.js';
+import { createShadowSchema, dropSchema, finishShadowTables, swapIntoPublic, tableHash } from './shadow.js';
 
 export interface RebuildOptions {
   /** First stream sequence replayed into the empty shadow tables. Default 1: the whole log. */
@@ -60,7 +60,7 @@ export class RebuildMismatch extends Error {
  * 1. `shadow_<n>` gets empty copies of the projection's tables and its own
  *    checkpoint and parked tables; the projection is replayed into it with
  *    an ordered consumer (replay.ts): no durable consumer, no acks, nothing
- *    published.
+ *    published. Plain indexes are built after that bulk load.
  * 2. The swap transaction locks the live checkpoint row. That pauses the
  *    live runner (its next batch waits for the row) without stopping reads.
  *    The shadow is brought to exactly the live checkpoint, both sides are
@@ -78,7 +78,7 @@ export async function rebuild(deps: ProjectorDeps, projection: Projection, optio
   const progress = options.onProgress ?? (() => undefined);
   const replayOptions = { schema: shadow, maxDeliveries: options.maxDeliveries, ...(options.batchSize ? { batchSize: options.batchSize } : {}) };
 
-  await createShadowSchema(deps.db, shadow, tables);
+  const deferredIndexes = await createShadowSchema(deps.db, shadow, tables);
   progress('shadow schema created', { schema: shadow, tables });
   let comparison: TableComparison[] | null = null;
   try {
@@ -87,6 +87,9 @@ export async function rebuild(deps: ProjectorDeps, projection: Projection, optio
     const replayed = await replay(deps, projection, { ...replayOptions, onProgress: (p) => progress('replaying', p) });
     const replaySeconds = (performance.now() - started) / 1000;
     progress('replayed', { ...replayed, seconds: replaySeconds });
+    // Before the swap transaction, so the live projector is not paused while they build.
+    await finishShadowTables(deps.db, shadow, tables, deferredIndexes);
+    progress('indexes built', { indexes: deferredIndexes.length });
 
     const deadline = Date.now() + (options.catchUpTimeoutMs ?? 60_000);
     for (;;) {

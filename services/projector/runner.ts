@@ -6,8 +6,8 @@ import { applyDeliveries } from './apply.js';
 import { CheckpointMoved, ensureCheckpointRow, readCheckpoint } from './checkpoint.js';
 import { consumerLag, ensureDurable } from './consumer.js';
 import { InOrderGate } from './in-order.js';
-import { projectorMetrics, type ProjectorMetrics } from './metrics.js';
-import type { Projection, ProjectorDeps } from './projection.js';
+import { collectProjectorGauges, projectorMetrics, type ProjectorMetrics } from './metrics.js';
+import { consumerFilter, type Projection, type ProjectorDeps } from './projection.js';
 
 export type { Projection } from './projection.js';
 
@@ -105,7 +105,7 @@ export class ProjectionRunner {
       throw new Error(`projector ${name}: the event stream was recreated (epoch ${checkpoint.epoch} -> ${this.shard.epoch}); rebuild the read model before starting`);
     }
     this.committed = checkpoint.seq;
-    const spec = { stream: this.shard.stream, name: this.consumerName, filterSubjects: this.projection.filterSubjects, maxAckPending: this.batchSize * 4 };
+    const spec = { stream: this.shard.stream, name: this.consumerName, filterSubjects: consumerFilter(this.projection, this.deps.subjects), maxAckPending: this.batchSize * 4 };
     await ensureDurable(nats.jsm, spec, checkpoint.seq, this.log);
     const consumer = await nats.js.consumers.get(this.shard.stream, this.consumerName);
     // Without abort_on_missing_resource a deleted consumer would leave consume() waiting forever.
@@ -194,18 +194,7 @@ export class ProjectionRunner {
   }
 
   private async collect(): Promise<void> {
-    this.metrics.checkpoint.set(this.committed);
-    const rows = await this.deps.db
-      .selectFrom('parked_events')
-      .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-      .where('projector', '=', this.projection.name)
-      .where('status', 'in', ['parked', 'held'])
-      .groupBy('status')
-      .execute();
-    for (const status of ['parked', 'held']) {
-      this.metrics.parkedOpen.set({ projector: this.projection.name, status }, Number(rows.find((r) => r.status === status)?.n ?? 0));
-    }
-    this.metrics.lag.set(await this.lag());
+    await collectProjectorGauges(this.metrics, this.deps.db, this.projection.name, this.committed, () => this.lag());
   }
 }
 

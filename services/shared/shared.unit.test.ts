@@ -120,7 +120,7 @@ describe('lru map', () => {
 describe('config', () => {
   it('has working embedded defaults', () => {
     const c = loadConfig({}, '/srv/parley');
-    expect(c).toMatchObject({ dataDir: '/srv/parley/.parley', namespace: 'parley', gateway: { port: 8080 }, nats: { url: undefined, syncInterval: '2m' } });
+    expect(c).toMatchObject({ dataDir: '/srv/parley/.parley', namespace: 'parley', gateway: { port: 8080 }, nats: { url: undefined, syncInterval: '1s' } });
     expect(c.auth.devTokens).toBe(true);
   });
 

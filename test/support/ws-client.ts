@@ -39,7 +39,8 @@ export class TestClient {
       socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
     });
     await client.next((f) => f.t === 'welcome');
-    await client.next((f) => f.t === 'synced', 10_000);
+    // Generous: CI machines are small and a resume may wait up to 2 s for the read model.
+    await client.next((f) => f.t === 'synced', 20_000);
     return client;
   }
 

@@ -35,8 +35,9 @@ export function serve(handlers: Handlers): void {
         (err: unknown) => reply({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
       );
   });
-  // The runner going away (crash, Ctrl-C) must not leave servers or load behind.
-  process.on('disconnect', () => process.exit(0));
+  // The runner going away (crash, Ctrl-C) must not leave servers or load behind. SIGKILL, not exit():
+  // a process with embedded chDB can hang in native teardown.
+  process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
 }
 
 export interface Child {
@@ -72,6 +73,7 @@ export function spawnTs(file: string, name: string, options: SpawnOptions = {}):
   let next = 1;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout | undefined }>();
   let exited: Error | null = null;
+  let stopping = false;
   proc.on('message', (raw: unknown) => {
     const res = raw as Response;
     const p = pending.get(res.id);
@@ -84,6 +86,8 @@ export function spawnTs(file: string, name: string, options: SpawnOptions = {}):
   const exitedPromise = new Promise<void>((resolve) =>
     proc.once('exit', (code, signal) => {
       exited = new Error(`${name} exited (code ${code}, signal ${signal})`);
+      // A server or load process dying mid-run explains every failure that follows: say so.
+      if (!stopping) process.stderr.write(`[${name}] exited unexpectedly (code ${code}, signal ${signal})\n`);
       for (const p of pending.values()) {
         clearTimeout(p.timer);
         p.reject(exited);
@@ -110,6 +114,7 @@ export function spawnTs(file: string, name: string, options: SpawnOptions = {}):
     call,
     async stop() {
       if (exited) return;
+      stopping = true;
       await call('stop', undefined, 20_000).catch(() => undefined);
       const killer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
       if (!exited) proc.kill('SIGTERM');

@@ -24,9 +24,11 @@ export interface PrivateStack {
 
 export async function startPrivateStack(opts: { syncInterval?: string; postgres?: boolean; tag: string }): Promise<PrivateStack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `parley-bench-${opts.tag}-`));
+  const onSignal = () => void stack.stop().finally(() => process.exit(130));
   const stack: PrivateStack = {
     dir,
     async stop() {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeListener(signal, onSignal);
       await stack.postgres?.stop();
       await stack.nats?.stop();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -39,6 +41,8 @@ export async function startPrivateStack(opts: { syncInterval?: string; postgres?
       stack.postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'postgres'), port: 0, log: quiet });
       stack.databaseUrl = await stack.postgres.ensureDatabase('parley');
     }
+    // Killed by a timeout or Ctrl-C, a benchmark must not leave its servers running (nats-server runs in its own process group).
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, onSignal);
     return stack;
   } catch (err) {
     await stack.stop().catch(() => undefined);

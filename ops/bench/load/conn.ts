@@ -30,7 +30,8 @@ export interface BenchConn {
 export interface ConnOptions {
   url: string;
   token: string;
-  localAddress: string;
+  /** A fresh source address for each connection attempt (see addresses.ts). */
+  localAddress: () => string;
   onMessage: OnBenchMessage;
   /** Keep the device position from every event (storm clients only: it costs a little per frame). */
   trackPosition: boolean;

@@ -31,10 +31,19 @@ export class ParleyConn implements BenchConn {
 
   connect(resume: boolean): Promise<Ready> {
     const q = `token=${encodeURIComponent(this.o.token)}${resume && this.position ? `&position=${encodeURIComponent(this.position)}` : ''}`;
-    const ws = new WebSocket(`${this.o.url}?${q}`, { perMessageDeflate: false, skipUTF8Validation: true, localAddress: this.o.localAddress, handshakeTimeout: this.o.timeoutMs });
+    const ws = new WebSocket(`${this.o.url}?${q}`, { perMessageDeflate: false, skipUTF8Validation: true, localAddress: this.o.localAddress(), handshakeTimeout: this.o.timeoutMs });
     this.ws = ws;
     this.ready = false;
     const startedAt = performance.now();
+    // How far the attempt got, for the error message: a connection that fails is explained, not just counted.
+    let stage = 'tcp';
+    ws.once('open', () => (stage = 'open'));
+    ws.once('upgrade', (res) => {
+      stage = 'upgraded';
+      const sock = (res as unknown as { socket: import('node:net').Socket }).socket;
+      sock.on('error', (e: NodeJS.ErrnoException) => (stage += ` sockerr ${e.code}`));
+      sock.on('end', () => (stage += ' fin'));
+    });
     return new Promise<Ready>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error('timeout waiting for synced')), this.o.timeoutMs);
       let settled = false;
@@ -48,7 +57,7 @@ export class ParleyConn implements BenchConn {
       ws.on('error', (err) => fail(err));
       ws.on('unexpected-response', (_req, res) => fail(new Error(`upgrade refused: ${res.statusCode}`)));
       ws.on('close', (code, reason) => {
-        if (!settled) fail(new Error(`closed before synced: ${code} ${String(reason)} after ${Math.round(performance.now() - startedAt)} ms`));
+        if (!settled) fail(new Error(`closed before synced: ${code} ${String(reason)} after ${Math.round(performance.now() - startedAt)} ms at ${stage}`));
         else if (this.ready && this.ws === ws) this.unexpectedCloses++;
         this.ready = false;
         for (const done of this.acks.values()) done('closed');
@@ -58,6 +67,7 @@ export class ParleyConn implements BenchConn {
         if (data[6] === E && data[7] === 0x76) return this.onEvent(data);
         if (data[6] === 0x61 && data.subarray(0, ACK_PREFIX.length).equals(ACK_PREFIX)) return this.onAck(data);
         const frame = JSON.parse(data.toString()) as { t: string; id?: string; code?: string; status?: string; replayed?: number; position?: string };
+        if (!this.ready) stage += ` ${frame.t}`;
         if (frame.t === 'synced') {
           this.position = frame.position!;
           this.lastSeq = decodePosition(frame.position!)?.[0]?.seq ?? 0;

@@ -22,7 +22,7 @@ export class PeerConn implements BenchConn {
       auth: { token: o.token },
       timeout: o.timeoutMs,
       // Passed through to the `ws` transport in Node (not in socket.io-client's types).
-      localAddress: o.localAddress,
+      localAddress: o.localAddress(),
     } as unknown as Parameters<typeof io>[1]);
     this.socket.on('message', (m: { text: string }) => {
       if (parseText(m.text)) this.o.onMessage(parsed.sender, parsed.counter, parsed.sentAt);

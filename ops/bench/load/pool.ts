@@ -30,7 +30,7 @@ export class LoadPool {
   async connect(set: string, clients: ClientSpec[], concurrencyPerWorker = 200): Promise<ConnectResult> {
     const parts = this.split(clients);
     const rs = await Promise.all(this.workers.map((w, i) => w.call<ConnectResult>('connect', { set, clients: parts[i], concurrency: concurrencyPerWorker })));
-    return { connected: sum(rs.map((r) => r.connected)), failed: sum(rs.map((r) => r.failed)), errors: rs.flatMap((r) => r.errors).slice(0, 5), seconds: Math.max(...rs.map((r) => r.seconds)) };
+    return { connected: sum(rs.map((r) => r.connected)), failed: sum(rs.map((r) => r.failed)), retries: sum(rs.map((r) => r.retries)), errors: rs.flatMap((r) => r.errors).slice(0, 5), seconds: Math.max(...rs.map((r) => r.seconds)) };
   }
 
   /** Total rate is split evenly over the processes (each paces its own senders). */

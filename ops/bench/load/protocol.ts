@@ -18,6 +18,8 @@ export interface ClientSpec {
 export interface ConnectResult {
   connected: number;
   failed: number;
+  /** Connections lost before they were live and tried again (see docs/benchmarks.md). */
+  retries: number;
   errors: string[];
   seconds: number;
 }

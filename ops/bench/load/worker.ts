@@ -4,6 +4,7 @@
  * open connections, send at a rate or as fast as acks allow, count and time
  * what arrives, drop and resume connections at once.
  */
+import { backoffDelay } from '../../../clients/sdk/backoff.js';
 import { Histogram, nowMicros } from '../lib/histogram.js';
 import { serve } from '../lib/ipc.js';
 import { mintToken } from '../lib/jwt.js';
@@ -22,6 +23,8 @@ interface Client {
   counter: number;
   inflight: number;
   nextConv: number;
+  /** Connected in the setup step; clients that never got in are left out of what follows and reported. */
+  live: boolean;
 }
 
 let worker = 0;
@@ -29,8 +32,19 @@ let target: 'parley' | 'peer' = 'parley';
 let urls: string[] = [];
 let timeoutMs = 60_000;
 let addressCounter = 0;
+const CONNECT_ATTEMPTS = 6;
 const sets = new Map<string, Client[]>();
 const latency = new Histogram();
+
+/**
+ * Delay before retry `attempt` (1-based), as each system's own client does it: Parley's SDK (full
+ * jitter, 250 ms base, 30 s cap), socket.io-client's defaults (1 s doubling to 5 s, ±50%). A storm's
+ * outcome depends on it: clients retrying every second or two keep an overloaded server overloaded.
+ */
+function retryDelay(attempt: number): number {
+  if (target === 'parley') return backoffDelay(attempt - 1);
+  return Math.min(5000, 1000 * 2 ** (attempt - 1)) * (0.5 + Math.random());
+}
 
 const clientsOf = (names: string[]) => names.flatMap((n) => sets.get(n) ?? []);
 
@@ -39,9 +53,9 @@ function makeClient(spec: ClientSpec): Client {
   const onMessage = (sender: number, counter: number, sentAt: number) => {
     if (tracker.add(sender, counter)) latency.record(nowMicros() - sentAt);
   };
-  const options = { url: urls[spec.gw % urls.length]!, token: mintToken(spec.user), localAddress: sourceAddress(worker, addressCounter++), onMessage, trackPosition: !!spec.trackPosition, timeoutMs };
+  const options = { url: urls[spec.gw % urls.length]!, token: mintToken(spec.user), localAddress: () => sourceAddress(worker, addressCounter++), onMessage, trackPosition: !!spec.trackPosition, timeoutMs };
   const conn = target === 'parley' ? new ParleyConn(options) : new PeerConn(options);
-  return { spec, conn, tracker, counter: 0, inflight: 0, nextConv: 0 };
+  return { spec, conn, tracker, counter: 0, inflight: 0, nextConv: 0, live: false };
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
@@ -119,7 +133,7 @@ async function run(req: RunRequest): Promise<RunResult> {
 }
 
 async function drain(req: { sets: string[]; ackedByConv: Record<string, number>; quietMs: number; timeoutMs: number }): Promise<DrainResult> {
-  const clients = clientsOf(req.sets);
+  const clients = clientsOf(req.sets).filter((c) => c.live);
   const expected = clients.reduce((n, c) => n + c.spec.convs.reduce((m, conv) => m + (req.ackedByConv[conv] ?? 0), 0), 0);
   const received = () => clients.reduce((n, c) => n + c.tracker.distinct, 0);
   const deadline = performance.now() + req.timeoutMs;
@@ -152,20 +166,31 @@ async function connect(req: { set: string; clients: ClientSpec[]; concurrency: n
   const errors: string[] = [];
   let failed = 0;
   const t0 = performance.now();
+  let retries = 0;
   await pool(list, req.concurrency, async (c) => {
-    try {
-      await c.conn.connect(false);
-    } catch (err) {
-      failed++;
-      if (errors.length < 5) errors.push(String(err));
+    // Like a real client: a connection lost before it is live is retried with backoff and jitter.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.conn.connect(false);
+        c.live = true;
+        return;
+      } catch (err) {
+        if (errors.length < 5) errors.push(String(err));
+        if (attempt >= CONNECT_ATTEMPTS) {
+          failed++;
+          return;
+        }
+        retries++;
+        await new Promise((r) => setTimeout(r, retryDelay(attempt)));
+      }
     }
   });
-  return { connected: list.length - failed, failed, errors, seconds: (performance.now() - t0) / 1000 };
+  return { connected: list.length - failed, failed, retries, errors, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** Every client of the set reconnects now, presenting what it kept; retries with backoff and jitter like a real client. */
 async function storm(req: { set: string; t0Us: number; deadlineMs: number; expectedByConv: Record<string, number> }): Promise<StormResult> {
-  const clients = sets.get(req.set) ?? [];
+  const clients = (sets.get(req.set) ?? []).filter((c) => c.live);
   for (const c of clients) c.tracker.resetCounts();
   const times = new Histogram();
   const statuses: Record<string, number> = {};
@@ -193,7 +218,7 @@ async function storm(req: { set: string; t0Us: number; deadlineMs: number; expec
             return;
           }
           retries++;
-          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+          await new Promise((r) => setTimeout(r, retryDelay(attempt)));
         }
       }
     }),

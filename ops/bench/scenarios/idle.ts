@@ -20,17 +20,17 @@ export interface IdleResult {
  * conversations: the user's own subscription and presence only) open and stay
  * idle; the server's resident memory growth, after a full GC, divided by N.
  */
-export async function runIdle(target: Target, pool: LoadPool, n: number, tag: string, log: (s: string) => void): Promise<IdleResult> {
+export async function runIdle(target: Target, pool: LoadPool, n: number, tag: string, log: (s: string) => void, settleMs = 2000): Promise<IdleResult> {
   await target.gc();
-  await new Promise((r) => setTimeout(r, 1000));
+  await new Promise((r) => setTimeout(r, settleMs / 2));
   const before = sampleProcesses(target.serverPids);
   const clients = Array.from({ length: n }, (_, i) => ({ user: `${tag}-idle-${i}`, gw: 0, convs: [] }));
   const conn = await pool.connect('idle', clients, 100);
   const mid = sampleProcesses(target.serverPids);
   // Let presence writes, timers and buffers settle before reading memory.
-  await new Promise((r) => setTimeout(r, 3000));
+  await new Promise((r) => setTimeout(r, settleMs));
   await target.gc();
-  await new Promise((r) => setTimeout(r, 1000));
+  await new Promise((r) => setTimeout(r, settleMs / 2));
   const after = sampleProcesses(target.serverPids);
   const held = await target.connections();
   const growth = after.rss - before.rss;

@@ -17,12 +17,18 @@ export interface StormSpec {
 
 export interface StormResult {
   clients: number;
+  /** Clients (and writers) that could not connect during setup, after retries: not part of the storm. */
+  setupFailed: number;
+  setupRetries: number;
+  warmupLost: number;
   gateways: number;
   resumed: number;
   failed: number;
   retries: number;
-  /** Seconds from the storm's start until the last client was resumed. */
-  allResumedSeconds: number;
+  /** Seconds from the storm's start until the last client was resumed; null when some never were (by the deadline). */
+  allResumedSeconds: number | null;
+  /** Seconds until the last of those that did resume. */
+  lastResumedSeconds: number;
   p50Seconds: number;
   p99Seconds: number;
   resumesPerSecond: number;
@@ -47,8 +53,11 @@ export interface StormResult {
  */
 export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, tag: string, log: (s: string) => void): Promise<StormResult> {
   const groups = Math.ceil(spec.clients / spec.groupSize);
-  const writer = (g: number) => `${tag}-w${Math.floor(g / spec.groupsPerWriter)}`;
-  const member = (g: number, m: number) => `${tag}-s${g * spec.groupSize + m}`;
+  // User ids as long as the other scenarios' (~20 characters): with short ones (BENCH_STORM_ID_INFIX=)
+  // the gateway drops many connections right after `welcome`; see docs/benchmarks.md.
+  const infix = process.env.BENCH_STORM_ID_INFIX ?? '-storm-member';
+  const writer = (g: number) => `${tag}-storm-writer-${Math.floor(g / spec.groupsPerWriter)}`;
+  const member = (g: number, m: number) => `${tag}${infix}-${g * spec.groupSize + m}`;
   const convSpecs: ConvSpec[] = Array.from({ length: groups }, (_, g) => ({ kind: 'group', members: [writer(g), ...Array.from({ length: spec.groupSize }, (_, m) => member(g, m))] }));
   const t0 = performance.now();
   const ids = await target.createConversations(convSpecs);
@@ -66,20 +75,21 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
   const stormClients: ClientSpec[] = convSpecs.flatMap((cs, g) => cs.members.slice(1).map((user, m) => ({ user, gw: (g * spec.groupSize + m) % target.urls.length, convs: [ids[g]!], trackPosition: true })));
   const wc = await pool.connect('writers', [...writers.values()]);
   const sc = await pool.connect('storm', stormClients);
-  if (wc.failed || sc.failed) throw new Error(`storm setup: ${wc.failed + sc.failed} connections failed: ${[...wc.errors, ...sc.errors].join('; ')}`);
-  log(`  storm: ${stormClients.length} clients and ${writers.size} writers connected in ${(sc.seconds + wc.seconds).toFixed(1)} s`);
+  // Clients the gateway would not let in during setup (see docs/benchmarks.md) are left out and reported.
+  log(`  storm: ${sc.connected} clients and ${wc.connected} writers connected in ${(sc.seconds + wc.seconds).toFixed(1)} s (${sc.retries + wc.retries} retries, ${sc.failed} + ${wc.failed} never got in)`);
+  if (sc.failed + wc.failed) log(`  storm: setup connect errors: ${[...wc.errors, ...sc.errors].slice(0, 3).join('; ')}`);
 
   // One live message each: Parley clients then hold a position past it, Socket.IO clients an offset.
   const warm = await pool.send('writers', Object.fromEntries(ids.map((id) => [id, 1])));
   const warmDrain = await pool.drain(['storm'], warm.acked, 5000, 120_000);
-  if (warmDrain.lost) throw new Error(`storm warm-up: ${warmDrain.lost} deliveries missing`);
+  if (warmDrain.lost) log(`  storm: warm-up: ${warmDrain.lost} live deliveries missing`);
 
   await pool.drop('storm');
   for (let i = 0; i < 600 && (await target.connections()) > writers.size; i++) await new Promise((r) => setTimeout(r, 100));
 
   const perConv = Object.fromEntries(ids.map((id, g) => [id, 1 + ((g * 37) % spec.maxMissed)]));
   const sent = await pool.send('writers', perConv, 256);
-  if (Object.keys(sent.failed).length) throw new Error(`storm: sends failed while clients were away: ${JSON.stringify(sent.failed)}`);
+  if (Object.keys(sent.failed).length) log(`  storm: sends failed while clients were away: ${JSON.stringify(sent.failed)}`);
   const missedEvents = stormClients.reduce((n, c) => n + (sent.acked[c.convs[0]!] ?? 0), 0);
   await target.settle();
   log(`  storm: ${Object.values(sent.acked).reduce((a, b) => a + b, 0)} messages sent while away (${missedEvents} missed deliveries); reconnecting all at once`);
@@ -91,11 +101,15 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
   const support1 = sampleProcesses(target.supportPids);
   const result: StormResult = {
     clients: r.clients,
+    setupFailed: sc.failed + wc.failed,
+    setupRetries: sc.retries + wc.retries,
+    warmupLost: warmDrain.lost,
     gateways: target.urls.length,
     resumed: r.resumed,
     failed: r.failed,
     retries: r.retries,
-    allResumedSeconds: r.times.max / 1e6,
+    allResumedSeconds: r.failed === 0 && r.resumed > 0 ? r.times.max / 1e6 : null,
+    lastResumedSeconds: r.times.max / 1e6,
     p50Seconds: r.times.percentile(50) / 1e6,
     p99Seconds: r.times.percentile(99) / 1e6,
     resumesPerSecond: r.resumed / (r.times.max / 1e6 || 1),
@@ -109,7 +123,7 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
     errors: r.errors,
   };
   log(
-    `  storm: ${result.resumed}/${result.clients} resumed, all within ${result.allResumedSeconds.toFixed(2)} s (p50 ${result.p50Seconds.toFixed(2)} s, p99 ${result.p99Seconds.toFixed(2)} s), ` +
+    `  storm: ${result.resumed}/${result.clients} resumed, ${result.allResumedSeconds === null ? `not all (deadline ${spec.deadlineSeconds} s)` : `all within ${result.allResumedSeconds.toFixed(2)} s`} (p50 ${result.p50Seconds.toFixed(2)} s, p99 ${result.p99Seconds.toFixed(2)} s), ` +
       `${result.retries} retries, statuses ${JSON.stringify(result.statuses)}, wrong ${result.wrongCount}, dup ${result.duplicates}` +
       (r.errors.length ? `; errors: ${r.errors.join('; ')}` : ''),
   );

@@ -15,6 +15,8 @@ export interface ParleyTargetOptions {
   /** Per-process data dirs (chDB binds one per process) go under here. */
   dataDir: string;
   gateways: number;
+  /** How long the read model's checkpoint must stand still before settle() returns. */
+  stableMs?: number;
 }
 
 /**
@@ -88,10 +90,18 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
           if (seq !== last) {
             last = seq;
             stableSince = Date.now();
-          } else if (seq >= lastSeq && Date.now() - stableSince > 1000) return;
+          } else if (seq >= lastSeq && Date.now() - stableSince > (o.stableMs ?? 1000)) return;
           if (Date.now() > deadline) throw new Error(`read model stuck at ${seq} (need ${lastSeq})`);
           await new Promise((res) => setTimeout(res, 100));
         }
+      },
+      profile: {
+        async start() {
+          await gateways[0]!.call('profileStart');
+        },
+        async stop(file: string) {
+          await gateways[0]!.call('profileStop', { file });
+        },
       },
       async gc() {
         await Promise.all(gateways.map((g) => g.call('gc')));

@@ -13,11 +13,15 @@ export interface Target {
   serverPids: number[];
   /** Processes doing the rest of the job (Parley's projector/analytics/notifier), reported for context. */
   supportPids: number[];
+  /** NATS and Postgres processes, when this run started them (set by the suite): where the rest of the CPU goes. */
+  infraPids?: () => number[];
   createConversations(specs: ConvSpec[]): Promise<string[]>;
   /** Waits until everything appended so far is visible to connecting clients (Parley: the read model). */
   settle(): Promise<void>;
   /** Connections the server processes hold right now. */
   connections(): Promise<number>;
+  /** CPU profiling of the (first) server process, where supported (Parley's gateway). */
+  profile?: { start(): Promise<void>; stop(file: string): Promise<void> };
   /** Full garbage collection in the server processes, before a memory reading. */
   gc(): Promise<void>;
   stop(): Promise<void>;

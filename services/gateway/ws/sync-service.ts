@@ -65,8 +65,12 @@ export class SyncService {
   private async resume(conn: SyncConnection, token: string | null, sink: BufferSink, userTopic: string): Promise<void> {
     const { hub, store, readModel, subjects, shard } = this.deps;
     const topics = [userTopic];
+    const started = performance.now();
+    const phases: Record<string, number> = {};
+    const mark = (phase: string) => (phases[phase] = Math.round(performance.now() - started));
     try {
       const start = await store.bounds();
+      mark('bounds');
       let from = start.lastSeq;
       let resync: { reason: ResyncReason; conversations: string[] | null } | null = null;
       const parts = token === null ? null : decodePosition(token);
@@ -86,6 +90,7 @@ export class SyncService {
         }
       };
       memberships.forEach((m) => hold(m.id));
+      mark('memberships');
       // Every live event after this point is buffered; the replay covers (from, until].
       let until = (await store.bounds()).lastSeq;
       // The read model tells which conversations changed since `from`, once it has caught up with `until`.
@@ -93,6 +98,7 @@ export class SyncService {
         () => true,
         () => false,
       );
+      mark('index');
       const early = new Set(memberships.map((m) => m.id));
       if (indexed) {
         memberships = await readModel.memberships(conn.userId);
@@ -126,6 +132,7 @@ export class SyncService {
         if (e.event.type === 'membership.left' && !current.has(e.event.data.conversationId)) left.set(e.event.data.conversationId, e.event.data.cause.conversationSeq);
       }
       const convIds = [...new Set([...changed, ...left.keys()])];
+      mark('user-replay');
       const replayFrom = Math.min(from, ...startOf.values());
       const convEvents = await store.readSubjects(convIds.map((id) => subjects.conv(id)), replayFrom, until, this.deps.maxReplay);
       let replay: StoredEvent[] = [];
@@ -194,6 +201,9 @@ export class SyncService {
         ...(resync ? { resync } : {}),
       };
       conn.send(JSON.stringify(synced));
+      mark('synced');
+      // Slow resumes are worth an operator's attention; the phases say where the time went.
+      if (phases.synced! > 2000) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: replay.length, phases });
     } finally {
       for (const topic of topics) hub.removeSink(topic, sink);
     }

@@ -8,6 +8,15 @@ export type PendingMessage = { seq: number; event: ConversationEventOf<'message.
 
 const PREVIEW_CHARS = 120;
 
+const tokenCache = new WeakMap<object, string>();
+
+/** A message's search tokens, space-joined; computed once per event object (a replay computes them ahead, in prepare()). */
+export function searchTokens(event: ConversationEventOf<'message.sent'>): string {
+  let tokens = tokenCache.get(event.data);
+  if (tokens === undefined) tokenCache.set(event.data, (tokens = indexTokens(event.data.text).join(' ')));
+  return tokens;
+}
+
 /**
  * Inserts a run of consecutive message.sent events with a fixed number of
  * statements, whatever the run's length: duplicates (a client message id
@@ -27,27 +36,26 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
     const ordinal = (counts.get(d.conversationId) ?? 0) + 1;
     counts.set(d.conversationId, ordinal);
     const reply = d.replyTo ? previews.get(`${d.conversationId}:${d.replyTo.seq}`) : undefined;
-    return {
-      conversation_id: d.conversationId,
-      seq,
-      message_id: d.messageId,
-      sender_id: event.actor,
-      client_msg_id: d.clientMsgId,
-      text: d.text,
-      created_at: new Date(event.at),
-      ordinal,
-      reply_to_seq: d.replyTo?.seq ?? null,
-      reply_to_message_id: d.replyTo?.messageId ?? null,
-      reply_preview: reply?.preview ?? null,
-      reply_sender_id: reply?.sender ?? null,
-      mentions: d.mentions ?? [],
-      attachments: JSON.stringify(d.attachments ?? []),
-      search: sql`array_to_tsvector(${indexTokens(d.text)}::text[])`,
-    };
+    return { seq, event, d, ordinal, reply };
   });
-  for (let i = 0; i < rows.length; i += 1000) {
-    await trx.insertInto('messages').values(rows.slice(i, i + 1000) as never).onConflict((oc) => oc.doNothing()).execute();
-  }
+  // One statement with one array per column (unnest), whatever the run's length: a multi-row VALUES list
+  // would cost Postgres a parse and plan of thousands of parameters per batch, and the client a build of them
+  // (the rebuild benchmark, ops/bench/projector-rebuild.ts, measured it as the largest cost of a replay).
+  // Mentions and search tokens travel space-joined: neither user ids nor tokens can contain a space.
+  await sql`
+    insert into messages (conversation_id, seq, message_id, sender_id, client_msg_id, text, created_at, ordinal,
+      reply_to_seq, reply_to_message_id, reply_preview, reply_sender_id, mentions, attachments, search)
+    select v.cid, v.seq, v.mid, v.sender, v.cmid, v.text, v.at, v.ordinal, v.rseq, v.rmid, v.rpreview, v.rsender,
+      string_to_array(v.mentions, ' '), v.attachments::jsonb, array_to_tsvector(string_to_array(v.tokens, ' '))
+    from unnest(${rows.map((r) => r.d.conversationId)}::text[], ${rows.map((r) => r.seq)}::bigint[], ${rows.map((r) => r.d.messageId)}::bigint[],
+                ${rows.map((r) => r.event.actor)}::text[], ${rows.map((r) => r.d.clientMsgId)}::text[], ${rows.map((r) => r.d.text)}::text[],
+                ${rows.map((r) => new Date(r.event.at).toISOString())}::timestamptz[], ${rows.map((r) => r.ordinal)}::bigint[],
+                ${rows.map((r) => r.d.replyTo?.seq ?? null)}::bigint[], ${rows.map((r) => r.d.replyTo?.messageId ?? null)}::bigint[],
+                ${rows.map((r) => r.reply?.preview ?? null)}::text[], ${rows.map((r) => r.reply?.sender ?? null)}::text[],
+                ${rows.map((r) => (r.d.mentions ?? []).join(' '))}::text[], ${rows.map((r) => JSON.stringify(r.d.attachments ?? []))}::text[],
+                ${rows.map((r) => searchTokens(r.event))}::text[])
+      as v(cid, seq, mid, sender, cmid, text, at, ordinal, rseq, rmid, rpreview, rsender, mentions, attachments, tokens)
+    on conflict do nothing`.execute(trx);
 
   const mentions = fresh.flatMap(({ seq, event }) => (event.data.mentions ?? []).map((user_id) => ({ conversation_id: event.data.conversationId, seq, user_id })));
   if (mentions.length) await trx.insertInto('message_mentions').values(mentions).onConflict((oc) => oc.doNothing()).execute();
@@ -78,11 +86,13 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
 
 async function dropDuplicates(trx: Trx, pending: PendingMessage[]): Promise<PendingMessage[]> {
   const key = (c: string, s: string, k: string) => `${c}\u0000${s}\u0000${k}`;
+  // One unique-index probe per key (LATERAL ... LIMIT 1 cannot be turned into a join): with a plain join the
+  // planner may sort-merge or hash the whole messages table for every batch, which grows with the table.
   const existing = await sql<{ conversation_id: string; sender_id: string; client_msg_id: string }>`
-    select m.conversation_id, m.sender_id, m.client_msg_id from messages m
-    join unnest(${pending.map((p) => p.event.data.conversationId)}::text[], ${pending.map((p) => p.event.actor)}::text[],
+    select v.c as conversation_id, v.s as sender_id, v.k as client_msg_id
+    from unnest(${pending.map((p) => p.event.data.conversationId)}::text[], ${pending.map((p) => p.event.actor)}::text[],
                 ${pending.map((p) => p.event.data.clientMsgId)}::text[]) as v(c, s, k)
-      on m.conversation_id = v.c and m.sender_id = v.s and m.client_msg_id = v.k`.execute(trx);
+    cross join lateral (select 1 from messages m where m.conversation_id = v.c and m.sender_id = v.s and m.client_msg_id = v.k limit 1) as found`.execute(trx);
   const seen = new Set(existing.rows.map((r) => key(r.conversation_id, r.sender_id, r.client_msg_id)));
   const seqs = new Set<number>();
   return pending.filter(({ seq, event }) => {

@@ -1,0 +1,44 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, inject, it } from 'vitest';
+import { markdownReport } from '../ops/bench/report.js';
+import { SMOKE } from '../ops/bench/scales.js';
+import { runSuite } from '../ops/bench/suite.js';
+
+const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Keeps the benchmark harness working: every scenario at tiny size against
+ * both systems. Asserts only that sane numbers came out; never timing (the
+ * full run, `npm run bench`, is manual: docs/benchmarks.md).
+ */
+describe('benchmark suite (smoke)', () => {
+  it('runs every scenario against Parley and the peer and reports figures', { timeout: 240_000 }, async () => {
+    const lines: string[] = [];
+    const r = await runSuite({ scale: SMOKE, projectDir, natsUrl: inject('natsUrl'), pgAdminUrl: inject('pgAdminUrl'), log: (l) => lines.push(l) });
+    for (const system of ['parley', 'peer'] as const) {
+      const s = r[system];
+      expect(s.fanout.map((f) => f.topology)).toEqual(['direct', 'group', 'channel']);
+      for (const f of s.fanout) {
+        for (const p of f.phases) {
+          expect(p.acked, `${system} ${f.topology} ${p.name}`).toBeGreaterThan(0);
+          expect(p.deliveries).toBeGreaterThan(0);
+          expect(p.duplicates).toBe(0);
+          expect(p.latencyMs.p50).toBeGreaterThan(0);
+          expect(p.latencyMs.p99).toBeGreaterThanOrEqual(p.latencyMs.p50);
+          expect(Number.isFinite(p.cpuPerDeliveredUs)).toBe(true);
+        }
+      }
+      expect(s.idle!.connections).toBeGreaterThan(0);
+      expect(Number.isFinite(s.idle!.bytesPerConnection)).toBe(true);
+      expect(s.storm!.resumed).toBeGreaterThan(0);
+      expect(s.storm!.duplicates).toBe(0);
+      expect(s.storm!.allResumedSeconds).toBeGreaterThan(0);
+    }
+    for (const e of r.external.filter((x) => x.present)) {
+      expect(e.exitCode, `${e.file}: ${e.output.join('\n')}`).toBe(0);
+      expect(e.headline?.perSecond ?? 0, e.file).toBeGreaterThan(0);
+    }
+    expect(markdownReport(r)).toContain('## Brief targets');
+  });
+});
