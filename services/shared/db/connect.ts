@@ -10,5 +10,8 @@ export function createDb(url: string, log: Logger, options: { max?: number } = {
   // instead of hanging a request (or a device's resume) forever.
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 20, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
   pool.on('error', (err) => log.warn('postgres pool client error', { err }));
+  // pg only guards idle clients; a checked-out client whose server goes away emits 'error' too,
+  // which would otherwise crash the process. The query in flight fails on its own.
+  pool.on('connect', (client) => client.on('error', (err) => log.warn('postgres connection lost', { err })));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
