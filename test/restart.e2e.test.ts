@@ -34,7 +34,10 @@ let platform: Platform | null = null;
 async function up(): Promise<string> {
   stack = await startStack(config, log, projectDir);
   platform = await startPlatform(config, log, { natsUrl: stack.natsUrl, databaseUrl: stack.databaseUrl });
-  return `http://127.0.0.1:${platform.gateway.port}`;
+  const http = `http://127.0.0.1:${platform.gateway.port}`;
+  // Ready means every check is green (the projector has caught up with the log after the restart).
+  for (let i = 0; i < 200 && (await api(http, 'GET', '/healthz')).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+  return http;
 }
 
 async function down(): Promise<void> {

@@ -7,6 +7,7 @@
  *   --only fanout,idle,storm,external
  *   --systems parley,peer
  *   --sustain 60            seconds of the brief's 5,000 sends/s phase
+ *   --storm-clients 2000    storm size (skips the separate 20,000-client Parley storm)
  *   --report <file.json>    print the markdown of an earlier run again
  *   --profile <dir>         CPU profiles of Parley's gateway per send phase
  */
@@ -25,6 +26,8 @@ const { values } = parseArgs({
     only: { type: 'string' },
     systems: { type: 'string' },
     sustain: { type: 'string', default: '60' },
+    /** Storm size instead of the brief's (and no separate 20,000-client Parley storm): to find where resume holds up. */
+    'storm-clients': { type: 'string' },
     out: { type: 'string', default: path.join(projectDir, 'bench-results') },
     /** Re-render the markdown of an earlier run's JSON (after a report change) instead of running. */
     report: { type: 'string' },
@@ -37,7 +40,9 @@ if (values.report) {
   process.exit(0);
 }
 if (values.profile) fs.mkdirSync(values.profile, { recursive: true });
-const scale = values.scale === 'smoke' ? SMOKE : fullScale(Number(values.sustain));
+const chosen = values.scale === 'smoke' ? SMOKE : fullScale(Number(values.sustain));
+const stormClients = values['storm-clients'] ? Number(values['storm-clients']) : null;
+const scale = stormClients ? { ...chosen, storm: { ...chosen.storm, clients: stormClients }, stormTargetClients: null } : chosen;
 const result = await runSuite({
   scale,
   projectDir,

@@ -68,6 +68,9 @@ export class SyncService {
     const started = performance.now();
     const phases: Record<string, number> = {};
     const mark = (phase: string) => (phases[phase] = Math.round(performance.now() - started));
+    // Diagnostics: a resume that has not finished after 10 s says which phases it got through.
+    const watchdog = setTimeout(() => this.deps.log.warn('resume still running after 10 s', { userId: conn.userId, phases }), 10_000);
+    watchdog.unref();
     try {
       const start = await store.bounds();
       mark('bounds');
@@ -205,6 +208,7 @@ export class SyncService {
       // Slow resumes are worth an operator's attention; the phases say where the time went.
       if (phases.synced! > 2000) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: replay.length, phases });
     } finally {
+      clearTimeout(watchdog);
       for (const topic of topics) hub.removeSink(topic, sink);
     }
   }
