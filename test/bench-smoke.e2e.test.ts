@@ -15,7 +15,10 @@ const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 describe('benchmark suite (smoke)', () => {
   it('runs every scenario against Parley and the peer and reports figures', { timeout: 240_000 }, async () => {
     const lines: string[] = [];
-    const r = await runSuite({ scale: SMOKE, projectDir, natsUrl: inject('natsUrl'), pgAdminUrl: inject('pgAdminUrl'), log: (l) => lines.push(l) });
+    const r = await runSuite({ scale: SMOKE, projectDir, natsUrl: inject('natsUrl'), pgAdminUrl: inject('pgAdminUrl'), log: (l) => lines.push(l) }).catch((err: unknown) => {
+      // The suite's own progress lines say which step broke.
+      throw new Error(`${String(err)}\n${lines.join('\n')}`, { cause: err });
+    });
     for (const system of ['parley', 'peer'] as const) {
       const s = r[system];
       expect(s.fanout.map((f) => f.topology)).toEqual(['direct', 'group', 'channel']);

@@ -39,7 +39,6 @@ if (values.report) {
   process.stdout.write(markdownReport(JSON.parse(fs.readFileSync(values.report, 'utf8')) as SuiteResult) + '\n');
   process.exit(0);
 }
-if (values.profile) fs.mkdirSync(values.profile, { recursive: true });
 const chosen = values.scale === 'smoke' ? SMOKE : fullScale(Number(values.sustain));
 const stormClients = values['storm-clients'] ? Number(values['storm-clients']) : null;
 const scale = stormClients ? { ...chosen, storm: { ...chosen.storm, clients: stormClients }, stormTargetClients: null } : chosen;
