@@ -17,16 +17,28 @@ export const ShardPosition = z.strictObject({
 });
 export type ShardPosition = z.infer<typeof ShardPosition>;
 
-// Browser-safe base64url (the SDK runs in browsers, where Buffer does not exist).
+// base64url that works in browsers (no Buffer there) and takes Node's native path when it can: a
+// gateway encodes one position per event frame it builds.
+interface NodeBufferLike {
+  from(input: string, encoding: 'utf8' | 'base64url'): Uint8Array & { toString(encoding: 'base64url'): string };
+}
+const NodeBuffer = (globalThis as { Buffer?: NodeBufferLike }).Buffer;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
 function toBase64Url(text: string): string {
+  if (NodeBuffer) return NodeBuffer.from(text, 'utf8').toString('base64url');
   let bin = '';
   for (const b of new TextEncoder().encode(text)) bin += String.fromCharCode(b);
   return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 function fromBase64Url(b64: string): string {
+  // Node's decoder skips characters it does not know; a token with any is refused as atob would.
+  if (!BASE64URL.test(b64) || b64.length % 4 === 1) throw new Error('not base64url');
+  if (NodeBuffer) return utf8.decode(NodeBuffer.from(b64, 'base64url'));
   const bin = atob(b64.replace(/-/g, '+').replace(/_/g, '/'));
-  return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+  return utf8.decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
 
 /**

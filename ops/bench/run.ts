@@ -8,8 +8,9 @@
  *   --systems parley,peer
  *   --sustain 60            seconds of the brief's 5,000 sends/s phase
  *   --storm-clients 2000    storm size (skips the separate 20,000-client Parley storm)
+ *   --topologies group      send scenarios to run: direct, group, channel (default all)
  *   --report <file.json>    print the markdown of an earlier run again
- *   --profile <dir>         CPU profiles of Parley's gateway per send phase
+ *   --profile <dir>         CPU profiles of Parley's gateway per send phase and storm
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     sustain: { type: 'string', default: '60' },
     /** Storm size instead of the brief's (and no separate 20,000-client Parley storm): to find where resume holds up. */
     'storm-clients': { type: 'string' },
+    /** Only these send topologies (direct, group, channel): to look at one closely. */
+    topologies: { type: 'string' },
     out: { type: 'string', default: path.join(projectDir, 'bench-results') },
     /** Re-render the markdown of an earlier run's JSON (after a report change) instead of running. */
     report: { type: 'string' },
@@ -41,7 +44,9 @@ if (values.report) {
 }
 const chosen = values.scale === 'smoke' ? SMOKE : fullScale(Number(values.sustain));
 const stormClients = values['storm-clients'] ? Number(values['storm-clients']) : null;
-const scale = stormClients ? { ...chosen, storm: { ...chosen.storm, clients: stormClients }, stormTargetClients: null } : chosen;
+const sized = stormClients ? { ...chosen, storm: { ...chosen.storm, clients: stormClients }, stormTargetClients: null } : chosen;
+const topologies = values.topologies?.split(',');
+const scale = topologies ? { ...sized, fanout: sized.fanout.filter((f) => topologies.includes(f.spec.topology)) } : sized;
 const result = await runSuite({
   scale,
   projectDir,

@@ -186,13 +186,13 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
           const clients = Math.min(o.scale.storm.clients, cap);
           if (clients < o.scale.storm.clients) r.notes.push(`storm: ${clients} clients instead of ${o.scale.storm.clients}: one process may open ${fdLimit} files here`);
           const { target, pool } = await fresh();
-          r.storm = await runStorm(target, pool, { ...o.scale.storm, clients }, `${tag}s`, log);
+          r.storm = await runStorm(target, pool, { ...o.scale.storm, clients }, `${tag}s`, log, o.profileDir);
           if (system === 'parley' && o.scale.stormTargetClients) {
             const want = o.scale.stormTargetClients;
             const gateways = Math.ceil(want / cap);
             log(`parley: reconnect storm at ${want} clients over ${gateways} gateway process(es)`);
             const big = await fresh(gateways);
-            result.parleyStormAtTarget = await runStorm(big.target, big.pool, { ...o.scale.storm, clients: want }, `${tag}t`, log);
+            result.parleyStormAtTarget = await runStorm(big.target, big.pool, { ...o.scale.storm, clients: want }, `${tag}t`, log, o.profileDir);
           }
         }
       } finally {

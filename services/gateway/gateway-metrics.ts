@@ -4,7 +4,7 @@ import { errorCounter } from './http/http-metrics.js';
 /** What the WebSocket server reports; each call is one addition to a number. */
 export interface SocketMetrics {
   frameIn(): void;
-  frameOut(): void;
+  frameOut(count?: number): void;
   error(code: string): void;
 }
 
@@ -27,7 +27,7 @@ export function gatewayMetrics(registry: MetricsRegistry): GatewayMetrics {
   return {
     sockets: {
       frameIn: () => framesIn.inc(),
-      frameOut: () => direct.inc(),
+      frameOut: (count = 1) => direct.inc(count),
       error: (code) => errors.inc({ code, transport: 'ws' }),
     },
     fanout: (recipients) => live.inc(recipients),

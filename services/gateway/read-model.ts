@@ -1,9 +1,23 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../shared/db/schema.js';
 import { AppError } from '../shared/errors.js';
+import { NextCallBatcher } from '../shared/next-call-batcher.js';
 import type { IdempotencyIndex } from '../shared/write/conversation-commands.js';
 
 const READ_MODEL_PROJECTOR = 'read-model';
+
+export interface ResumeIndex {
+  /** The read model's position when `memberships` was read. */
+  checkpoint: number;
+  memberships: Membership[];
+}
+
+/** A conversation of the user with the sequence of its latest applied event and of the user's join. */
+export interface Membership {
+  id: string;
+  lastSeq: number;
+  joinedSeq: number;
+}
 
 /** Membership, idempotency and read-your-writes lookups on the Postgres read model. */
 export class ReadModel implements IdempotencyIndex {
@@ -36,7 +50,7 @@ export class ReadModel implements IdempotencyIndex {
   }
 
   /** The user's conversations with the sequence of each one's latest applied event (the resume index). */
-  async memberships(userId: string): Promise<{ id: string; lastSeq: number; joinedSeq: number }[]> {
+  async memberships(userId: string): Promise<Membership[]> {
     const rows = await this.db
       .selectFrom('conversation_members as m')
       .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
@@ -44,6 +58,47 @@ export class ReadModel implements IdempotencyIndex {
       .where('m.user_id', '=', userId)
       .execute();
     return rows.map((r) => ({ id: r.id, lastSeq: Number(r.last_seq), joinedSeq: Number(r.joined_seq) }));
+  }
+
+  /**
+   * The resume index and the read model's position in one statement, so both
+   * come from the same snapshot: when `checkpoint` already covers the range a
+   * resume needs, it need not wait for the projector and ask again. Concurrent
+   * resumes (a reconnect storm) share one query per batch of users.
+   */
+  resumeIndex(userId: string): Promise<ResumeIndex> {
+    return this.resumeIndexes.load(userId);
+  }
+
+  private readonly resumeIndexes = new NextCallBatcher<string, ResumeIndex>(
+    (userIds) => this.resumeIndexBatch(userIds),
+    () => ({ checkpoint: 0, memberships: [] }),
+    500,
+    // A few at once: the pool has connections to spare, and a storm's batches then overlap.
+    4,
+  );
+
+  private async resumeIndexBatch(userIds: string[]): Promise<Map<string, ResumeIndex>> {
+    const { rows } = await sql<{ checkpoint: string | null; memberships: Record<string, [string, string, string][]> }>`
+      select
+        (select seq from projector_checkpoints where projector = ${READ_MODEL_PROJECTOR} and shard = 0) as checkpoint,
+        coalesce((
+          select json_object_agg(user_id, conversations) from (
+            select m.user_id, json_agg(json_build_array(c.id, c.last_seq::text, m.joined_seq::text)) as conversations
+            from conversation_members m join conversations c on c.id = m.conversation_id
+            where m.user_id = any(${userIds})
+            group by m.user_id
+          ) per_user
+        ), '{}'::json) as memberships`.execute(this.db);
+    const row = rows[0]!;
+    const checkpoint = row.checkpoint === null ? 0 : Number(row.checkpoint);
+    // Users without conversations are absent from the aggregate: the batcher answers them with none.
+    return new Map(
+      userIds.map((userId) => [
+        userId,
+        { checkpoint, memberships: (row.memberships[userId] ?? []).map(([id, lastSeq, joinedSeq]) => ({ id, lastSeq: Number(lastSeq), joinedSeq: Number(joinedSeq) })) },
+      ]),
+    );
   }
 
   private checkpointValue = 0;

@@ -22,6 +22,9 @@ import { loadNativeUws, type us_listen_socket } from './uws.js';
 import { deliveryTimingReporter } from './ws/delivery-timing.js';
 import { LiveHub } from './ws/live-hub.js';
 import { SocketServer } from './ws/socket-server.js';
+import { CoalescedBounds } from './ws/coalesced-bounds.js';
+import { ConcurrencyGate } from './ws/concurrency-gate.js';
+import { RecentLog } from './ws/recent-log.js';
 import { SyncService } from './ws/sync-service.js';
 
 export interface GatewayService {
@@ -45,7 +48,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   const shard = runtime.shards[0]!;
   const readModel = new ReadModel(runtime.db);
   const attachments = await AttachmentStore.open(runtime.nats.js, runtime.subjects.namespace);
-  const presence = await PresenceService.open(runtime.nats.js, runtime.subjects.namespace, config.presence.ttlSeconds, log.child({ component: 'presence' }));
+  const presence = await PresenceService.open(runtime.nats.nc, runtime.nats.js, runtime.subjects.namespace, config.presence.ttlSeconds, log.child({ component: 'presence' }));
   const commands = new ConversationCommands({
     store: runtime.store,
     subjects: runtime.subjects,
@@ -58,6 +61,18 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   });
   const dispatcher = new CommandDispatcher(commands, new UserCommands(runtime.store, runtime.subjects, commands), runtime.nats.nc, runtime.subjects);
   const metrics = gatewayMetrics(runtime.metrics);
+  // Resumes and gap repairs read recent ranges; a storm of them is served from one shared window.
+  const resumeGate = new ConcurrencyGate(config.sync.maxConcurrentResumes);
+  const recentLog =
+    config.sync.recentLogEvents > 0
+      ? new RecentLog(
+          runtime.store,
+          runtime.subjects.allEvents,
+          { capacity: config.sync.recentLogEvents, maxScan: Math.min(config.sync.recentLogEvents / 2, 100_000), scanPerWaiter: 500, demand: () => resumeGate.demand, idleMs: 60_000 },
+          log.child({ component: 'recent-log' }),
+        )
+      : null;
+  const reader = recentLog ?? runtime.store;
   const hub = new LiveHub(
     runtime.nats.nc,
     runtime.subjects,
@@ -66,10 +81,20 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       metrics.fanout(app.numSubscribers(topic));
       app.publish(topic, frame, false);
     },
-    async (subject, after, until) => (await runtime.store.readSubjects([subject], after, until, config.sync.maxReplay)).events,
+    async (subject, after, until) => (await reader.readSubjects([subject], after, until, config.sync.maxReplay)).events,
     log.child({ component: 'hub' }),
   );
-  const sync = new SyncService({ hub, store: runtime.store, readModel, subjects: runtime.subjects, shard, log: log.child({ component: 'sync' }), maxReplay: config.sync.maxReplay });
+  const sync = new SyncService({
+    hub,
+    reader,
+    bounds: new CoalescedBounds(() => runtime.store.bounds()),
+    gate: resumeGate,
+    readModel,
+    subjects: runtime.subjects,
+    shard,
+    log: log.child({ component: 'sync' }),
+    maxReplay: config.sync.maxReplay,
+  });
   hub.onDelivered = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic));
   const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets });
   sockets.attach(app);
@@ -126,6 +151,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       sockets.closeAll();
       await sockets.drain();
       hub.close();
+      recentLog?.stop();
       presence.stop();
       // Let close frames flush before the process moves on.
       await new Promise((r) => setTimeout(r, 50));

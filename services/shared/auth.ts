@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SignJWT, importSPKI, jwtVerify, type CryptoKey, type KeyObject } from 'jose';
+import { SignJWT } from 'jose';
 import { UserId } from '../../contracts/index.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
+import { createJwtVerifier } from './jwt.js';
 
 export interface AuthenticatedUser {
   userId: string;
@@ -13,6 +14,8 @@ export interface AuthenticatedUser {
 }
 
 export interface Authenticator {
+  /** Synchronous so the gateway can answer a WebSocket upgrade inside uWebSockets' handler (see jwt.ts). */
+  verifySync(token: string): AuthenticatedUser;
   verify(token: string): Promise<AuthenticatedUser>;
   /** Present only when dev tokens are enabled. */
   issueDevToken?: (userId: string, ttlSeconds: number) => Promise<{ token: string; expiresAt: number }>;
@@ -44,29 +47,26 @@ function devSecret(dataDir: string): Uint8Array {
  */
 export async function createAuthenticator(config: Config): Promise<Authenticator> {
   const { jwtSecret, jwtPublicKey, jwtAlgorithm, issuer, audience, devTokens } = config.auth;
-  let key: Uint8Array | CryptoKey | KeyObject;
-  let algorithms: string[];
-  if (jwtPublicKey) {
-    key = await importSPKI(jwtPublicKey, jwtAlgorithm);
-    algorithms = [jwtAlgorithm];
-  } else {
-    key = jwtSecret ? new TextEncoder().encode(jwtSecret) : devSecret(config.dataDir);
-    algorithms = ['HS256'];
-  }
-  const hmacKey = key instanceof Uint8Array ? key : null;
+  const hmacKey = jwtPublicKey ? null : jwtSecret ? new TextEncoder().encode(jwtSecret) : devSecret(config.dataDir);
+  const verifyJwt = createJwtVerifier(
+    hmacKey
+      ? { algorithm: 'HS256', key: hmacKey, issuer, ...(audience ? { audience } : {}) }
+      : { algorithm: jwtAlgorithm, key: jwtPublicKey!, issuer, ...(audience ? { audience } : {}) },
+  );
 
+  const verifySync = (token: string): AuthenticatedUser => {
+    try {
+      const claims = verifyJwt(token);
+      const userId = UserId.safeParse(claims.sub);
+      if (!userId.success) throw new Error('token subject is not a valid user id');
+      return { userId: userId.data, expiresAt: claims.exp };
+    } catch (err) {
+      throw new AppError('unauthenticated', 'invalid or expired token', { cause: err });
+    }
+  };
   const authenticator: Authenticator = {
-    async verify(token) {
-      try {
-        const { payload } = await jwtVerify(token, key, { issuer, algorithms, ...(audience ? { audience } : {}) });
-        const userId = UserId.safeParse(payload.sub);
-        if (!userId.success) throw new Error('token subject is not a valid user id');
-        if (typeof payload.exp !== 'number') throw new Error('token has no expiry');
-        return { userId: userId.data, expiresAt: payload.exp };
-      } catch (err) {
-        throw new AppError('unauthenticated', 'invalid or expired token', { cause: err });
-      }
-    },
+    verifySync,
+    verify: async (token) => verifySync(token),
   };
   if (devTokens && hmacKey) {
     authenticator.issueDevToken = async (userId, ttlSeconds) => {

@@ -53,6 +53,8 @@ const EnvSchema = z.object({
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(10 << 20),
   ATTACHMENT_TYPES: z.string().default('image/*,video/*,audio/*,text/plain,application/pdf,application/zip,application/octet-stream'),
   MAX_REPLAY_EVENTS: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
+  MAX_CONCURRENT_RESUMES: z.coerce.number().int().min(1).max(100_000).default(2000),
+  RECENT_LOG_EVENTS: z.coerce.number().int().min(0).max(10_000_000).default(200_000),
   PRESENCE_TTL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
   AUTH_JWT_SECRET: z.string().min(32).optional(),
   AUTH_JWT_PUBLIC_KEY: z.string().optional(),
@@ -128,8 +130,14 @@ export interface Config {
   };
   attachments: { maxBytes: number; allowedTypes: string[] };
   presence: { ttlSeconds: number };
-  /** Most events one resume replays before answering `too_far_behind`. */
-  sync: { maxReplay: number };
+  sync: {
+    /** Most events one resume replays before answering `too_far_behind`. */
+    maxReplay: number;
+    /** Resumes running at once per gateway; the rest queue (a reconnect storm clears instead of timing out). */
+    maxConcurrentResumes: number;
+    /** Events of the stream's tail a gateway keeps in memory for resumes (0: read every resume from JetStream). */
+    recentLogEvents: number;
+  };
   auth: {
     /** HS256 shared secret; when neither this nor a public key is set, a dev secret is generated under dataDir. */
     jwtSecret: string | undefined;
@@ -204,7 +212,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: { framesPerSecond: e.RATE_FRAMES_PER_SECOND, sendsPerSecond: e.RATE_SENDS_PER_SECOND, httpPerSecond: e.RATE_HTTP_PER_SECOND },
     attachments: { maxBytes: e.MAX_ATTACHMENT_BYTES, allowedTypes: e.ATTACHMENT_TYPES.split(',').map((t) => t.trim()).filter(Boolean) },
     presence: { ttlSeconds: e.PRESENCE_TTL_SECONDS },
-    sync: { maxReplay: e.MAX_REPLAY_EVENTS },
+    sync: { maxReplay: e.MAX_REPLAY_EVENTS, maxConcurrentResumes: e.MAX_CONCURRENT_RESUMES, recentLogEvents: e.RECENT_LOG_EVENTS },
     auth: {
       jwtSecret: e.AUTH_JWT_SECRET,
       jwtPublicKey: e.AUTH_JWT_PUBLIC_KEY,

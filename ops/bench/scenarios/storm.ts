@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { nowMicros } from '../lib/histogram.js';
 import { sampleProcesses } from '../lib/proc.js';
 import type { LoadPool } from '../load/pool.js';
@@ -51,13 +52,10 @@ export interface StormResult {
  * counts as resumed when the server says so (`synced` / recovered
  * `connect`) and it holds exactly the messages it missed.
  */
-export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, tag: string, log: (s: string) => void): Promise<StormResult> {
+export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, tag: string, log: (s: string) => void, profileDir?: string): Promise<StormResult> {
   const groups = Math.ceil(spec.clients / spec.groupSize);
-  // User ids as long as the other scenarios' (~20 characters): with short ones (BENCH_STORM_ID_INFIX=)
-  // the gateway drops many connections right after `welcome`; see docs/benchmarks.md.
-  const infix = process.env.BENCH_STORM_ID_INFIX ?? '-storm-member';
   const writer = (g: number) => `${tag}-storm-writer-${Math.floor(g / spec.groupsPerWriter)}`;
-  const member = (g: number, m: number) => `${tag}${infix}-${g * spec.groupSize + m}`;
+  const member = (g: number, m: number) => `${tag}-storm-member-${g * spec.groupSize + m}`;
   const convSpecs: ConvSpec[] = Array.from({ length: groups }, (_, g) => ({ kind: 'group', members: [writer(g), ...Array.from({ length: spec.groupSize }, (_, m) => member(g, m))] }));
   const t0 = performance.now();
   const ids = await target.createConversations(convSpecs);
@@ -96,7 +94,14 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
 
   const server0 = sampleProcesses(target.serverPids);
   const support0 = sampleProcesses(target.supportPids);
+  const profiling = profileDir && target.profile ? target.profile : null;
+  await profiling?.start();
   const r = await pool.storm('storm', nowMicros(), spec.deadlineSeconds * 1000, sent.acked);
+  if (profiling) {
+    const file = path.join(profileDir!, `${target.name}-storm-${spec.clients}.cpuprofile`);
+    await profiling.stop(file);
+    log(`  storm: gateway CPU profile in ${file}`);
+  }
   const server1 = sampleProcesses(target.serverPids);
   const support1 = sampleProcesses(target.supportPids);
   const result: StormResult = {

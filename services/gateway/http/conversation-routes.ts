@@ -78,6 +78,9 @@ export function registerConversationRoutes(router: HttpRouter, deps: RouteDeps):
     await requireMember(deps, conversationId, userId);
     const state = await deps.commands.load(conversationId);
     if (state.kind === 'channel') throw new AppError('forbidden', 'channels do not track per-member receipts');
-    return { status: 200, body: await deps.messages.receipts(conversationId, seqParam(ctx)) };
+    const seq = seqParam(ctx);
+    // The message's own position: a client asking right after it arrived live must not hear "no such message".
+    if (seq <= state.version) await deps.readModel.waitFor(seq);
+    return { status: 200, body: await deps.messages.receipts(conversationId, seq) };
   });
 }

@@ -1,5 +1,6 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { Empty, headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/logger.js';
 
 export interface PresenceView {
@@ -15,24 +16,31 @@ export interface PresenceView {
  * comes online and rewrites all of them every TTL/3 (the heartbeat); a user
  * whose gateway dies simply expires. Last-seen times go to a second bucket
  * without TTL when the user's last local connection closes.
+ *
+ * Writes are plain publishes on the buckets' subjects (which is what a KV put
+ * is), without waiting for JetStream's acknowledgement: presence is advisory
+ * and self-healing (the heartbeat rewrites it), and a request per connect and
+ * disconnect was a tenth of a gateway's CPU in a reconnect storm.
  */
 export class PresenceService {
   private readonly local = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly online: KV,
     private readonly lastSeen: KV,
-    private readonly ttlSeconds: number,
+    private readonly buckets: { online: string; lastSeen: string },
     private readonly log: Logger,
   ) {}
 
-  static async open(js: JetStreamClient, namespace: string, ttlSeconds: number, log: Logger): Promise<PresenceService> {
+  static async open(nc: NatsConnection, js: JetStreamClient, namespace: string, ttlSeconds: number, log: Logger): Promise<PresenceService> {
     const kvm = new Kvm(js);
-    const online = await kvm.create(`${namespace}_presence`, { ttl: ttlSeconds * 1000, history: 1 });
-    const lastSeen = await kvm.create(`${namespace}_last_seen`, { history: 1 });
-    const service = new PresenceService(online, lastSeen, ttlSeconds, log);
-    service.timer = setInterval(() => void service.heartbeat(), (ttlSeconds * 1000) / 3);
+    const buckets = { online: `${namespace}_presence`, lastSeen: `${namespace}_last_seen` };
+    const online = await kvm.create(buckets.online, { ttl: ttlSeconds * 1000, history: 1 });
+    const lastSeen = await kvm.create(buckets.lastSeen, { history: 1 });
+    const service = new PresenceService(nc, online, lastSeen, buckets, log);
+    service.timer = setInterval(() => service.heartbeat(), (ttlSeconds * 1000) / 3);
     service.timer.unref();
     return service;
   }
@@ -40,7 +48,7 @@ export class PresenceService {
   connected(userId: string): void {
     const n = (this.local.get(userId) ?? 0) + 1;
     this.local.set(userId, n);
-    if (n === 1) this.online.put(userId, String(Date.now())).catch((err) => this.log.warn('presence put failed', { userId, err }));
+    if (n === 1) this.put(this.buckets.online, userId, String(Date.now()));
   }
 
   disconnected(userId: string): void {
@@ -50,9 +58,9 @@ export class PresenceService {
       return;
     }
     this.local.delete(userId);
-    const now = String(Date.now());
     // Another gateway holding a connection of this user re-asserts it on its next heartbeat.
-    Promise.all([this.online.delete(userId), this.lastSeen.put(userId, now)]).catch((err) => this.log.warn('presence update failed', { userId, err }));
+    this.delete(this.buckets.online, userId);
+    this.put(this.buckets.lastSeen, userId, String(Date.now()));
   }
 
   async lookup(userIds: string[]): Promise<PresenceView[]> {
@@ -70,8 +78,28 @@ export class PresenceService {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private async heartbeat(): Promise<void> {
+  private heartbeat(): void {
     const now = String(Date.now());
-    await Promise.all([...this.local.keys()].map((u) => this.online.put(u, now))).catch((err) => this.log.warn('presence heartbeat failed', { err }));
+    for (const userId of this.local.keys()) this.put(this.buckets.online, userId, now);
+  }
+
+  /** A KV put: a publish on the key's subject (user ids are subject-safe by contract). */
+  private put(bucket: string, key: string, value: string): void {
+    this.publish(`$KV.${bucket}.${key}`, value, undefined);
+  }
+
+  private delete(bucket: string, key: string): void {
+    const h = headers();
+    h.set('KV-Operation', 'DEL');
+    this.publish(`$KV.${bucket}.${key}`, Empty, h);
+  }
+
+  private publish(subject: string, data: string | Uint8Array, h: ReturnType<typeof headers> | undefined): void {
+    try {
+      this.nc.publish(subject, data, h ? { headers: h } : undefined);
+    } catch (err) {
+      // Only a closed connection throws here; the next heartbeat after reconnecting restores presence.
+      this.log.warn('presence update failed', { subject, err });
+    }
   }
 }

@@ -1,12 +1,44 @@
-import { encodeShardPosition, type EntityKind } from '../../../contracts/index.js';
+import { encodeShardPosition, parseEntitySubject, type EntityKind } from '../../../contracts/index.js';
+import type { StoredEvent } from '../../shared/nats/event-store.js';
 import type { ShardInfo } from '../../shared/nats/streams.js';
+
+/** An event frame in two fixed parts around its `prevSeq`, the only part that depends on the receiver. */
+interface FrameParts {
+  head: string;
+  tail: string;
+}
 
 /**
  * The one place an event frame is serialised, live or replayed. The event's
  * JSON is spliced in as stored (it was validated when appended), so a live
  * event costs one string build per gateway however many sockets receive it.
  */
-export function eventFrame(shard: ShardInfo, kind: EntityKind, id: string, seq: number, prevSeq: number | null, eventJson: string): string {
+function frameParts(shard: ShardInfo, kind: EntityKind, id: string, seq: number, eventJson: string): FrameParts {
   const pos = encodeShardPosition({ shard: shard.shard, epoch: shard.epoch, seq });
-  return `{"t":"event","entity":{"kind":"${kind}","id":"${id}"},"seq":${seq},"prevSeq":${prevSeq === null ? 'null' : prevSeq},"pos":"${pos}","event":${eventJson}}`;
+  return { head: `{"t":"event","entity":{"kind":"${kind}","id":"${id}"},"seq":${seq},"prevSeq":`, tail: `,"pos":"${pos}","event":${eventJson}}` };
+}
+
+function join(parts: FrameParts, prevSeq: number | null): string {
+  return parts.head + (prevSeq === null ? 'null' : String(prevSeq)) + parts.tail;
+}
+
+export function eventFrame(shard: ShardInfo, kind: EntityKind, id: string, seq: number, prevSeq: number | null, eventJson: string): string {
+  return join(frameParts(shard, kind, id, seq, eventJson), prevSeq);
+}
+
+const partsByEvent = new WeakMap<object, FrameParts>();
+
+/**
+ * The frame of a stored event, its fixed parts built once per event object:
+ * the recent log hands the same object to every resume of a reconnect storm.
+ */
+export function storedEventFrame(shard: ShardInfo, stored: StoredEvent, prevSeq: number | null): string {
+  let parts = partsByEvent.get(stored.event);
+  if (!parts) {
+    const entity = parseEntitySubject(stored.subject);
+    if (!entity) throw new Error(`not an event subject: ${stored.subject}`);
+    parts = frameParts(shard, entity.kind, entity.id, stored.seq, JSON.stringify(stored.event));
+    partsByEvent.set(stored.event, parts);
+  }
+  return join(parts, prevSeq);
 }

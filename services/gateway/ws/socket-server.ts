@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CloseCode, type ClientFrame, type Command, type ErrorFrame, type WelcomeFrame, MAX_TEXT_CODE_POINTS } from '../../../contracts/index.js';
-import type { Authenticator } from '../../shared/auth.js';
+import type { AuthenticatedUser, Authenticator } from '../../shared/auth.js';
 import type { Config } from '../../shared/config.js';
 import { AppError, toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -98,35 +98,30 @@ export class SocketServer {
         const key = req.getHeader('sec-websocket-key');
         const protocol = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
-        let aborted = false;
-        res.onAborted(() => {
-          aborted = true;
-        });
-        this.deps.auth.verify(token).then(
-          (user) => {
-            if (aborted) return;
-            const state: ConnectionState = {
-              userId: user.userId,
-              connectionId: randomUUID(),
-              expiresAt: user.expiresAt,
-              position: position || null,
-              syncing: true,
-              topics: new Set(),
-              closed: false,
-              badFrames: 0,
-              badFramesWindowStart: Date.now(),
-              expiryTimer: null,
-              frameBucket: new TokenBucket(this.deps.config.limits.framesPerSecond, this.deps.config.limits.framesPerSecond * 2),
-              lastTyping: new Map(),
-            };
-            res.cork(() => res.upgrade(state, key, protocol, extensions, context));
-          },
-          (err) => {
-            if (aborted) return;
-            const body = toAppError(err).toBody();
-            res.cork(() => res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
-          },
-        );
+        // Answered synchronously, inside uWebSockets' own (corked) handler: an upgrade from a later
+        // `res.cork` callback can close the new socket without a close frame (uNetworking/uWebSockets#1928).
+        let user: AuthenticatedUser;
+        try {
+          user = this.deps.auth.verifySync(token);
+        } catch (err) {
+          res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end(JSON.stringify(toAppError(err).toBody()));
+          return;
+        }
+        const state: ConnectionState = {
+          userId: user.userId,
+          connectionId: randomUUID(),
+          expiresAt: user.expiresAt,
+          position: position || null,
+          syncing: true,
+          topics: new Set(),
+          closed: false,
+          badFrames: 0,
+          badFramesWindowStart: Date.now(),
+          expiryTimer: null,
+          frameBucket: new TokenBucket(this.deps.config.limits.framesPerSecond, this.deps.config.limits.framesPerSecond * 2),
+          lastTyping: new Map(),
+        };
+        res.upgrade(state, key, protocol, extensions, context);
       },
       open: (ws) => this.onOpen(ws),
       message: (ws, data, isBinary) => this.onMessage(ws, data, isBinary),
@@ -198,6 +193,7 @@ export class SocketServer {
     return {
       userId: state.userId,
       send: (frame) => this.sendFrame(ws, frame),
+      sendAll: (frames) => this.sendFrames(ws, frames),
       isClosed: () => state.closed,
       hold: (kind, id) => {
         const topic = topicFor(kind, id);
@@ -311,10 +307,16 @@ export class SocketServer {
   }
 
   private sendFrame(ws: Socket, frame: string): void {
+    this.sendFrames(ws, [frame]);
+  }
+
+  private sendFrames(ws: Socket, frames: string[]): void {
     if (ws.getUserData().closed) return;
-    this.deps.metrics?.frameOut();
-    // Corked: one syscall for the frame even when sent from an async continuation.
-    ws.cork(() => ws.send(frame, false));
+    this.deps.metrics?.frameOut(frames.length);
+    // Corked: one syscall for the frames even when sent from an async continuation.
+    ws.cork(() => {
+      for (const frame of frames) ws.send(frame, false);
+    });
     if (ws.getBufferedAmount() > this.deps.config.gateway.maxBufferedBytes) ws.end(CloseCode.slowReader, 'slow reader: reconnect and resume');
   }
 

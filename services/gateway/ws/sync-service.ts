@@ -2,16 +2,21 @@ import { decodePosition, encodeShardPosition, rewindsOf, type EntityKind, type S
 
 type ResyncReason = NonNullable<SyncedFrame['resync']>['reason'];
 import type { Logger } from '../../shared/logger.js';
-import type { EventStore, StoredEvent } from '../../shared/nats/event-store.js';
+import type { StoredEvent } from '../../shared/nats/event-store.js';
 import type { ShardInfo } from '../../shared/nats/streams.js';
-import type { ReadModel } from '../read-model.js';
-import { eventFrame } from './event-frame.js';
+import type { Membership, ReadModel } from '../read-model.js';
+import type { CoalescedBounds } from './coalesced-bounds.js';
+import type { ConcurrencyGate } from './concurrency-gate.js';
+import { storedEventFrame } from './event-frame.js';
 import type { FrameSink, LiveHub } from './live-hub.js';
+import type { EventReader } from './recent-log.js';
 
 /** What the sync engine needs from a connection. */
 export interface SyncConnection {
   readonly userId: string;
   send(frame: string): void;
+  /** Several frames in one write (one cork): a resume's replay. */
+  sendAll(frames: string[]): void;
   isClosed(): boolean;
   /** Takes (and records, for release on close) a hub reference on the entity; returns its topic. */
   hold(kind: EntityKind, id: string): string;
@@ -33,7 +38,12 @@ class BufferSink implements FrameSink {
 
 export interface SyncServiceDeps {
   hub: LiveHub;
-  store: EventStore;
+  /** Replay reads: the gateway's recent log in front of the event store. */
+  reader: EventReader;
+  /** Stream bounds shared by concurrent resumes. */
+  bounds: CoalescedBounds;
+  /** Caps resumes running at once; the others wait their turn (welcome already sent, live events buffered). */
+  gate: ConcurrencyGate;
   readModel: ReadModel;
   subjects: Subjects;
   shard: ShardInfo;
@@ -59,11 +69,16 @@ export class SyncService {
     const sink = new BufferSink(this.deps.maxReplay * 4);
     const userTopic = conn.hold('user', conn.userId);
     this.deps.hub.addSink(userTopic, sink);
-    return { run: (token) => this.resume(conn, token, sink, userTopic) };
+    return {
+      run: (token) =>
+        this.deps.gate.run(async () => {
+          if (!conn.isClosed()) await this.resume(conn, token, sink, userTopic);
+        }).finally(() => this.deps.hub.removeSink(userTopic, sink)),
+    };
   }
 
   private async resume(conn: SyncConnection, token: string | null, sink: BufferSink, userTopic: string): Promise<void> {
-    const { hub, store, readModel, subjects, shard } = this.deps;
+    const { hub, reader, bounds, readModel, subjects, shard } = this.deps;
     const topics = [userTopic];
     const started = performance.now();
     const phases: Record<string, number> = {};
@@ -72,19 +87,10 @@ export class SyncService {
     const watchdog = setTimeout(() => this.deps.log.warn('resume still running after 10 s', { userId: conn.userId, phases }), 10_000);
     watchdog.unref();
     try {
-      const start = await store.bounds();
-      mark('bounds');
-      let from = start.lastSeq;
-      let resync: { reason: ResyncReason; conversations: string[] | null } | null = null;
       const parts = token === null ? null : decodePosition(token);
       const mine = parts?.find((p) => p.shard === shard.shard);
-      if (token === null) resync = { reason: 'no_position', conversations: null };
-      else if (!mine) resync = { reason: 'invalid_position', conversations: null };
-      else if (mine.epoch !== shard.epoch) resync = { reason: 'epoch_changed', conversations: null };
-      else if (mine.seq > start.lastSeq) resync = { reason: 'invalid_position', conversations: null };
-      else from = mine.seq;
-
-      let memberships = await readModel.memberships(conn.userId);
+      const snapshot = await readModel.resumeIndex(conn.userId);
+      let memberships = snapshot.memberships;
       const hold = (id: string) => {
         const topic = conn.hold('conv', id);
         if (!topics.includes(topic)) {
@@ -95,22 +101,42 @@ export class SyncService {
       memberships.forEach((m) => hold(m.id));
       mark('memberships');
       // Every live event after this point is buffered; the replay covers (from, until].
-      let until = (await store.bounds()).lastSeq;
+      const bounds0 = await bounds.read();
+      mark('bounds');
+      let until = bounds0.lastSeq;
+      let from = until;
+      let resync: { reason: ResyncReason; conversations: string[] | null } | null = null;
+      if (token === null) resync = { reason: 'no_position', conversations: null };
+      else if (!mine) resync = { reason: 'invalid_position', conversations: null };
+      else if (mine.epoch !== shard.epoch) resync = { reason: 'epoch_changed', conversations: null };
+      else if (mine.seq > until) resync = { reason: 'invalid_position', conversations: null };
+      else from = mine.seq;
       // The read model tells which conversations changed since `from`, once it has caught up with `until`.
-      const indexed = await readModel.waitFor(until, this.deps.indexWaitMs ?? 2000).then(
-        () => true,
-        () => false,
-      );
-      mark('index');
-      const early = new Set(memberships.map((m) => m.id));
-      if (indexed) {
-        memberships = await readModel.memberships(conn.userId);
-        memberships.forEach((m) => hold(m.id));
+      // The snapshot was taken before `until` was read, so it can at most equal it: then it is already exact.
+      let indexed = snapshot.checkpoint >= until;
+      const early = memberships;
+      if (!indexed) {
+        indexed = await readModel.waitFor(until, this.deps.indexWaitMs ?? 2000).then(
+          () => true,
+          () => false,
+        );
+        if (indexed) {
+          memberships = await readModel.memberships(conn.userId);
+          memberships.forEach((m) => hold(m.id));
+        }
       }
+      mark('index');
       // Conversations found only now were registered after `until`: read the bound again so the
       // replay reaches the point where their buffering began, and replay them whatever the index says.
-      const fresh = new Set(memberships.filter((m) => !early.has(m.id)).map((m) => m.id));
-      if (fresh.size) until = (await store.bounds()).lastSeq;
+      const earlyIds = new Set(early.map((m) => m.id));
+      const fresh = new Set(memberships.filter((m) => !earlyIds.has(m.id)).map((m) => m.id));
+      if (fresh.size) until = (await bounds.read()).lastSeq;
+      // Left after `until` (the index ran ahead of it): still a member for the whole replay range.
+      const leftLater = leftAfter(sink, until);
+      const stillMember = new Set(memberships.map((m) => m.id));
+      const leaving: Membership[] = early.filter((m) => !stillMember.has(m.id) && leftLater.has(m.id));
+      memberships = [...memberships, ...leaving];
+      leaving.forEach((m) => fresh.add(m.id));
       const rewound = new Set(Object.keys(token ? rewindsOf(token) : {}));
       const changed = memberships.filter((m) => !indexed || m.lastSeq > from || rewound.has(m.id) || fresh.has(m.id)).map((m) => m.id);
       // A conversation joined after the position is replayed from the join, not from the position:
@@ -123,12 +149,12 @@ export class SyncService {
           if (current.has(id) && after < from) startOf.set(id, Math.min(after, startOf.get(id) ?? after));
         }
       }
-      if (!resync && from < start.firstSeq - 1) {
+      if (!resync && from < bounds0.firstSeq - 1) {
         resync = { reason: 'retention', conversations: changed };
         from = until;
       }
 
-      const userEvents = await store.readSubjects([subjects.user(conn.userId)], from, until, this.deps.maxReplay);
+      const userEvents = await reader.readSubjects([subjects.user(conn.userId)], from, until, this.deps.maxReplay);
       const current = new Set(memberships.map((m) => m.id));
       const left = new Map<string, number>();
       for (const e of userEvents.events) {
@@ -137,7 +163,7 @@ export class SyncService {
       const convIds = [...new Set([...changed, ...left.keys()])];
       mark('user-replay');
       const replayFrom = Math.min(from, ...startOf.values());
-      const convEvents = await store.readSubjects(convIds.map((id) => subjects.conv(id)), replayFrom, until, this.deps.maxReplay);
+      const convEvents = await reader.readSubjects(convIds.map((id) => subjects.conv(id)), replayFrom, until, this.deps.maxReplay);
       let replay: StoredEvent[] = [];
       if (userEvents.truncated || convEvents.truncated || userEvents.events.length + convEvents.events.length > this.deps.maxReplay) {
         resync = { reason: 'too_far_behind', conversations: convIds };
@@ -164,8 +190,8 @@ export class SyncService {
           held.add(j.id);
           hold(j.id);
         });
-        const upTo = (await store.bounds()).lastSeq;
-        for (const j of joins) extra.push(...(await store.readSubjects([subjects.conv(j.id)], j.after, upTo, this.deps.maxReplay)).events);
+        const upTo = (await bounds.read()).lastSeq;
+        for (const j of joins) extra.push(...(await reader.readSubjects([subjects.conv(j.id)], j.after, upTo, this.deps.maxReplay)).events);
       }
       if (conn.isClosed()) return;
 
@@ -175,14 +201,12 @@ export class SyncService {
       const replayed = new Set<number>();
       for (const e of [...replay, ...extra].sort((x, y) => x.seq - y.seq)) {
         if (replayed.has(e.seq)) continue;
-        const { kind, id } = entityOf(e.subject);
-        out.push({ seq: e.seq, frame: eventFrame(shard, kind, id, e.seq, prev.get(e.subject) ?? null, JSON.stringify(e.event)) });
+        out.push({ seq: e.seq, frame: storedEventFrame(shard, e, prev.get(e.subject) ?? null) });
         prev.set(e.subject, e.seq);
         replayed.add(e.seq);
         if (e.seq > last) last = e.seq;
       }
-      // Flush, unhook and subscribe in one tick: no live frame can fall in between. Replayed and
-      // buffered frames go out in log order, so the highest position a device has seen is always a
+      // Replayed and buffered frames go out in log order, so the highest position a device has seen is always a
       // safe place to resume from.
       for (const item of sink.items) {
         if (item.seq > 0 && replayed.has(item.seq)) continue;
@@ -190,7 +214,6 @@ export class SyncService {
         if (item.seq > last) last = item.seq;
       }
       out.sort((x, y) => x.seq - y.seq);
-      for (const item of out) conn.send(item.frame);
       for (const topic of topics) {
         hub.removeSink(topic, sink);
         conn.subscribe(topic);
@@ -203,10 +226,11 @@ export class SyncService {
         replayed: replay.length,
         ...(resync ? { resync } : {}),
       };
-      conn.send(JSON.stringify(synced));
+      // Subscribed first, sent in the same tick: no live frame can come in between.
+      conn.sendAll([...out.map((item) => item.frame), JSON.stringify(synced)]);
       mark('synced');
       // Slow resumes are worth an operator's attention; the phases say where the time went.
-      if (phases.synced! > 2000) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: replay.length, phases });
+      if (phases.synced! > Number(process.env.ZZ_SLOW ?? 2000)) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: replay.length, phases });
     } finally {
       clearTimeout(watchdog);
       for (const topic of topics) hub.removeSink(topic, sink);
@@ -219,24 +243,26 @@ export class SyncService {
    * buffered seam as a resume.
    */
   async catchUp(conn: SyncConnection, conversationId: string, afterSeq: number): Promise<void> {
-    const { hub, store, subjects, shard } = this.deps;
+    const { hub, reader, bounds, subjects, shard } = this.deps;
     const topic = `conv/${conversationId}`;
     if (conn.holds(topic) || conn.isClosed()) return;
     conn.hold('conv', conversationId);
     const sink = new BufferSink(this.deps.maxReplay * 4);
     hub.addSink(topic, sink);
     try {
-      const until = (await store.bounds()).lastSeq;
-      const { events } = await store.readSubjects([subjects.conv(conversationId)], afterSeq, until, this.deps.maxReplay);
+      const until = (await bounds.read()).lastSeq;
+      const { events } = await reader.readSubjects([subjects.conv(conversationId)], afterSeq, until, this.deps.maxReplay);
       if (conn.isClosed()) return;
       const sent = new Set<number>();
+      const frames: string[] = [];
       let prev: number | null = null;
       for (const e of events) {
-        conn.send(eventFrame(shard, 'conv', conversationId, e.seq, prev, JSON.stringify(e.event)));
+        frames.push(storedEventFrame(shard, e, prev));
         prev = e.seq;
         sent.add(e.seq);
       }
-      for (const item of sink.items) if (!(item.seq > 0 && sent.has(item.seq))) conn.send(item.frame);
+      for (const item of sink.items) if (!(item.seq > 0 && sent.has(item.seq))) frames.push(item.frame);
+      conn.sendAll(frames);
       hub.removeSink(topic, sink);
       conn.subscribe(topic);
     } catch (err) {
@@ -249,13 +275,19 @@ export class SyncService {
   }
 }
 
-function entityOf(subject: string): { kind: EntityKind; id: string } {
-  const parts = subject.split('.');
-  return { kind: parts[2] as EntityKind, id: parts[3]! };
-}
-
 function joinsIn(events: StoredEvent[]): { id: string; after: number }[] {
   return events.flatMap((e) => (e.event.type === 'membership.joined' ? [{ id: e.event.data.conversationId, after: e.event.data.cause.conversationSeq - 1 }] : []));
+}
+
+/** Conversations the buffered user events say were left after `until`. */
+function leftAfter(sink: BufferSink, until: number): Set<string> {
+  const ids = new Set<string>();
+  for (const item of sink.items) {
+    if (item.seq <= until || !item.frame.includes('"membership.left"')) continue;
+    const f = JSON.parse(item.frame) as { event?: { type?: string; data?: { conversationId?: string } } };
+    if (f.event?.type === 'membership.left' && f.event.data?.conversationId) ids.add(f.event.data.conversationId);
+  }
+  return ids;
 }
 
 function parseJoin(frame: string): { id: string; after: number } | null {

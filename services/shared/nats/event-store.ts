@@ -131,25 +131,46 @@ export class EventStore {
     const events: StoredEvent[] = [];
     if (subjects.length === 0 || afterSeq >= untilSeq) return { events, truncated: false };
     // An ordered consumer is created on the server by get(): its info tells whether anything matches at all.
-    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: subjects, opt_start_seq: afterSeq + 1, inactive_threshold: 10_000 });
+    // One subject goes as a plain filter: nats-server 2.10 serves a multi-subject filter holding a
+    // wildcard (the recent log reads `<ns>.ev.>`) at a few hundred messages a second past ~15k.
+    const filter = subjects.length === 1 ? subjects[0]! : subjects;
+    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: filter, opt_start_seq: afterSeq + 1, inactive_threshold: 10_000 });
     if ((await consumer.info(true)).num_pending === 0) {
       await consumer.delete().catch(() => undefined);
       return { events, truncated: false };
     }
-    const messages = await consumer.consume({ max_messages: Math.min(1000, limit + 1) });
+    // Bounded pulls, not one open-ended `consume()`: under a flooded event loop (a reconnect storm)
+    // a long consume stopped receiving with messages still pending and never ended. Each fetch ends
+    // by itself; several empty ones in a row mean the server stopped answering, and say so.
     let truncated = false;
+    let done = false;
+    let emptyPulls = 0;
     try {
-      for await (const m of messages) {
-        if (m.seq > untilSeq) break;
-        if (events.length >= limit) {
-          truncated = true;
-          break;
+      while (!done) {
+        // Large pulls: a long read (a recent-log fill during a storm) then waits on few round trips
+        // through a busy event loop.
+        const batch = await consumer.fetch({ max_messages: Math.min(10_000, limit + 1 - events.length), expires: 2000 });
+        let received = 0;
+        for await (const m of batch) {
+          received++;
+          if (m.seq > untilSeq) {
+            done = true;
+            break;
+          }
+          if (events.length >= limit) {
+            truncated = done = true;
+            break;
+          }
+          events.push({ seq: m.seq, subject: m.subject, event: decodeEvent(m.data) });
+          if (m.seq >= untilSeq || m.info.pending === 0) {
+            done = true;
+            break;
+          }
         }
-        events.push({ seq: m.seq, subject: m.subject, event: decodeEvent(m.data) });
-        if (m.seq >= untilSeq || m.info.pending === 0) break;
+        emptyPulls = received === 0 ? emptyPulls + 1 : 0;
+        if (!done && emptyPulls >= 5) throw new AppError('unavailable', `the event log stopped answering a read after sequence ${events.at(-1)?.seq ?? afterSeq}`);
       }
     } finally {
-      await messages.close().catch(() => undefined);
       await consumer.delete().catch(() => undefined);
     }
     return { events, truncated };
