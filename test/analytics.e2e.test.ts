@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ParleyEvent } from '../contracts/index.js';
+import { AnalyticsProjector } from '../services/analytics/projector.js';
 import { AnalyticsProbe } from './support/analytics.js';
 import { appendAll, created, sent, waitUntil } from './support/events.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
@@ -92,6 +93,29 @@ describe('the analytics projector', () => {
     await a.analytics.projector.rebuild();
     await expectLogEqualsClickHouse();
     expect(await snapshot()).toEqual(before);
+  });
+
+  it('catches up in many batches, each acked once for all its events', async () => {
+    await appendAll(p.platform.runtime, Array.from({ length: 40 }, (_, i) => sent(`g_many${id()}`, 'hal', `batch me ${i}`)));
+    const { runtime } = p.platform;
+    await a.analytics.projector.stop();
+    const small = new AnalyticsProjector(runtime, { maxBatch: 7, maxDelayMs: 20 });
+    try {
+      await small.rebuild();
+      const last = await a.lastSeq();
+      await small.waitFor(last);
+      expect(await a.clickhouseCounts()).toEqual(await a.logCounts());
+      await a.expectRollupsMatchRaw();
+      // Acks are cumulative: nothing of the log stays pending on the consumer (once the last ack has reached the server).
+      const acked = async () => {
+        const info = await runtime.nats.jsm.consumers.info(runtime.shards[0]!.stream, small.consumerName);
+        return info.ack_floor.stream_seq === last && info.num_ack_pending === 0;
+      };
+      await waitUntil(acked, 5000, 'the whole log acked');
+    } finally {
+      await small.stop();
+      await a.analytics.projector.start();
+    }
   });
 
   it("stores the gateway's send-to-deliver timing; latency rollups equal the raw deliveries", async () => {

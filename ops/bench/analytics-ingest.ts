@@ -7,7 +7,7 @@
  * while the previous one is being inserted. JetStream delivery is not part
  * of it (see the projector rebuild benchmark for the log side).
  *
- *   npx tsx ops/bench/analytics-ingest.ts [--events 500000] [--batch 20000] [--phases]
+ *   npx tsx ops/bench/analytics-ingest.ts [--events 500000] [--batch 100000] [--phases]
  *
  * Prints events/s and CPU microseconds per event (all threads of the
  * process, chDB's included). `--phases` runs the JavaScript side and the
@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParleyEvent } from '../../contracts/index.js';
+import { DEFAULT_MAX_BATCH, EVENTS_PER_TURN, nextTurn } from '../../services/analytics/projector.js';
 import { readStoredEvent, toEventRow } from '../../services/analytics/rows.js';
 import { batchToken, eventRowLine, insertEvents, writeIntent } from '../../services/analytics/sink.js';
 import { createAnalyticsClient } from '../../services/shared/clickhouse.js';
@@ -25,7 +26,7 @@ import { migrateClickHouse } from '../../services/shared/clickhouse-migrate.js';
 import { loadConfig } from '../../services/shared/config.js';
 import { createLogger } from '../../services/shared/logger.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '500000' }, batch: { type: 'string', default: '20000' }, phases: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '500000' }, batch: { type: 'string', default: String(DEFAULT_MAX_BATCH) }, phases: { type: 'boolean', default: false } } });
 const N = Number(values.events);
 const BATCH = Number(values.batch);
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -60,10 +61,16 @@ out(`${N} events generated (${(stored.reduce((s, e) => s + e.bytes.length, 0) / 
 
 const key = { consumer: 'bench-analytics', shard: 0, epoch: String(Date.now()) };
 let prepareMs = 0;
-const prepare = (from: number, to: number): string[] => {
-  const t = performance.now();
+const prepare = async (from: number, to: number): Promise<string[]> => {
+  let t = performance.now();
   const lines: string[] = [];
   for (let i = from; i < to; i++) {
+    // As the projector does, so that the batch in flight goes on meanwhile.
+    if (i % EVENTS_PER_TURN === 0) {
+      prepareMs += performance.now() - t;
+      await nextTurn();
+      t = performance.now();
+    }
     const e = stored[i]!;
     lines.push(eventRowLine(toEventRow({ shard: 0, epoch: key.epoch, seq: i + 1, subject: e.subject }, readStoredEvent(e.bytes))));
   }
@@ -83,7 +90,7 @@ let elapsed: number;
 if (values.phases) {
   // The two halves apart: JavaScript alone (one core), then ClickHouse alone (its threads).
   const batches: [number, number, string[]][] = [];
-  for (let from = 0; from < N; from += BATCH) batches.push([from + 1, Math.min(N, from + BATCH), prepare(from, Math.min(N, from + BATCH))]);
+  for (let from = 0; from < N; from += BATCH) batches.push([from + 1, Math.min(N, from + BATCH), await prepare(from, Math.min(N, from + BATCH))]);
   const jsCpu = cpuMs(process.cpuUsage(cpu0));
   const t1 = performance.now();
   for (const [first, last, lines] of batches) await insert(first, last, lines);
@@ -96,7 +103,7 @@ if (values.phases) {
   let inflight: Promise<void> = Promise.resolve();
   for (let from = 0; from < N; from += BATCH) {
     const to = Math.min(N, from + BATCH);
-    const lines = prepare(from, to);
+    const lines = await prepare(from, to);
     await inflight;
     inflight = insert(from + 1, to, lines);
   }
@@ -109,6 +116,8 @@ const rs = await client.query({ query: `SELECT (SELECT count() FROM ${db}.events
 const [check] = await rs.json<{ events: string; messages: string }>();
 out(`ingested ${N} events in ${elapsed.toFixed(2)} s: ${Math.round(N / elapsed).toLocaleString('en')} events/s${values.phases ? ' (phases one after the other)' : ''}`);
 out(`CPU: ${((cpu.user + cpu.system) / N).toFixed(1)} µs per event (all threads); JS read+map+serialise: ${((prepareMs * 1000) / N).toFixed(1)} µs per event`);
+// Other work on the machine moves these figures a lot: say how busy it was.
+out(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 out(`check: events table ${check!.events}, messages rollup ${check!.messages} (expected ${N} and ${stored.filter((_, i) => i % 20 < 17).length})`);
 await client.close();
 fs.rmSync(dataDir, { recursive: true, force: true });

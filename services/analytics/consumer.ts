@@ -19,7 +19,8 @@ export async function consumeLogFrom(runtime: Runtime, name: string, fromSeq: nu
   await jsm.consumers.add(stream, {
     durable_name: name,
     description: 'analytics projector; recreated at each start from its checkpoint in ClickHouse',
-    ack_policy: AckPolicy.Explicit,
+    // Cumulative: batches land strictly in log order, so acking a batch's last event acks the batch.
+    ack_policy: AckPolicy.All,
     deliver_policy: fromSeq > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
     ...(fromSeq > 1 ? { opt_start_seq: fromSeq } : {}),
     filter_subject: runtime.subjects.allEvents,
@@ -27,7 +28,8 @@ export async function consumeLogFrom(runtime: Runtime, name: string, fromSeq: nu
     max_ack_pending: maxBatch * 2,
     ack_wait: 60_000_000_000,
   });
-  return (await js.consumers.get(stream, name)).consume({ max_messages: maxBatch });
+  // Pulls smaller than a batch: the projector collects across pulls, and the client's buffer stays small.
+  return (await js.consumers.get(stream, name)).consume({ max_messages: Math.min(maxBatch, 20_000) });
 }
 
 export function projectorMetrics(metrics: MetricsRegistry) {

@@ -3,17 +3,9 @@ import { expect } from 'vitest';
 import type { AnalyticsService } from '../../services/analytics/service.js';
 import type { TestPlatform } from './platform.js';
 
-/** Helpers for analytics tests: query ClickHouse, read the log, compare rollups with the raw table. */
-export class AnalyticsProbe {
-  readonly ch: ClickHouseClient;
-  readonly db: string;
-  readonly analytics: AnalyticsService;
-
-  constructor(private readonly p: TestPlatform) {
-    this.ch = p.platform.runtime.clickhouse;
-    this.db = p.config.clickhouse.database;
-    this.analytics = p.platform.analytics!;
-  }
+/** Queries on the analytics tables of one database, wherever it lives (the platform's chDB, a ClickHouse server). */
+export class AnalyticsTables {
+  constructor(readonly ch: ClickHouseClient, readonly db: string) {}
 
   async q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
     const rs = await this.ch.query({ query: sql.replaceAll('{db}', this.db), format: 'JSONEachRow' });
@@ -22,37 +14,6 @@ export class AnalyticsProbe {
 
   async command(sql: string): Promise<void> {
     await this.ch.command({ query: sql.replaceAll('{db}', this.db) });
-  }
-
-  async lastSeq(): Promise<number> {
-    const { runtime } = this.p.platform;
-    return (await runtime.nats.jsm.streams.info(runtime.shards[0]!.stream)).state.last_seq;
-  }
-
-  /** Waits until the log stops growing (derived events included) and analytics has ingested all of it. */
-  async settled(timeoutMs = 15_000): Promise<number> {
-    for (;;) {
-      const seq = await this.lastSeq();
-      await this.analytics.projector.waitFor(seq, timeoutMs);
-      await new Promise((r) => setTimeout(r, 150));
-      if ((await this.lastSeq()) === seq) return seq;
-    }
-  }
-
-  /** Events of the log counted by type, read straight from the stream. */
-  async logCounts(): Promise<Record<string, number>> {
-    const { runtime } = this.p.platform;
-    const last = await this.lastSeq();
-    const counts: Record<string, number> = {};
-    const consumer = await runtime.nats.js.consumers.get(runtime.shards[0]!.stream);
-    const messages = await consumer.consume({ max_messages: 1000 });
-    for await (const m of messages) {
-      const type = String((JSON.parse(new TextDecoder().decode(m.data)) as { type?: unknown }).type);
-      counts[type] = (counts[type] ?? 0) + 1;
-      if (m.seq >= last) break;
-    }
-    await messages.close();
-    return counts;
   }
 
   /** Rows of `events` by type; fails when any log position appears twice. */
@@ -93,5 +54,46 @@ export class AnalyticsProbe {
         FROM {db}.deliveries GROUP BY m ORDER BY m`),
     );
     expect(await this.q('SELECT sum(deliveries) AS n FROM {db}.delivery_latency_histogram')).toEqual(await this.q('SELECT count() AS n FROM {db}.deliveries'));
+  }
+}
+
+/** AnalyticsTables of a test platform, with its log and its analytics service. */
+export class AnalyticsProbe extends AnalyticsTables {
+  readonly analytics: AnalyticsService;
+
+  constructor(private readonly p: TestPlatform) {
+    super(p.platform.runtime.clickhouse, p.config.clickhouse.database);
+    this.analytics = p.platform.analytics!;
+  }
+
+  async lastSeq(): Promise<number> {
+    const { runtime } = this.p.platform;
+    return (await runtime.nats.jsm.streams.info(runtime.shards[0]!.stream)).state.last_seq;
+  }
+
+  /** Waits until the log stops growing (derived events included) and analytics has ingested all of it. */
+  async settled(timeoutMs = 15_000): Promise<number> {
+    for (;;) {
+      const seq = await this.lastSeq();
+      await this.analytics.projector.waitFor(seq, timeoutMs);
+      await new Promise((r) => setTimeout(r, 150));
+      if ((await this.lastSeq()) === seq) return seq;
+    }
+  }
+
+  /** Events of the log counted by type, read straight from the stream. */
+  async logCounts(): Promise<Record<string, number>> {
+    const { runtime } = this.p.platform;
+    const last = await this.lastSeq();
+    const counts: Record<string, number> = {};
+    const consumer = await runtime.nats.js.consumers.get(runtime.shards[0]!.stream);
+    const messages = await consumer.consume({ max_messages: 1000 });
+    for await (const m of messages) {
+      const type = String((JSON.parse(new TextDecoder().decode(m.data)) as { type?: unknown }).type);
+      counts[type] = (counts[type] ?? 0) + 1;
+      if (m.seq >= last) break;
+    }
+    await messages.close();
+    return counts;
   }
 }
