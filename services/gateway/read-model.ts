@@ -23,15 +23,24 @@ export interface Membership {
 export class ReadModel implements IdempotencyIndex {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async findMessage(conversationId: string, senderId: string, clientMsgId: string): Promise<{ seq: number } | null> {
-    const row = await this.db
-      .selectFrom('messages')
-      .select('seq')
-      .where('conversation_id', '=', conversationId)
-      .where('sender_id', '=', senderId)
-      .where('client_msg_id', '=', clientMsgId)
-      .executeTakeFirst();
-    return row ? { seq: Number(row.seq) } : null;
+  /**
+   * A message the sender already stored under this client message id. Every
+   * send asks (retries beyond the log's dedup window are answered from here),
+   * so concurrent sends share one query per batch.
+   */
+  findMessage(conversationId: string, senderId: string, clientMsgId: string): Promise<{ seq: number } | null> {
+    return this.sentMessages.load(`${conversationId}\u0000${senderId}\u0000${clientMsgId}`);
+  }
+
+  private readonly sentMessages = new NextCallBatcher<string, { seq: number } | null>((keys) => this.findMessages(keys), () => null, 500, 4);
+
+  private async findMessages(keys: string[]): Promise<Map<string, { seq: number } | null>> {
+    const parts = keys.map((k) => k.split('\u0000') as [string, string, string]);
+    const { rows } = await sql<{ conversation_id: string; sender_id: string; client_msg_id: string; seq: string }>`
+      select m.conversation_id, m.sender_id, m.client_msg_id, m.seq
+      from unnest(${parts.map((p) => p[0])}::text[], ${parts.map((p) => p[1])}::text[], ${parts.map((p) => p[2])}::text[]) as k(conversation_id, sender_id, client_msg_id)
+      join messages m on m.conversation_id = k.conversation_id and m.sender_id = k.sender_id and m.client_msg_id = k.client_msg_id`.execute(this.db);
+    return new Map(rows.map((r) => [`${r.conversation_id}\u0000${r.sender_id}\u0000${r.client_msg_id}`, { seq: Number(r.seq) }]));
   }
 
   async isMember(conversationId: string, userId: string): Promise<boolean> {

@@ -19,6 +19,9 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     pingInterval: 10_000,
+    // Every request (each JetStream append) would otherwise build two Error objects with stack
+    // traces up front, in case it fails: a tenth of a gateway's CPU per message, measured.
+    noAsyncTraces: true,
   });
   void (async () => {
     for await (const s of nc.status()) {

@@ -68,7 +68,25 @@ export class EventStore {
     }
   }
 
+  private tick: Promise<void> | null = null;
+
+  /**
+   * Resolves once per event-loop turn for every caller of that turn. Appends
+   * started by the frames of one turn are published together: the NATS client
+   * writes whatever was queued in one syscall, instead of one per frame.
+   */
+  private nextTurn(): Promise<void> {
+    this.tick ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.tick = null;
+        resolve();
+      }),
+    );
+    return this.tick;
+  }
+
   private async publish(subject: string, event: ParleyEvent, options: AppendOptions): Promise<AppendResult> {
+    await this.nextTurn();
     try {
       const ack = await this.js.publish(subject, encodeEvent(event), {
         ...(options.msgId !== undefined ? { msgID: options.msgId } : {}),

@@ -101,13 +101,19 @@ export class ConversationCommands {
 
   async send(actor: UserId, input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined }): Promise<SendResult> {
     const { conversationId, clientMsgId } = input;
-    // The whole send runs in the conversation's queue, lookups included: messages pipelined by one
-    // device are stored in the order they were sent.
+    // Retries later than the log's dedup window are answered from the read model. The lookups start
+    // now, overlapping the appends queued ahead; the decision and the append run in the conversation's
+    // queue, so messages pipelined by one device are still stored in the order they were sent. (A retry
+    // racing its original is caught by the log's dedup id below.)
+    const known = this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
+    const resolved = input.attachments?.length ? this.deps.attachments.resolve(input.attachments) : Promise.resolve(undefined);
+    // Both are awaited in the queue; these only keep an early failure from counting as unhandled.
+    known.catch(() => undefined);
+    resolved.catch(() => undefined);
     return this.queue.run(conversationId, async () => {
-      // Retries later than the log's dedup window are answered from the read model.
-      const known = await this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
-      if (known) return this.resultFromStored(known.seq, true);
-      const attachments = input.attachments?.length ? await this.deps.attachments.resolve(input.attachments) : undefined;
+      const original = await known;
+      if (original) return this.resultFromStored(original.seq, true);
+      const attachments = await resolved;
       const messageId = this.deps.ids.next();
       const r = await this.executeLocked(
         conversationId,
