@@ -5,6 +5,7 @@ import { MembershipReactor } from '../services/membership/reactor.js';
 import { startNotifier, type NotifierService } from '../services/notifier/service.js';
 import { startProjector, type ProjectorService } from '../services/projector/service.js';
 import { createAuthenticator } from '../services/shared/auth.js';
+import { projectorLagCheck } from '../services/shared/projection/health.js';
 import type { Config } from '../services/shared/config.js';
 import type { Logger } from '../services/shared/logger.js';
 import { openRuntime, type Runtime } from '../services/shared/runtime.js';
@@ -53,7 +54,10 @@ export async function startPlatform(config: Config, log: Logger, options: Platfo
       stops.push(() => startedNotifier.stop());
     }
     const auth = await createAuthenticator(config);
-    const gateway = await startGateway(runtime, { auth, ...(projector ? { healthChecks: { projector: projector.healthCheck } } : {}) });
+    // One `projector` check over every projection runner here: the read model's and the notifier's.
+    const runners = [...(projector?.runners ?? []), ...(notifier ? [notifier.runner] : [])];
+    const healthChecks = runners.length > 0 ? { projector: projectorLagCheck(runners, config.projector.maxHealthyLag) } : undefined;
+    const gateway = await startGateway(runtime, { auth, ...(healthChecks ? { healthChecks } : {}) });
     stops.push(() => gateway.stop());
     return {
       runtime,

@@ -79,23 +79,50 @@ describe('request ids', () => {
   });
 });
 
+/** Both projection runners (the read model's and the notifier's) have handled the whole log. */
+async function caughtUp(): Promise<void> {
+  const runners = [...p.platform.projector!.runners, p.platform.notifier!.runner];
+  await waitUntil(async () => (await Promise.all(runners.map((r) => r.lag()))).every((lag) => lag === 0), 10_000, 'the projectors to catch up');
+}
+
 describe('GET /healthz', () => {
   it('reports the projector down while its lag exceeds the limit, with the lag in the detail, and up again once it catches up', async () => {
     const runner = p.platform.projector!.runners[0]!;
+    await caughtUp();
     const ok = await api(p.http, 'GET', '/healthz');
     expect(ok.status).toBe(200);
-    expect(ok.body.checks.projector).toMatchObject({ ok: true, detail: 'read-model lag 0' });
+    expect(ok.body.checks.projector).toMatchObject({ ok: true, detail: 'read-model lag 0, notifier lag 0' });
 
     await runner.stop();
     await appendAll(p.platform.runtime, Array.from({ length: 8 }, (_, i) => sent('g_lagging', 'alice', `backlog ${i}`)));
     const down = await api(p.http, 'GET', '/healthz');
     expect(down.status).toBe(503);
     expect(down.body.down).toEqual(['projector']);
-    expect(down.body.checks.projector).toMatchObject({ ok: false, detail: 'read-model lag 8 (limit 5)' });
+    // The notifier waits for the read model to reach each message before deciding, so it lags behind it too.
+    expect(down.body.checks.projector).toMatchObject({ ok: false, detail: 'read-model lag 8, notifier lag 8 (limit 5)' });
     expect(value(await metrics(), 'parley_projector_lag_events{projector="read-model"}')).toBe(8);
 
     await runner.start();
     await waitUntil(async () => (await api(p.http, 'GET', '/healthz')).status === 200, 10_000, 'healthz to recover');
+  });
+
+  it('counts the notifier among the projectors: down while it alone lags, its lag named in the detail and in the metrics', async () => {
+    const notifier = p.platform.notifier!.runner;
+    await caughtUp();
+    await notifier.stop();
+    await appendAll(p.platform.runtime, Array.from({ length: 6 }, (_, i) => sent('g_quiet', 'bob', `unnotified ${i}`)));
+    await waitUntil(async () => (await p.platform.projector!.runners[0]!.lag()) === 0, 10_000, 'the read model to catch up');
+    const down = await api(p.http, 'GET', '/healthz');
+    expect(down.status).toBe(503);
+    expect(down.body.down).toEqual(['projector']);
+    expect(down.body.checks.projector).toMatchObject({ ok: false, detail: 'read-model lag 0, notifier lag 6 (limit 5)' });
+    const text = await metrics();
+    expect(value(text, 'parley_projector_lag_events{projector="notifier"}')).toBe(6);
+    expect(value(text, 'parley_projector_parked_events{projector="notifier",status="parked"}')).toBe(0);
+
+    await notifier.start();
+    await waitUntil(async () => (await api(p.http, 'GET', '/healthz')).status === 200, 10_000, 'healthz to recover');
+    expect((await api(p.http, 'GET', '/healthz')).body.checks.projector.detail).toBe('read-model lag 0, notifier lag 0');
   });
 });
 

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upcasters } from '../contracts/index.js';
 import { listParked, redrive } from '../services/projector/parked.js';
-import type { Projection } from '../services/projector/projection.js';
+import type { Projection } from '../services/shared/projection/projection.js';
 import { projectionByName } from '../services/projector/projections.js';
-import { ProjectionRunner } from '../services/projector/runner.js';
+import { deleteDurable } from '../services/shared/projection/consumer.js';
+import { ProjectionRunner } from '../services/shared/projection/runner.js';
+import { createLogger } from '../services/shared/logger.js';
 import { appendAll, appendRaw, created, sent, waitUntil } from './support/events.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 
@@ -162,5 +164,21 @@ describe('an event no schema version can read', () => {
       delete upcasters['message.sent@0'];
     }
     expect(texts(await history('g_v0'))).toEqual(['from the old days', 'current version']);
+  });
+});
+
+describe('stopping', () => {
+  it('returns promptly when the runner is stopped while it reopens after its consumer was deleted (an operator reset)', async () => {
+    const rt = p.platform.runtime;
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', write: (l) => lines.push(l) });
+    const own = new ProjectionRunner({ ...rt, log }, { name: 'stop-probe', filterSubjects: [rt.subjects.allEvents], apply: async () => undefined }, { retryDelayMs: 300 });
+    await own.start();
+    await waitUntil(async () => (await own.lag()) === 0, 10_000, 'the probe to catch up');
+    await deleteDurable(rt.nats.jsm, rt.shards[0]!.stream, own.consumerName);
+    await waitUntil(() => lines.some((l) => l.includes('reopening from the checkpoint')), 10_000, `the runner to notice: ${lines.join('\n')}`);
+    // Now in the pause before its next session: that session opens after stop() and must not keep it waiting.
+    const stopped = await Promise.race([own.stop().then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))]);
+    expect(stopped).toBe(true);
   });
 });

@@ -6,7 +6,7 @@
  * ordered consumer, content-hash verification, atomic swap). Postgres is the
  * embedded one with its production settings (fsync on).
  *
- *   npx tsx ops/bench/projector-rebuild.ts [--events 200000] [--conversations 1000] [--burst 8] [--batch 5000]
+ *   npx tsx ops/bench/projector-rebuild.ts [--events 200000] [--conversations 1000] [--burst 8] [--batch 10000]
  *
  * Messages come in bursts, as chats do: a conversation gets a run of
  * consecutive messages (1 to 2 x burst - 1, `burst` on average) from two or three of its
@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { subjectsFor } from '../../contracts/index.js';
 import { projectionByName } from '../../services/projector/projections.js';
 import { rebuild } from '../../services/projector/rebuild.js';
-import { ProjectionRunner } from '../../services/projector/runner.js';
+import { ProjectionRunner } from '../../services/shared/projection/runner.js';
 import { createDb } from '../../services/shared/db/connect.js';
 import { migratePostgres } from '../../services/shared/db/migrate.js';
 import { createLogger } from '../../services/shared/logger.js';
@@ -33,7 +33,7 @@ import { ensureEventStreams } from '../../services/shared/nats/streams.js';
 import { postgresPids, startPrivateStack } from './lib/private-stack.js';
 import { sampleProcess, sampleProcesses } from './lib/proc.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, conversations: { type: 'string', default: '1000' }, burst: { type: 'string', default: '8' }, batch: { type: 'string', default: '5000' } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, conversations: { type: 'string', default: '1000' }, burst: { type: 'string', default: '8' }, batch: { type: 'string', default: '10000' } } });
 const N = Number(values.events);
 const C = Number(values.conversations);
 const BATCH = Number(values.batch);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kysely } from 'kysely';
 import { subjectsFor, type Subjects } from '../../contracts/index.js';
-import type { ProjectorDeps } from '../../services/projector/projection.js';
+import type { ProjectorDeps } from '../../services/shared/projection/projection.js';
 import { loadConfig, type Config } from '../../services/shared/config.js';
 import { createDb } from '../../services/shared/db/connect.js';
 import type { Database } from '../../services/shared/db/schema.js';

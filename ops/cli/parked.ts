@@ -1,7 +1,7 @@
 import { discard, listParked, redrive, blockedEntities, RedriveFailed } from '../../services/projector/parked.js';
-import { projectionByName } from '../../services/projector/projections.js';
 import { intOption, parse, printJson, UsageError, type CommandGroup } from './command.js';
 import { withOps } from './context.js';
+import { openProjection } from './projections.js';
 
 /** `conv:g_1`, `user:alice`, or a bare conversation id. */
 function entityArg(value: string): string {
@@ -41,7 +41,7 @@ export const parked: CommandGroup = {
         const all = args.includes('--all');
         const { positionals } = parse(args, { all: { type: 'boolean' } }, all ? 1 : 2);
         await withOps(io, async (ctx) => {
-          const projection = projectionByName(ctx.subjects, positionals[0]!);
+          const projection = await openProjection(ctx, positionals[0]!);
           const entities = all ? await blockedEntities(ctx.db, projection.name) : [entityArg(positionals[1]!)];
           let failed = 0;
           for (const entity of entities) {

@@ -1,23 +1,21 @@
 import { sql } from 'kysely';
-import { readCheckpoint } from '../../services/projector/checkpoint.js';
-import { consumerLag, deleteDurable } from '../../services/projector/consumer.js';
-import { projectionByName, projectionsFor } from '../../services/projector/projections.js';
+import { readCheckpoint } from '../../services/shared/projection/checkpoint.js';
+import { consumerLag, deleteDurable } from '../../services/shared/projection/consumer.js';
 import { rebuild, RebuildMismatch } from '../../services/projector/rebuild.js';
-import { projectorConsumerName } from '../../services/projector/runner.js';
+import { projectorConsumerName } from '../../services/shared/projection/runner.js';
 import { dropSchema, leftoverSchemas } from '../../services/projector/shadow.js';
 import { intOption, parse, printJson, UsageError, type CommandGroup } from './command.js';
 import { withOps, type OpsContext } from './context.js';
+import { checkKnown, isRebuildable, projectorNames, rebuildableProjection } from './projections.js';
 
 async function status(ctx: OpsContext) {
   const shard = ctx.shards[0]!;
   const last = (await ctx.nats.jsm.streams.info(shard.stream)).state.last_seq;
   const out = [];
-  // The registered projections, and every other runner that keeps a checkpoint here (the notifier's, for one).
-  const known = projectionsFor(ctx.subjects);
+  // Every projection the platform runs (started or not), and any other runner that keeps a checkpoint here.
   const rows = await ctx.db.selectFrom('projector_checkpoints').select('projector').where('shard', '=', shard.shard).execute();
-  const names = [...new Set([...known.map((p) => p.name), ...rows.map((r) => r.projector)])];
+  const names = [...new Set([...projectorNames(ctx.subjects), ...rows.map((r) => r.projector)])];
   for (const name of names) {
-    const p = known.find((k) => k.name === name);
     const row = await ctx.db.selectFrom('projector_checkpoints').selectAll().where('projector', '=', name).where('shard', '=', shard.shard).executeTakeFirst();
     const consumer = projectorConsumerName(ctx.subjects.namespace, name);
     const lag = await consumerLag(ctx.nats.jsm, shard.stream, consumer).catch(() => null);
@@ -40,18 +38,18 @@ async function status(ctx: OpsContext) {
       parked: Number(parked.find((r) => r.status === 'parked')?.n ?? 0),
       held: Number(parked.find((r) => r.status === 'held')?.n ?? 0),
       // Only a projection with tables can be rebuilt (one with side effects, like the notifier's, declares none).
-      rebuildable: Boolean(p?.tables?.length),
+      rebuildable: isRebuildable(ctx.subjects, name),
     });
   }
   return out;
 }
 
 export const projectors: CommandGroup = {
-  summary: 'Postgres projections: lag, rebuild into shadow tables and swap, reset',
+  summary: 'Postgres projections (the read model, the notifier): lag, rebuild into shadow tables and swap, reset',
   commands: {
     list: {
       usage: '',
-      summary: 'every projector with its checkpoint, lag, and parked/held counts',
+      summary: 'every projector (read-model, notifier) with its checkpoint, lag, and parked/held counts',
       run: async (args, io) => {
         parse(args, {}, 0);
         await withOps(io, async (ctx) => printJson(io, await status(ctx)));
@@ -73,7 +71,7 @@ export const projectors: CommandGroup = {
         const fromSeq = intOption(values['from-seq'], 'from-seq');
         const batchSize = intOption(values.batch, 'batch');
         await withOps(io, async (ctx) => {
-          const projection = projectionByName(ctx.subjects, positionals[0]!);
+          const projection = rebuildableProjection(ctx.subjects, positionals[0]!);
           let lastProgress = 0;
           try {
             const report = await rebuild(ctx, projection, {
@@ -107,7 +105,7 @@ export const projectors: CommandGroup = {
           const name = positionals[0]!;
           const shard = ctx.shards[0]!;
           const exists = await ctx.db.selectFrom('projector_checkpoints').select('projector').where('projector', '=', name).executeTakeFirst();
-          if (!exists) projectionByName(ctx.subjects, name); // unknown and never run: answers not_found with the known names
+          checkKnown(ctx.subjects, name, Boolean(exists)); // unknown and never run: answers not_found with the known names
           const projection = { name };
           const before = await ctx.db.transaction().execute(async (trx) => {
             // The row lock makes a running projector's current batch finish first; its next one sees the new position and reopens there.

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { ConversationEventOf, Subjects } from '../../contracts/index.js';
 import type { Database } from '../shared/db/schema.js';
 import type { StoredEvent } from '../shared/nats/event-store.js';
-import type { Projection } from '../projector/runner.js';
+import type { Projection } from '../shared/projection/projection.js';
 import { coalesce, type Hit } from './domain/coalesce.js';
 import { previewOf, wantsNotification, type ChannelMessages } from './domain/recipients.js';
 import type { PresenceReader } from './infra/presence-reader.js';
@@ -21,6 +21,9 @@ export interface NotifierProjectionOptions {
   now?: () => number;
 }
 
+/** The notifier's projector name and checkpoint key (its durable consumer is `<namespace>-notifier`). */
+export const NOTIFIER = 'notifier';
+
 type Sent = { seq: number; event: ConversationEventOf<'message.sent'> };
 const FOREVER = Number.MAX_SAFE_INTEGER;
 
@@ -35,7 +38,7 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
   const now = options.now ?? Date.now;
   const userPrefix = `${options.subjects.namespace}.ev.user.`;
   return {
-    name: 'notifier',
+    name: NOTIFIER,
     filterSubjects: [`${options.subjects.namespace}.ev.>`],
     async apply(trx, batch) {
       const mark = await store.readMark(trx, options.shard);

@@ -2,18 +2,22 @@ import { sql } from 'kysely';
 import type { ConversationEvent, Subjects, UserEvent } from '../../contracts/index.js';
 import type { StoredEvent } from '../shared/nats/event-store.js';
 import { applyConversationEvent } from './read-model/conversations.js';
+import { insertConversations, type PendingCreation } from './read-model/conversations-created.js';
 import { applyMessageChange } from './read-model/messages-changed.js';
 import { insertMessages, searchTokens, type PendingMessage } from './read-model/messages-sent.js';
 import { applyUserEvent } from './read-model/users.js';
-import type { Projection } from './runner.js';
+import type { Projection } from '../shared/projection/projection.js';
 
 const MESSAGE_CHANGES = new Set(['message.edited', 'message.recalled', 'message.deleted', 'reaction.added', 'reaction.removed']);
 
 /**
  * Conversations, members, history, reactions, markers, preferences, blocks
- * and search. Runs of consecutive message.sent events are inserted together
- * (a fixed number of statements per run); other events are applied in log
- * order in between, so an edit always finds the message it edits.
+ * and search. Runs of consecutive creations and messages are inserted
+ * together (a fixed number of statements per run, creations first); every
+ * other event is applied in log order in between, so an edit always finds
+ * the message it edits. Only a conversation's own events depend on each
+ * other, so a run is cut short when it would otherwise put a creation
+ * after a message of the same conversation, or two creations of one.
  */
 export function readModelProjection(subjects: Subjects): Projection {
   return {
@@ -23,15 +27,24 @@ export function readModelProjection(subjects: Subjects): Projection {
       for (const { event } of batch) if (event.type === 'message.sent') searchTokens(event);
     },
     async apply(trx, batch: StoredEvent[]) {
-      let run: PendingMessage[] = [];
+      const run = new Run();
       const flush = async () => {
-        if (run.length) await insertMessages(trx, run);
-        run = [];
+        if (run.creations.length) await insertConversations(trx, run.creations);
+        if (run.messages.length) await insertMessages(trx, run.messages);
+        run.clear();
       };
       const touched = new Map<string, number>();
       for (const { seq, subject, event } of batch) {
         if (event.type === 'message.sent') {
-          run.push({ seq, event });
+          run.messages.push({ seq, event });
+          run.conversations.add(event.data.conversationId);
+          continue;
+        }
+        if (event.type === 'conversation.created') {
+          if (run.conversations.has(event.data.conversationId)) await flush();
+          run.creations.push({ seq, event });
+          run.conversations.add(event.data.conversationId);
+          touched.set(event.data.conversationId, seq);
           continue;
         }
         await flush();
@@ -52,4 +65,17 @@ export function readModelProjection(subjects: Subjects): Projection {
       }
     },
   };
+}
+
+/** Creations and messages waiting to be inserted together, and the conversations they belong to. */
+class Run {
+  creations: PendingCreation[] = [];
+  messages: PendingMessage[] = [];
+  readonly conversations = new Set<string>();
+
+  clear(): void {
+    this.creations = [];
+    this.messages = [];
+    this.conversations.clear();
+  }
 }

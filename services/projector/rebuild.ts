@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureCheckpointRow, inSchema, quoteIdent, readCheckpoint } from './checkpoint.js';
-import { deleteDurable } from './consumer.js';
-import type { Projection, ProjectorDeps } from './projection.js';
+import { ensureCheckpointRow, inSchema, quoteIdent, readCheckpoint } from '../shared/projection/checkpoint.js';
+import { deleteDurable } from '../shared/projection/consumer.js';
+import type { Projection, ProjectorDeps } from '../shared/projection/projection.js';
 import { replay, type ReplayResult } from './replay.js';
-import { projectorConsumerName } from './runner.js';
+import { projectorConsumerName } from '../shared/projection/runner.js';
 import { createShadowSchema, dropSchema, finishShadowTables, swapIntoPublic, tableHash } from './shadow.js';
 
 export interface RebuildOptions {

@@ -1,17 +1,18 @@
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeEvent } from '../shared/nats/event-store.js';
-import { applyDeliveries, type ApplyResult } from './apply.js';
-import { CheckpointMoved, inSchema, readCheckpoint } from './checkpoint.js';
-import { describeFailure, isEnvironmentError } from './failure.js';
-import { consumerFilter, type Delivery, type Projection, type ProjectorDeps } from './projection.js';
+import { applyDeliveries, type ApplyResult } from '../shared/projection/apply.js';
+import { ApplyQueue } from './apply-queue.js';
+import { CheckpointMoved, inSchema, readCheckpoint } from '../shared/projection/checkpoint.js';
+import { describeFailure, isEnvironmentError } from '../shared/projection/failure.js';
+import { consumerFilter, type Delivery, type Projection, type ProjectorDeps } from '../shared/projection/projection.js';
 
 export interface ReplayOptions {
   /** Tables (and checkpoint) to write: a rebuild's shadow schema. */
   schema?: string;
   /** Stop after this stream sequence; default: the stream's last sequence when the replay starts. */
   untilSeq?: number;
-  /** Events per transaction. Default 5000 (measured: fewer, larger transactions replay faster; see docs/operations.md). */
+  /** Events per transaction. Default 10000 (measured: fewer, larger transactions replay faster; see docs/operations.md). */
   batchSize?: number;
   maxDeliveries: number;
   /** Pause before retrying a failed batch. Default 100 ms. */
@@ -28,6 +29,9 @@ export interface ReplayResult {
 }
 
 const MAX_TRANSIENT_ATTEMPTS = 20;
+/** Decoded batches that may wait behind the one in Postgres (bounds memory; decoding stops while they wait). */
+const MAX_BATCHES_AHEAD = 2;
+const YIELD_EVERY_MS = 1;
 
 /**
  * Decodes (and lets the projection prepare) each event on receipt: that CPU
@@ -39,7 +43,8 @@ function predecoded(d: Delivery, projection: Projection): Delivery {
   try {
     const event = decodeEvent(d.data);
     projection.prepare?.([{ seq: d.seq, subject: d.subject, event }]);
-    return { ...d, event };
+    d.event = event;
+    return d;
   } catch {
     return d;
   }
@@ -51,13 +56,13 @@ function predecoded(d: Delivery, projection: Projection): Delivery {
  * It only reads: nothing is appended to the log or published anywhere, so a
  * replay has no side effects beyond the tables it writes.
  *
- * Failures follow the live runner's rules (apply.ts), with retries in
+ * Failures follow the live runner's rules (shared/projection/apply.ts), with retries in
  * process: an event failing `maxDeliveries` times is parked in the schema's
  * own parked table.
  */
 export async function replay(deps: ProjectorDeps, projection: Projection, options: ReplayOptions): Promise<ReplayResult> {
   const shard = deps.shards[0]!;
-  const batchSize = options.batchSize ?? 5000;
+  const batchSize = options.batchSize ?? 10_000;
   const retryDelayMs = options.retryDelayMs ?? 100;
   const start = await inSchema(deps.db, options.schema, (trx) => readCheckpoint(trx, projection.name, shard.shard));
   const result: ReplayResult = { checkpoint: start.seq, applied: 0, parked: 0, held: 0 };
@@ -96,29 +101,30 @@ export async function replay(deps: ProjectorDeps, projection: Projection, option
   };
 
   const messages = await consumer.consume({ max_messages: batchSize * 2 });
-  // One batch is applied while the next is being received.
-  let inFlight: Promise<void> = Promise.resolve();
+  const queue = new ApplyQueue(applyWithRetries, MAX_BATCHES_AHEAD);
   try {
     let batch: Delivery[] = [];
+    let sliceStarted = performance.now();
     for await (const m of messages) {
       if (m.seq > until) break;
+      // Buffered messages come through microtasks only: yield every millisecond or so, so that the batch in
+      // Postgres gets each reply handled (and its next statement sent) promptly while this loop decodes.
+      if (performance.now() - sliceStarted >= YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStarted = performance.now();
+      }
       batch.push(predecoded({ seq: m.seq, subject: m.subject, data: m.data, deliveries: 1 }, projection));
       const last = m.seq >= until || m.info.pending === 0;
       if (batch.length >= batchSize || last) {
-        await inFlight;
-        inFlight = applyWithRetries(batch);
-        inFlight.catch(() => undefined); // awaited before the next batch; this only keeps it from counting as unhandled meanwhile
+        await queue.push(batch);
         batch = [];
       }
       if (last) break;
     }
-    if (batch.length > 0) {
-      await inFlight;
-      inFlight = applyWithRetries(batch);
-    }
-    await inFlight;
+    if (batch.length > 0) await queue.push(batch);
+    await queue.drained();
   } finally {
-    await inFlight.catch(() => undefined);
+    await queue.drained().catch(() => undefined);
     await messages.close().catch(() => undefined);
   }
   return result;

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../shared/db/schema.js';
-import { quoteIdent } from './checkpoint.js';
+import { quoteIdent } from '../shared/projection/checkpoint.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -27,8 +27,10 @@ export async function createShadowSchema(db: Kysely<Database>, schema: string, t
     await sql.raw(`create schema ${s}`).execute(trx);
     for (const t of [...tables, ...RUNNER_TABLES]) {
       // (Unlogged tables made permanent before the swap were measured slower end to end: SET LOGGED rewrites every table.)
-      const like = RUNNER_TABLES.includes(t as never) ? 'including all' : 'including defaults including generated including identity including storage including comments including constraints';
-      await sql.raw(`create table ${s}.${quoteIdent(t)} (like public.${quoteIdent(t)} ${like})`).execute(trx);
+      const runner = RUNNER_TABLES.includes(t as never);
+      const like = runner ? 'including all' : 'including defaults including generated including identity including storage including comments including constraints';
+      // No autovacuum while loading (it would analyze and vacuum tables that only grow); finishShadowTables analyzes once.
+      await sql.raw(`create table ${s}.${quoteIdent(t)} (like public.${quoteIdent(t)} ${like})${runner ? '' : ' with (autovacuum_enabled = false)'}`).execute(trx);
     }
     // Definitions are read with only `public` visible (so they name tables unqualified) and run with the shadow schema first.
     await sql`select set_config('search_path', 'public', true)`.execute(trx);
@@ -63,7 +65,10 @@ export async function finishShadowTables(db: Kysely<Database>, schema: string, t
     await sql`select set_config('search_path', ${`${s}, public`}, true)`.execute(trx);
     for (const stmt of deferred) await sql.raw(stmt).execute(trx);
   });
-  for (const t of tables) await sql.raw(`analyze ${s}.${quoteIdent(t)}`).execute(db);
+  for (const t of tables) {
+    await sql.raw(`alter table ${s}.${quoteIdent(t)} reset (autovacuum_enabled)`).execute(db);
+    await sql.raw(`analyze ${s}.${quoteIdent(t)}`).execute(db);
+  }
 }
 
 function retarget(indexDef: string, table: string, schema: string): string {

@@ -7,10 +7,14 @@
  */
 const WORD = /[\p{L}\p{N}\p{M}]+/gu;
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+const ALL_CJK = /^[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]+$/u;
 const MAX_TOKEN = 64;
 const MAX_TOKENS = 2000;
 
 function splitRuns(word: string): { cjk: boolean; text: string }[] {
+  // Most words are in one script: one regex test instead of one per character (projection CPU, see ops/bench/projector-rebuild.ts).
+  if (!CJK.test(word)) return [{ cjk: false, text: word }];
+  if (ALL_CJK.test(word)) return [{ cjk: true, text: word }];
   const runs: { cjk: boolean; text: string }[] = [];
   for (const ch of word) {
     const cjk = CJK.test(ch);

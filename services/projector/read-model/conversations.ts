@@ -4,34 +4,11 @@ import type { Database } from '../../shared/db/schema.js';
 
 type Trx = Transaction<Database>;
 
-/** Conversation and membership events (everything on a conversation's subject except messages). */
+/** Conversation and membership events (everything on a conversation's subject except messages and creations, which go in by runs). */
 export async function applyConversationEvent(trx: Trx, seq: number, event: ConversationEvent): Promise<void> {
   const id = event.data.conversationId;
   const when = new Date(event.at);
   switch (event.type) {
-    case 'conversation.created': {
-      const d = event.data;
-      await trx
-        .insertInto('conversations')
-        .values({
-          id,
-          kind: d.kind,
-          title: d.title,
-          created_by: event.actor,
-          created_at: when,
-          last_seq: seq,
-          last_activity_at: when,
-          last_message_seq: null,
-          member_count: d.members.length,
-          post_policy: d.postPolicy ?? 'everyone',
-          join_policy: d.joinPolicy ?? 'invite',
-          from_conversation_id: d.fromConversationId ?? null,
-        })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-      await insertMembers(trx, id, d.members, seq, when);
-      return;
-    }
     case 'conversation.renamed':
       await trx.updateTable('conversations').set({ title: event.data.title }).where('id', '=', id).execute();
       return;

@@ -20,8 +20,8 @@ export function searchTokens(event: ConversationEventOf<'message.sent'>): string
 /**
  * Inserts a run of consecutive message.sent events with a fixed number of
  * statements, whatever the run's length: duplicates (a client message id
- * retried past the log's dedup window) are dropped first, so ordinals and
- * counters count each message once.
+ * retried past the log's dedup window, or a message applied before) are
+ * dropped first, so ordinals and counters count each message once.
  */
 export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promise<void> {
   const fresh = await dropDuplicates(trx, pending);
@@ -38,24 +38,7 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
     const reply = d.replyTo ? previews.get(`${d.conversationId}:${d.replyTo.seq}`) : undefined;
     return { seq, event, d, ordinal, reply };
   });
-  // One statement with one array per column (unnest), whatever the run's length: a multi-row VALUES list
-  // would cost Postgres a parse and plan of thousands of parameters per batch, and the client a build of them
-  // (the rebuild benchmark, ops/bench/projector-rebuild.ts, measured it as the largest cost of a replay).
-  // Mentions and search tokens travel space-joined: neither user ids nor tokens can contain a space.
-  await sql`
-    insert into messages (conversation_id, seq, message_id, sender_id, client_msg_id, text, created_at, ordinal,
-      reply_to_seq, reply_to_message_id, reply_preview, reply_sender_id, mentions, attachments, search)
-    select v.cid, v.seq, v.mid, v.sender, v.cmid, v.text, v.at, v.ordinal, v.rseq, v.rmid, v.rpreview, v.rsender,
-      string_to_array(v.mentions, ' '), v.attachments::jsonb, array_to_tsvector(string_to_array(v.tokens, ' '))
-    from unnest(${rows.map((r) => r.d.conversationId)}::text[], ${rows.map((r) => r.seq)}::bigint[], ${rows.map((r) => r.d.messageId)}::bigint[],
-                ${rows.map((r) => r.event.actor)}::text[], ${rows.map((r) => r.d.clientMsgId)}::text[], ${rows.map((r) => r.d.text)}::text[],
-                ${rows.map((r) => new Date(r.event.at).toISOString())}::timestamptz[], ${rows.map((r) => r.ordinal)}::bigint[],
-                ${rows.map((r) => r.d.replyTo?.seq ?? null)}::bigint[], ${rows.map((r) => r.d.replyTo?.messageId ?? null)}::bigint[],
-                ${rows.map((r) => r.reply?.preview ?? null)}::text[], ${rows.map((r) => r.reply?.sender ?? null)}::text[],
-                ${rows.map((r) => (r.d.mentions ?? []).join(' '))}::text[], ${rows.map((r) => JSON.stringify(r.d.attachments ?? []))}::text[],
-                ${rows.map((r) => searchTokens(r.event))}::text[])
-      as v(cid, seq, mid, sender, cmid, text, at, ordinal, rseq, rmid, rpreview, rsender, mentions, attachments, tokens)
-    on conflict do nothing`.execute(trx);
+  await insertRows(trx, rows);
 
   const mentions = fresh.flatMap(({ seq, event }) => (event.data.mentions ?? []).map((user_id) => ({ conversation_id: event.data.conversationId, seq, user_id })));
   if (mentions.length) await trx.insertInto('message_mentions').values(mentions).onConflict((oc) => oc.doNothing()).execute();
@@ -82,6 +65,66 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
     update conversation_members m set read_seq = greatest(m.read_seq, v.seq), delivered_seq = greatest(m.delivered_seq, v.seq)
     from unnest(${keys.map((k) => k[0])}::text[], ${keys.map((k) => k[1])}::text[], ${[...senders.values()]}::bigint[]) as v(cid, uid, seq)
     where m.conversation_id = v.cid and m.user_id = v.uid`.execute(trx);
+}
+
+type Row = { seq: number; event: PendingMessage['event']; d: PendingMessage['event']['data']; ordinal: number; reply: { preview: string; sender: string } | undefined };
+type Column = { name: string; type: string; values: (r: Row) => unknown; expr?: string };
+
+const ALWAYS: Column[] = [
+  { name: 'conversation_id', type: 'text', values: (r) => r.d.conversationId },
+  { name: 'seq', type: 'bigint', values: (r) => r.seq },
+  { name: 'message_id', type: 'bigint', values: (r) => r.d.messageId },
+  { name: 'sender_id', type: 'text', values: (r) => r.event.actor },
+  { name: 'client_msg_id', type: 'text', values: (r) => r.d.clientMsgId },
+  { name: 'text', type: 'text', values: (r) => r.d.text },
+  { name: 'created_at', type: 'timestamptz', values: (r) => new Date(r.event.at).toISOString() },
+  { name: 'ordinal', type: 'bigint', values: (r) => r.ordinal },
+  // Tokens travel space-joined: they cannot contain a space.
+  { name: 'search', type: 'text', values: (r) => searchTokens(r.event), expr: `array_to_tsvector(string_to_array(v.search, ' '))` },
+];
+const REPLY: Column[] = [
+  { name: 'reply_to_seq', type: 'bigint', values: (r) => r.d.replyTo?.seq ?? null },
+  { name: 'reply_to_message_id', type: 'bigint', values: (r) => r.d.replyTo?.messageId ?? null },
+  { name: 'reply_preview', type: 'text', values: (r) => r.reply?.preview ?? null },
+  { name: 'reply_sender_id', type: 'text', values: (r) => r.reply?.sender ?? null },
+];
+// User ids cannot contain a space either.
+const MENTIONS: Column = { name: 'mentions', type: 'text', values: (r) => (r.d.mentions ?? []).join(' '), expr: `string_to_array(v.mentions, ' ')` };
+const ATTACHMENTS: Column = { name: 'attachments', type: 'text', values: (r) => JSON.stringify(r.d.attachments ?? []), expr: 'v.attachments::jsonb' };
+
+/**
+ * The columns a run needs: replies, mentions and attachments only when some
+ * message of the run has them (the others get the column defaults, which
+ * are what an empty value would store), because every column costs a
+ * parsed array and per-row work in Postgres.
+ */
+function columns(rows: Row[]): Column[] {
+  const out = [...ALWAYS];
+  if (rows.some((r) => r.d.replyTo)) out.push(...REPLY);
+  if (rows.some((r) => r.d.mentions?.length)) out.push(MENTIONS);
+  if (rows.some((r) => r.d.attachments?.length)) out.push(ATTACHMENTS);
+  return out;
+}
+
+/**
+ * One INSERT ... SELECT over one array per column (unnest), whatever the
+ * run's length: a multi-row VALUES list would cost Postgres a parse and plan
+ * of thousands of parameters per batch, and the client a build of them (the
+ * rebuild benchmark, ops/bench/projector-rebuild.ts, measured it as the
+ * largest cost of a replay).
+ *
+ * No ON CONFLICT: dropDuplicates has removed every message already stored
+ * under its client id, which covers its sequence too (one log holds one
+ * event per sequence; a checkpoint from another log is refused), and
+ * nothing else writes the table meanwhile, since every writer of a
+ * projection holds its checkpoint row. Checking both unique indexes again
+ * per row cost Postgres about a third of the insert (measured).
+ */
+async function insertRows(trx: Trx, rows: Row[]): Promise<void> {
+  const cols = columns(rows);
+  const names = sql.raw(cols.map((c) => c.name).join(', '));
+  const arrays = sql.join(cols.map((c) => sql`${rows.map(c.values)}::${sql.raw(c.type)}[]`));
+  await sql`insert into messages (${names}) select ${sql.raw(cols.map((c) => c.expr ?? `v.${c.name}`).join(', '))} from unnest(${arrays}) as v(${names})`.execute(trx);
 }
 
 async function dropDuplicates(trx: Trx, pending: PendingMessage[]): Promise<PendingMessage[]> {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../shared/db/schema.js';
-import { MetricsRegistry } from '../shared/metrics.js';
+import type { Database } from '../db/schema.js';
+import { MetricsRegistry } from '../metrics.js';
 
 /** A projector's series, bound to its name once (no label lookups per event). */
 export function projectorMetrics(registry: MetricsRegistry | undefined, projector: string) {

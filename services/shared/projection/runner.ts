@@ -1,7 +1,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../shared/logger.js';
-import type { ShardInfo } from '../shared/nats/streams.js';
+import type { Logger } from '../logger.js';
+import type { ShardInfo } from '../nats/streams.js';
 import { applyDeliveries } from './apply.js';
 import { CheckpointMoved, ensureCheckpointRow, readCheckpoint } from './checkpoint.js';
 import { consumerLag, ensureDurable } from './consumer.js';
@@ -9,7 +9,6 @@ import { InOrderGate } from './in-order.js';
 import { collectProjectorGauges, projectorMetrics, type ProjectorMetrics } from './metrics.js';
 import { consumerFilter, type Projection, type ProjectorDeps } from './projection.js';
 
-export type { Projection } from './projection.js';
 
 export interface RunnerOptions {
   /** Largest batch applied in one transaction. Default 500. */
@@ -129,7 +128,9 @@ export class ProjectionRunner {
         await sleep(this.retryDelayMs);
         try {
           const messages = await this.openSession();
-          if (this.stopping) await messages.close().catch(() => undefined);
+          // Stopped meanwhile: this session was never iterated, and close() only settles once its iterator has run,
+          // so waiting for it would hang stop() forever.
+          if (this.stopping) void messages.close().catch(() => undefined);
           else this.messages = messages;
           break;
         } catch (err) {

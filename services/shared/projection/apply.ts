@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '../shared/db/schema.js';
-import { decodeEvent, type StoredEvent } from '../shared/nats/event-store.js';
+import type { Database } from '../db/schema.js';
+import { decodeEvent, type StoredEvent } from '../nats/event-store.js';
 import { advanceCheckpoint, CheckpointMoved, inSchema, readCheckpoint } from './checkpoint.js';
 import { describeFailure, isTransient } from './failure.js';
 import { entityOf, type Delivery, type Projection, type ProjectorDeps } from './projection.js';

@@ -1,11 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
-import { parseEntitySubject, type ParleyEvent, type Subjects } from '../../contracts/index.js';
-import type { Database } from '../shared/db/schema.js';
-import type { Logger } from '../shared/logger.js';
-import type { MetricsRegistry } from '../shared/metrics.js';
-import type { NatsHandles } from '../shared/nats/connection.js';
-import type { StoredEvent } from '../shared/nats/event-store.js';
-import type { ShardInfo } from '../shared/nats/streams.js';
+import { parseEntitySubject, type ParleyEvent, type Subjects } from '../../../contracts/index.js';
+import type { Database } from '../db/schema.js';
+import type { Logger } from '../logger.js';
+import type { MetricsRegistry } from '../metrics.js';
+import type { NatsHandles } from '../nats/connection.js';
+import type { StoredEvent } from '../nats/event-store.js';
+import type { ShardInfo } from '../nats/streams.js';
 
 /** A read model folded from the log inside Postgres transactions. */
 export interface Projection {

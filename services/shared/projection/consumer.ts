@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
-import type { Logger } from '../shared/logger.js';
+import type { Logger } from '../logger.js';
 
 export interface DurableSpec {
   stream: string;
