@@ -4,7 +4,7 @@ import { createLogger } from '../shared/logger.js';
 import type { StoredEvent } from '../shared/nats/event-store.js';
 import { CoalescedBounds } from './ws/coalesced-bounds.js';
 import { ConcurrencyGate } from './ws/concurrency-gate.js';
-import { RecentLog, type EventReader } from './ws/recent-log.js';
+import { RecentLog, type RangeReader } from './ws/recent-log.js';
 
 const ALL = 'p.ev.>';
 
@@ -15,13 +15,13 @@ function fakeStore(n: number, deleted: Set<number> = new Set()) {
     if (!deleted.has(seq)) log.push({ seq, subject: `p.ev.conv.c${seq % 7}`, event: { seq } as unknown as ParleyEvent });
   }
   const calls: { subjects: string[]; after: number; until: number }[] = [];
-  const store: EventReader = {
-    async readSubjects(subjects, after, until, limit) {
-      calls.push({ subjects, after, until });
-      const match = log.filter((e) => e.seq > after && e.seq <= until && (subjects.includes(ALL) || subjects.includes(e.subject)));
-      return { events: match.slice(0, limit), truncated: match.length > limit };
-    },
+  const read = async (subjects: string[], after: number, until: number, limit: number) => {
+    calls.push({ subjects, after, until });
+    const match = log.filter((e) => e.seq > after && e.seq <= until && (subjects.includes(ALL) || subjects.includes(e.subject)));
+    return { events: match.slice(0, limit), truncated: match.length > limit };
   };
+  // Fills (readAll) are recorded as reads of ALL.
+  const store: RangeReader = { readSubjects: read, readAll: (after, until, limit) => read([ALL], after, until, limit) };
   return { store, calls, log };
 }
 
@@ -30,7 +30,7 @@ const silent = createLogger({ level: 'error' });
 describe('RecentLog', () => {
   it('answers like the store, and a storm of overlapping reads costs a few fills', async () => {
     const { store, calls, log } = fakeStore(5000, new Set([10, 11, 4000]));
-    const recent = new RecentLog(store, ALL, { capacity: 10_000, maxScan: 5000, scanPerWaiter: 5000, demand: () => 1, idleMs: 60_000 }, silent);
+    const recent = new RecentLog(store, { capacity: 10_000, maxScan: 5000, scanPerWaiter: 5000, demand: () => 1, idleMs: 60_000 }, silent);
     const requests = Array.from({ length: 300 }, (_, i) => ({ subjects: [`p.ev.conv.c${i % 7}`, `p.ev.conv.c${(i + 3) % 7}`], after: 3000 + ((i * 37) % 1500), until: 4990 }));
     const answers = await Promise.all(requests.map((r) => recent.readSubjects(r.subjects, r.after, r.until, 10_000)));
     requests.forEach((r, i) => {
@@ -47,7 +47,7 @@ describe('RecentLog', () => {
 
   it('truncates at the limit and extends forward as the log grows', async () => {
     const { store, calls } = fakeStore(2000);
-    const recent = new RecentLog(store, ALL, { capacity: 10_000, maxScan: 5000, scanPerWaiter: 5000, demand: () => 1, idleMs: 60_000 }, silent);
+    const recent = new RecentLog(store, { capacity: 10_000, maxScan: 5000, scanPerWaiter: 5000, demand: () => 1, idleMs: 60_000 }, silent);
     const first = await recent.readSubjects(['p.ev.conv.c0'], 1000, 1500, 5);
     expect(first).toMatchObject({ truncated: true });
     expect(first.events.map((e) => e.seq)).toEqual([1001, 1008, 1015, 1022, 1029]);
@@ -57,7 +57,7 @@ describe('RecentLog', () => {
 
   it('sends ranges it cannot hold to the store, filtered there', async () => {
     const { store, calls } = fakeStore(22_000);
-    const recent = new RecentLog(store, ALL, { capacity: 4000, maxScan: 2000, scanPerWaiter: 2000, demand: () => 1, idleMs: 60_000 }, silent);
+    const recent = new RecentLog(store, { capacity: 4000, maxScan: 2000, scanPerWaiter: 2000, demand: () => 1, idleMs: 60_000 }, silent);
     const { events } = await recent.readSubjects(['p.ev.conv.c3'], 100, 19_000, 100_000);
     expect(events.length).toBe(Math.floor((19_000 - 3) / 7) - Math.floor((100 - 3) / 7));
     expect(calls).toEqual([{ subjects: ['p.ev.conv.c3'], after: 100, until: 19_000 }]);
@@ -83,7 +83,7 @@ describe('RecentLog', () => {
   it('scans widely only when many resumes wait: a lone one reads a long range from the store', async () => {
     const { store, calls } = fakeStore(30_000);
     let waiting = 1;
-    const recent = new RecentLog(store, ALL, { capacity: 50_000, maxScan: 20_000, scanPerWaiter: 500, demand: () => waiting, idleMs: 60_000 }, silent);
+    const recent = new RecentLog(store, { capacity: 50_000, maxScan: 20_000, scanPerWaiter: 500, demand: () => waiting, idleMs: 60_000 }, silent);
     await recent.readSubjects(['p.ev.conv.c1'], 25_000, 30_000, 100);
     expect(calls.at(-1)).toMatchObject({ subjects: ['p.ev.conv.c1'] });
     await recent.readSubjects(['p.ev.conv.c1'], 29_800, 30_000, 100);

@@ -67,7 +67,6 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     config.sync.recentLogEvents > 0
       ? new RecentLog(
           runtime.store,
-          runtime.subjects.allEvents,
           { capacity: config.sync.recentLogEvents, maxScan: Math.min(config.sync.recentLogEvents / 2, 100_000), scanPerWaiter: 500, demand: () => resumeGate.demand, idleMs: 60_000 },
           log.child({ component: 'recent-log' }),
         )

@@ -6,6 +6,11 @@ export interface EventReader {
   readSubjects(subjects: string[], afterSeq: number, untilSeq: number, limit: number): Promise<{ events: StoredEvent[]; truncated: boolean }>;
 }
 
+/** The store behind the recent log: filtered reads, and whole ranges of the stream for fills. */
+export interface RangeReader extends EventReader {
+  readAll(afterSeq: number, untilSeq: number, limit: number): Promise<{ events: StoredEvent[]; truncated: boolean }>;
+}
+
 export interface RecentLogOptions {
   /** Most events held in memory (whole stream, every subject). */
   capacity: number;
@@ -58,9 +63,7 @@ export class RecentLog implements EventReader {
   private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly store: EventReader,
-    /** The subject filter that matches every event of the stream. */
-    private readonly allEvents: string,
+    private readonly store: RangeReader,
     private readonly options: RecentLogOptions,
     private readonly log: Logger,
   ) {}
@@ -165,7 +168,7 @@ export class RecentLog implements EventReader {
 
   private async fill(after: number, until: number, maxScan: number): Promise<Segment> {
     const started = performance.now();
-    const { events, truncated } = await this.store.readSubjects([this.allEvents], after, until, maxScan);
+    const { events, truncated } = await this.store.readAll(after, until, maxScan);
     // A range of at most maxScan sequences cannot hold more events than that.
     if (truncated) throw new Error(`recent log: (${after}, ${until}] held more than ${maxScan} events`);
     const bySubject = new Map<string, StoredEvent[]>();
