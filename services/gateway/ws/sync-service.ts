@@ -230,7 +230,7 @@ export class SyncService {
       conn.sendAll([...out.map((item) => item.frame), JSON.stringify(synced)]);
       mark('synced');
       // Slow resumes are worth an operator's attention; the phases say where the time went.
-      if (phases.synced! > Number(process.env.ZZ_SLOW ?? 2000)) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: replay.length, phases });
+      if (phases.synced! > 2000) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: replay.length, phases });
     } finally {
       clearTimeout(watchdog);
       for (const topic of topics) hub.removeSink(topic, sink);

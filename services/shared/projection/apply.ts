@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Database, ParkedEventsTable } from '../db/schema.js';
 import { decodeEvent, type StoredEvent } from '../nats/event-store.js';
 import { advanceCheckpoint, CheckpointMoved, inSchema, readCheckpoint } from './checkpoint.js';
 import { describeFailure, isTransient } from './failure.js';
@@ -153,18 +153,8 @@ function emptyResult(checkpoint: number): ApplyResult {
   return { handled: 0, checkpoint, applied: 0, parked: [], held: 0, retryReason: undefined };
 }
 
-type ParkRow = {
-  projector: string;
-  shard: number;
-  seq: number;
-  subject: string;
-  entity: string;
-  event_type: string | null;
-  reason: string;
-  payload: Buffer;
-  attempts: number;
-  status: 'parked' | 'held';
-};
+/** A row of `parked_events` as the runner writes it (the table's own columns, with a numeric seq). */
+type ParkRow = Omit<ParkedEventsTable, 'id' | 'seq' | 'status' | 'parked_at' | 'resolved_at'> & { seq: number; status: 'parked' | 'held' };
 
 function parkRow(projection: Projection, options: ApplyOptions, item: Decoded, status: 'parked' | 'held', reason: string): ParkRow {
   return {
