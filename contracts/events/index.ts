@@ -27,6 +27,14 @@ export const upcasters: Record<string, (old: Record<string, unknown>) => Record<
 
 /** Parses a stored event of any version into the current shape, or throws a ZodError. */
 export function parseStoredEvent(raw: unknown): ParleyEvent {
+  return ParleyEvent.parse(upcastStoredEvent(raw));
+}
+
+/**
+ * A stored event upcast to the current version but not yet validated: its
+ * `type` lets a reader that ignores most events skip validating those.
+ */
+export function upcastStoredEvent(raw: unknown): { type?: unknown } {
   let current = raw as Record<string, unknown>;
   for (let hops = 0; hops < 16; hops++) {
     const key = `${String(current?.type)}@${String(current?.v)}`;
@@ -34,5 +42,5 @@ export function parseStoredEvent(raw: unknown): ParleyEvent {
     if (!upcast) break;
     current = upcast(current);
   }
-  return ParleyEvent.parse(current);
+  return current ?? {};
 }

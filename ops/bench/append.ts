@@ -32,7 +32,7 @@ async function measure(syncInterval: string, concurrency: number): Promise<void>
   try {
     const subjects = subjectsFor('parley');
     const [shard] = await ensureEventStreams(nats.jsm, subjects, { maxAgeDays: 365, duplicateWindowSeconds: 120, maxMsgBytes: 1 << 20 }, log);
-    const store = new EventStore(nats.js, nats.jsm, shard!.stream);
+    const store = new EventStore(nats.nc, nats.js, nats.jsm, shard!.stream);
     const latencies: number[] = [];
     const deadline = performance.now() + SECONDS * 1000;
     let n = 0;

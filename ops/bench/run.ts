@@ -10,7 +10,7 @@
  *   --storm-clients 2000    storm size (skips the separate 20,000-client Parley storm)
  *   --topologies group      send scenarios to run: direct, group, channel (default all)
  *   --report <file.json>    print the markdown of an earlier run again
- *   --profile <dir>         CPU profiles of Parley's gateway per send phase and storm
+ *   --profile <dir>         CPU profiles of Parley's gateway and workers per send phase and storm
  */
 import fs from 'node:fs';
 import path from 'node:path';

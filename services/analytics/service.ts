@@ -20,8 +20,9 @@ export interface AnalyticsOptions {
  * mode it must share the process that owns chDB's data directory.
  */
 export async function startAnalytics(runtime: Runtime, options: AnalyticsOptions = {}): Promise<AnalyticsService> {
-  const projector = new AnalyticsProjector(runtime, options.projector);
-  const deliveries = new DeliveryIngester(runtime, options.deliveries);
+  const maxDelayMs = runtime.config.analytics.flushMs;
+  const projector = new AnalyticsProjector(runtime, { maxDelayMs, ...options.projector });
+  const deliveries = new DeliveryIngester(runtime, { maxDelayMs, ...options.deliveries });
   deliveries.start();
   try {
     await projector.start();

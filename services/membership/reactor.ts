@@ -1,7 +1,11 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { UserEvent } from '../../contracts/index.js';
 import type { Logger } from '../shared/logger.js';
-import { decodeEvent } from '../shared/nats/event-store.js';
+import { decodeEventOfTypes } from '../shared/nats/event-store.js';
+import { receivedNotYielded } from '../shared/projection/runner.js';
+
+/** The conversation events that change who is in it; every other event (most are messages) is skipped unvalidated. */
+const MEMBERSHIP_CHANGES = new Set(['conversation.created', 'members.added', 'member.removed'] as const);
 import type { Runtime } from '../shared/runtime.js';
 
 /**
@@ -51,13 +55,19 @@ export class MembershipReactor {
   }
 
   private async run(messages: ConsumerMessages): Promise<void> {
+    let handled: JsMsg[] = [];
     for await (const msg of messages) {
       try {
         await this.react(msg);
-        msg.ack();
+        handled.push(msg);
       } catch (err) {
         this.log.error('membership reaction failed, will retry', { seq: msg.seq, err });
         msg.nak(1000);
+      }
+      // Acks of what was received together go out together, in one write instead of one per event.
+      if (receivedNotYielded(messages) === 0 || handled.length >= 256) {
+        for (const m of handled) m.ack();
+        handled = [];
       }
     }
   }
@@ -73,7 +83,8 @@ export class MembershipReactor {
   private async react(msg: JsMsg): Promise<void> {
     let event;
     try {
-      event = decodeEvent(msg.data);
+      event = decodeEventOfTypes(msg.data, MEMBERSHIP_CHANGES);
+      if (!event) return;
     } catch (err) {
       this.log.error('undecodable event skipped', { seq: msg.seq, err });
       return;

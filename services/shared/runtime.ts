@@ -69,7 +69,7 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
     clickhouseReadOnly = readOnly;
     const metrics = new MetricsRegistry();
     const appendSeconds = metrics.histogram('parley_event_append_seconds', 'Time to append one event to the log (JetStream publish until its ack), by outcome.', ['outcome']);
-    const store = new EventStore(nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s));
+    const store = new EventStore(nats.nc, nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s));
     return {
       config,
       log,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { decideAddMembers, decideCreate, decideLeave, decideRemove, decideSetRole, decideTransfer } from './domain/conversation/decide-membership.js';
 import { decideDelete, decideEdit, decideReaction, decideRecall, decideSend } from './domain/conversation/decide-messages.js';
-import { emptyConversation, evolve } from './domain/conversation/state.js';
+import { emptyConversation, evolve, priorSend } from './domain/conversation/state.js';
 import { directConversationId } from './domain/direct.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { LruMap } from './lru.js';
@@ -47,6 +47,20 @@ describe('conversation decider', () => {
     expect(e).toMatchObject({ type: 'message.sent', actor: 'own', data: { mentions: ['adm', 'mem'] } });
     expect(() => decideSend(s, { messageId: '1', clientMsgId: 'c', text: 'x' }, ctx('zed'))).toThrow(expect.objectContaining({ code: 'not_member' }));
     expect(() => decideSend(emptyConversation('g_2'), { messageId: '1', clientMsgId: 'c', text: 'x' }, ctx('own'))).toThrow(expect.objectContaining({ code: 'not_member' }));
+  });
+
+  it("remembers each sender's client message ids, and whether it saw the conversation from its start", () => {
+    const { s, sent } = fresh();
+    expect(s.fromStart).toBe(true);
+    expect(priorSend(s, 'mem', 'c1')).toMatchObject({ messageId: '100', info: { seq: 2, at: sent.at } });
+    // Client ids are per sender: another member may use the same one.
+    expect(priorSend(s, 'own', 'c1')).toBeNull();
+    expect(priorSend(s, 'mem', 'c2')).toBeNull();
+    // Folded from the middle (the start aged out of the log): the state cannot vouch that an id is new.
+    const tail = emptyConversation('g_1');
+    evolve(tail, sent, 2);
+    expect(tail.fromStart).toBe(false);
+    expect(priorSend(tail, 'mem', 'c1')).toMatchObject({ messageId: '100' });
   });
 
   it('recalls only by the sender, once, within the window', () => {

@@ -97,10 +97,11 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
       },
       profile: {
         async start() {
-          await gateways[0]!.call('profileStart');
+          await Promise.all([gateways[0]!.call('profileStart'), workers.call('profileStart')]);
         },
         async stop(file: string) {
-          await gateways[0]!.call('profileStop', { file });
+          // The workers' profile beside the gateway's: their CPU per send counts against the machine too.
+          await Promise.all([gateways[0]!.call('profileStop', { file }), workers.call('profileStop', { file: file.replace(/\.cpuprofile$/, '-workers.cpuprofile') })]);
         },
       },
       async gc() {

@@ -1,6 +1,11 @@
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { parseStoredEvent, type ParleyEvent } from '../../../contracts/index.js';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ParleyEvent, parseStoredEvent, upcastStoredEvent, type EventType } from '../../../contracts/index.js';
 import { AppError } from '../errors.js';
+import { StreamPublisher } from './stream-publisher.js';
+
+/** How long an append waits for the stream's acknowledgement before it fails as `unavailable`. */
+const APPEND_TIMEOUT_MS = 5000;
 
 export interface AppendOptions {
   /** Deduplication key (Nats-Msg-Id): a retry with the same key returns the original sequence. */
@@ -39,19 +44,35 @@ export function decodeEvent(data: Uint8Array): ParleyEvent {
   return parseStoredEvent(JSON.parse(decoder.decode(data)));
 }
 
+/**
+ * The event when its type is one of `types`, null for any other type. Only
+ * those are validated: a reader that reacts to a few types (membership
+ * changes among every message) skips the schema check on the rest.
+ */
+export function decodeEventOfTypes<T extends EventType>(data: Uint8Array, types: ReadonlySet<T>): Extract<ParleyEvent, { type: T }> | null {
+  const raw = upcastStoredEvent(JSON.parse(decoder.decode(data)));
+  if (!types.has(raw.type as T)) return null;
+  return ParleyEvent.parse(raw) as Extract<ParleyEvent, { type: T }>;
+}
+
 /** How an append ended, for latency metrics. */
 export type AppendOutcome = 'ok' | 'duplicate' | 'conflict' | 'error';
 export type AppendObserver = (seconds: number, outcome: AppendOutcome) => void;
 
 /** Append and read access to one shard's event stream. */
 export class EventStore {
+  private readonly publisher: StreamPublisher;
+
   constructor(
+    nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     readonly stream: string,
     /** Told the duration and outcome of every append (the publish-latency metric). */
     private readonly observe: AppendObserver = () => undefined,
-  ) {}
+  ) {
+    this.publisher = new StreamPublisher(nc, APPEND_TIMEOUT_MS);
+  }
 
   async append(subject: string, event: ParleyEvent, options: AppendOptions = {}): Promise<AppendResult> {
     const started = performance.now();
@@ -87,22 +108,20 @@ export class EventStore {
 
   private async publish(subject: string, event: ParleyEvent, options: AppendOptions): Promise<AppendResult> {
     await this.nextTurn();
-    try {
-      const ack = await this.js.publish(subject, encodeEvent(event), {
-        ...(options.msgId !== undefined ? { msgID: options.msgId } : {}),
-        ...(options.expectedLastSubjectSeq !== undefined
-          ? { expect: { lastSubjectSequence: options.expectedLastSubjectSeq, streamName: this.stream } }
-          : { expect: { streamName: this.stream } }),
-        timeout: 5000,
-      });
-      return { seq: ack.seq, duplicate: ack.duplicate };
-    } catch (err) {
-      if (err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10164)) throw new WrongLastSequence(subject, err);
-      if (/timeout|no responders/i.test(String((err as Error)?.message))) {
-        throw new AppError('unavailable', 'the event log did not answer in time', { cause: err });
-      }
-      throw err;
-    }
+    const ack = await this.publisher.publish(subject, encodeEvent(event), {
+      expectedStream: this.stream,
+      ...(options.msgId !== undefined ? { msgId: options.msgId } : {}),
+      ...(options.expectedLastSubjectSeq !== undefined ? { expectedLastSubjectSeq: options.expectedLastSubjectSeq } : {}),
+    });
+    if (ack.ok) return { seq: ack.seq, duplicate: ack.duplicate };
+    // 10071: wrong last sequence (10164 in some server versions for the same condition).
+    if (ack.errCode === 10071 || ack.errCode === 10164) throw new WrongLastSequence(subject, new Error(ack.description));
+    throw new Error(`the event log refused an append to ${subject}: ${ack.description} (${ack.errCode})`);
+  }
+
+  /** Stops answering appends (pending ones fail). */
+  close(): void {
+    this.publisher.close();
   }
 
   /** The stored event at `seq`, or null when it does not exist (never stored, or aged out). */

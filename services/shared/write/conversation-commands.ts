@@ -13,7 +13,7 @@ import {
   decideSetRole,
   decideTransfer,
 } from '../domain/conversation/decide-membership.js';
-import { emptyConversation, evolve, type ConversationState } from '../domain/conversation/state.js';
+import { emptyConversation, evolve, priorSend, type ConversationState, type MessageInfo } from '../domain/conversation/state.js';
 import { directConversationId } from '../domain/direct.js';
 import { AppError } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -23,7 +23,7 @@ import { WrongLastSequence, type EventStore } from '../nats/event-store.js';
 import type { ShardInfo } from '../nats/streams.js';
 import type { SnowflakeGenerator } from '../snowflake.js';
 
-/** Finds a message a sender already stored under a client message id, beyond the log's dedup window. */
+/** Finds a message a sender already stored under a client message id, for conversations whose log start aged out. */
 export interface IdempotencyIndex {
   findMessage(conversationId: string, senderId: UserId, clientMsgId: string): Promise<{ seq: number } | null>;
 }
@@ -51,6 +51,16 @@ type Decision = (state: ConversationState, ctx: DecideContext) => ConversationEv
 type ConversationCommand = Exclude<Command, { t: 'create' | 'mark_read' | 'mark_delivered' | 'set_preferences' | 'block' | 'unblock' | 'typing' | 'send' }>;
 
 const MAX_ATTEMPTS = 8;
+
+/** A send turned out to be a retry of a message already stored (thrown out of the decision to end it). */
+class AlreadySent extends Error {
+  constructor(
+    readonly messageId: string,
+    readonly info: MessageInfo,
+  ) {
+    super('message already stored under this client message id');
+  }
+}
 
 /**
  * The write side for conversations: load state, decide, append conditionally
@@ -101,29 +111,48 @@ export class ConversationCommands {
 
   async send(actor: UserId, input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined }): Promise<SendResult> {
     const { conversationId, clientMsgId } = input;
-    // Retries later than the log's dedup window are answered from the read model. The lookups start
-    // now, overlapping the appends queued ahead; the decision and the append run in the conversation's
-    // queue, so messages pipelined by one device are still stored in the order they were sent. (A retry
-    // racing its original is caught by the log's dedup id below.)
-    const known = this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
     const resolved = input.attachments?.length ? this.deps.attachments.resolve(input.attachments) : Promise.resolve(undefined);
-    // Both are awaited in the queue; these only keep an early failure from counting as unhandled.
-    known.catch(() => undefined);
+    // Awaited in the queue; this only keeps an early failure from counting as unhandled.
     resolved.catch(() => undefined);
+    // The decision and the append run in the conversation's queue, so messages pipelined by one device
+    // are stored in the order they were sent.
     return this.queue.run(conversationId, async () => {
-      const original = await known;
-      if (original) return this.resultFromStored(original.seq, true);
+      const state = await this.load(conversationId);
+      // A retry, however late, is answered from the write-side state, which holds every message of the
+      // conversation. Only when the log's start has aged out does the read model have to be asked.
+      const known = priorSend(state, actor, clientMsgId);
+      if (known) return this.sendResult(conversationId, clientMsgId, known.messageId, known.info, true);
+      if (!state.fromStart) {
+        const original = await this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
+        if (original) return this.resultFromStored(original.seq, true);
+      }
       const attachments = await resolved;
       const messageId = this.deps.ids.next();
-      const r = await this.executeLocked(
-        conversationId,
-        actor,
-        (s, ctx) => decideSend(s, { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) }, ctx),
-        `send:${conversationId}:${actor}:${clientMsgId}`,
-      );
+      let r;
+      try {
+        r = await this.executeLocked(
+          conversationId,
+          actor,
+          (s, ctx) => {
+            // Another gateway stored it meanwhile (seen once the conditional append failed and the state was reloaded).
+            const stored = priorSend(s, actor, clientMsgId);
+            if (stored) throw new AlreadySent(stored.messageId, stored.info);
+            return decideSend(s, { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) }, ctx);
+          },
+          // The log's own dedup id catches a retry racing its original on another gateway within its window.
+          `send:${conversationId}:${actor}:${clientMsgId}`,
+        );
+      } catch (err) {
+        if (err instanceof AlreadySent) return this.sendResult(conversationId, clientMsgId, err.messageId, err.info, true);
+        throw err;
+      }
       if (r.duplicate || !r.event || r.event.type !== 'message.sent') return this.resultFromStored(r.seq, true);
       return { conversationId, messageId, clientMsgId, seq: r.seq, pos: this.position(r.seq), at: r.event.at, duplicate: false };
     });
+  }
+
+  private sendResult(conversationId: string, clientMsgId: string, messageId: string, info: MessageInfo, duplicate: boolean): SendResult {
+    return { conversationId, messageId, clientMsgId, seq: info.seq, pos: this.position(info.seq), at: info.at, duplicate };
   }
 
   /** Every conversation command that appends at most one event and answers with its position. */

@@ -32,7 +32,27 @@ export interface ConversationState {
   /** 1:1 only: the members who currently block the other one. */
   blockedBy: Set<UserId>;
   messages: Map<string, MessageInfo>;
+  /**
+   * Message id of every message by its sender's client message id (key from
+   * `clientKey`): a retried send is recognised however late it comes, as long
+   * as the state holds the conversation from its start.
+   */
+  sentByClientId: Map<string, string>;
+  /** The state was folded from the conversation's first event (false once the log's start aged out of retention). */
+  fromStart: boolean;
   version: number;
+}
+
+/** The key of `sentByClientId`. */
+export function clientKey(sender: UserId, clientMsgId: string): string {
+  return `${sender}\u0000${clientMsgId}`;
+}
+
+/** The message `sender` already stored under `clientMsgId`, if the state knows one. */
+export function priorSend(state: ConversationState, sender: UserId, clientMsgId: string): { messageId: string; info: MessageInfo } | null {
+  const messageId = state.sentByClientId.get(clientKey(sender, clientMsgId));
+  const info = messageId === undefined ? undefined : state.messages.get(messageId);
+  return info ? { messageId: messageId!, info } : null;
 }
 
 export function emptyConversation(id: string): ConversationState {
@@ -46,6 +66,8 @@ export function emptyConversation(id: string): ConversationState {
     joinPolicy: 'invite',
     blockedBy: new Set(),
     messages: new Map(),
+    sentByClientId: new Map(),
+    fromStart: false,
     version: 0,
   };
 }
@@ -62,6 +84,7 @@ export function evolve(state: ConversationState, event: ConversationEvent, seq: 
     case 'conversation.created': {
       const d = event.data;
       state.exists = true;
+      state.fromStart = true;
       state.kind = d.kind;
       state.title = d.title;
       state.members = new Map(d.members.map((m) => [m.userId, m.role]));
@@ -91,6 +114,7 @@ export function evolve(state: ConversationState, event: ConversationEvent, seq: 
       return;
     case 'message.sent':
       state.messages.set(event.data.messageId, { seq, sender: event.actor, at: event.at, status: 'active' });
+      state.sentByClientId.set(clientKey(event.actor, event.data.clientMsgId), event.data.messageId);
       return;
     case 'message.edited':
       return;
