@@ -33,24 +33,20 @@ export interface ConversationState {
   blockedBy: Set<UserId>;
   messages: Map<string, MessageInfo>;
   /**
-   * Message id of every message by its sender's client message id (key from
-   * `clientKey`): a retried send is recognised however late it comes, as long
-   * as the state holds the conversation from its start.
+   * Sender -> client message id -> message id, for every message: a retried
+   * send is recognised however late it comes, as long as the state holds the
+   * conversation from its start. Nested rather than keyed by a joined string:
+   * joining costs an allocation and a hash of a fresh string per send.
    */
-  sentByClientId: Map<string, string>;
+  sentByClientId: Map<UserId, Map<string, string>>;
   /** The state was folded from the conversation's first event (false once the log's start aged out of retention). */
   fromStart: boolean;
   version: number;
 }
 
-/** The key of `sentByClientId`. */
-export function clientKey(sender: UserId, clientMsgId: string): string {
-  return `${sender}\u0000${clientMsgId}`;
-}
-
 /** The message `sender` already stored under `clientMsgId`, if the state knows one. */
 export function priorSend(state: ConversationState, sender: UserId, clientMsgId: string): { messageId: string; info: MessageInfo } | null {
-  const messageId = state.sentByClientId.get(clientKey(sender, clientMsgId));
+  const messageId = state.sentByClientId.get(sender)?.get(clientMsgId);
   const info = messageId === undefined ? undefined : state.messages.get(messageId);
   return info ? { messageId: messageId!, info } : null;
 }
@@ -114,7 +110,9 @@ export function evolve(state: ConversationState, event: ConversationEvent, seq: 
       return;
     case 'message.sent':
       state.messages.set(event.data.messageId, { seq, sender: event.actor, at: event.at, status: 'active' });
-      state.sentByClientId.set(clientKey(event.actor, event.data.clientMsgId), event.data.messageId);
+      let bySender = state.sentByClientId.get(event.actor);
+      if (!bySender) state.sentByClientId.set(event.actor, (bySender = new Map()));
+      bySender.set(event.data.clientMsgId, event.data.messageId);
       return;
     case 'message.edited':
       return;
