@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { readCheckpoint } from '../../services/shared/projection/checkpoint.js';
 import { consumerLag, deleteDurable } from '../../services/shared/projection/consumer.js';
+import { openParkedCounts } from '../../services/shared/projection/parked-counts.js';
 import { rebuild, RebuildMismatch } from '../../services/projector/rebuild.js';
 import { projectorConsumerName } from '../../services/shared/projection/runner.js';
 import { dropSchema, leftoverSchemas } from '../../services/projector/shadow.js';
@@ -19,13 +20,7 @@ async function status(ctx: OpsContext) {
     const row = await ctx.db.selectFrom('projector_checkpoints').selectAll().where('projector', '=', name).where('shard', '=', shard.shard).executeTakeFirst();
     const consumer = projectorConsumerName(ctx.subjects.namespace, name);
     const lag = await consumerLag(ctx.nats.jsm, shard.stream, consumer).catch(() => null);
-    const parked = await ctx.db
-      .selectFrom('parked_events')
-      .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-      .where('projector', '=', name)
-      .where('status', 'in', ['parked', 'held'])
-      .groupBy('status')
-      .execute();
+    const open = await openParkedCounts(ctx.db, name);
     out.push({
       projector: name,
       consumer,
@@ -35,8 +30,8 @@ async function status(ctx: OpsContext) {
       streamLastSeq: last,
       // The consumer's view: events it still has to hand over or see acknowledged. Null when the consumer does not exist (projector never started, or reset).
       lag,
-      parked: Number(parked.find((r) => r.status === 'parked')?.n ?? 0),
-      held: Number(parked.find((r) => r.status === 'held')?.n ?? 0),
+      parked: open.parked,
+      held: open.held,
       // Only a projection with tables can be rebuilt (one with side effects, like the notifier's, declares none).
       rebuildable: isRebuildable(ctx.subjects, name),
     });

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { MetricsRegistry } from '../metrics.js';
+import { openParkedCounts } from './parked-counts.js';
 
 /** A projector's series, bound to its name once (no label lookups per event). */
 export function projectorMetrics(registry: MetricsRegistry | undefined, projector: string) {
@@ -24,13 +25,7 @@ export type ProjectorMetrics = ReturnType<typeof projectorMetrics>;
 /** Refreshes the gauges a scrape reads: checkpoint, open parked events by status, and the lag from the consumer's state. */
 export async function collectProjectorGauges(m: ProjectorMetrics, db: Kysely<Database>, projector: string, checkpoint: number, lag: () => Promise<number>): Promise<void> {
   m.checkpoint.set(checkpoint);
-  const rows = await db
-    .selectFrom('parked_events')
-    .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('projector', '=', projector)
-    .where('status', 'in', ['parked', 'held'])
-    .groupBy('status')
-    .execute();
-  for (const status of ['parked', 'held']) m.parkedOpen.set({ projector, status }, Number(rows.find((r) => r.status === status)?.n ?? 0));
+  const open = await openParkedCounts(db, projector);
+  for (const status of ['parked', 'held'] as const) m.parkedOpen.set({ projector, status }, open[status]);
   m.lag.set(await lag());
 }
