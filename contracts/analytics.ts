@@ -127,7 +127,7 @@ export type RetentionReport = z.infer<typeof RetentionReport>;
 
 export type AnalyticsReport = MessagesReport | ActiveUsersReport | LatencyReport | TopConversationsReport | RetentionReport;
 
-/** POST /v1/analytics/sql: one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). */
+/** POST /v1/analytics/sql: one read-only statement (SELECT with WITH/UNION, EXPLAIN, DESCRIBE TABLE, SHOW TABLES) on the analytics tables (docs/analytics.md). */
 export const SqlRequest = z.strictObject({
   query: z.string().min(1).max(100_000),
   /** Rows returned at most; the answer says whether more existed. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AttachmentId, Emoji, JoinPolicy, PostPolicy } from './events/common.js';
+import { Emoji, JoinPolicy, PostPolicy } from './events/common.js';
 import { ClientMsgId, ConversationId, MessageId, UserId } from './ids.js';
 import { MessageText, Title } from './text.js';
 
@@ -21,8 +21,11 @@ export const SendCommand = cmd('send', {
   text: MessageText,
   /** Reply to a message of the same conversation. */
   replyTo: MessageId.optional(),
-  /** Uploaded attachments (POST /v1/attachments) to reference. */
-  attachments: z.array(AttachmentId).max(10).optional(),
+  /**
+   * Ids of uploaded attachments (the `id` POST /v1/attachments answered). Opaque to
+   * clients: an id that names no upload answers `not_found`, whatever its spelling.
+   */
+  attachments: z.array(z.string().min(1).max(128)).max(10).optional(),
 });
 export const EditCommand = cmd('edit', { ...conv, messageId: MessageId, text: MessageText });
 export const RecallCommand = cmd('recall', { ...conv, messageId: MessageId });

@@ -8,7 +8,7 @@ import { z } from 'zod';
  */
 export const errorCatalog = {
   invalid_json: { status: 400, retryable: false, summary: 'The frame or body is not valid JSON.' },
-  invalid_frame: { status: 400, retryable: false, summary: 'The frame does not match its schema (wrong types, missing or unknown fields).' },
+  invalid_frame: { status: 400, retryable: false, summary: 'The frame does not match its schema (wrong types, missing or unknown fields, text policy violations); `issues` names each field.' },
   unknown_frame_type: { status: 400, retryable: false, summary: 'The frame\'s `t` is not a frame type this server accepts.' },
   frame_too_large: { status: 413, retryable: false, summary: 'The frame or body exceeds the size limit.' },
   binary_not_supported: { status: 400, retryable: false, summary: 'Binary WebSocket frames are not part of the protocol.' },
@@ -18,14 +18,16 @@ export const errorCatalog = {
   not_member: { status: 403, retryable: false, summary: 'The user is not a member of the conversation.' },
   blocked: { status: 403, retryable: false, summary: 'A block between the two users stops this (1:1 messages to or from a blocked user).' },
   window_expired: { status: 403, retryable: false, summary: 'The time allowed for this action has passed (recall after the recall window).' },
+  target_not_allowed: { status: 422, retryable: false, summary: 'The server will not send to this URL: https only (unless the operator allows http), no credentials in it, and no loopback, private, link-local, metadata or other internal address or name (docs/security.md).' },
   limit_exceeded: { status: 422, retryable: false, summary: 'A documented limit would be exceeded (distinct reactions per message, members per command).' },
-  not_found: { status: 404, retryable: false, summary: 'No such conversation, message or route.' },
+  not_found: { status: 404, retryable: false, summary: 'No such conversation, message, attachment (an id no upload answered) or route.' },
   conflict: { status: 409, retryable: true, summary: 'A concurrent change won; retrying re-evaluates against the new state.' },
   rate_limited: { status: 429, retryable: true, summary: 'Too many requests; retry after `retryAfterMs`.' },
+  too_many_connections: { status: 429, retryable: true, summary: 'The user already has MAX_CONNECTIONS_PER_USER WebSocket connections open on this gateway (refused at the upgrade); close one, or retry after `retryAfterMs`.' },
   unavailable: { status: 503, retryable: true, summary: 'A dependency (NATS, Postgres, ClickHouse) is unavailable.' },
   timeout: { status: 504, retryable: true, summary: 'The operation did not finish in time; its outcome is unknown, retry with the same ids.' },
   internal: { status: 500, retryable: true, summary: 'An unexpected server error; it has been logged.' },
-  sql_rejected: { status: 400, retryable: false, summary: 'Analytics SQL must be one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) without INTO OUTFILE or FORMAT.' },
+  sql_rejected: { status: 400, retryable: false, summary: 'Analytics SQL must be one read-only statement (SELECT with WITH/UNION, EXPLAIN, DESCRIBE TABLE, SHOW TABLES) on the analytics tables, using only allowed functions, without SETTINGS, FORMAT or INTO OUTFILE (docs/analytics.md); the message says what was refused.' },
   sql_failed: { status: 400, retryable: false, summary: 'ClickHouse could not run the analytics query (syntax error, unknown table or column, a limit reached); the message says why.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 
@@ -48,7 +50,8 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
  * and resume from its position. 3500-3999: reconnecting with the same
  * credentials will fail the same way; do not retry automatically.
  * Standard codes the server may also use: 1000 normal, 1001 going away,
- * 1009 message too big (frames over the hard limit), 1007 invalid UTF-8.
+ * 1009 message too big (frames over the hard limit), 1007 invalid UTF-8,
+ * 1011 internal error (a bug failed this one connection; reconnect with backoff).
  */
 export const CloseCode = {
   /** The gateway is shutting down or restarting. Reconnect elsewhere. */

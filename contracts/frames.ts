@@ -91,16 +91,20 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 
 /**
  * A stored event, live or replayed. `seq` is its stream sequence; `prevSeq` the
- * sequence of the previous event on the same entity (0 if none), so a client
- * that saw `prevSeq` for that entity knows nothing is missing in between.
- * `prevSeq` is null on the first event of an entity in a replay, whose
- * continuity the closing `synced` frame vouches for instead.
+ * sequence of the previous event stored on the same entity (0: none), the
+ * same number whether the event arrives live, in a resume or in the catch-up
+ * after a join: one event is one frame. A client that saw `prevSeq` for that
+ * entity knows nothing is missing in between.
  */
 export const EventFrame = z.strictObject({
   t: z.literal('event'),
+  /** The subject the event is stored on: a conversation (`conv`) or the user (`user`). */
   entity: z.strictObject({ kind: z.enum(['conv', 'user']), id: z.string() }),
+  /** The event's position in the log (stream sequence). */
   seq: z.number().int().positive(),
-  prevSeq: z.number().int().nonnegative().nullable(),
+  /** The `seq` of the previous event stored on the same entity; 0 when there is none. */
+  prevSeq: z.number().int().nonnegative(),
+  /** Opaque position after this event: fold it into the device's position (`advancePosition`). */
   pos: z.string(),
   event: ParleyEvent,
 });
@@ -110,7 +114,9 @@ export type EventFrame = z.infer<typeof EventFrame>;
 export const TypingFrame = z.strictObject({
   t: z.literal('typing'),
   conversationId: ConversationId,
+  /** Who is typing (never one of the receiving user's own devices). */
   userId: UserId,
+  /** When to hide the indicator unless another `typing` arrives, in milliseconds since the epoch. */
   expiresAt: z.number().int(),
 });
 export type TypingFrame = z.infer<typeof TypingFrame>;
@@ -151,7 +157,7 @@ export const SyncedFrame = z.strictObject({
   status: z.enum(['complete', 'resync_needed']),
   /** The device's new position: store it. */
   position: z.string(),
-  /** Events replayed from the log before this frame. */
+  /** Event frames this resume sent before this frame: missed events replayed from the log, and live ones that arrived meanwhile. */
   replayed: z.number().int().nonnegative(),
   resync: z
     .strictObject({

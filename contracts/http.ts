@@ -11,7 +11,12 @@ export const DevTokenRequest = z.strictObject({
   /** Lifetime in seconds; default 86400. */
   ttlSeconds: z.number().int().min(60).max(30 * 86400).optional(),
 });
-export const TokenResponse = z.strictObject({ token: z.string(), userId: UserId, expiresAt: z.number().int() });
+export const TokenResponse = z.strictObject({
+  token: z.string(),
+  userId: UserId,
+  /** When the token expires, in milliseconds since the epoch (like every time in the protocol; the JWT's own `exp` claim is in seconds). */
+  expiresAt: z.number().int().positive(),
+});
 export type TokenResponse = z.infer<typeof TokenResponse>;
 
 export { CreateConversationRequest } from './commands.js';
@@ -111,9 +116,13 @@ export type ConversationListResponse = z.infer<typeof ConversationListResponse>;
 
 const DependencyHealth = z.strictObject({ ok: z.boolean(), latencyMs: z.number().nonnegative(), detail: z.string().optional() });
 
-/** GET /healthz: 200 when every dependency is ok, 503 otherwise (`down` names the failing ones). */
+/**
+ * GET /healthz: 200 when every dependency is ok, 503 otherwise (`down` names the failing ones).
+ * `degraded`: every failing dependency answers but cannot store (disk or storage limit full; its
+ * `detail` says which and why); reads still work, writes answer `unavailable` until space returns.
+ */
 export const HealthResponse = z.strictObject({
-  status: z.enum(['ok', 'down']),
+  status: z.enum(['ok', 'degraded', 'down']),
   down: z.array(z.string()),
   checks: z.record(z.string(), DependencyHealth),
 });

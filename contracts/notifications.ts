@@ -8,7 +8,16 @@ import { ConversationId, UserId } from './ids.js';
  * their delivery status, and the payload receivers get.
  */
 
-const HttpUrl = z.url({ protocol: /^https?$/, hostname: z.regexes.hostname }).max(2048);
+/**
+ * The URL's form only: a DNS name or a bracketed IPv6 literal (WHATWG URL
+ * has already turned numeric IPv4 spellings into dotted decimal). Which
+ * targets the server will contact (https only, no loopback, private,
+ * link-local, metadata… addresses or internal names) is the target policy's
+ * decision, at registration (`target_not_allowed`) and again at delivery
+ * (docs/security.md, "Webhook targets").
+ */
+const UrlHost = new RegExp(`^(?:\\[[0-9a-f:.]+\\]|${z.regexes.hostname.source.slice(1, -1)})$`, 'i');
+const HttpUrl = z.url({ protocol: /^https?$/, hostname: UrlHost }).max(2048);
 /** base64url without padding, as browsers' PushSubscription.toJSON() gives it (padding tolerated). */
 const Base64Url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, 'expected base64url');
 

@@ -5,6 +5,7 @@ import { MembershipReactor } from '../services/membership/reactor.js';
 import { startNotifier, type NotifierService } from '../services/notifier/service.js';
 import { startProjector, type ProjectorService } from '../services/projector/service.js';
 import { createAuthenticator } from '../services/shared/auth.js';
+import { enforceExposure } from '../services/shared/exposure.js';
 import { projectorLagCheck } from '../services/shared/projection/health.js';
 import type { Config } from '../services/shared/config.js';
 import type { Logger } from '../services/shared/logger.js';
@@ -27,6 +28,13 @@ export interface PlatformOptions {
   databaseUrl: string;
   /** Run the projector and membership reactor here (a second gateway in the same deployment would not). */
   withWorkers?: boolean;
+  /**
+   * Another process took this one's node id (its lease lapsed, e.g. while the
+   * process was frozen): the platform has stopped minting and must not go on.
+   * Given: called (ops/start.ts exits 1, for a supervisor to restart it with a
+   * fresh id). Omitted: the platform stops its services itself.
+   */
+  onNodeIdLost?: (reason: string) => void;
 }
 
 /**
@@ -35,7 +43,10 @@ export interface PlatformOptions {
  * from its own main.ts against external dependencies.
  */
 export async function startPlatform(config: Config, log: Logger, options: PlatformOptions): Promise<Platform> {
-  const runtime = await openRuntime(config, log, { natsUrl: options.natsUrl, databaseUrl: options.databaseUrl, name: `parley-${config.nodeId}` });
+  // Wherever the gateway starts: never exposed with development defaults unless the operator said so.
+  const exposure = enforceExposure(config);
+  if (exposure.action === 'warn') log.warn(exposure.message, { host: config.gateway.host });
+  const runtime = await openRuntime(config, log, { natsUrl: options.natsUrl, databaseUrl: options.databaseUrl, name: config.nodeId === undefined ? 'parley' : `parley-${config.nodeId}` });
   const stops: (() => Promise<void>)[] = [];
   let projector: ProjectorService | undefined;
   let analytics: AnalyticsService | undefined;
@@ -59,17 +70,25 @@ export async function startPlatform(config: Config, log: Logger, options: Platfo
     const healthChecks = runners.length > 0 ? { projector: projectorLagCheck(runners, config.projector.maxHealthyLag) } : undefined;
     const gateway = await startGateway(runtime, { auth, ...(healthChecks ? { healthChecks } : {}) });
     stops.push(() => gateway.stop());
+    let stopped: Promise<void> | undefined;
+    const stop = () =>
+      (stopped ??= (async () => {
+        // Edge first, so no new work arrives while workers drain.
+        for (const s of stops.reverse()) await s().catch((err) => log.error('stopping a service failed', { err }));
+        await runtime.close();
+      })());
+    // Fail-stop: a process whose node id someone else now holds must not mint another id.
+    runtime.nodeIdLease.onLost((reason) => {
+      if (options.onNodeIdLost) options.onNodeIdLost(reason);
+      else void stop();
+    });
     return {
       runtime,
       gateway,
       ...(projector ? { projector } : {}),
       ...(analytics ? { analytics } : {}),
       ...(notifier ? { notifier } : {}),
-      async stop() {
-        // Edge first, so no new work arrives while workers drain.
-        for (const s of stops.reverse()) await s().catch((err) => log.error('stopping a service failed', { err }));
-        await runtime.close();
-      },
+      stop,
     };
   } catch (err) {
     for (const s of stops.reverse()) await s().catch(() => undefined);

@@ -38,6 +38,7 @@ export async function startStack(config: Config, log: Logger, projectDir: string
         port: config.nats.embeddedPort,
         syncInterval: config.nats.syncInterval,
         maxPayload: Math.max(1 << 20, maxEventBytes(config)),
+        ...(config.nats.maxFileStoreBytes ? { maxFileStore: config.nats.maxFileStoreBytes } : {}),
         log: nlog,
         detached: options.ownsSignals ?? false,
       });
@@ -51,6 +52,7 @@ export async function startStack(config: Config, log: Logger, projectDir: string
         dataDir: path.join(config.dataDir, 'postgres'),
         port: config.postgres.embeddedPort,
         log: log.child({ dependency: 'postgres' }),
+        detached: options.ownsSignals ?? false,
       });
       stops.push(() => pg.stop());
       embedded.postgres = pg;

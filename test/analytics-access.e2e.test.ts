@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActiveUsersReport, LatencyReport, MessagesReport, RetentionReport, SqlResponse, TopConversationsReport, type ParleyEvent } from '../contracts/index.js';
 import { analytics as analyticsCli } from '../ops/cli/analytics.js';
+import { isAppError } from '../services/shared/errors.js';
 import type { CliIO } from '../ops/cli/command.js';
 import { AnalyticsProbe } from './support/analytics.js';
 import { appendAll, created, sent, waitUntil } from './support/events.js';
@@ -163,9 +164,17 @@ describe('read-only SQL', () => {
       'SELECT 1 FORMAT TSV',
       'ALTER TABLE parley.events DELETE WHERE 1',
       'SET readonly = 0',
+      // issue 14: spellings a text scan let through, and system tables (the full table is test/analytics-sql-guard.int.test.ts)
+      "SELECT `file`('/etc/hostname')",
+      "SELECT file/**/('/etc/hostname')",
+      "SELECT arrayMap(x -> file(x), ['/proc/self/environ'])",
+      'SELECT * FROM system.settings',
+      "SELECT name, value FROM system.settings WHERE name = 'readonly'",
+      'SELECT 1 SETTINGS readonly = 0',
     ]) {
       const r = await sql(query);
       expect([r.status, r.body.code], query).toEqual([400, 'sql_rejected']);
+      expect(r.body.message, query).not.toMatch(/AUTH_JWT_SECRET|PATH=/);
     }
     const failed = await sql('SELECT no_such_column FROM parley.events');
     expect([failed.status, failed.body.code]).toEqual([400, 'sql_failed']);
@@ -183,6 +192,13 @@ describe('the CLI', () => {
     const io2 = cliIO();
     await analyticsCli.commands.report!.run(['top-conversations', '--k', '1', '--from', window.from], io2);
     expect(TopConversationsReport.parse(JSON.parse(io2.lines.join('\n'))).rows).toHaveLength(1);
+  });
+
+  it('refuses through the gateway what the HTTP endpoint refuses (one check for both)', async () => {
+    for (const query of ["SELECT `file`('/etc/hostname')", 'SELECT * FROM system.settings']) {
+      const err = await analyticsCli.commands.sql!.run([query], cliIO()).then(() => null, (e: unknown) => e);
+      expect(isAppError(err, 'sql_rejected'), query).toBe(true);
+    }
   });
 
   it('rejects a statement that is not read-only, with exit status 1', async () => {

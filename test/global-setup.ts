@@ -28,6 +28,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const log = createTestLog('global-setup');
   const natsDir = await fs.mkdtemp(path.join(os.tmpdir(), 'parley-test-nats-'));
   const pgDir = await fs.mkdtemp(path.join(os.tmpdir(), 'parley-test-pg-'));
+  // Under root, Postgres runs as `postgres`, which must traverse the cluster's parent (mkdtemp makes it 0700; it is ours to open).
+  await fs.chmod(pgDir, 0o711);
 
   const natsBinary = ensureNatsServer({ projectDir: repoRoot, log });
   const [nats, pg] = await Promise.allSettled([

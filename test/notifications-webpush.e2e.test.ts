@@ -12,7 +12,8 @@ let n: ReturnType<typeof notificationApi>;
 let ana: TestClient;
 
 beforeAll(async () => {
-  p = await startTestPlatform({ env: { NOTIFY_COALESCE_MS: '200', NOTIFY_ALLOW_HTTP: 'true', NOTIFY_RETRY_BASE_MS: '200', NOTIFY_RATE_PER_MINUTE: '1' } });
+  // The push service stand-in is on 127.0.0.1: private targets are refused unless allowed (notification-targets tests).
+  p = await startTestPlatform({ env: { NOTIFY_COALESCE_MS: '200', NOTIFY_ALLOW_HTTP: 'true', NOTIFY_ALLOW_PRIVATE_TARGETS: 'true', NOTIFY_RETRY_BASE_MS: '200', NOTIFY_RATE_PER_MINUTE: '1' } });
   push = await HttpReceiver.start();
   n = notificationApi(p);
   ana = await TestClient.connect(p.ws, await p.token('ana'));

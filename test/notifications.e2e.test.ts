@@ -28,7 +28,8 @@ const send = (conversationId: string, text: string) => ana.ok({ t: 'send', conve
 
 beforeAll(async () => {
   p = await startTestPlatform({
-    env: { NOTIFY_COALESCE_MS: String(WINDOW_MS), NOTIFY_ALLOW_HTTP: 'true', NOTIFY_RETRY_BASE_MS: '200', NOTIFY_MAX_ATTEMPTS: '3' },
+    // The receiver is on 127.0.0.1: private targets are refused unless allowed (notification-targets tests).
+    env: { NOTIFY_COALESCE_MS: String(WINDOW_MS), NOTIFY_ALLOW_HTTP: 'true', NOTIFY_ALLOW_PRIVATE_TARGETS: 'true', NOTIFY_RETRY_BASE_MS: '200', NOTIFY_MAX_ATTEMPTS: '3' },
   });
   hooks = await HttpReceiver.start();
   n = notificationApi(p);

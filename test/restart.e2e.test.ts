@@ -17,6 +17,8 @@ import { api, TestClient } from './support/ws-client.js';
  */
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'parley-restart-'));
+// Under root the embedded Postgres runs as `postgres`, which must traverse the data dir (mkdtemp makes it 0700).
+await fs.chmod(dataDir, 0o711);
 const config = loadConfig({
   PARLEY_DATA_DIR: dataDir,
   NATS_PORT: '0',

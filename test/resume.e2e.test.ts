@@ -156,6 +156,25 @@ describe('slow readers', () => {
   });
 });
 
+describe('slow readers hit by a burst', () => {
+  // The close frame queues behind the unsent bytes: the server must close before uWebSockets' own hard cap
+  // (16x MAX_BUFFERED_BYTES) is reached, or that cap drops the close frame too and the client sees 1006.
+  it('get the documented close code even when far more than the limit is published at once', async () => {
+    const fast = await connect('burst-writer');
+    const d = await fast.ok({ t: 'create', kind: 'direct', peer: 'burst-reader' });
+    const slow = await connect('burst-reader');
+    (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    const big = '😀'.repeat(3990);
+    const serverSide = () => fx.p.platform.gateway.sockets.connectionCount;
+    const before = serverSide();
+    // About 6 MB at once: more than the kernel's socket buffers plus 16x the limit, faster than a periodic sweep.
+    await Promise.all(Array.from({ length: 400 }, (_, j) => fast.send(d.conversationId, `${j} ${big}`, `burst-${j}`)));
+    await expect.poll(serverSide).toBe(before - 1);
+    (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await slow.closed).code).toBe(CloseCode.slowReader);
+  });
+});
+
 describe('retention', () => {
   // Runs last in this file: it removes the oldest events of the file's stream, as max-age expiry would.
   it('answers resync_needed with the conversations to refetch when the missed events have aged out', async () => {

@@ -82,6 +82,33 @@ describe('the SDK', () => {
     expect(synced[0]).toMatchObject({ status: 'complete' });
   });
 
+  it('stays live through a removal and a rejoin, and through a resume across both (no false gap from prevSeq)', async () => {
+    const owner = client('sdk-h');
+    const member = client('sdk-i');
+    await Promise.all([owner.c.connect(), member.c.connect()]);
+    const syncs: unknown[] = [];
+    member.c.on('synced', (s) => syncs.push(s));
+    const { conversationId } = (await owner.c.command({ t: 'create', kind: 'group', title: 'in and out', members: ['sdk-i'] })) as { conversationId: string };
+    await owner.c.send(conversationId, 'first');
+    await until(() => texts(member.events).includes('first'));
+    await owner.c.command({ t: 'remove_member', conversationId, userId: 'sdk-i' });
+    await until(() => member.events.some((e) => e.event.type === 'membership.left'));
+    await owner.c.send(conversationId, 'while out');
+    await owner.c.command({ t: 'add_members', conversationId, userIds: ['sdk-i'] });
+    await owner.c.send(conversationId, 'back in');
+    await until(() => texts(member.events).includes('back in'));
+    // The events after the rejoin name predecessors the member never saw: that is no gap, and no reconnect.
+    expect(syncs).toHaveLength(0);
+    expect(texts(member.events)).toEqual(['first', 'back in']);
+    // A resume that replays past both keeps going too.
+    p.platform.gateway.sockets.disconnectAll();
+    await owner.c.send(conversationId, 'after the resume');
+    await until(() => texts(member.events).includes('after the resume'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(syncs).toHaveLength(1);
+    expect(member.c.state).toBe('live');
+  });
+
   it('fails commands other than send when the connection is not live, with a typed error', async () => {
     const lonely = client('sdk-g');
     await expect(lonely.c.command({ t: 'block', userId: 'x' })).rejects.toMatchObject({ code: 'unavailable' });

@@ -133,7 +133,8 @@ describe('blocking', () => {
 
 describe('search', () => {
   it('finds Chinese and English messages the user may read, and nothing else', async () => {
-    const seed = fs.readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/seeds/000_17100cb00b3c7df2.txt'), 'utf8');
+    // A real multi-user chat log excerpt (Chinese, English, emoji, timestamps), shipped with the tests.
+    const seed = fs.readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/chat-log-excerpt.txt'), 'utf8');
     const lines = seed.split(/\s{2,}/).map((l) => l.trim()).filter((l) => l.length > 3 && l.length < 300).slice(0, 40);
     const [pam, quin] = await Promise.all(['pam', 'quin'].map(connect)) as TestClient[];
     const g = await pam!.ok({ t: 'create', kind: 'group', title: 'seed chat', members: ['quin'] });

@@ -221,7 +221,9 @@ export class ParleyClient extends Emitter<Events> {
     const key = `${frame.entity.kind}/${frame.entity.id}`;
     const last = this.lastSeq.get(key);
     if (last !== undefined && frame.seq <= last) return; // already delivered
-    if (last !== undefined && frame.prevSeq !== null && frame.prevSeq > last) {
+    // Live frames only: a resume's continuity is vouched for by its `synced` frame, and a replay leaves out what the
+    // device may not see (events while it was not a member, events an operator tombstoned).
+    if (this.state === 'live' && last !== undefined && frame.prevSeq > last) {
       // Something between `last` and this event is missing: resume from before it.
       this.resumeFrom(Math.min(last, positionSeq(this.positionToken)));
       return;
@@ -232,6 +234,8 @@ export class ParleyClient extends Emitter<Events> {
     // Until a joined conversation's history has arrived, keep a rewind for it in the position, so
     // a disconnect in between cannot skip that history (contracts/position.ts).
     const ev = frame.event;
+    // Not a member from here on: the conversation's events until a rejoin are not this device's to see.
+    if (ev.type === 'membership.left') this.lastSeq.delete(`conv/${ev.data.conversationId}`);
     if (ev.type === 'membership.joined' && (this.lastSeq.get(`conv/${ev.data.conversationId}`) ?? 0) < ev.data.cause.conversationSeq) {
       token = withRewind(token, ev.data.conversationId, ev.data.cause.conversationSeq - 1);
     } else if (frame.entity.kind === 'conv' && rewindsOf(token)[frame.entity.id] !== undefined && frame.seq > rewindsOf(token)[frame.entity.id]!) {

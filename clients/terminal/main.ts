@@ -5,13 +5,13 @@
  */
 import readline from 'node:readline';
 import WebSocket from 'ws';
-import type { TokenResponse } from '../../contracts/index.js';
 import { ParleyClient, type WebSocketFactory } from '../sdk/index.js';
 import { fileStorage } from '../sdk/node-storage.js';
 import { ParleyHttp } from './http.js';
 import { parseOptions, positionFile, USAGE, websocketUrl } from './options.js';
 import { makeStyle, Renderer } from './render.js';
 import { TerminalSession, type Screen } from './session.js';
+import { TerminalToken } from './token.js';
 
 const parsed = parseOptions(process.argv.slice(2), process.env);
 if ('help' in parsed) {
@@ -35,13 +35,9 @@ function fail(message: string, code = 1): never {
 
 // ---- sign in ---------------------------------------------------------------
 
-let issued: TokenResponse | null = null;
 /** The given token, or a dev token renewed a minute before it expires (the SDK asks before every connection). */
-async function token(): Promise<string> {
-  if (options.token) return options.token;
-  if (!issued || issued.expiresAt - Date.now() < 60_000) issued = await ParleyHttp.devToken(options.server, options.user);
-  return issued.token;
-}
+const signIn = new TerminalToken(() => ParleyHttp.devToken(options.server, options.user), options.token ?? null);
+const token = () => signIn.get();
 
 const http = new ParleyHttp(options.server, token);
 try {

@@ -3,6 +3,7 @@ import type { ConversationSummary } from '../../contracts/index.js';
 import { parseLine, splitArgs } from './commands.js';
 import { parseOptions, positionFile, websocketUrl } from './options.js';
 import { Renderer } from './render.js';
+import { RENEW_BEFORE_MS, TerminalToken } from './token.js';
 import { displayWidth, padEnd, sanitize, sanitizeLine, truncate } from './text.js';
 
 describe('the terminal command parser', () => {
@@ -126,5 +127,28 @@ describe('terminal options', () => {
     expect(websocketUrl('http://127.0.0.1:8080')).toBe('ws://127.0.0.1:8080/v1/ws');
     expect(websocketUrl('https://chat.example')).toBe('wss://chat.example/v1/ws');
     expect(positionFile('/d', 'alice')).toBe('/d/terminal/alice.position');
+  });
+});
+
+describe('the terminal sign-in token', () => {
+  it('mints a dev token once and keeps it until a minute before it expires (expiresAt in milliseconds)', async () => {
+    let now = 1_800_000_000_000;
+    let minted = 0;
+    // What POST /v1/dev/token answers: expiresAt in milliseconds, a day ahead.
+    const mint = async () => ({ token: `t${++minted}`, userId: 'ann', expiresAt: now + 86_400_000 });
+    const token = new TerminalToken(mint, null, () => now);
+    expect(await Promise.all([token.get(), token.get(), token.get()])).toEqual(['t1', 't1', 't1']);
+    now += 86_400_000 - RENEW_BEFORE_MS - 1;
+    expect(await token.get()).toBe('t1');
+    now += 2;
+    expect(await token.get()).toBe('t2');
+    expect(minted).toBe(2);
+  });
+
+  it('uses a given token as it is, never minting', async () => {
+    const token = new TerminalToken(async () => {
+      throw new Error('must not mint');
+    }, 'given.jwt');
+    expect(await token.get()).toBe('given.jwt');
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConversationEvent } from './conversation.js';
+import { LogEvent } from './log.js';
 import { UserEvent } from './user.js';
 
 /**
@@ -11,9 +12,11 @@ import { UserEvent } from './user.js';
  */
 export * from './common.js';
 export * from './conversation.js';
+export * from './log.js';
 export * from './user.js';
 
-export const ParleyEvent = z.union([ConversationEvent, UserEvent]);
+/** Log events (`log.tombstoned`) may be stored on any entity's subject. */
+export const ParleyEvent = z.union([ConversationEvent, UserEvent, LogEvent]);
 export type ParleyEvent = z.infer<typeof ParleyEvent>;
 export type EventType = ParleyEvent['type'];
 

@@ -76,6 +76,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const machine = machineInfo();
   const fdLimit = openFilesLimit();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-bench-'));
+  fs.chmodSync(dir, 0o711); // under root, the embedded Postgres (user postgres) must traverse it
   if (o.profileDir) fs.mkdirSync(o.profileDir, { recursive: true });
   const stops: (() => Promise<void>)[] = [];
   const result: SuiteResult = {

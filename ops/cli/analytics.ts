@@ -1,14 +1,13 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ErrorBody, ReportName, SqlRequest, type AnalyticsReport, type SqlResponse } from '../../contracts/index.js';
 import { truncateDerivedTables } from '../../services/analytics/sink.js';
 import { parseReportQuery, runReport } from '../../services/shared/analytics/reports.js';
-import { assertReadOnlySql } from '../../services/shared/analytics/readonly-sql.js';
 import { runReadOnlySql } from '../../services/shared/analytics/sql.js';
 import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../../services/shared/clickhouse.js';
 import { loadConfig, type Config } from '../../services/shared/config.js';
 import { AppError } from '../../services/shared/errors.js';
+import { projectDirOf } from '../project-dir.js';
 import { intOption, parse, printJson, UsageError, type CliIO, type CommandGroup } from './command.js';
 
 /**
@@ -17,11 +16,12 @@ import { intOption, parse, printJson, UsageError, type CliIO, type CommandGroup 
  * `sql` and `report` first ask the running gateway (POST /v1/analytics/sql,
  * GET /v1/analytics/reports/<name>, with ANALYTICS_ADMIN_TOKEN when set) and
  * open the directory themselves only when nothing listens there. With
- * CLICKHOUSE_URL they talk to the server directly. Either way queries run in
- * a read-only session, after the same static check.
+ * CLICKHOUSE_URL they talk to the server directly. Either way a statement runs
+ * in the read-only session after the same parse-tree check (runReadOnlySql,
+ * services/shared/analytics/sql-guard/): the gateway's or this process's.
  */
 
-const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const projectDir = projectDirOf(import.meta.url);
 
 function gatewayUrl(config: Config, override: string | undefined): string {
   if (override) return override.replace(/\/$/, '');
@@ -70,19 +70,17 @@ async function withDirect<T>(config: Config, readOnly: boolean, fn: (client: Cli
 
 const sql = {
   usage: '"<query>" [--max-rows N] [--gateway URL]',
-  summary: 'Runs one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN); prints NDJSON rows, a summary on stderr.',
+  summary: 'Runs one read-only statement (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW TABLES) on the analytics tables; prints NDJSON rows, a summary on stderr.',
   async run(args: string[], io: CliIO) {
     const { values, positionals } = parse(args, { 'max-rows': { type: 'string' }, gateway: { type: 'string' } }, 1);
     const parsed = SqlRequest.safeParse({ query: positionals[0], maxRows: intOption(values['max-rows'], 'max-rows', 10_000) });
     if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     const request = parsed.data;
-    // Refuse before connecting to anything: the servers check again.
-    assertReadOnlySql(request.query);
     const config = loadConfig(io.env, projectDir);
     const result =
       (!config.clickhouse.url &&
         (await viaGateway<SqlResponse>(config, `${gatewayUrl(config, values.gateway)}/v1/analytics/sql`, { method: 'POST', body: JSON.stringify(request) }))) ||
-      (await withDirect(config, true, (client) => runReadOnlySql(client, request)));
+      (await withDirect(config, true, (client) => runReadOnlySql(client, request, config.clickhouse.database)));
     for (const row of result.rows) io.out(JSON.stringify(Object.fromEntries(result.columns.map((c, i) => [c.name, row[i]]))));
     io.err(`${result.rowCount} row(s)${result.truncated ? ' (truncated: raise --max-rows or narrow the query)' : ''} in ${result.elapsedMs} ms`);
   },

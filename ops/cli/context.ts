@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Kysely } from 'kysely';
 import { subjectsFor, type Subjects } from '../../contracts/index.js';
 import type { ProjectorDeps } from '../../services/shared/projection/projection.js';
@@ -10,9 +9,10 @@ import type { Database } from '../../services/shared/db/schema.js';
 import { createLogger } from '../../services/shared/logger.js';
 import { connectNats, type NatsHandles } from '../../services/shared/nats/connection.js';
 import type { ShardInfo } from '../../services/shared/nats/streams.js';
+import { projectDirOf } from '../project-dir.js';
 import type { CliIO } from './command.js';
 
-const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const projectDir = projectDirOf(import.meta.url);
 
 /** What operator commands work with: the log and the read models, no ClickHouse (embedded chDB belongs to the running platform). */
 export interface OpsContext extends ProjectorDeps {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { isAppError } from '../../services/shared/errors.js';
 import { analytics } from './analytics.js';
 import { UsageError, type CliIO, type CommandGroup } from './command.js';
+import { log } from './log.js';
 import { parked } from './parked.js';
 import { projectors } from './projectors.js';
 import { streams } from './streams.js';
@@ -13,7 +14,7 @@ import { streams } from './streams.js';
  * NDJSON on stdout, progress and logs on stderr. Exit status: 0 ok, 1 the
  * command failed, 2 usage.
  */
-const groups: Record<string, CommandGroup> = { streams, projectors, parked, analytics };
+const groups: Record<string, CommandGroup> = { streams, projectors, parked, log, analytics };
 
 function usage(io: CliIO, only?: string): void {
   io.err('usage: parley <group> <command> [args]   (npm run parley -- ...)\n');

@@ -10,13 +10,13 @@ function entityArg(value: string): string {
   throw new UsageError(`${value} is not an entity: use conv:<conversationId> or user:<userId>`);
 }
 
-const STATUSES = ['open', 'all', 'parked', 'held', 'redriven', 'discarded'] as const;
+const STATUSES = ['open', 'all', 'parked', 'held', 'redriven', 'discarded', 'tombstoned'] as const;
 
 export const parked: CommandGroup = {
   summary: 'events a projector parked (dead-lettered): list, re-drive, discard',
   commands: {
     list: {
-      usage: '[--projector P] [--status open|all|parked|held|redriven|discarded] [--entity E] [--limit N] [--payload]',
+      usage: '[--projector P] [--status open|all|parked|held|redriven|discarded|tombstoned] [--entity E] [--limit N] [--payload]',
       summary: 'parked events (default: open ones, i.e. parked and held) with reason and attempts',
       run: async (args, io) => {
         const { values } = parse(args, { projector: { type: 'string' }, status: { type: 'string' }, entity: { type: 'string' }, limit: { type: 'string' }, payload: { type: 'boolean' } }, 0);

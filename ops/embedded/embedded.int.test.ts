@@ -18,6 +18,7 @@ afterEach(async () => {
 
 async function tempDir(prefix: string): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  await fs.chmod(dir, 0o711); // under root, the embedded Postgres (user postgres) must traverse it
   cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -5,10 +5,11 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canConnect, pickFreePort } from './free-port.js';
 import type { EmbeddedLog } from './log.js';
+import { reclaimOrphan, removeRecord, writeRecord } from './process-record.js';
 
 export interface NatsServerOptions {
   binary: string;
-  /** Holds nats.conf and the JetStream store; reuse it to keep streams across restarts. */
+  /** Holds nats.conf, the JetStream store and the pid record (nats-server.pid.json); reuse it to keep streams across restarts. */
   dataDir: string;
   /** Client port; 0 or omitted picks a free one. */
   port?: number;
@@ -18,6 +19,12 @@ export interface NatsServerOptions {
   syncInterval?: string;
   /** Max message size in bytes; server default (1 MiB) when omitted. */
   maxPayload?: number;
+  /** JetStream file storage limit in bytes; the size of the disk holding the store when omitted (see renderConfig). */
+  maxFileStore?: number;
+  /** Unique within a cluster (JetStream places replicas by it); `parley-embedded` when omitted. */
+  serverName?: string;
+  /** Join a cluster (ops/embedded/nats-cluster.ts): listen for routes on `port`, connect to the others' `routes`. */
+  cluster?: { name: string; port: number; routes: string[] };
   log: EmbeddedLog;
   /**
    * Run the server in its own process group, so a terminal's Ctrl-C reaches
@@ -32,17 +39,20 @@ export interface NatsServerHandle {
   url: string;
   port: number;
   pid: number;
-  /** SIGTERM, then SIGKILL after 10 s; safe to call more than once. */
+  /** SIGTERM, then SIGKILL after 5 s; safe to call more than once. */
   stop(): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 20_000;
-const STOP_GRACE_MS = 10_000;
+// Within the 10 s a stop of the whole platform may take (docs/operations.md).
+const STOP_GRACE_MS = 5_000;
 const PORT_ATTEMPTS = 3;
 
 /** Starts nats-server with JetStream on 127.0.0.1 and resolves once it serves clients. */
 export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServerHandle> {
   await fs.mkdir(opts.dataDir, { recursive: true });
+  // A server left behind by a killed earlier run holds the port and the store: stop it first.
+  await reclaimOrphan(recordFile(opts), { signal: 'SIGTERM', graceMs: STOP_GRACE_MS, log: opts.log });
   // A picked port can be taken by someone else before nats-server binds it.
   for (let attempt = 1; ; attempt++) {
     const port = opts.port || (await pickFreePort());
@@ -56,20 +66,47 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   }
 }
 
-function renderConfig(opts: NatsServerOptions, port: number): string {
+/**
+ * Without `max_file_store` nats-server limits JetStream to 75% of the disk's
+ * free space *at start*, fixed for its lifetime: started on a nearly full
+ * disk it would keep refusing writes (10023) after space is freed, until
+ * restarted. With the disk's whole size as the limit, the disk itself is the
+ * limit: a full disk refuses each append (10077, "no space left on device";
+ * 2.10 standalone keeps JetStream enabled) and appends work again as soon as
+ * space returns (docs/operations.md, "Disk full"; test/disk-full.e2e.test.ts).
+ */
+async function defaultMaxFileStore(storeDir: string): Promise<number> {
+  await fs.mkdir(storeDir, { recursive: true });
+  const st = await fs.statfs(storeDir);
+  return st.blocks * st.bsize;
+}
+
+const recordFile = (opts: NatsServerOptions) => path.join(opts.dataDir, 'nats-server.pid.json');
+
+function renderConfig(opts: NatsServerOptions, port: number, maxFileStore: number): string {
   const q = (s: string) => JSON.stringify(s); // NATS conf accepts JSON-style quoted strings
   const lines = [
-    `server_name: parley-embedded`,
+    `server_name: ${q(opts.serverName ?? 'parley-embedded')}`,
     `listen: ${q(`127.0.0.1:${port}`)}`,
     ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : []),
     ...(opts.httpPort ? [`http: ${q(`127.0.0.1:${opts.httpPort}`)}`] : []),
     `jetstream {`,
     `  store_dir: ${q(path.join(opts.dataDir, 'jetstream'))}`,
+    `  max_file_store: ${maxFileStore}`,
     // A periodic sync trades at most one interval of acknowledged writes on power
     // loss for throughput; a process crash loses nothing since writes reach the OS
     // immediately. 1s measured as fast as 2m (docs/operations.md).
     `  sync_interval: ${q(opts.syncInterval ?? '1s')}`,
     `}`,
+    ...(opts.cluster
+      ? [
+          `cluster {`,
+          `  name: ${q(opts.cluster.name)}`,
+          `  listen: ${q(`127.0.0.1:${opts.cluster.port}`)}`,
+          `  routes: [${opts.cluster.routes.map(q).join(', ')}]`,
+          `}`,
+        ]
+      : []),
   ];
   return lines.join('\n') + '\n';
 }
@@ -77,7 +114,7 @@ function renderConfig(opts: NatsServerOptions, port: number): string {
 async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsServerHandle> {
   const { log } = opts;
   const confPath = path.join(opts.dataDir, 'nats.conf');
-  await fs.writeFile(confPath, renderConfig(opts, port));
+  await fs.writeFile(confPath, renderConfig(opts, port, opts.maxFileStore ?? (await defaultMaxFileStore(path.join(opts.dataDir, 'jetstream')))));
 
   const started = Date.now();
   const child = spawn(opts.binary, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
@@ -104,16 +141,19 @@ async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsSer
   // Don't leave an orphan holding the port and store if this process exits without stop().
   const killOnExit = () => child.kill('SIGTERM');
   process.once('exit', killOnExit);
+  if (child.pid) await writeRecord(recordFile(opts), 'nats-server', child.pid);
 
   let stopping = false;
   const stop = once(async () => {
     stopping = true;
     process.removeListener('exit', killOnExit);
-    if (!isRunning(child)) return;
-    child.kill('SIGTERM');
-    const killTimer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(killTimer);
+    if (isRunning(child)) {
+      child.kill('SIGTERM');
+      const killTimer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(killTimer);
+    }
+    await removeRecord(recordFile(opts));
   });
 
   const deadline = started + READY_TIMEOUT_MS;

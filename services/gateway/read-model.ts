@@ -19,9 +19,24 @@ export interface Membership {
   joinedSeq: number;
 }
 
+/**
+ * A conversation's last event as far as resumes are concerned. While the read model's projector holds a
+ * conversation back (an event parked, later ones held behind it), `conversations.last_seq` stops moving
+ * although the log goes on; every event past it has an open parked/held row, so the highest of those is the
+ * conversation's real last position, and a resume replays it from the log instead of skipping it.
+ */
+const effectiveLastSeq = sql`greatest(c.last_seq, coalesce((
+  select max(p.seq) from parked_events p
+  where p.projector = ${READ_MODEL_PROJECTOR} and p.shard = 0 and p.entity = 'conv:' || c.id and p.status in ('parked', 'held')
+), 0))`;
+
 /** Membership, idempotency and read-your-writes lookups on the Postgres read model. */
 export class ReadModel implements IdempotencyIndex {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** `logEnd`: the event log's last sequence, so a position past it is refused instead of waited for. */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly logEnd?: () => Promise<number>,
+  ) {}
 
   /**
    * A message the sender already stored under this client message id. Every
@@ -63,7 +78,7 @@ export class ReadModel implements IdempotencyIndex {
     const rows = await this.db
       .selectFrom('conversation_members as m')
       .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
-      .select(['c.id', 'c.last_seq', 'm.joined_seq'])
+      .select(['c.id', sql<string>`${effectiveLastSeq}`.as('last_seq'), 'm.joined_seq'])
       .where('m.user_id', '=', userId)
       .execute();
     return rows.map((r) => ({ id: r.id, lastSeq: Number(r.last_seq), joinedSeq: Number(r.joined_seq) }));
@@ -93,7 +108,7 @@ export class ReadModel implements IdempotencyIndex {
         (select seq from projector_checkpoints where projector = ${READ_MODEL_PROJECTOR} and shard = 0) as checkpoint,
         coalesce((
           select json_object_agg(user_id, conversations) from (
-            select m.user_id, json_agg(json_build_array(c.id, c.last_seq::text, m.joined_seq::text)) as conversations
+            select m.user_id, json_agg(json_build_array(c.id, (${effectiveLastSeq})::text, m.joined_seq::text)) as conversations
             from conversation_members m join conversations c on c.id = m.conversation_id
             where m.user_id = any(${userIds})
             group by m.user_id
@@ -140,6 +155,10 @@ export class ReadModel implements IdempotencyIndex {
    */
   async waitFor(seq: number, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    if ((await this.checkpoint()) >= seq) return;
+    // A position no event has (yet) would be waited for until the timeout: a client error, answered now.
+    const last = this.logEnd ? await this.logEnd() : Infinity;
+    if (seq > last) throw new AppError('invalid_request', `position ${seq} is past the end of the log (${last}); pass a sequence the server returned`);
     for (;;) {
       if ((await this.checkpoint()) >= seq) return;
       if (Date.now() >= deadline) throw new AppError('timeout', `the read model has not reached position ${seq} yet`);

@@ -1,15 +1,16 @@
 import type { Authenticator } from '../shared/auth.js';
-import type { HealthCheck } from '../shared/health.js';
+import path from 'node:path';
+import { DegradedError, withStorageCheck, type HealthCheck } from '../shared/health.js';
 import { loadVapidKeys } from '../shared/notifications/vapid.js';
 import type { Runtime } from '../shared/runtime.js';
-import { SnowflakeGenerator } from '../shared/snowflake.js';
 import { KeyedRateLimiter } from '../shared/rate-limit.js';
 import { ConversationCommands } from '../shared/write/conversation-commands.js';
 import { UserCommands } from '../shared/write/user-commands.js';
 import { CommandDispatcher } from './command-dispatcher.js';
 import { gatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './gateway-metrics.js';
+import { guardApp } from './guard.js';
 import { registerAnalyticsRoutes } from './http/analytics-routes.js';
-import { httpMetrics } from './http/http-metrics.js';
+import { errorCounter, httpMetrics } from './http/http-metrics.js';
 import { HttpRouter } from './http/router.js';
 import { AttachmentStore } from './infra/attachment-store.js';
 import { PresenceService } from './infra/presence.js';
@@ -18,6 +19,7 @@ import { MessageQueries } from './queries/message-queries.js';
 import { NotificationQueries } from './queries/notification-queries.js';
 import { registerRoutes } from './http/routes.js';
 import { ReadModel } from './read-model.js';
+import { installProcessErrorHandlers } from './process-errors.js';
 import { loadNativeUws, type us_listen_socket } from './uws.js';
 import { deliveryTimingReporter } from './ws/delivery-timing.js';
 import { LiveHub } from './ws/live-hub.js';
@@ -32,6 +34,8 @@ export interface GatewayService {
   port: number;
   sockets: SocketServer;
   hub: LiveHub;
+  /** The HTTP routes served, method and pattern. */
+  routes: readonly { method: 'get' | 'post'; pattern: string }[];
   stop(): Promise<void>;
 }
 
@@ -44,16 +48,20 @@ export interface GatewayDeps {
 export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise<GatewayService> {
   const uWS = loadNativeUws();
   const { config, log } = runtime;
-  const app = uWS.App();
+  const errors = errorCounter(runtime.metrics);
+  // Every handler registered on `app` fails its own request or connection, never the process (guard.ts).
+  const app = guardApp(uWS.App(), log.child({ component: 'gateway' }), { onError: () => errors.inc({ code: 'internal', transport: 'handler' }) });
+  const releaseProcessHandlers = installProcessErrorHandlers(log.child({ component: 'process' }), (kind) => errors.inc({ code: 'internal', transport: kind }));
   const shard = runtime.shards[0]!;
-  const readModel = new ReadModel(runtime.db);
+  const readModel = new ReadModel(runtime.db, async () => (await runtime.store.bounds()).lastSeq);
   const attachments = await AttachmentStore.open(runtime.nats.js, runtime.subjects.namespace);
   const presence = await PresenceService.open(runtime.nats.nc, runtime.nats.js, runtime.subjects.namespace, config.presence.ttlSeconds, log.child({ component: 'presence' }));
   const commands = new ConversationCommands({
     store: runtime.store,
     subjects: runtime.subjects,
     shard,
-    ids: new SnowflakeGenerator(config.nodeId),
+    // The leased node id's generator: it refuses to mint once the lease is not held (shared/nats/node-id-lease.ts).
+    ids: runtime.ids,
     log: log.child({ component: 'commands' }),
     idempotency: readModel,
     attachments,
@@ -79,6 +87,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     (topic, frame) => {
       metrics.fanout(app.numSubscribers(topic));
       app.publish(topic, frame, false);
+      sockets.notePublished(topic);
     },
     async (subject, after, until) => (await reader.readSubjects([subject], after, until, config.sync.maxReplay)).events,
     log.child({ component: 'hub' }),
@@ -93,25 +102,32 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     shard,
     log: log.child({ component: 'sync' }),
     maxReplay: config.sync.maxReplay,
+    previousOnSubject: (subject, seq) => runtime.store.previousOnSubject(subject, seq),
   });
   hub.onDelivered = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic));
   const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets });
   sockets.attach(app);
+  hub.publishExcept = (topic, frame, userId) => sockets.publishExceptUser(topic, frame, userId);
   metrics.observe(() => sockets.connectionCount, () => hub.size);
 
+  // Each store's check also reports it degraded when full (a refused write, or its embedded disk; shared/health.ts).
+  const embeddedDir = (external: string | undefined, dir: string) => (external ? undefined : path.join(config.dataDir, dir));
+  const minFreeBytes = config.health.minFreeDiskBytes;
   const healthChecks: Record<string, HealthCheck> = {
-    nats: async () => {
+    nats: withStorageCheck(async () => {
       if (runtime.nats.nc.isClosed()) throw new Error('connection closed');
-      const info = await runtime.nats.jsm.streams.info(shard.stream);
+      const [info, account] = await Promise.all([runtime.nats.jsm.streams.info(shard.stream), runtime.nats.jsm.getAccountInfo()]);
+      const limit = account.limits.max_storage;
+      if (limit > 0 && account.storage >= limit) throw new DegradedError(`JetStream storage full: the account uses ${account.storage} of its ${limit} bytes`);
       return `stream ${shard.stream} at seq ${info.state.last_seq}`;
-    },
-    postgres: async () => {
+    }, { store: 'nats', dataDir: embeddedDir(config.nats.url, 'nats'), minFreeBytes }),
+    postgres: withStorageCheck(async () => {
       await runtime.db.selectFrom('projector_checkpoints').select('seq').limit(1).execute();
-    },
-    clickhouse: async () => {
+    }, { store: 'postgres', dataDir: embeddedDir(config.postgres.url, 'postgres'), minFreeBytes }),
+    clickhouse: withStorageCheck(async () => {
       const r = await runtime.clickhouse.ping();
       if (!r.success) throw r.error;
-    },
+    }, { store: 'clickhouse', dataDir: embeddedDir(config.clickhouse.url, 'chdb'), minFreeBytes }),
     ...deps.healthChecks,
   };
   const router = new HttpRouter(app, log.child({ component: 'http' }), config.gateway.maxBodyBytes, httpMetrics(runtime.metrics));
@@ -145,6 +161,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     port,
     sockets,
     hub,
+    routes: router.routes,
     async stop() {
       uWS.us_listen_socket_close(listenSocket);
       sockets.closeAll();
@@ -154,6 +171,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       presence.stop();
       // Let close frames flush before the process moves on.
       await new Promise((r) => setTimeout(r, 50));
+      releaseProcessHandlers();
     },
   };
 }
@@ -166,5 +184,5 @@ function notificationQueries(runtime: Runtime): NotificationQueries {
     key.catch(() => (key = null));
     return key;
   };
-  return new NotificationQueries(runtime.db, { allowHttp: runtime.config.notifications.allowHttp, vapidPublicKey });
+  return new NotificationQueries(runtime.db, { allowHttp: runtime.config.notifications.allowHttp, allowPrivateTargets: runtime.config.notifications.allowPrivateTargets, vapidPublicKey });
 }

@@ -1,11 +1,17 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import type { UserEvent } from '../../contracts/index.js';
+import { parseEntitySubject, type ConversationEvent, type UserEvent } from '../../contracts/index.js';
 import type { Logger } from '../shared/logger.js';
 import { decodeEventOfTypes } from '../shared/nats/event-store.js';
+import { foldConversation } from '../shared/write/fold-conversation.js';
 import { receivedNotYielded } from '../shared/projection/runner.js';
 
-/** The conversation events that change who is in it; every other event (most are messages) is skipped unvalidated. */
-const MEMBERSHIP_CHANGES = new Set(['conversation.created', 'members.added', 'member.removed'] as const);
+/**
+ * The conversation events that change who is in it, and tombstones (which may
+ * take such a change back); every other event (most are messages) is skipped
+ * unvalidated.
+ */
+const MEMBERSHIP_CHANGES = new Set(['conversation.created', 'members.added', 'member.removed', 'log.tombstoned'] as const);
+const CHANGES_OF_MEMBERS: ReadonlySet<string> = new Set(['conversation.created', 'members.added', 'member.removed']);
 import type { Runtime } from '../shared/runtime.js';
 
 /**
@@ -80,6 +86,30 @@ export class MembershipReactor {
     return null;
   }
 
+  /**
+   * A tombstone naming a membership change this reactor already turned into
+   * user events: the affected users get the membership the write side now
+   * sees (folded without the tombstoned event), so their subjects agree with
+   * the conversation's again. Unreadable events were never reacted to.
+   */
+  private async afterTombstone(subject: string, targetSeq: number, cause: { conversationSeq: number }, base: { v: 1; at: number; actor: string }): Promise<{ userId: string; event: UserEvent }[]> {
+    const entity = parseEntitySubject(subject);
+    const target = entity?.kind === 'conv' ? await this.runtime.store.get(targetSeq) : null;
+    if (!entity || !target || target.subject !== subject || !CHANGES_OF_MEMBERS.has(target.event.type)) return [];
+    const e = target.event as ConversationEvent;
+    const users = e.type === 'member.removed' ? [e.data.userId] : e.type === 'conversation.created' || e.type === 'members.added' ? e.data.members.map((m) => m.userId) : [];
+    const state = await foldConversation(this.runtime.store, this.runtime.subjects, entity.id);
+    this.log.info('membership change tombstoned: re-deriving the affected users\' membership', { conversationId: entity.id, targetSeq, users: users.length });
+    return users.map((userId) => {
+      const role = state.members.get(userId);
+      const data = { conversationId: entity.id, cause };
+      const event: UserEvent = role
+        ? { type: 'membership.joined', ...base, data: { ...data, kind: state.kind ?? 'group', role } }
+        : { type: 'membership.left', ...base, data };
+      return { userId, event };
+    });
+  }
+
   private async react(msg: JsMsg): Promise<void> {
     let event;
     try {
@@ -105,6 +135,9 @@ export class MembershipReactor {
       }
       case 'member.removed':
         derived = [{ userId: event.data.userId, event: { type: 'membership.left', ...base, data: { conversationId: event.data.conversationId, cause } } }];
+        break;
+      case 'log.tombstoned':
+        derived = await this.afterTombstone(msg.subject, event.data.seq, cause, base);
         break;
       default:
         return;

@@ -30,9 +30,9 @@ describe('payloads', () => {
 });
 
 describe('notification settings', () => {
-  it('default to a 10 s window, 5 attempts backing off 1-8 s, mentions only in channels, https only', () => {
+  it('default to a 10 s window, 5 attempts backing off 1-8 s, mentions only in channels, https only, public targets only', () => {
     const n = loadConfig({}).notifications;
-    expect(n).toMatchObject({ coalesceMs: 10_000, maxAttempts: 5, retryBaseMs: 1000, retryMaxDelayMs: 8000, channelMessages: 'mentions', allowHttp: false, vapid: undefined });
+    expect(n).toMatchObject({ coalesceMs: 10_000, maxAttempts: 5, retryBaseMs: 1000, retryMaxDelayMs: 8000, channelMessages: 'mentions', allowHttp: false, allowPrivateTargets: false, vapid: undefined });
   });
 
   it('take VAPID keys only as a pair', () => {

@@ -3,7 +3,7 @@ import type { ConversationEventOf, Subjects } from '../../contracts/index.js';
 import type { Database } from '../shared/db/schema.js';
 import type { StoredEvent } from '../shared/nats/event-store.js';
 import type { Projection } from '../shared/projection/projection.js';
-import { coalesce, type Hit } from './domain/coalesce.js';
+import { coalesce, type ClearPoint, type Hit } from './domain/coalesce.js';
 import { previewOf, wantsNotification, type ChannelMessages } from './domain/recipients.js';
 import type { PresenceReader } from './infra/presence-reader.js';
 import * as store from './infra/window-store.js';
@@ -25,14 +25,19 @@ export interface NotifierProjectionOptions {
 export const NOTIFIER = 'notifier';
 
 type Sent = { seq: number; event: ConversationEventOf<'message.sent'> };
-const FOREVER = Number.MAX_SAFE_INTEGER;
+/** A clear and the sequence of the event that clears. */
+type Clear = store.Clear & ClearPoint;
 
 /**
  * Turns the log into notification rows inside the runner's checkpoint
  * transaction, so each row is created exactly once. Only messages above the
  * high-water mark (`notifier_marks`) are evaluated: resetting the checkpoint
- * and replaying the log re-applies clears but creates nothing, and nothing is
- * sent again. Delivery happens elsewhere (delivery-loop.ts), after commit.
+ * and replaying the log creates nothing, and nothing is sent again. A clear
+ * (read, muted, left) reaches only notifications whose last message is older
+ * than the event that clears: that is all it could reach when first applied
+ * (windows only grow, in log order), so applying it again, after newer
+ * messages opened new windows, clears exactly what it cleared the first time.
+ * Delivery happens elsewhere (delivery-loop.ts), after commit.
  */
 export function notifierProjection(options: NotifierProjectionOptions): Projection {
   const now = options.now ?? Date.now;
@@ -43,21 +48,22 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
     async apply(trx, batch) {
       const mark = await store.readMark(trx, options.shard);
       const sent: Sent[] = [];
-      const clears: store.Clear[] = [];
+      const clears: Clear[] = [];
       const recalled: { conversationId: string; seq: number }[] = [];
       for (const { seq, subject, event } of batch) {
         if (subject.startsWith(userPrefix)) {
-          if (event.type === 'read.marked') clears.push({ userId: event.actor, conversationId: event.data.conversationId, uptoSeq: event.data.seq, reason: 'read' });
+          if (event.type === 'read.marked') clears.push({ userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: Math.min(event.data.seq, seq), reason: 'read' });
           if (event.type === 'preferences.set' && event.data.mutedUntil && event.data.mutedUntil > event.at) {
-            clears.push({ userId: event.actor, conversationId: event.data.conversationId, uptoSeq: FOREVER, reason: 'muted' });
+            clears.push({ userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: seq, reason: 'muted' });
           }
           continue;
         }
         if (event.type === 'message.sent' && seq > mark && now() - event.at <= options.maxEventAgeMs) sent.push({ seq, event });
         if (event.type === 'message.recalled' || event.type === 'message.deleted') recalled.push({ conversationId: event.data.conversationId, seq: event.data.target.seq });
-        if (event.type === 'member.removed') clears.push({ userId: event.data.userId, conversationId: event.data.conversationId, uptoSeq: FOREVER, reason: 'left' });
+        if (event.type === 'member.removed') clears.push({ userId: event.data.userId, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: seq, reason: 'left' });
       }
-      if (sent.length > 0) await notify(trx, sent, options);
+      // Messages first, clears after: coalescing already keeps a window a clear of this batch closes from taking later messages.
+      if (sent.length > 0) await notify(trx, sent, clears, options);
       await store.dropPreviews(trx, recalled);
       await store.clearPending(trx, clears);
       const last = batch[batch.length - 1];
@@ -66,7 +72,7 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
   };
 }
 
-async function notify(trx: Transaction<Database>, sent: Sent[], options: NotifierProjectionOptions): Promise<void> {
+async function notify(trx: Transaction<Database>, sent: Sent[], clears: readonly ClearPoint[], options: NotifierProjectionOptions): Promise<void> {
   await store.waitForReadModel(trx, options.shard, sent[sent.length - 1]!.seq, options.readModelWaitMs ?? 10_000);
   const conversations = await store.conversationsOf(trx, [...new Set(sent.map((s) => s.event.data.conversationId))]);
   const whole: string[] = [];
@@ -97,6 +103,6 @@ async function notify(trx: Transaction<Database>, sent: Sent[], options: Notifie
   const offline = hits.filter((h) => !online.has(h.userId));
   const pairKeys = new Map(offline.map((h) => [`${h.userId}\u0000${h.conversationId}`, { conversationId: h.conversationId, userId: h.userId }]));
   const open = await store.openWindows(trx, [...pairKeys.values()]);
-  const { updated, created } = coalesce(open, offline, options.coalesceMs);
+  const { updated, created } = coalesce(open, offline, options.coalesceMs, clears);
   await store.writeWindows(trx, updated, created, conversations);
 }

@@ -1,5 +1,6 @@
 import { loadVapidKeys } from '../shared/notifications/vapid.js';
 import { ProjectionRunner } from '../shared/projection/runner.js';
+import type { LookupAll } from '../shared/net/target-policy.js';
 import type { Runtime } from '../shared/runtime.js';
 import { DeliveryLoop } from './delivery/loop.js';
 import { DeliveryStore } from './infra/delivery-store.js';
@@ -17,8 +18,10 @@ export interface NotifierService {
  * transaction) and a delivery loop sending them over webhooks and Web Push.
  * One notifier per deployment is expected; a second one would be safe (rows
  * are claimed conditionally) but would split the per-device rate limits.
+ * `options.resolve` replaces the system resolver for webhook and push hosts
+ * (tests); the target policy still judges its answers.
  */
-export async function startNotifier(runtime: Runtime): Promise<NotifierService> {
+export async function startNotifier(runtime: Runtime, options: { resolve?: LookupAll } = {}): Promise<NotifierService> {
   const { config } = runtime;
   const n = config.notifications;
   const log = runtime.log.child({ service: 'notifier' });
@@ -26,10 +29,11 @@ export async function startNotifier(runtime: Runtime): Promise<NotifierService> 
   const projection = await openNotifierProjection(runtime);
   const runner = new ProjectionRunner({ ...runtime, log }, projection, { maxDeliveries: config.projector.maxDeliveries, retryDelayMs: config.projector.retryDelayMs });
   const outcomes = runtime.metrics.counter('parley_notification_deliveries_total', 'Notification delivery attempts by channel kind and outcome (sent, retry, failed, gone, rate_limited).', ['kind', 'outcome']);
-  const loop = new DeliveryLoop(new DeliveryStore(runtime.db), { ...n, vapid, vapidSubject: n.vapidSubject }, log.child({ component: 'delivery' }), outcomes);
+  const loop = new DeliveryLoop(new DeliveryStore(runtime.db), { ...n, vapid, vapidSubject: n.vapidSubject, resolve: options.resolve }, log.child({ component: 'delivery' }), outcomes);
   await runner.start();
   loop.start();
   log.info('notifier started', { consumer: runner.consumerName, coalesceMs: n.coalesceMs });
+  if (n.allowPrivateTargets) log.warn('NOTIFY_ALLOW_PRIVATE_TARGETS is on: webhooks and push endpoints may reach loopback, private and metadata addresses (development only)');
   return {
     runner,
     async stop() {

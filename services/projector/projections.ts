@@ -18,6 +18,7 @@ export const READ_MODEL_TABLES = [
   'message_mentions',
   'message_attachments',
   'user_blocks',
+  'user_last_seqs',
 ] as const;
 
 /** Every Postgres projection of the platform: what the projector service runs and the operator CLI can rebuild. */

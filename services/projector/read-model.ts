@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { ConversationEvent, Subjects, UserEvent } from '../../contracts/index.js';
 import type { StoredEvent } from '../shared/nats/event-store.js';
+import { recordUsers, unapplied } from './read-model/applied.js';
 import { applyConversationEvent } from './read-model/conversations.js';
 import { insertConversations, type PendingCreation } from './read-model/conversations-created.js';
 import { applyMessageChange } from './read-model/messages-changed.js';
@@ -18,6 +19,10 @@ const MESSAGE_CHANGES = new Set(['message.edited', 'message.recalled', 'message.
  * the message it edits. Only a conversation's own events depend on each
  * other, so a run is cut short when it would otherwise put a creation
  * after a message of the same conversation, or two creations of one.
+ *
+ * Idempotent per event: events their entity has already applied are dropped
+ * first (read-model/applied.ts), so applying any event again, in any batch,
+ * changes nothing.
  */
 export function readModelProjection(subjects: Subjects): Projection {
   return {
@@ -26,7 +31,8 @@ export function readModelProjection(subjects: Subjects): Projection {
     prepare(batch) {
       for (const { event } of batch) if (event.type === 'message.sent') searchTokens(event);
     },
-    async apply(trx, batch: StoredEvent[]) {
+    async apply(trx, all: StoredEvent[]) {
+      const { fresh: batch, users } = await unapplied(trx, subjects.namespace, all);
       const run = new Run();
       const flush = async () => {
         if (run.creations.length) await insertConversations(trx, run.creations);
@@ -47,6 +53,8 @@ export function readModelProjection(subjects: Subjects): Projection {
           touched.set(event.data.conversationId, seq);
           continue;
         }
+        // About the log, not the entity (the runner skips what it names): no row changes, nothing to flush for.
+        if (event.type === 'log.tombstoned') continue;
         await flush();
         if (subject.startsWith(`${subjects.namespace}.ev.user.`)) {
           await applyUserEvent(trx, event as UserEvent);
@@ -63,6 +71,7 @@ export function readModelProjection(subjects: Subjects): Projection {
         await sql`update conversations c set last_seq = greatest(c.last_seq, v.seq)
           from unnest(${ids}::text[], ${ids.map((id) => touched.get(id)!)}::bigint[]) as v(id, seq) where c.id = v.id`.execute(trx);
       }
+      await recordUsers(trx, users);
     },
   };
 }

@@ -9,7 +9,7 @@ import { createJwtVerifier } from './jwt.js';
 
 export interface AuthenticatedUser {
   userId: string;
-  /** Seconds since the epoch; the gateway closes connections whose token expires. */
+  /** Milliseconds since the epoch (the token's `exp` claim is in seconds); the gateway closes connections whose token expires. */
   expiresAt: number;
 }
 
@@ -17,7 +17,7 @@ export interface Authenticator {
   /** Synchronous so the gateway can answer a WebSocket upgrade inside uWebSockets' handler (see jwt.ts). */
   verifySync(token: string): AuthenticatedUser;
   verify(token: string): Promise<AuthenticatedUser>;
-  /** Present only when dev tokens are enabled. */
+  /** Present only when dev tokens are enabled. `expiresAt` is in milliseconds, like every time in the protocol. */
   issueDevToken?: (userId: string, ttlSeconds: number) => Promise<{ token: string; expiresAt: number }>;
 }
 
@@ -59,7 +59,7 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
       const claims = verifyJwt(token);
       const userId = UserId.safeParse(claims.sub);
       if (!userId.success) throw new Error('token subject is not a valid user id');
-      return { userId: userId.data, expiresAt: claims.exp };
+      return { userId: userId.data, expiresAt: claims.exp * 1000 };
     } catch (err) {
       throw new AppError('unauthenticated', 'invalid or expired token', { cause: err });
     }
@@ -70,10 +70,11 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
   };
   if (devTokens && hmacKey) {
     authenticator.issueDevToken = async (userId, ttlSeconds) => {
-      const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
-      const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuer(issuer).setIssuedAt().setExpirationTime(expiresAt);
+      // The JWT's `exp` claim is in seconds (RFC 7519); the answer's `expiresAt`, like every protocol time, in milliseconds.
+      const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
+      const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuer(issuer).setIssuedAt().setExpirationTime(exp);
       if (audience) jwt.setAudience(audience);
-      return { token: await jwt.sign(hmacKey), expiresAt };
+      return { token: await jwt.sign(hmacKey), expiresAt: exp * 1000 };
     };
   }
   return authenticator;

@@ -2,6 +2,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ANALYST_LIMITS, ANALYST_READONLY } from './analytics/sql-guard/settings.js';
 import type { Config } from './config.js';
 
 /**
@@ -28,38 +29,40 @@ export function createAnalyticsClient(config: Config): ClickHouseClient {
 }
 
 /**
- * Limits of the read-only session that analysts' SQL and the standard
- * reports run in: they share the platform's process in embedded mode, so a
- * runaway query must stop rather than starve the gateway.
- */
-const READ_ONLY_LIMITS = {
-  max_result_rows: '100000',
-  result_overflow_mode: 'break',
-  max_execution_time: 30,
-  max_memory_usage: '2000000000',
-} as const;
-
-/**
- * A second client for reads on behalf of people. Against a server, every
- * query carries readonly=2 (no writes, no DDL; settings may change, except
+ * A second client for reads on behalf of people: analysts' SQL (after the
+ * parse-tree check in analytics/sql-guard/) and the standard reports. Its
+ * current database is the analytics database, and it carries the analyst
+ * settings (analytics/sql-guard/settings.ts: limits, no DDL, no
+ * introspection). Against a server every query carries them with
+ * readonly=2 (no writes, no DDL; per-query settings allowed, except
  * readonly itself). With chDB, a second session on the same data directory
- * (its own settings) is switched to readonly=1 for good: no writes, no DDL,
- * no SET, so the limits above hold too.
+ * (its own settings) is switched to them and then to readonly=1 for good:
+ * no writes, no DDL, no SET, no table functions but numbers().
  */
 export async function createReadOnlyAnalyticsClient(config: Config): Promise<ClickHouseClient> {
-  const { url, user, password } = config.clickhouse;
+  const { url, user, password, database } = config.clickhouse;
   if (url) {
     return createClient({
       url,
+      database,
       ...(user ? { username: user } : {}),
       ...(password ? { password } : {}),
       request_timeout: 60_000,
-      clickhouse_settings: { ...READ_ONLY_LIMITS, readonly: '2' as const },
+      clickhouse_settings: { ...ANALYST_LIMITS, readonly: String(ANALYST_READONLY.server) },
     });
   }
   const client = createAnalyticsClient(config);
-  const limits = Object.entries(READ_ONLY_LIMITS).map(([k, v]) => `${k} = ${/^\d+$/.test(String(v)) ? v : `'${v}'`}`);
-  await client.command({ query: `SET ${limits.join(', ')}` });
-  await client.command({ query: 'SET readonly = 1' });
+  try {
+    const limits = Object.entries(ANALYST_LIMITS).map(([k, v]) => `${k} = ${/^\d+$/.test(String(v)) ? v : `'${v}'`}`);
+    await client.command({ query: `SET ${limits.join(', ')}` });
+    // Unqualified table names then resolve to the analytics database (the guard relies on it).
+    await client.command({ query: `USE ${database}` }).catch((err: unknown) => {
+      throw new Error(`analytics database ${database} does not exist yet: start the platform once (it applies the migrations)`, { cause: err });
+    });
+    await client.command({ query: `SET readonly = ${ANALYST_READONLY.chdb}` });
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw err;
+  }
   return client;
 }

@@ -15,7 +15,8 @@ const EnvSchema = z.object({
   PARLEY_DATA_DIR: z.string().optional(),
   PARLEY_NAMESPACE: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).default('parley'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  NODE_ID: z.coerce.number().int().min(0).max(1023).default(1),
+  // Unset: lease the first free id (services/shared/nats/node-id-lease.ts).
+  NODE_ID: z.coerce.number().int().min(0).max(1023).optional(),
 
   NATS_URL: z.string().optional(),
   NATS_PORT: port.default(4222),
@@ -24,6 +25,10 @@ const EnvSchema = z.object({
   NATS_SYNC_INTERVAL: z.string().regex(/^(always|[0-9]+(ms|s|m|h))$/).default('1s'),
   STREAM_MAX_AGE_DAYS: z.coerce.number().min(0).default(365),
   STREAM_DUPLICATE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(120),
+  // Unset: the size of the disk holding the store, so the disk, not a start-time estimate, is the limit (docs/operations.md, "Disk full").
+  NATS_MAX_FILE_STORE_MB: z.coerce.number().int().min(1).optional(),
+  // Odd, so a majority survives: 1 (one server), 3 or 5 (a cluster of at least that many).
+  STREAM_REPLICAS: z.coerce.number().int().refine((n) => n === 1 || n === 3 || n === 5, 'must be 1, 3 or 5').default(1),
 
   DATABASE_URL: z.string().optional(),
   POSTGRES_PORT: port.default(5432),
@@ -31,6 +36,7 @@ const EnvSchema = z.object({
   PROJECTOR_MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(5),
   PROJECTOR_RETRY_DELAY_MS: z.coerce.number().int().min(1).max(60_000).default(1000),
   HEALTH_MAX_PROJECTOR_LAG: z.coerce.number().int().min(0).default(10_000),
+  HEALTH_MIN_FREE_DISK_MB: z.coerce.number().min(0).default(64),
 
   CLICKHOUSE_URL: z.string().optional(),
   CLICKHOUSE_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('parley'),
@@ -40,6 +46,7 @@ const EnvSchema = z.object({
   ANALYTICS_FLUSH_MS: z.coerce.number().int().min(1).max(60_000).default(1000),
 
   HOST: z.string().default('127.0.0.1'),
+  PARLEY_ALLOW_INSECURE_BIND: bool.default(false),
   PORT: port.default(8080),
   MAX_FRAME_BYTES: z.coerce.number().int().min(1024).max(1 << 20).default(64 * 1024),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 << 20).default(256 * 1024),
@@ -51,6 +58,7 @@ const EnvSchema = z.object({
   RATE_FRAMES_PER_SECOND: z.coerce.number().min(1).default(30),
   RATE_SENDS_PER_SECOND: z.coerce.number().min(0.1).default(10),
   RATE_HTTP_PER_SECOND: z.coerce.number().min(1).default(20),
+  MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(20),
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(10 << 20),
   ATTACHMENT_TYPES: z.string().default('image/*,video/*,audio/*,text/plain,application/pdf,application/zip,application/octet-stream'),
   MAX_REPLAY_EVENTS: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
@@ -73,6 +81,7 @@ const EnvSchema = z.object({
   NOTIFY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   NOTIFY_MAX_EVENT_AGE_SECONDS: z.coerce.number().int().min(1).default(3600),
   NOTIFY_ALLOW_HTTP: bool.default(false),
+  NOTIFY_ALLOW_PRIVATE_TARGETS: bool.default(false),
   NOTIFY_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/).optional(),
   NOTIFY_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/).optional(),
   NOTIFY_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/).default('mailto:notifications@parley.invalid'),
@@ -82,7 +91,8 @@ export interface Config {
   dataDir: string;
   namespace: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-  nodeId: number;
+  /** Asked-for node id (leased exactly, or the start is refused); undefined: lease the first free one. The leased id is `Runtime.nodeId`. */
+  nodeId: number | undefined;
   nats: {
     /** Undefined: start the embedded nats-server. */
     url: string | undefined;
@@ -91,6 +101,10 @@ export interface Config {
     syncInterval: string;
     maxAgeDays: number;
     duplicateWindowSeconds: number;
+    /** JetStream file storage limit of the embedded server; undefined: the size of the disk holding it. */
+    maxFileStoreBytes: number | undefined;
+    /** Replicas of every stream, KV bucket and object store the platform creates (a running stream is scaled to it). */
+    replicas: 1 | 3 | 5;
   };
   postgres: { url: string | undefined; embeddedPort: number };
   projector: {
@@ -101,6 +115,8 @@ export interface Config {
     /** /healthz reports the projector down when more events than this wait to be projected. */
     maxHealthyLag: number;
   };
+  /** /healthz reports an embedded store degraded (disk full) when its disk has less free space than this; 0: never. */
+  health: { minFreeDiskBytes: number };
   clickhouse: { url: string | undefined; database: string; user: string | undefined; password: string | undefined };
   analytics: {
     /**
@@ -117,6 +133,8 @@ export interface Config {
   };
   gateway: {
     host: string;
+    /** Listen on a non-loopback HOST even with development defaults (services/shared/exposure.ts). */
+    allowInsecureBind: boolean;
     port: number;
     maxFrameBytes: number;
     maxBodyBytes: number;
@@ -134,6 +152,8 @@ export interface Config {
     sendsPerSecond: number;
     /** HTTP requests per user per second on one gateway (burst: three times that). */
     httpPerSecond: number;
+    /** Open WebSocket connections per user on one gateway; more are refused at the upgrade (429). */
+    connectionsPerUser: number;
   };
   attachments: { maxBytes: number; allowedTypes: string[] };
   presence: { ttlSeconds: number };
@@ -173,6 +193,8 @@ export interface Config {
     maxEventAgeMs: number;
     /** Accept http:// webhook URLs and push endpoints (development and tests); https only otherwise. */
     allowHttp: boolean;
+    /** Send to loopback, private, link-local and other internal addresses (development and tests); refused otherwise (docs/security.md). */
+    allowPrivateTargets: boolean;
     /** Configured VAPID key pair; unset: generated once and kept in Postgres. */
     vapid: { publicKey: string; privateKey: string } | undefined;
     vapidSubject: string;
@@ -202,13 +224,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       syncInterval: e.NATS_SYNC_INTERVAL,
       maxAgeDays: e.STREAM_MAX_AGE_DAYS,
       duplicateWindowSeconds: e.STREAM_DUPLICATE_WINDOW_SECONDS,
+      maxFileStoreBytes: e.NATS_MAX_FILE_STORE_MB === undefined ? undefined : e.NATS_MAX_FILE_STORE_MB * 1024 * 1024,
+      replicas: e.STREAM_REPLICAS as 1 | 3 | 5,
     },
     postgres: { url: e.DATABASE_URL, embeddedPort: e.POSTGRES_PORT },
     projector: { maxDeliveries: e.PROJECTOR_MAX_DELIVERIES, retryDelayMs: e.PROJECTOR_RETRY_DELAY_MS, maxHealthyLag: e.HEALTH_MAX_PROJECTOR_LAG },
+    health: { minFreeDiskBytes: Math.round(e.HEALTH_MIN_FREE_DISK_MB * 1024 * 1024) },
     clickhouse: { url: e.CLICKHOUSE_URL, database: e.CLICKHOUSE_DATABASE, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD },
     analytics: { adminToken: e.ANALYTICS_ADMIN_TOKEN, flushMs: e.ANALYTICS_FLUSH_MS },
     gateway: {
       host: e.HOST,
+      allowInsecureBind: e.PARLEY_ALLOW_INSECURE_BIND,
       port: e.PORT,
       maxFrameBytes: e.MAX_FRAME_BYTES,
       maxBodyBytes: e.MAX_BODY_BYTES,
@@ -216,7 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatSeconds: e.HEARTBEAT_SECONDS,
     },
     rules: { recallWindowMs: e.RECALL_WINDOW_SECONDS * 1000, maxReactionsPerMessage: e.MAX_REACTIONS_PER_MESSAGE },
-    limits: { framesPerSecond: e.RATE_FRAMES_PER_SECOND, sendsPerSecond: e.RATE_SENDS_PER_SECOND, httpPerSecond: e.RATE_HTTP_PER_SECOND },
+    limits: { framesPerSecond: e.RATE_FRAMES_PER_SECOND, sendsPerSecond: e.RATE_SENDS_PER_SECOND, httpPerSecond: e.RATE_HTTP_PER_SECOND, connectionsPerUser: e.MAX_CONNECTIONS_PER_USER },
     attachments: { maxBytes: e.MAX_ATTACHMENT_BYTES, allowedTypes: e.ATTACHMENT_TYPES.split(',').map((t) => t.trim()).filter(Boolean) },
     presence: { ttlSeconds: e.PRESENCE_TTL_SECONDS },
     sync: { maxReplay: e.MAX_REPLAY_EVENTS, maxConcurrentResumes: e.MAX_CONCURRENT_RESUMES, recentLogEvents: e.RECENT_LOG_EVENTS },
@@ -238,6 +264,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.NOTIFY_TIMEOUT_MS,
       maxEventAgeMs: e.NOTIFY_MAX_EVENT_AGE_SECONDS * 1000,
       allowHttp: e.NOTIFY_ALLOW_HTTP,
+      allowPrivateTargets: e.NOTIFY_ALLOW_PRIVATE_TARGETS,
       vapid: e.NOTIFY_VAPID_PUBLIC_KEY && e.NOTIFY_VAPID_PRIVATE_KEY ? { publicKey: e.NOTIFY_VAPID_PUBLIC_KEY, privateKey: e.NOTIFY_VAPID_PRIVATE_KEY } : undefined,
       vapidSubject: e.NOTIFY_VAPID_SUBJECT,
     },

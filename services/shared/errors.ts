@@ -1,5 +1,6 @@
 import { errorCatalog, type ErrorBody, type ErrorCode } from '../../contracts/index.js';
 import type { ZodError } from 'zod';
+import { noteStorageFailure } from './storage-full.js';
 
 /**
  * The one error type that crosses service boundaries. Handlers throw it (or
@@ -46,5 +47,8 @@ export function fromZodError(code: ErrorCode, what: string, err: ZodError): AppE
 /** Anything that is not an AppError is an internal error: its details are logged, not sent. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  // A full store (Postgres class 53, JetStream storage, ENOSPC) passes once space returns: retryable, with the reason.
+  const full = noteStorageFailure(err);
+  if (full) return new AppError('unavailable', `${full.reason}; retry later`, { cause: err });
   return new AppError('internal', 'internal error', { cause: err });
 }

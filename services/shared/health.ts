@@ -1,10 +1,22 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { HealthResponse } from '../../contracts/index.js';
+import { storageAlarms, type StorageAlarms, type StoreName } from './storage-full.js';
 
 export type HealthCheck = () => Promise<string | void>;
 
+/**
+ * Thrown by a check whose dependency answers but cannot store anything (its
+ * disk or storage limit is full): the platform still serves reads, so it is
+ * `degraded`, not `down`; /healthz answers 503 either way.
+ */
+export class DegradedError extends Error {
+  override readonly name = 'DegradedError';
+}
+
 const CHECK_TIMEOUT_MS = 2000;
 
-async function timed(check: HealthCheck): Promise<{ ok: boolean; latencyMs: number; detail?: string }> {
+async function timed(check: HealthCheck): Promise<{ ok: boolean; latencyMs: number; detail?: string; degraded?: boolean }> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -16,22 +28,84 @@ async function timed(check: HealthCheck): Promise<{ ok: boolean; latencyMs: numb
     ]);
     return { ok: true, latencyMs: Math.round(performance.now() - started), ...(detail ? { detail } : {}) };
   } catch (err) {
-    return { ok: false, latencyMs: Math.round(performance.now() - started), detail: (err as Error)?.message ?? String(err) };
+    return { ok: false, latencyMs: Math.round(performance.now() - started), detail: (err as Error)?.message ?? String(err), degraded: err instanceof DegradedError };
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Runs every named check concurrently; the platform is `ok` only when all are. */
+/**
+ * Runs every named check concurrently; the platform is `ok` only when all
+ * are, `degraded` when every failing one only lacks storage, `down` otherwise.
+ */
 export async function runHealthChecks(checks: Record<string, HealthCheck>): Promise<HealthResponse> {
   const names = Object.keys(checks);
   const results = await Promise.all(names.map((n) => timed(checks[n]!)));
   const out: HealthResponse = { status: 'ok', down: [], checks: {} };
+  let hardDown = false;
   names.forEach((name, i) => {
-    const r = results[i]!;
+    const { degraded, ...r } = results[i]!;
     out.checks[name] = r;
     if (!r.ok) out.down.push(name);
+    if (!r.ok && !degraded) hardDown = true;
   });
-  if (out.down.length > 0) out.status = 'down';
+  if (out.down.length > 0) out.status = hardDown ? 'down' : 'degraded';
   return out;
+}
+
+export interface StorageCheckOptions {
+  store: StoreName;
+  /** The store's data directory when this platform runs it embedded (its disk is then ours to watch). */
+  dataDir?: string | undefined;
+  /** Less free space than this on `dataDir`'s disk counts as full; 0 turns the free-space check off. */
+  minFreeBytes: number;
+  alarms?: StorageAlarms;
+}
+
+/**
+ * Wraps a dependency's check with the signs that its store is full: a write
+ * it refused for lack of space recently (services/shared/storage-full.ts),
+ * and, for an embedded store, the free space of its disk. The dependency's
+ * own check runs first: unreachable is `down`, reachable but full is degraded.
+ */
+export function withStorageCheck(check: HealthCheck, options: StorageCheckOptions): HealthCheck {
+  const alarms = options.alarms ?? storageAlarms;
+  return async () => {
+    const detail = await check();
+    const refused = alarms.active(options.store);
+    if (refused) throw new DegradedError(refused);
+    if (options.dataDir && options.minFreeBytes > 0) {
+      const low = await lowDiskSpace(options.dataDir, options.minFreeBytes);
+      if (low) throw new DegradedError(low);
+    }
+    return detail;
+  };
+}
+
+/** A sentence saying the disk holding `dir` is (nearly) full, or null when it has at least `minFreeBytes` free. */
+export async function lowDiskSpace(dir: string, minFreeBytes: number): Promise<string | null> {
+  const st = await fs.statfs(await nearestExisting(dir));
+  // bavail, not bfree: what an unprivileged writer (Postgres runs as its own user) can still use.
+  const free = st.bavail * st.bsize;
+  if (free >= minFreeBytes) return null;
+  return `disk full: ${mib(free)} MiB free on the disk of ${path.basename(dir)}/ (minimum ${mib(minFreeBytes)} MiB, HEALTH_MIN_FREE_DISK_MB)`;
+}
+
+/** The directory itself or, before a store created it, the closest parent that exists (on the disk it will use). */
+async function nearestExisting(dir: string): Promise<string> {
+  let current = path.resolve(dir);
+  for (;;) {
+    try {
+      await fs.access(current);
+      return current;
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return current;
+      current = parent;
+    }
+  }
+}
+
+function mib(bytes: number): string {
+  return (bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0);
 }

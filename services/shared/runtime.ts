@@ -11,7 +11,11 @@ import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
 import { connectNats, type NatsHandles } from './nats/connection.js';
 import { EventStore } from './nats/event-store.js';
+import { unreadableEventsObserver } from './nats/unreadable.js';
 import { ensureEventStreams, type ShardInfo } from './nats/streams.js';
+import { NodeIdLease } from './nats/node-id-lease.js';
+import { ensurePlatformBuckets } from './nats/buckets.js';
+import { SnowflakeGenerator } from './snowflake.js';
 
 /**
  * Connections every service needs, opened once per process and handed to
@@ -19,7 +23,13 @@ import { ensureEventStreams, type ShardInfo } from './nats/streams.js';
  * process (chDB allows one owner of its data directory per process).
  */
 export interface Runtime {
-  config: Config;
+  /** As given, with `nodeId` set to the leased one. */
+  config: Config & { nodeId: number };
+  /** This process's node id, leased in NATS KV for as long as the runtime is open (unique among running processes). */
+  nodeId: number;
+  nodeIdLease: NodeIdLease;
+  /** Ids minted with the leased node id; refuses (`unavailable`) while the lease is not held. */
+  ids: SnowflakeGenerator;
   log: Logger;
   subjects: Subjects;
   nats: NatsHandles;
@@ -54,13 +64,19 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
   const db = createDb(options.databaseUrl, log);
   const clickhouse = createAnalyticsClient(config);
   let clickhouseReadOnly: ClickHouseClient | null = null;
+  let lease: NodeIdLease | null = null;
   try {
+    // First: a refused node id leaves nothing else provisioned or open.
+    lease = await NodeIdLease.acquire(nats.js, nats.jsm, { namespace: config.namespace, requested: config.nodeId, replicas: config.nats.replicas, log: log.child({ component: 'node-id' }) });
+    const nodeIdLease = lease;
     const settings = {
       maxAgeDays: config.nats.maxAgeDays,
       duplicateWindowSeconds: config.nats.duplicateWindowSeconds,
       maxMsgBytes: maxEventBytes(config),
+      replicas: config.nats.replicas,
     };
     const shards = await ensureEventStreams(nats.jsm, subjects, settings, log);
+    await ensurePlatformBuckets(nats.js, nats.jsm, { namespace: config.namespace, replicas: config.nats.replicas, presenceTtlSeconds: config.presence.ttlSeconds }, log);
     if (options.provision !== false) {
       await migratePostgres(db, log);
       await migrateClickHouse(clickhouse, config.clickhouse.database, log);
@@ -69,9 +85,12 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
     clickhouseReadOnly = readOnly;
     const metrics = new MetricsRegistry();
     const appendSeconds = metrics.histogram('parley_event_append_seconds', 'Time to append one event to the log (JetStream publish until its ack), by outcome.', ['outcome']);
-    const store = new EventStore(nats.nc, nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s));
+    const store = new EventStore(nats.nc, nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s), unreadableEventsObserver(metrics, log));
     return {
-      config,
+      config: { ...config, nodeId: nodeIdLease.nodeId },
+      nodeId: nodeIdLease.nodeId,
+      nodeIdLease,
+      ids: new SnowflakeGenerator(nodeIdLease.nodeId, Date.now, () => nodeIdLease.assertHeld()),
       log,
       subjects,
       nats,
@@ -82,6 +101,7 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       clickhouseReadOnly: readOnly,
       metrics,
       async close() {
+        await nodeIdLease.release();
         await nats.nc.drain().catch(() => nats.nc.close());
         await db.destroy();
         await readOnly.close();
@@ -89,6 +109,7 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       },
     };
   } catch (err) {
+    await lease?.release();
     await nats.nc.close().catch(() => undefined);
     await db.destroy().catch(() => undefined);
     await clickhouseReadOnly?.close().catch(() => undefined);

@@ -22,11 +22,14 @@ export class SnowflakeGenerator {
   constructor(
     private readonly nodeId: number,
     private readonly now: () => number = Date.now,
+    /** Throws when this process may not mint with `nodeId` right now (its lease is not held: services/shared/nats/node-id-lease.ts). */
+    private readonly assertMayMint: () => void = () => undefined,
   ) {
     if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > 1023) throw new RangeError('node id must be 0..1023');
   }
 
   next(): string {
+    this.assertMayMint();
     let ms = Math.max(this.now(), this.lastMs); // never go backwards when the clock does
     if (ms === this.lastMs) {
       this.seq = (this.seq + 1n) & MAX_SEQ;

@@ -24,6 +24,7 @@ export interface PrivateStack {
 
 export async function startPrivateStack(opts: { syncInterval?: string; postgres?: boolean; tag: string }): Promise<PrivateStack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `parley-bench-${opts.tag}-`));
+  fs.chmodSync(dir, 0o711); // under root, the embedded Postgres (user postgres) must traverse it
   const onSignal = () => void stack.stop().finally(() => process.exit(130));
   const stack: PrivateStack = {
     dir,

@@ -53,7 +53,8 @@ export function registerAnalyticsRoutes(router: HttpRouter, runtime: Runtime): v
   router.route('post', '/v1/analytics/sql', async (http) => {
     guard(http);
     const request = parseBody(http, SqlRequest);
-    const body: SqlResponse = await runReadOnlySql(runtime.clickhouseReadOnly, request);
+    // The same check as the CLI's direct path: sql-guard/, on ClickHouse's parse tree.
+    const body: SqlResponse = await runReadOnlySql(runtime.clickhouseReadOnly, request, runtime.config.clickhouse.database);
     return { status: 200, body };
   });
 }

@@ -1,6 +1,7 @@
 import { AttachmentId, UploadQuery, type UploadResponse } from '../../../contracts/index.js';
 import { AppError } from '../../shared/errors.js';
 import { isAllowedType } from '../infra/attachment-store.js';
+import { attachmentHeaders } from './attachment-headers.js';
 import { parseQuery } from './json.js';
 import type { HttpRouter } from './router.js';
 import { authenticate, type RouteDeps } from './routes.js';
@@ -34,12 +35,7 @@ export function registerAttachmentRoutes(router: HttpRouter, deps: RouteDeps): v
     return {
       status: 200,
       body: found.data,
-      headers: {
-        'content-type': found.meta.contentType,
-        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(found.meta.name)}`,
-        'x-content-type-options': 'nosniff',
-        'cache-control': 'private, max-age=31536000, immutable',
-      },
+      headers: attachmentHeaders(found.meta.contentType, found.meta.name),
     };
   });
 }

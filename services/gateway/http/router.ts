@@ -62,28 +62,42 @@ export class HttpRouter {
     private readonly metrics?: HttpMetrics,
   ) {}
 
+  /** Every route registered, in order: what the API serves (the fuzz test drives each of them). */
+  readonly routes: { method: 'get' | 'post'; pattern: string }[] = [];
+
   route(method: 'get' | 'post', pattern: string, handler: HttpHandler, options: RouteOptions = {}): void {
     const limit = options.maxBodyBytes ?? this.maxBodyBytes;
+    this.routes.push({ method, pattern });
     this.app[method](pattern, (res, req) => this.handle(res, req, handler, pattern, limit));
   }
 
   /** Answers every unmatched route with a typed 404. */
   fallback(): void {
-    this.app.any('/*', (res) => {
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      if (!aborted) send(res, { status: 404, body: new AppError('not_found', 'no such route').toBody() });
+    this.app.any('/*', (res, req) => {
+      const body = JSON.stringify(new AppError('not_found', 'no such route').toBody());
+      // A HEAD answer has headers only: bytes after them would be read as the start of the next response.
+      if (req.getMethod() === 'head') {
+        res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json; charset=utf-8').end();
+        return;
+      }
+      res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json; charset=utf-8').end(body);
     });
   }
 
   private handle(res: HttpResponse, req: HttpRequest, handler: HttpHandler, pattern: string, maxBodyBytes: number): void {
+    // Attached first: whatever happens below, uWebSockets must never see a handler return without one.
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
     const paramCount = (pattern.match(/:/g) ?? []).length;
     const requestId = requestIdFrom(req.getHeader('x-request-id'));
+    const params = Array.from({ length: paramCount }, (_, i) => decodePathSegment(req.getParameter(i) ?? ''));
     const ctx: HttpContext = {
       method: req.getMethod(),
       path: req.getUrl(),
       query: new URLSearchParams(req.getQuery() ?? ''),
-      params: Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? '')),
+      params: params.map((p) => p ?? ''),
       authorization: req.getHeader('authorization'),
       contentType: req.getHeader('content-type'),
       requestId,
@@ -91,25 +105,46 @@ export class HttpRouter {
       log: this.log.child({ requestId }),
     };
     const started = performance.now();
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
+    let answered = false;
     const finish = (result: HttpResult) => {
-      if (!aborted) res.cork(() => send(res, result, ctx.requestId));
+      if (answered) return;
+      answered = true;
+      if (!aborted) {
+        try {
+          res.cork(() => writeResult(res, result, ctx.requestId));
+        } catch (err) {
+          // The connection went away between the check and the write: nothing to answer.
+          ctx.log.debug('http response not written', { err });
+        }
+      }
       const seconds = (performance.now() - started) / 1000;
       this.metrics?.observe(pattern, ctx.method, result.status, seconds);
       ctx.log.debug('http request', { method: ctx.method, route: pattern, status: result.status, ms: Math.round(seconds * 1000), aborted });
     };
-    const run = () =>
-      handler(ctx).then(finish, (err) => {
-        const appErr = toAppError(err);
-        this.metrics?.error(appErr.code);
-        if (appErr.code === 'internal') ctx.log.error('http handler failed', { path: ctx.path, err });
-        finish({ status: appErr.status, body: appErr.toBody() });
-      });
+    const fail = (err: unknown) => {
+      const appErr = toAppError(err);
+      this.metrics?.error(appErr.code);
+      if (appErr.code === 'internal') ctx.log.error('http handler failed', { path: ctx.path, err });
+      finish({ status: appErr.status, body: appErr.toBody() });
+    };
+    const run = () => {
+      // A path segment that is not valid percent-encoding (`%ZZ`) names nothing: the request is malformed.
+      if (params.includes(null)) return fail(new AppError('invalid_request', 'the path is not valid percent-encoded UTF-8'));
+      // No id or query parameter of the API can contain NUL, and Postgres text cannot hold one: refused here,
+      // once, rather than as a database error (500) wherever such a value would reach a query.
+      if (params.some((p) => p!.includes('\u0000')) || [...ctx.query].some(([k, v]) => k.includes('\u0000') || v.includes('\u0000'))) {
+        return fail(new AppError('invalid_request', 'NUL characters are not allowed in paths or query parameters'));
+      }
+      let pending: Promise<HttpResult>;
+      try {
+        pending = handler(ctx);
+      } catch (err) {
+        return fail(err);
+      }
+      pending.then(finish, fail);
+    };
     if (ctx.method !== 'post') {
-      void run();
+      run();
       return;
     }
     const chunks: Buffer[] = [];
@@ -129,9 +164,18 @@ export class HttpRouter {
       chunks.push(Buffer.from(new Uint8Array(chunk).slice()));
       if (isLast) {
         ctx.body = Buffer.concat(chunks);
-        void run();
+        run();
       }
     });
+  }
+}
+
+/** decodeURIComponent without the URIError: null for malformed escapes or escapes that are not UTF-8. */
+export function decodePathSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
   }
 }
 
@@ -141,7 +185,32 @@ function requestIdFrom(header: string): string {
   return `r${Date.now().toString(36)}${(requestCounter++).toString(36)}`;
 }
 
-function send(res: HttpResponse, result: HttpResult, requestId?: string): void {
+/** Used when a 429 does not say how long to wait (every limiter in Parley does; this is a floor, not a policy). */
+const DEFAULT_RETRY_AFTER_MS = 1000;
+
+/**
+ * Every 429 carries `Retry-After` (whole seconds, rounded up, at least 1) and
+ * the same wait as `retryAfterMs` in its body, so both plain HTTP clients and
+ * Parley clients know when to come back.
+ */
+export function withRetryAfter(result: HttpResult): HttpResult {
+  if (result.status !== 429) return result;
+  const body = (result.body && typeof result.body === 'object' && !(result.body instanceof Uint8Array) ? result.body : {}) as { retryAfterMs?: unknown };
+  const ms = typeof body.retryAfterMs === 'number' && body.retryAfterMs >= 0 ? body.retryAfterMs : DEFAULT_RETRY_AFTER_MS;
+  return {
+    ...result,
+    body: { ...body, retryAfterMs: ms },
+    headers: { ...result.headers, 'retry-after': String(retryAfterSeconds(ms)) },
+  };
+}
+
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+/** Writes a result (status, JSON or raw body, headers) on a response that is still open. */
+export function writeResult(res: HttpResponse, answer: HttpResult, requestId?: string): void {
+  const result = withRetryAfter(answer);
   const raw = result.body instanceof Uint8Array;
   res.writeStatus(`${result.status} ${STATUS_TEXT[result.status] ?? ''}`.trim());
   if (!raw) res.writeHeader('content-type', 'application/json; charset=utf-8');

@@ -3,6 +3,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { AttachmentRef } from '../../../contracts/index.js';
 import { AppError } from '../../shared/errors.js';
+import { noteStorageFailure } from '../../shared/storage-full.js';
 import type { AttachmentCatalog } from '../../shared/write/conversation-commands.js';
 
 interface StoredMeta {
@@ -30,7 +31,14 @@ export class AttachmentStore implements AttachmentCatalog {
     const existing = await this.meta(id);
     if (existing) return { id, name: existing.name, size: existing.size, contentType: existing.contentType, deduplicated: true };
     const meta: StoredMeta = { name, contentType, size: data.byteLength, uploadedBy };
-    await this.store.putBlob({ name: id, description: JSON.stringify(meta) }, data);
+    try {
+      await this.store.putBlob({ name: id, description: JSON.stringify(meta) }, data);
+    } catch (err) {
+      // The object store shares JetStream's storage: full, it refuses the chunks. Retryable, with the reason.
+      const full = noteStorageFailure(err, 'nats');
+      if (full) throw new AppError('unavailable', `the attachment store cannot store the upload right now: ${full.reason}; retry later`, { cause: err });
+      throw err;
+    }
     return { id, name, size: data.byteLength, contentType, deduplicated: false };
   }
 

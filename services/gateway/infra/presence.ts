@@ -2,6 +2,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { Empty, headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/logger.js';
+import { guarded } from '../guard.js';
 
 export interface PresenceView {
   userId: string;
@@ -40,7 +41,7 @@ export class PresenceService {
     const online = await kvm.create(buckets.online, { ttl: ttlSeconds * 1000, history: 1 });
     const lastSeen = await kvm.create(buckets.lastSeen, { history: 1 });
     const service = new PresenceService(nc, online, lastSeen, buckets, log);
-    service.timer = setInterval(() => service.heartbeat(), (ttlSeconds * 1000) / 3);
+    service.timer = setInterval(guarded(log, 'presence heartbeat', () => service.heartbeat()), (ttlSeconds * 1000) / 3);
     service.timer.unref();
     return service;
   }

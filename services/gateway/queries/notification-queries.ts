@@ -3,13 +3,12 @@ import { sql, type Kysely } from 'kysely';
 import type { ChannelView, NotificationListQuery, NotificationListResponse, RegisterChannelRequest, RegisterChannelResponse } from '../../../contracts/index.js';
 import type { Database } from '../../shared/db/schema.js';
 import { AppError } from '../../shared/errors.js';
+import { checkTargetUrl, TargetRefusedError, type TargetPolicy } from '../../shared/net/target-policy.js';
 
 /** Channels per user: a few devices each with a push subscription, plus some webhooks. */
 export const MAX_CHANNELS_PER_USER = 20;
 
-export interface NotificationQueriesOptions {
-  /** Accept http:// URLs (development, tests); https only otherwise. */
-  allowHttp: boolean;
+export interface NotificationQueriesOptions extends TargetPolicy {
   vapidPublicKey: () => Promise<string>;
 }
 
@@ -27,8 +26,7 @@ export class NotificationQueries {
   }
 
   async register(userId: string, req: RegisterChannelRequest): Promise<RegisterChannelResponse> {
-    const url = req.kind === 'webhook' ? req.url : req.subscription.endpoint;
-    if (!this.options.allowHttp && !url.startsWith('https://')) throw new AppError('invalid_request', 'notification URLs must use https');
+    const url = targetUrl(req.kind === 'webhook' ? req.url : req.subscription.endpoint, this.options);
     if (req.kind === 'webpush') checkPushKeys(req.subscription.keys);
     const secret = req.kind === 'webhook' ? (req.secret ?? randomBytes(24).toString('base64url')) : null;
     const existing = await this.db.selectFrom('notification_channels').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).where('url', '<>', url).executeTakeFirstOrThrow();
@@ -105,6 +103,22 @@ export class NotificationQueries {
       })),
       nextCursor: rows.length > q.limit ? String(page[page.length - 1]!.id) : null,
     };
+  }
+}
+
+/**
+ * The URL as it will be contacted (WHATWG-normalised, so every spelling of
+ * one target is one channel), or `target_not_allowed` when the target policy
+ * refuses it (services/shared/net/target-policy.ts). Names are not resolved
+ * here: DNS can change after registration, so delivery checks the addresses
+ * it connects to.
+ */
+function targetUrl(raw: string, policy: TargetPolicy): string {
+  try {
+    return checkTargetUrl(raw, { allowHttp: policy.allowHttp, allowPrivateTargets: policy.allowPrivateTargets }).href;
+  } catch (err) {
+    if (err instanceof TargetRefusedError) throw new AppError('target_not_allowed', `the server will not send notifications to this URL: ${err.reason}`);
+    throw err;
   }
 }
 

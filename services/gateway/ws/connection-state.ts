@@ -4,7 +4,7 @@ import type { TokenBucket } from '../../shared/rate-limit.js';
 export interface ConnectionState {
   userId: string;
   connectionId: string;
-  /** Token expiry, seconds since the epoch. */
+  /** Token expiry, milliseconds since the epoch. */
   expiresAt: number;
   /** The sync position presented at connect (`?position=`), if any. */
   position: string | null;
@@ -17,6 +17,8 @@ export interface ConnectionState {
   expiryTimer: NodeJS.Timeout | null;
   /** Frames per second from this connection. */
   frameBucket: TokenBucket;
+  /** A rate_limited error frame went out for the current burst: further dropped frames get none until one is accepted. */
+  rateLimitAnswered: boolean;
   /** True until the connection's resume has finished; membership changes are then handled by the resume. */
   syncing: boolean;
   /** Last typing signal forwarded, per conversation. */

@@ -18,11 +18,17 @@ function frameParts(shard: ShardInfo, kind: EntityKind, id: string, seq: number,
   return { head: `{"t":"event","entity":{"kind":"${kind}","id":"${id}"},"seq":${seq},"prevSeq":`, tail: `,"pos":"${pos}","event":${eventJson}}` };
 }
 
-function join(parts: FrameParts, prevSeq: number | null): string {
-  return parts.head + (prevSeq === null ? 'null' : String(prevSeq)) + parts.tail;
+function join(parts: FrameParts, prevSeq: number): string {
+  return parts.head + String(prevSeq) + parts.tail;
 }
 
-export function eventFrame(shard: ShardInfo, kind: EntityKind, id: string, seq: number, prevSeq: number | null, eventJson: string): string {
+/**
+ * `prevSeq` is the sequence of the previous event stored on the same entity
+ * (0: none), the same on every path: live (the server's `Nats-Last-Sequence`),
+ * replayed or caught up (the `Parley-Prev-Seq` header every append stores, see
+ * event-store.ts). So one event is one frame, byte for byte, however it arrives.
+ */
+export function eventFrame(shard: ShardInfo, kind: EntityKind, id: string, seq: number, prevSeq: number, eventJson: string): string {
   return join(frameParts(shard, kind, id, seq, eventJson), prevSeq);
 }
 
@@ -32,7 +38,7 @@ const partsByEvent = new WeakMap<object, FrameParts>();
  * The frame of a stored event, its fixed parts built once per event object:
  * the recent log hands the same object to every resume of a reconnect storm.
  */
-export function storedEventFrame(shard: ShardInfo, stored: StoredEvent, prevSeq: number | null): string {
+export function storedEventFrame(shard: ShardInfo, stored: StoredEvent, prevSeq: number): string {
   let parts = partsByEvent.get(stored.event);
   if (!parts) {
     const entity = parseEntitySubject(stored.subject);

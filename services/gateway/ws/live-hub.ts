@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { EntityKind, Subjects } from '../../../contracts/index.js';
+import { parseStoredEvent, type EntityKind, type Subjects } from '../../../contracts/index.js';
 import type { Logger } from '../../shared/logger.js';
-import type { StoredEvent } from '../../shared/nats/event-store.js';
+import { PREV_SEQ_HEADER, type StoredEvent } from '../../shared/nats/event-store.js';
 import type { ShardInfo } from '../../shared/nats/streams.js';
 import { eventFrame } from './event-frame.js';
 
@@ -10,8 +10,16 @@ export type TopicPublisher = (topic: string, frame: string) => void;
 
 /** Receives the frames of a topic while a connection on it is still replaying (seq 0: ephemeral frames). */
 export interface FrameSink {
+  /** The connection's user: ephemeral frames sent by this user are not pushed to it. */
+  readonly userId?: string;
   push(seq: number, frame: string): void;
 }
+
+/** Names the user who caused an ephemeral frame (typing), so it is not echoed to that user's own connections. */
+export const EPHEMERAL_SENDER_HEADER = 'Parley-Sender';
+
+/** Publishes a frame to a topic's local sockets except one user's; false when that user has none there. */
+export type TopicPublisherExcept = (topic: string, frame: string, exceptUserId: string) => boolean;
 
 /** Reads the stored events of one subject in (afterSeq, untilSeq], to repair a gap in live delivery. */
 export type GapSource = (subject: string, afterSeq: number, untilSeq: number) => Promise<StoredEvent[]>;
@@ -37,6 +45,15 @@ interface Entry {
 
 const decoder = new TextDecoder();
 
+function isReadableEvent(json: string): boolean {
+  try {
+    parseStoredEvent(JSON.parse(json));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * One NATS subscription per entity that any local connection needs, however
  * many local connections need it. Each live event becomes a frame once and
@@ -59,6 +76,8 @@ export class LiveHub {
    */
   beforeUserFrame: ((userId: string, raw: string) => Promise<void> | null) | null = null;
   onDelivered: DeliveryObserver | null = null;
+  /** Fan-out that skips one user's sockets (set by the socket server); without it, ephemeral frames go to everyone. */
+  publishExcept: TopicPublisherExcept | null = null;
   gapsRepaired = 0;
 
   constructor(
@@ -95,8 +114,9 @@ export class LiveHub {
           callback: (err, msg) => {
             if (err) return;
             const frame = decoder.decode(msg.data);
-            for (const sink of entry.sinks) sink.push(0, frame);
-            this.publish(topic, frame);
+            const sender = msg.headers?.get(EPHEMERAL_SENDER_HEADER) || null;
+            for (const sink of entry.sinks) if (sender === null || sink.userId !== sender) sink.push(0, frame);
+            if (sender === null || !this.publishExcept?.(topic, frame, sender)) this.publish(topic, frame);
           },
         }),
       );
@@ -155,10 +175,19 @@ export class LiveHub {
       void this.repair(e, topic, e.lastSeq, prevSeq);
       return;
     }
-    this.emit(e, topic, seq, prevSeq, decoder.decode(msg.data));
+    const eventJson = decoder.decode(msg.data);
+    // The write side validated what it appended (its appends carry PREV_SEQ_HEADER). Anything else was published
+    // around it (a raw `nats pub`) and is checked here: a frame carries an event of the contracts, or nothing.
+    // Resumes leave such an event out too; a device sees the hole in `prevSeq` and resumes past it.
+    if (!msg.headers?.get(PREV_SEQ_HEADER) && !isReadableEvent(eventJson)) {
+      e.lastSeq = seq;
+      this.log.warn('live event not delivered: it cannot be read', { subject: msg.subject, seq });
+      return;
+    }
+    this.emit(e, topic, seq, prevSeq, eventJson);
   }
 
-  private emit(e: Entry, topic: string, seq: number, prevSeq: number | null, eventJson: string): void {
+  private emit(e: Entry, topic: string, seq: number, prevSeq: number, eventJson: string): void {
     e.lastSeq = seq;
     const frame = eventFrame(this.shard, e.kind, e.id, seq, prevSeq, eventJson);
     const hold = e.kind === 'user' ? this.beforeUserFrame?.(e.id, eventJson) : null;
@@ -187,11 +216,15 @@ export class LiveHub {
     const subject = e.kind === 'conv' ? this.subjects.conv(e.id) : this.subjects.user(e.id);
     try {
       const missing = await this.gapSource(subject, afterSeq, untilSeq);
-      let prev: number | null = afterSeq;
+      // The read is complete over (afterSeq, untilSeq] and afterSeq was delivered: each one's predecessor is known.
+      let prev = afterSeq;
       for (const m of missing) {
-        this.emit(e, topic, m.seq, prev, JSON.stringify(m.event));
+        this.emit(e, topic, m.seq, m.prevSeq ?? prev, JSON.stringify(m.event));
         prev = m.seq;
       }
+      // The whole range was read: what the log did not return (unreadable, tombstoned) cannot be delivered, and
+      // waiting for it would repair the same range forever.
+      e.lastSeq = Math.max(e.lastSeq ?? 0, untilSeq);
       this.gapsRepaired++;
       this.log.warn('live delivery gap repaired from the log', { subject, afterSeq, untilSeq, events: missing.length });
     } catch (err) {

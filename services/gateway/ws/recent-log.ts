@@ -1,4 +1,5 @@
 import type { Logger } from '../../shared/logger.js';
+import { guarded } from '../guard.js';
 import type { StoredEvent } from '../../shared/nats/event-store.js';
 
 /** Reads events on some subjects in a sequence range: the event store, or the recent log in front of it. */
@@ -198,10 +199,13 @@ export class RecentLog implements EventReader {
 
   private watchIdle(): void {
     if (this.idleTimer) return;
-    this.idleTimer = setInterval(() => {
-      if (Date.now() - this.lastRead < this.options.idleMs) return;
-      this.stop();
-    }, Math.max(1000, this.options.idleMs / 4));
+    this.idleTimer = setInterval(
+      guarded(this.log, 'recent log idle check', () => {
+        if (Date.now() - this.lastRead < this.options.idleMs) return;
+        this.stop();
+      }),
+      Math.max(1000, this.options.idleMs / 4),
+    );
     this.idleTimer.unref();
   }
 }

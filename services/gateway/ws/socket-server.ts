@@ -8,7 +8,9 @@ import { KeyedRateLimiter, TokenBucket } from '../../shared/rate-limit.js';
 import type { CommandDispatcher } from '../command-dispatcher.js';
 import type { PresenceService } from '../infra/presence.js';
 import type { ReadModel } from '../read-model.js';
-import type { TemplatedApp, WebSocket } from '../uws.js';
+import { guarded } from '../guard.js';
+import { writeResult } from '../http/router.js';
+import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
 import type { ConnectionState } from './connection-state.js';
 import type { LiveHub } from './live-hub.js';
 import { topicFor } from './live-hub.js';
@@ -30,12 +32,21 @@ export interface SocketServerDeps {
 /** Typing signals are forwarded at most this often per connection and conversation. */
 const TYPING_THROTTLE_MS = 2000;
 
-/** Frames above the soft limit get an error frame; above this hard limit uWebSockets closes with 1009. */
+/** Frames above the soft limit get an error frame; above this hard limit uWebSockets drops the connection (clients see 1006). */
 export const HARD_FRAME_LIMIT_BYTES = 1 << 20;
 const BAD_FRAME_LIMIT = 50;
-const SLOW_READER_HEADROOM = 16;
 const SLOW_READER_SWEEP_MS = 250;
 const BAD_FRAME_WINDOW_MS = 10_000;
+/**
+ * Live events reach sockets through uWebSockets' topics, which this code does
+ * not see per socket. The subscribers of topics published to are checked this
+ * long after a publish, so a slow reader is closed within one such interval of
+ * traffic past MAX_BUFFERED_BYTES (the periodic sweep alone let 0.7-0.9 MB
+ * pile up per 250 ms in the resume test).
+ */
+const PUBLISHED_CHECK_MS = 20;
+/** How long a client refused for too many connections is told to wait: about how long a closing tab takes to go. */
+const CONNECTION_RETRY_AFTER_MS = 5000;
 
 type Socket = WebSocket<ConnectionState>;
 
@@ -47,6 +58,10 @@ type Socket = WebSocket<ConnectionState>;
  */
 export class SocketServer {
   private readonly sockets = new Map<string, Map<string, Socket>>();
+  /** The sockets subscribed to each live topic, to find slow readers among a publish's recipients. */
+  private readonly topicSockets = new Map<string, Set<Socket>>();
+  private readonly publishedTopics = new Set<string>();
+  private publishedCheck: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   private readonly sendLimiter: KeyedRateLimiter;
 
@@ -80,14 +95,15 @@ export class SocketServer {
   }
 
   attach(app: TemplatedApp, path = '/v1/ws'): void {
-    this.sweepTimer = setInterval(() => this.sweepSlowReaders(), SLOW_READER_SWEEP_MS);
+    this.sweepTimer = setInterval(guarded(this.log, 'slow reader sweep', () => this.sweepSlowReaders()), SLOW_READER_SWEEP_MS);
     this.sweepTimer.unref();
     const { gateway } = this.deps.config;
     app.ws<ConnectionState>(path, {
       maxPayloadLength: HARD_FRAME_LIMIT_BYTES,
-      // uWebSockets silently drops topic frames past maxBackpressure; keep that far above our own
-      // limit, which closes the connection with a code that says "resume" (see sweepSlowReaders).
-      maxBackpressure: gateway.maxBufferedBytes * SLOW_READER_HEADROOM,
+      // No uWebSockets cap (0): past its cap uWebSockets silently drops frames, the 3001 close frame
+      // included, and the client saw 1006 instead. The bound is ours: a connection over
+      // MAX_BUFFERED_BYTES is closed with 3001 (sendFrames, checkPublished, sweepSlowReaders).
+      maxBackpressure: 0,
       idleTimeout: gateway.heartbeatSeconds,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
@@ -104,7 +120,14 @@ export class SocketServer {
         try {
           user = this.deps.auth.verifySync(token);
         } catch (err) {
-          res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json').end(JSON.stringify(toAppError(err).toBody()));
+          this.refuseUpgrade(res, toAppError(err));
+          return;
+        }
+        // Counted here, not at open: the socket opens inside res.upgrade below, so there is no window between.
+        const open = this.sockets.get(user.userId)?.size ?? 0;
+        if (open >= this.deps.config.limits.connectionsPerUser) {
+          const max = this.deps.config.limits.connectionsPerUser;
+          this.refuseUpgrade(res, new AppError('too_many_connections', `at most ${max} open connections per user on this gateway; close one first`, { retryAfterMs: CONNECTION_RETRY_AFTER_MS }));
           return;
         }
         const state: ConnectionState = {
@@ -119,6 +142,7 @@ export class SocketServer {
           badFramesWindowStart: Date.now(),
           expiryTimer: null,
           frameBucket: new TokenBucket(this.deps.config.limits.framesPerSecond, this.deps.config.limits.framesPerSecond * 2),
+          rateLimitAnswered: false,
           lastTyping: new Map(),
         };
         res.upgrade(state, key, protocol, extensions, context);
@@ -127,6 +151,34 @@ export class SocketServer {
       message: (ws, data, isBinary) => this.onMessage(ws, data, isBinary),
       close: (ws, code) => this.onClose(ws, code),
     });
+  }
+
+  /** Refuses an upgrade with the standard error body (and Retry-After on a 429). */
+  private refuseUpgrade(res: HttpResponse, err: AppError): void {
+    this.deps.metrics?.error(err.code);
+    writeResult(res, { status: err.status, body: err.toBody() });
+  }
+
+  /**
+   * Called after every publish to a live topic: schedules a check of that
+   * topic's subscribers (see PUBLISHED_CHECK_MS). Coalesced, so a busy topic
+   * costs one pass over its sockets per interval, not one per event.
+   */
+  notePublished(topic: string): void {
+    if (!this.topicSockets.has(topic)) return;
+    this.publishedTopics.add(topic);
+    this.publishedCheck ??= setTimeout(guarded(this.log, 'published topic check', () => this.checkPublished()), PUBLISHED_CHECK_MS);
+  }
+
+  private checkPublished(): void {
+    this.publishedCheck = null;
+    const limit = this.deps.config.gateway.maxBufferedBytes;
+    for (const topic of this.publishedTopics) {
+      for (const ws of this.topicSockets.get(topic) ?? []) {
+        if (!ws.getUserData().closed && ws.getBufferedAmount() > limit) ws.end(CloseCode.slowReader, 'slow reader: reconnect and resume');
+      }
+    }
+    this.publishedTopics.clear();
   }
 
   /** Closes every connection with a code that tells clients to reconnect elsewhere. */
@@ -143,6 +195,7 @@ export class SocketServer {
   closeAll(): void {
     this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.publishedCheck) clearTimeout(this.publishedCheck);
     this.disconnectAll();
   }
 
@@ -159,10 +212,13 @@ export class SocketServer {
     if (!byConn) this.sockets.set(state.userId, (byConn = new Map()));
     byConn.set(state.connectionId, ws);
     this.deps.presence.connected(state.userId);
-    const msUntilExpiry = state.expiresAt * 1000 - Date.now();
-    state.expiryTimer = setTimeout(() => {
-      if (!state.closed) ws.end(CloseCode.tokenExpired, 'token expired');
-    }, Math.max(0, Math.min(msUntilExpiry, 2 ** 31 - 1)));
+    const msUntilExpiry = state.expiresAt - Date.now();
+    state.expiryTimer = setTimeout(
+      guarded(this.log, 'token expiry', () => {
+        if (!state.closed) ws.end(CloseCode.tokenExpired, 'token expired');
+      }),
+      Math.max(0, Math.min(msUntilExpiry, 2 ** 31 - 1)),
+    );
     const welcome: WelcomeFrame = {
       t: 'welcome',
       userId: state.userId,
@@ -205,7 +261,11 @@ export class SocketServer {
       },
       holds: (topic) => state.topics.has(topic),
       subscribe: (topic) => {
-        if (!state.closed) ws.subscribe(topic);
+        if (state.closed) return;
+        ws.subscribe(topic);
+        let subscribers = this.topicSockets.get(topic);
+        if (!subscribers) this.topicSockets.set(topic, (subscribers = new Set()));
+        subscribers.add(ws);
       },
     };
   }
@@ -214,7 +274,10 @@ export class SocketServer {
     const state = ws.getUserData();
     state.closed = true;
     if (state.expiryTimer) clearTimeout(state.expiryTimer);
-    for (const topic of state.topics) this.deps.hub.release(topic);
+    for (const topic of state.topics) {
+      this.deps.hub.release(topic);
+      this.forgetSubscriber(topic, ws);
+    }
     state.topics.clear();
     const byConn = this.sockets.get(state.userId);
     byConn?.delete(state.connectionId);
@@ -223,15 +286,28 @@ export class SocketServer {
     this.log.debug('connection closed', { userId: state.userId, connectionId: state.connectionId, code });
   }
 
+  private forgetSubscriber(topic: string, ws: Socket): void {
+    const subscribers = this.topicSockets.get(topic);
+    if (!subscribers?.delete(ws) || subscribers.size > 0) return;
+    this.topicSockets.delete(topic);
+    this.publishedTopics.delete(topic);
+  }
+
   private onMessage(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
     this.deps.metrics?.frameIn();
     const state = ws.getUserData();
-    const parsed = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
     const wait = state.frameBucket.take();
     if (wait > 0) {
-      this.sendError(ws, new AppError('rate_limited', 'too many frames on this connection', { retryAfterMs: wait }), parsed.requestId);
+      // One error frame per burst: answering every dropped frame would let a flooding client
+      // make the server write as fast as it reads. The rest of the burst is dropped unread.
+      if (state.rateLimitAnswered) return;
+      state.rateLimitAnswered = true;
+      const { requestId } = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
+      this.sendError(ws, new AppError('rate_limited', 'too many frames on this connection; frames are dropped unanswered until retryAfterMs has passed', { retryAfterMs: wait }), requestId);
       return;
     }
+    state.rateLimitAnswered = false;
+    const parsed = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
     if (parsed.error) {
       this.sendError(ws, parsed.error, parsed.requestId);
       this.countBadFrame(ws, state);
@@ -299,10 +375,29 @@ export class SocketServer {
     return null;
   }
 
+  /**
+   * Publishes a frame to a topic's sockets except those of `userId` (typing:
+   * none of a user's devices shows "you are typing"). uWebSockets' publish
+   * from a socket skips that socket; the user's other sockets on the topic
+   * step out of it around that synchronous publish. False when the user has
+   * no local socket on the topic: publish to everyone instead.
+   */
+  publishExceptUser(topic: string, frame: string, userId: string): boolean {
+    const own = [...(this.sockets.get(userId)?.values() ?? [])].filter((ws) => !ws.getUserData().closed && ws.isSubscribed(topic));
+    const [via, ...others] = own;
+    if (!via) return false;
+    for (const ws of others) ws.unsubscribe(topic);
+    via.publish(topic, frame, false);
+    for (const ws of others) ws.subscribe(topic);
+    this.notePublished(topic);
+    return true;
+  }
+
   private unsubscribe(ws: Socket, topic: string): void {
     const state = ws.getUserData();
     if (state.closed || !state.topics.delete(topic)) return;
     ws.unsubscribe(topic);
+    this.forgetSubscriber(topic, ws);
     this.deps.hub.release(topic);
   }
 
@@ -322,7 +417,10 @@ export class SocketServer {
 
   private sendError(ws: Socket, err: AppError, requestId: string | undefined): void {
     this.deps.metrics?.error(err.code);
-    const frame: ErrorFrame = { t: 'error', ...(requestId ? { id: requestId } : {}), ...err.toBody() };
+    const body = err.toBody();
+    // Every rate-limited answer says when to come back (the limiters always know; this is a floor).
+    if (err.code === 'rate_limited' && body.retryAfterMs === undefined) body.retryAfterMs = 1000;
+    const frame: ErrorFrame = { t: 'error', ...(requestId ? { id: requestId } : {}), ...body };
     this.sendFrame(ws, JSON.stringify(frame));
   }
 

@@ -29,7 +29,10 @@ export interface SyncConnection {
 class BufferSink implements FrameSink {
   readonly items: { seq: number; frame: string }[] = [];
   overflowed = false;
-  constructor(private readonly cap: number) {}
+  constructor(
+    private readonly cap: number,
+    readonly userId: string,
+  ) {}
   push(seq: number, frame: string): void {
     if (this.items.length >= this.cap) this.overflowed = true;
     else this.items.push({ seq, frame });
@@ -52,6 +55,11 @@ export interface SyncServiceDeps {
   maxReplay: number;
   /** How long a resume waits for the read model (its index of changed conversations) to catch up. */
   indexWaitMs?: number;
+  /**
+   * The sequence of the event before `seq` on `subject` (0: none), for events
+   * stored without their `prevSeq` (by versions before it was recorded).
+   */
+  previousOnSubject?: (subject: string, seq: number) => Promise<number>;
 }
 
 /**
@@ -66,7 +74,7 @@ export class SyncService {
 
   /** Synchronous first step (at open): from now on the user's own events are kept for this connection. */
   begin(conn: SyncConnection): { run(token: string | null): Promise<void> } {
-    const sink = new BufferSink(this.deps.maxReplay * 4);
+    const sink = new BufferSink(this.deps.maxReplay * 4, conn.userId);
     const userTopic = conn.hold('user', conn.userId);
     this.deps.hub.addSink(userTopic, sink);
     return {
@@ -164,6 +172,8 @@ export class SyncService {
       mark('user-replay');
       const replayFrom = Math.min(from, ...startOf.values());
       const convEvents = await reader.readSubjects(convIds.map((id) => subjects.conv(id)), replayFrom, until, this.deps.maxReplay);
+      await this.resolvePrevSeqs(userEvents.events);
+      await this.resolvePrevSeqs(convEvents.events);
       let replay: StoredEvent[] = [];
       if (userEvents.truncated || convEvents.truncated || userEvents.events.length + convEvents.events.length > this.deps.maxReplay) {
         resync = { reason: 'too_far_behind', conversations: convIds };
@@ -191,18 +201,20 @@ export class SyncService {
           hold(j.id);
         });
         const upTo = (await bounds.read()).lastSeq;
-        for (const j of joins) extra.push(...(await reader.readSubjects([subjects.conv(j.id)], j.after, upTo, this.deps.maxReplay)).events);
+        for (const j of joins) {
+          const { events } = await reader.readSubjects([subjects.conv(j.id)], j.after, upTo, this.deps.maxReplay);
+          await this.resolvePrevSeqs(events);
+          extra.push(...events);
+        }
       }
       if (conn.isClosed()) return;
 
-      const prev = new Map<string, number>();
       let last = Math.max(from, until);
       const out: { seq: number; frame: string }[] = [];
       const replayed = new Set<number>();
       for (const e of [...replay, ...extra].sort((x, y) => x.seq - y.seq)) {
         if (replayed.has(e.seq)) continue;
-        out.push({ seq: e.seq, frame: storedEventFrame(shard, e, prev.get(e.subject) ?? null) });
-        prev.set(e.subject, e.seq);
+        out.push({ seq: e.seq, frame: storedEventFrame(shard, e, e.prevSeq ?? 0) });
         replayed.add(e.seq);
         if (e.seq > last) last = e.seq;
       }
@@ -223,18 +235,23 @@ export class SyncService {
         t: 'synced',
         status: resync ? 'resync_needed' : 'complete',
         position: encodeShardPosition({ shard: shard.shard, epoch: shard.epoch, seq: last }),
-        replayed: replay.length,
+        // Event frames this resume sent before `synced`: replayed from the log, and live ones that arrived meanwhile.
+        replayed: out.filter((item) => item.seq > 0).length,
         ...(resync ? { resync } : {}),
       };
       // Subscribed first, sent in the same tick: no live frame can come in between.
       conn.sendAll([...out.map((item) => item.frame), JSON.stringify(synced)]);
       mark('synced');
       // Slow resumes are worth an operator's attention; the phases say where the time went.
-      if (phases.synced! > 2000) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: replay.length, phases });
+      if (phases.synced! > 2000) this.deps.log.warn('slow resume', { userId: conn.userId, replayed: synced.replayed, phases });
     } finally {
       clearTimeout(watchdog);
       for (const topic of topics) hub.removeSink(topic, sink);
     }
+  }
+
+  private resolvePrevSeqs(events: StoredEvent[]): Promise<void> {
+    return resolvePrevSeqs(events, this.deps.previousOnSubject);
   }
 
   /**
@@ -247,18 +264,17 @@ export class SyncService {
     const topic = `conv/${conversationId}`;
     if (conn.holds(topic) || conn.isClosed()) return;
     conn.hold('conv', conversationId);
-    const sink = new BufferSink(this.deps.maxReplay * 4);
+    const sink = new BufferSink(this.deps.maxReplay * 4, conn.userId);
     hub.addSink(topic, sink);
     try {
       const until = (await bounds.read()).lastSeq;
       const { events } = await reader.readSubjects([subjects.conv(conversationId)], afterSeq, until, this.deps.maxReplay);
+      await this.resolvePrevSeqs(events);
       if (conn.isClosed()) return;
       const sent = new Set<number>();
       const frames: string[] = [];
-      let prev: number | null = null;
       for (const e of events) {
-        frames.push(storedEventFrame(shard, e, prev));
-        prev = e.seq;
+        frames.push(storedEventFrame(shard, e, e.prevSeq ?? 0));
         sent.add(e.seq);
       }
       for (const item of sink.items) if (!(item.seq > 0 && sent.has(item.seq))) frames.push(item.frame);
@@ -272,6 +288,24 @@ export class SyncService {
     } finally {
       hub.removeSink(topic, sink);
     }
+  }
+}
+
+/**
+ * Fills in `prevSeq` where the log did not record it (events stored by older
+ * versions). `events` holds every event of its subjects in the range read, so
+ * a later one's predecessor is the one before it in the list; only the first
+ * of a subject needs a lookup. Stored events are immutable: the answer is kept
+ * on the shared object.
+ */
+export async function resolvePrevSeqs(events: StoredEvent[], previousOnSubject: ((subject: string, seq: number) => Promise<number>) | undefined): Promise<void> {
+  const lastOf = new Map<string, number>();
+  for (const e of events) {
+    if (e.prevSeq === undefined || e.prevSeq === null) {
+      const before = lastOf.get(e.subject);
+      e.prevSeq = before ?? (previousOnSubject ? await previousOnSubject(e.subject, e.seq) : 0);
+    }
+    lastOf.set(e.subject, e.seq);
   }
 }
 

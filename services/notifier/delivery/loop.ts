@@ -1,15 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../shared/logger.js';
 import type { Counter } from '../../shared/metrics.js';
+import type { LookupAll, TargetPolicy } from '../../shared/net/target-policy.js';
 import type { VapidKeys } from '../../shared/notifications/vapid.js';
 import { KeyedRateLimiter } from '../../shared/rate-limit.js';
 import { afterFailure, type AttemptOutcome } from '../domain/retry.js';
 import type { ClaimedDelivery, DeliveryStore } from '../infra/delivery-store.js';
 import { payloadOf } from './payload.js';
+import { TargetClient } from './target-client.js';
 import { sendWebhook } from './webhook.js';
 import { sendWebPush } from './webpush.js';
 
-export interface DeliveryOptions {
+export interface DeliveryOptions extends TargetPolicy {
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxDelayMs: number;
@@ -21,6 +23,8 @@ export interface DeliveryOptions {
   pollMs?: number;
   /** Sends in flight at once. Default 32. */
   concurrency?: number;
+  /** Resolves webhook and push hosts instead of the system resolver (tests); its answers still go through the target policy. */
+  resolve?: LookupAll;
 }
 
 /**
@@ -39,6 +43,7 @@ export class DeliveryLoop {
   private readonly limiter: KeyedRateLimiter;
   /** Cuts the idle wait short on stop. */
   private wake = new AbortController();
+  private readonly client: TargetClient;
 
   constructor(
     private readonly store: DeliveryStore,
@@ -47,6 +52,7 @@ export class DeliveryLoop {
     private readonly outcomes?: Counter,
   ) {
     this.limiter = new KeyedRateLimiter(options.ratePerMinute / 60, Math.max(1, Math.min(5, options.ratePerMinute)));
+    this.client = new TargetClient({ allowHttp: options.allowHttp, allowPrivateTargets: options.allowPrivateTargets }, options.resolve);
   }
 
   start(): void {
@@ -60,6 +66,7 @@ export class DeliveryLoop {
     this.wake.abort();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
+    this.client.close();
   }
 
   private async run(): Promise<void> {
@@ -104,13 +111,16 @@ export class DeliveryLoop {
       this.outcomes?.inc({ kind: d.channel.kind, outcome: outcome.outcome });
       if (outcome.outcome === 'sent') return await this.store.markSent(d);
       const next = afterFailure(outcome, d.attempts, this.options);
-      const fields = { notificationId: d.notificationId, channelId: d.channelId, attempt: d.attempts, error: outcome.error };
+      // `error` is what the user sees; `detail` (errno, address, policy reason) is for operators only.
+      const fields = { notificationId: d.notificationId, channelId: d.channelId, attempt: d.attempts, error: outcome.error, ...('detail' in outcome && outcome.detail ? { detail: outcome.detail } : {}) };
+      if ('refused' in outcome && outcome.refused) this.log.warn('notification target refused by the address policy', { ...fields, userId: d.notification.userId });
       if ('retryInMs' in next) {
         this.log.debug('notification delivery failed, will retry', { ...fields, retryInMs: next.retryInMs });
         return await this.store.retryLater(d, next.retryInMs, outcome.error);
       }
       this.log.info('notification delivery failed for good', fields);
-      await this.store.markFailed(d, `${outcome.error} (attempt ${d.attempts})`);
+      // Exactly what the user may see (a status or "unreachable"); the attempt count is in `attempts`.
+      await this.store.markFailed(d, outcome.error);
       if (outcome.outcome === 'gone') {
         // Settle first: removing the channel removes its deliveries, and with them the reason.
         await this.store.settle();
@@ -128,10 +138,10 @@ export class DeliveryLoop {
     const c = d.channel;
     if (c.kind === 'webhook') {
       if (!c.secret) return Promise.resolve({ outcome: 'failed', error: 'webhook channel without a secret' });
-      return sendWebhook({ url: c.url, secret: c.secret, body, notificationId: d.notificationId, attempt: d.attempts, timeoutMs });
+      return sendWebhook(this.client, { url: c.url, secret: c.secret, body, notificationId: d.notificationId, attempt: d.attempts, timeoutMs });
     }
     if (!c.p256dh || !c.auth) return Promise.resolve({ outcome: 'failed', error: 'push subscription without keys' });
     const { vapid, vapidSubject } = this.options;
-    return sendWebPush({ endpoint: c.url, p256dh: c.p256dh, auth: c.auth, body, conversationId: d.notification.conversationId, mentioned: d.notification.mentioned, vapid, vapidSubject, timeoutMs });
+    return sendWebPush(this.client, { endpoint: c.url, p256dh: c.p256dh, auth: c.auth, body, conversationId: d.notification.conversationId, mentioned: d.notification.mentioned, vapid, vapidSubject, timeoutMs });
   }
 }

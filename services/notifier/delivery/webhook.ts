@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { classifyStatus, type AttemptOutcome } from '../domain/retry.js';
+import type { PostRequest, TargetClient } from './target-client.js';
 
 /**
  * `Parley-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
@@ -20,8 +21,12 @@ export interface WebhookRequest {
   timeoutMs: number;
 }
 
-/** POSTs a signed notification. Redirects are not followed: a webhook is registered with its final URL. */
-export async function sendWebhook(req: WebhookRequest): Promise<AttemptOutcome> {
+/**
+ * POSTs a signed notification through the target policy's client. Redirects
+ * are not followed (a 3xx fails the delivery): a webhook is registered with
+ * its final URL, and a redirect would be a way around the address checks.
+ */
+export async function sendWebhook(client: TargetClient, req: WebhookRequest): Promise<AttemptOutcome> {
   const headers = {
     'content-type': 'application/json',
     'user-agent': 'parley-notifier/1',
@@ -29,19 +34,18 @@ export async function sendWebhook(req: WebhookRequest): Promise<AttemptOutcome> 
     'parley-notification-id': req.notificationId,
     'parley-attempt': String(req.attempt),
   };
-  return post(req.url, { headers, body: req.body, timeoutMs: req.timeoutMs }, false);
+  return post(client, req.url, { headers, body: req.body, timeoutMs: req.timeoutMs }, false);
 }
 
-/** One HTTP POST, its outcome classified; network errors and timeouts are retryable. */
-export async function post(url: string, req: { headers: Record<string, string>; body: string | Buffer; timeoutMs: number }, pushService: boolean): Promise<AttemptOutcome> {
-  try {
-    const res = await fetch(url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: AbortSignal.timeout(req.timeoutMs) });
-    // Drain the body so the connection can be reused.
-    await res.arrayBuffer().catch(() => undefined);
-    return classifyStatus(res.status, pushService);
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const detail = e.name === 'TimeoutError' ? `no answer within ${req.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
-    return { outcome: 'retry', error: `request failed: ${detail}` };
-  }
+/**
+ * One HTTP POST, its outcome classified. Anything but an HTTP answer (refused
+ * by the target policy, DNS failure, connection refused, TLS error, timeout)
+ * is "unreachable" to the user, and retryable: telling these apart would
+ * tell a user which internal names exist and which ports are open. The
+ * details are in `detail`, for the server log.
+ */
+export async function post(client: TargetClient, url: string, req: PostRequest, pushService: boolean): Promise<AttemptOutcome> {
+  const r = await client.post(url, req);
+  if ('status' in r) return classifyStatus(r.status, pushService);
+  return { outcome: 'retry', error: 'unreachable', detail: r.detail, ...(r.refused ? { refused: true } : {}) };
 }

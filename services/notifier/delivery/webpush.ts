@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import webpush from 'web-push';
 import type { VapidKeys } from '../../shared/notifications/vapid.js';
 import type { AttemptOutcome } from '../domain/retry.js';
+import type { TargetClient } from './target-client.js';
 import { post } from './webhook.js';
 
 export interface WebPushRequest {
@@ -21,12 +22,13 @@ export interface WebPushRequest {
 /**
  * Encrypts the payload for the device (RFC 8291, aes128gcm) and signs the
  * request with the VAPID key (RFC 8292), both through `web-push`; the HTTP
- * request itself goes through fetch so it follows the notifier's timeout and
- * redirect policy. The Topic header (per conversation) lets a push service
+ * request itself goes through the notifier's TargetClient, so a push endpoint
+ * (a URL a client gave, like a webhook's) gets the same target policy,
+ * timeout and redirect rule. The Topic header (per conversation) lets a push service
  * replace an undelivered notification with the newer one instead of piling
  * them up on a device that is offline.
  */
-export async function sendWebPush(req: WebPushRequest): Promise<AttemptOutcome> {
+export async function sendWebPush(client: TargetClient, req: WebPushRequest): Promise<AttemptOutcome> {
   let details: webpush.RequestDetails;
   try {
     details = webpush.generateRequestDetails({ endpoint: req.endpoint, keys: { p256dh: req.p256dh, auth: req.auth } }, req.body, {
@@ -42,5 +44,5 @@ export async function sendWebPush(req: WebPushRequest): Promise<AttemptOutcome> 
   }
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(details.headers)) if (k.toLowerCase() !== 'content-length') headers[k] = String(v);
-  return post(details.endpoint, { headers, body: details.body as Buffer, timeoutMs: req.timeoutMs }, true);
+  return post(client, details.endpoint, { headers, body: details.body as Buffer, timeoutMs: req.timeoutMs }, true);
 }

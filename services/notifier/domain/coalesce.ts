@@ -27,6 +27,16 @@ export interface Window {
   dueAt: number;
 }
 
+/** A clear of one member's notifications in one conversation (read, muted, left), as of the event at `atSeq`. */
+export interface ClearPoint {
+  userId: string;
+  conversationId: string;
+  /** Sequence of the event that clears. */
+  atSeq: number;
+  /** It clears windows whose last message is at or before this sequence (never after `atSeq`). */
+  uptoSeq: number;
+}
+
 export interface CoalesceResult {
   /** Existing windows that took more messages. */
   updated: Window[];
@@ -42,8 +52,22 @@ const keyOf = (userId: string, conversationId: string) => `${userId}\u0000${conv
  * window closes; otherwise it opens a new one. Windows are measured in event
  * time, not processing time, so replaying the same events gives the same
  * windows; a hit already covered by a window (seq <= lastSeq) changes nothing.
+ *
+ * `clears` are the clears of the same batch, applied after it: a window that
+ * one of them clears before a hit arrives (the clear comes between the
+ * window's last message and the hit, and reaches that message) is closed for
+ * the hit, which opens a new window, as it would have with the events
+ * applied one at a time.
  */
-export function coalesce(open: readonly Window[], hits: readonly Hit[], windowMs: number): CoalesceResult {
+export function coalesce(open: readonly Window[], hits: readonly Hit[], windowMs: number, clears: readonly ClearPoint[] = []): CoalesceResult {
+  const clearsOf = new Map<string, ClearPoint[]>();
+  for (const c of clears) {
+    const k = keyOf(c.userId, c.conversationId);
+    const list = clearsOf.get(k);
+    if (list) list.push(c);
+    else clearsOf.set(k, [c]);
+  }
+  const clearedBefore = (w: Window, seq: number) => (clearsOf.get(keyOf(w.userId, w.conversationId)) ?? []).some((c) => c.atSeq > w.lastSeq && c.atSeq < seq && c.uptoSeq >= w.lastSeq);
   const latest = new Map<string, Window>();
   for (const w of open) {
     const k = keyOf(w.userId, w.conversationId);
@@ -56,7 +80,7 @@ export function coalesce(open: readonly Window[], hits: readonly Hit[], windowMs
     const k = keyOf(hit.userId, hit.conversationId);
     const current = latest.get(k);
     if (current && hit.seq <= current.lastSeq) continue;
-    if (current && hit.at < current.dueAt) {
+    if (current && hit.at < current.dueAt && !clearedBefore(current, hit.seq)) {
       current.lastSeq = hit.seq;
       current.count += 1;
       current.mentioned ||= hit.mentioned;

@@ -1,10 +1,16 @@
 /** How one delivery attempt ended. */
 export type AttemptOutcome =
   | { outcome: 'sent' }
-  /** Worth trying again later (network error, timeout, 408, 425, 429, 5xx). */
-  | { outcome: 'retry'; error: string }
+  /**
+   * Worth trying again later (network error, timeout, 408, 425, 429, 5xx).
+   * `error` is shown to the user (only what a remote party could see: a
+   * status or "unreachable"); `detail` goes to the server log only.
+   * `refused`: the target policy refused the address (docs/security.md); the
+   * server log shows it as a warning.
+   */
+  | { outcome: 'retry'; error: string; detail?: string; refused?: boolean }
   /** Trying again cannot help (other 4xx, a redirect, an unusable channel). */
-  | { outcome: 'failed'; error: string }
+  | { outcome: 'failed'; error: string; detail?: string }
   /** The push service says the subscription no longer exists (404, 410): the channel is removed. */
   | { outcome: 'gone'; error: string };
 

@@ -1,36 +1,46 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SqlRequest, SqlResponse } from '../../../contracts/index.js';
 import { AppError } from '../errors.js';
-import { assertReadOnlySql } from './readonly-sql.js';
+import { clickhouseErrorMessage, vetAnalyticsSql } from './sql-guard/index.js';
+import { execText } from './sql-guard/exec.js';
 
 interface JsonCompactResult {
   meta?: { name: string; type: string }[];
   data?: unknown[][];
 }
 
-/** ClickHouse reports problems with the query as `Code: N. DB::Exception: ...`; anything else is ours. */
-function isQueryError(err: unknown): boolean {
-  const e = err as { code?: unknown; type?: unknown; message?: unknown };
-  return typeof e?.message === 'string' && (e.type !== undefined || /DB::Exception|Code: \d+/.test(e.message));
+/** The session's current database, which createReadOnlyAnalyticsClient sets to the analytics database. */
+const sessionDatabases = new WeakMap<ClickHouseClient, Promise<string>>();
+function sessionDatabase(client: ClickHouseClient): Promise<string> {
+  let db = sessionDatabases.get(client);
+  if (!db) {
+    db = client.query({ query: 'SELECT currentDatabase() AS db', format: 'JSONEachRow' }).then(async (rs) => (await rs.json<{ db: string }>())[0]!.db);
+    db.catch(() => sessionDatabases.delete(client));
+    sessionDatabases.set(client, db);
+  }
+  return db;
 }
 
 /**
  * Runs one analyst statement on a read-only client (see
- * `createReadOnlyAnalyticsClient`): checked statically first, then executed
- * in a session where writes cannot happen anyway.
+ * `createReadOnlyAnalyticsClient`): vetted on its parse tree first
+ * (sql-guard/), then executed, as the canonical text that was vetted, in a
+ * session where writes, settings changes and table functions fail anyway.
+ * `database` is the analytics database (default: the session's current one).
  */
-export async function runReadOnlySql(client: ClickHouseClient, request: SqlRequest): Promise<SqlResponse> {
-  const statement = assertReadOnlySql(request.query);
+export async function runReadOnlySql(client: ClickHouseClient, request: SqlRequest, database?: string): Promise<SqlResponse> {
+  const vetted = await vetAnalyticsSql(client, request.query, { database: database ?? (await sessionDatabase(client)) });
   const started = performance.now();
   let result: JsonCompactResult;
   try {
-    const rs = await client.query({ query: statement, format: 'JSONCompact' });
     // JSONCompact: one object with meta (columns) and data (rows as arrays).
-    result = (await rs.json()) as unknown as JsonCompactResult;
+    const text = await execText(client, vetted.query, 'JSONCompact');
+    result = text.trim() === '' ? {} : (JSON.parse(text) as JsonCompactResult);
   } catch (err) {
-    if (!isQueryError(err)) throw err;
-    const message = String((err as Error).message).replace(/\s+/g, ' ').slice(0, 2000);
-    if (/readonly/i.test(message)) throw new AppError('sql_rejected', `ClickHouse refused a write in the read-only session: ${message}`, { cause: err });
+    if (err instanceof SyntaxError) throw new AppError('sql_failed', 'ClickHouse answered something that is not JSON; narrow the query', { cause: err });
+    const message = clickhouseErrorMessage(err);
+    if (message === null) throw err;
+    if (/readonly/i.test(message)) throw new AppError('sql_rejected', `ClickHouse refused it in the read-only session: ${message}`, { cause: err });
     throw new AppError('sql_failed', message, { cause: err });
   }
   const data = result.data ?? [];

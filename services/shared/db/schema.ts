@@ -115,9 +115,23 @@ export interface ParkedEventsTable {
   reason: string;
   payload: Buffer;
   attempts: number;
-  status: 'parked' | 'held' | 'redriven' | 'discarded';
+  /** `tombstoned`: the event was tombstoned (`parley log tombstone`), so it is never applied. */
+  status: 'parked' | 'held' | 'redriven' | 'discarded' | 'tombstoned';
   parked_at: ColumnType<Date, Date | string | undefined, Date | string>;
   resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+/** Log events every reader ignores (see migrations/postgres/0005_log_tombstones.ts). */
+export interface LogTombstonesTable {
+  stream: string;
+  epoch: string;
+  seq: Int8;
+  subject: string;
+  reason: string;
+  by: string;
+  /** The `log.tombstoned` event's own sequence. */
+  tombstone_seq: Int8;
+  created_at: Generated<Timestamptz>;
 }
 
 /** Notification tables are typed in notification-schema.ts. */
@@ -132,4 +146,5 @@ export interface Database extends NotificationTables {
   user_blocks: UserBlocksTable;
   projector_checkpoints: ProjectorCheckpointsTable;
   parked_events: ParkedEventsTable;
+  log_tombstones: LogTombstonesTable;
 }

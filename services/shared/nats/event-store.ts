@@ -2,10 +2,24 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ParleyEvent, parseStoredEvent, upcastStoredEvent, type EventType } from '../../../contracts/index.js';
 import { AppError } from '../errors.js';
+import { KeyedQueue } from '../keyed-queue.js';
+import { LruMap } from '../lru.js';
 import { StreamPublisher } from './stream-publisher.js';
 
 /** How long an append waits for the stream's acknowledgement before it fails as `unavailable`. */
 const APPEND_TIMEOUT_MS = 5000;
+
+/**
+ * Stored with every event: the sequence of the previous event on the same
+ * subject (0: none), the `prevSeq` of its event frame. Every append is
+ * conditional on exactly that value, so the header always equals what the
+ * server reports as `Nats-Last-Sequence` when it republishes the event live,
+ * and a replay from the log shows the same `prevSeq` as live delivery did.
+ */
+export const PREV_SEQ_HEADER = 'Parley-Prev-Seq';
+
+/** Conflicts an unconditional append retries before giving up (another writer kept winning). */
+const AUTO_APPEND_ATTEMPTS = 12;
 
 export interface AppendOptions {
   /** Deduplication key (Nats-Msg-Id): a retry with the same key returns the original sequence. */
@@ -23,6 +37,60 @@ export interface StoredEvent {
   seq: number;
   subject: string;
   event: ParleyEvent;
+  /**
+   * Sequence of the previous event on the same subject (0: none), from
+   * PREV_SEQ_HEADER; null or absent for an event stored without it (by a
+   * version before the header existed): readers resolve those with
+   * `previousOnSubject`.
+   */
+  prevSeq?: number | null;
+}
+
+/** The PREV_SEQ_HEADER of a stored message, or null when absent. */
+export function prevSeqOf(headers: { get(key: string): string } | undefined): number | null {
+  const raw = headers?.get(PREV_SEQ_HEADER);
+  if (!raw) return null;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+/**
+ * One position of the log as stored: its event, or null with the reason when
+ * no schema version can read it (garbage or a schema-failing event published
+ * around the write side, e.g. by a raw `nats pub`). Readers that chain on
+ * sequences (the write side's fold) need to see those positions too.
+ */
+export type LogEntry = StoredEvent | { seq: number; subject: string; event: null; reason: string };
+
+/** Told about every stored event a reader skipped because it cannot be read (the unreadable-events metric and a warning). */
+export type UnreadableObserver = (reader: string, entry: { seq: number; subject: string; reason: string }) => void;
+
+/** Decodes one stored event, or says why it cannot be read (never throws). */
+export function decodeEntry(seq: number, subject: string, data: Uint8Array, prevSeq: number | null = null): LogEntry {
+  try {
+    return { seq, subject, event: decodeEvent(data), prevSeq };
+  } catch (err) {
+    return { seq, subject, event: null, reason: unreadableReason(err) };
+  }
+}
+
+function unreadableReason(err: unknown): string {
+  if (err instanceof SyntaxError) return `not JSON: ${err.message}`.slice(0, 300);
+  const issues = (err as { issues?: { path: unknown[]; message: string }[] })?.issues;
+  if (Array.isArray(issues)) return `fails the event schema: ${issues.slice(0, 3).map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`.slice(0, 300);
+  return String((err as Error)?.message ?? err).slice(0, 300);
+}
+
+/**
+ * Drops the events a `log.tombstoned` in the same read names (the tombstone
+ * itself stays: it keeps each entity's sequence chain intact for clients).
+ * A tombstone later than the read cannot be known here; devices then get the
+ * tombstone after the event and drop it themselves (docs/operations.md).
+ */
+function withoutTombstoned(events: StoredEvent[], stream: string): StoredEvent[] {
+  let dead: Set<number> | null = null;
+  for (const e of events) if (e.event.type === 'log.tombstoned' && e.event.data.stream === stream) (dead ??= new Set()).add(e.event.data.seq);
+  return dead ? events.filter((e) => !dead.has(e.seq)) : events;
 }
 
 /** The subject moved on since the state the caller decided from. Reload and decide again. */
@@ -62,6 +130,12 @@ export type AppendObserver = (seconds: number, outcome: AppendOutcome) => void;
 /** Append and read access to one shard's event stream. */
 export class EventStore {
   private readonly publisher: StreamPublisher;
+  /** Appends without a caller-given expectation run one at a time per subject (each expects the previous one's sequence). */
+  private readonly serial = new KeyedQueue();
+  /** Last sequence this process stored per subject, for appends without a caller-given expectation. */
+  private readonly lastKnown = new LruMap<string, number>(50_000);
+  /** Lost races of appends without a caller-given expectation (for tests and diagnostics). */
+  autoAppendConflicts = 0;
 
   constructor(
     nc: NatsConnection,
@@ -70,6 +144,8 @@ export class EventStore {
     readonly stream: string,
     /** Told the duration and outcome of every append (the publish-latency metric). */
     private readonly observe: AppendObserver = () => undefined,
+    /** Told about every unreadable event a read skipped. */
+    private readonly onUnreadable: UnreadableObserver = () => undefined,
   ) {
     this.publisher = new StreamPublisher(nc, APPEND_TIMEOUT_MS);
   }
@@ -78,7 +154,7 @@ export class EventStore {
     const started = performance.now();
     let outcome: AppendOutcome = 'error';
     try {
-      const result = await this.publish(subject, event, options);
+      const result = options.expectedLastSubjectSeq === undefined ? await this.serial.run(subject, () => this.publishAfterLast(subject, event, options)) : await this.publish(subject, event, options);
       outcome = result.duplicate ? 'duplicate' : 'ok';
       return result;
     } catch (err) {
@@ -106,12 +182,37 @@ export class EventStore {
     return this.tick;
   }
 
+  /**
+   * An append whose caller does not care which event precedes it (markers,
+   * settings, derived membership events): still conditional, on the subject's
+   * last sequence as this process knows it, re-read after a lost race, so the
+   * stored PREV_SEQ_HEADER is exact.
+   */
+  private async publishAfterLast(subject: string, event: ParleyEvent, options: AppendOptions): Promise<AppendResult> {
+    for (let attempt = 1; ; attempt++) {
+      const expected = this.lastKnown.get(subject) ?? (await this.lastSubjectSeq(subject));
+      try {
+        const result = await this.publish(subject, event, { ...options, expectedLastSubjectSeq: expected });
+        // A duplicate answers with an older sequence: the subject's last one is unknown, read it next time.
+        if (result.duplicate) this.lastKnown.delete(subject);
+        else this.lastKnown.set(subject, result.seq);
+        return result;
+      } catch (err) {
+        this.lastKnown.delete(subject);
+        if (err instanceof WrongLastSequence) this.autoAppendConflicts++;
+        if (!(err instanceof WrongLastSequence) || attempt >= AUTO_APPEND_ATTEMPTS) throw err;
+        // Another process appends to the subject too: a random pause, growing, lets one of them go first.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 2 ** attempt)));
+      }
+    }
+  }
+
   private async publish(subject: string, event: ParleyEvent, options: AppendOptions): Promise<AppendResult> {
     await this.nextTurn();
     const ack = await this.publisher.publish(subject, encodeEvent(event), {
       expectedStream: this.stream,
       ...(options.msgId !== undefined ? { msgId: options.msgId } : {}),
-      ...(options.expectedLastSubjectSeq !== undefined ? { expectedLastSubjectSeq: options.expectedLastSubjectSeq } : {}),
+      ...(options.expectedLastSubjectSeq !== undefined ? { expectedLastSubjectSeq: options.expectedLastSubjectSeq, extra: { [PREV_SEQ_HEADER]: String(options.expectedLastSubjectSeq) } } : {}),
     });
     if (ack.ok) return { seq: ack.seq, duplicate: ack.duplicate };
     // 10071: wrong last sequence (10164 in some server versions for the same condition).
@@ -124,11 +225,22 @@ export class EventStore {
     this.publisher.close();
   }
 
-  /** The stored event at `seq`, or null when it does not exist (never stored, or aged out). */
+  /** The stored event at `seq`, or null when it does not exist (never stored, or aged out) or cannot be read. */
   async get(seq: number): Promise<StoredEvent | null> {
     const msg = await this.jsm.direct.getMessage(this.stream, { seq });
     if (!msg) return null;
-    return { seq: msg.seq, subject: msg.subject, event: decodeEvent(msg.data) };
+    return this.readable('get', decodeEntry(msg.seq, msg.subject, msg.data, prevSeqOf(msg.header)));
+  }
+
+  /** Reports an unreadable event a reader of this store skipped (the write side's fold calls it too). */
+  reportUnreadable(reader: string, entry: { seq: number; subject: string; reason: string }): void {
+    this.onUnreadable(reader, entry);
+  }
+
+  private readable(reader: string, entry: LogEntry): StoredEvent | null {
+    if (entry.event) return entry;
+    this.onUnreadable(reader, entry);
+    return null;
   }
 
   /** Sequence of the last event stored on `subject`, 0 if none. */
@@ -138,10 +250,39 @@ export class EventStore {
   }
 
   /**
-   * Every event on `subject` with sequence > `afterSeq`, in order, up to the
-   * subject's last sequence at call time.
+   * Sequence of the last event on `subject` before `seq` (0: none), for events
+   * stored without PREV_SEQ_HEADER. nats-server 2.10 has no backward lookup, so
+   * this bisects with "next on subject from" reads: about log2(seq) of them.
+   */
+  async previousOnSubject(subject: string, seq: number): Promise<number> {
+    const { firstSeq } = await this.bounds();
+    const nextFrom = async (from: number) => (await this.jsm.direct.getMessage(this.stream, { next_by_subj: subject, seq: from }))?.seq ?? Infinity;
+    let lo = Math.max(1, firstSeq);
+    let hi = seq - 1;
+    if (lo > hi || (await nextFrom(lo)) >= seq) return 0;
+    // Invariant: the next event from `lo` comes before `seq`. The largest such `lo` is the answer.
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if ((await nextFrom(mid)) < seq) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * Every readable event on `subject` with sequence > `afterSeq`, in order, up
+   * to the subject's last sequence at call time. Unreadable ones are skipped
+   * (and reported): one bad event must not make a whole subject unreadable.
    */
   async *readSubject(subject: string, afterSeq: number): AsyncGenerator<StoredEvent> {
+    for await (const entry of this.readSubjectEntries(subject, afterSeq)) {
+      const stored = this.readable('subject', entry);
+      if (stored) yield stored;
+    }
+  }
+
+  /** Like readSubject, but yields unreadable positions too, for readers that chain on sequences. */
+  async *readSubjectEntries(subject: string, afterSeq: number): AsyncGenerator<LogEntry> {
     const last = await this.lastSubjectSeq(subject);
     if (last <= afterSeq) return;
     const consumer = await this.js.consumers.get(this.stream, {
@@ -151,7 +292,7 @@ export class EventStore {
     const messages = await consumer.consume({ max_messages: 256 });
     try {
       for await (const m of messages) {
-        yield { seq: m.seq, subject: m.subject, event: decodeEvent(m.data) };
+        yield decodeEntry(m.seq, m.subject, m.data, prevSeqOf(m.headers));
         if (m.seq >= last || m.info.pending === 0) break;
       }
     } finally {
@@ -210,7 +351,8 @@ export class EventStore {
             truncated = done = true;
             break;
           }
-          events.push({ seq: m.seq, subject: m.subject, event: decodeEvent(m.data) });
+          const stored = this.readable('range', decodeEntry(m.seq, m.subject, m.data, prevSeqOf(m.headers)));
+          if (stored) events.push(stored);
           if (m.seq >= untilSeq || m.info.pending === 0) {
             done = true;
             break;
@@ -222,7 +364,7 @@ export class EventStore {
     } finally {
       await consumer.delete().catch(() => undefined);
     }
-    return { events, truncated };
+    return { events: withoutTombstoned(events, this.stream), truncated };
   }
 
   /** First and last sequence currently in the stream (first > last when empty). */

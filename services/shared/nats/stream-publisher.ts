@@ -1,10 +1,13 @@
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { AppError } from '../errors.js';
+import { jetStreamStorageRefusal, storageAlarms } from '../storage-full.js';
 
 export interface PublishHeaders {
   msgId?: string;
   expectedStream: string;
   expectedLastSubjectSeq?: number;
+  /** Extra headers stored with the message (and republished with it). */
+  extra?: Record<string, string>;
 }
 
 /** The stream's answer to a publish: stored (or already stored under the same dedup id), or refused. */
@@ -49,6 +52,7 @@ export class StreamPublisher {
     h.set('Nats-Expected-Stream', options.expectedStream);
     if (options.msgId !== undefined) h.set('Nats-Msg-Id', options.msgId);
     if (options.expectedLastSubjectSeq !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(options.expectedLastSubjectSeq));
+    if (options.extra) for (const [k, v] of Object.entries(options.extra)) h.set(k, v);
     return new Promise<PubAck>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, deadline: performance.now() + this.timeoutMs });
       try {
@@ -71,16 +75,29 @@ export class StreamPublisher {
     const waiting = this.pending.get(token);
     if (!waiting) return; // answered after its deadline
     this.pending.delete(token);
-    // 503: no stream listens on the subject (the server's "no responders" status).
+    // 503: no stream listens on the subject (the server's "no responders" status), e.g. JetStream
+    // disabled on a server that hit a disk error, or the stream missing.
     if (msg.headers?.hasError) {
-      waiting.reject(new AppError('unavailable', `the event log refused the append: ${msg.headers.status}`));
+      waiting.reject(new AppError('unavailable', `the event log is not available (no JetStream stream answered: ${msg.headers.status}); retry later`));
       return;
     }
     try {
       const body = JSON.parse(decoder.decode(msg.data)) as { seq?: number; duplicate?: boolean; error?: { err_code?: number; code?: number; description?: string } };
-      if (body.error) waiting.resolve({ ok: false, errCode: body.error.err_code ?? body.error.code ?? 0, description: body.error.description ?? 'unknown error' });
-      else if (typeof body.seq === 'number') waiting.resolve({ ok: true, seq: body.seq, duplicate: body.duplicate === true });
-      else waiting.reject(new Error(`unexpected publish acknowledgement: ${decoder.decode(msg.data).slice(0, 200)}`));
+      if (body.error) {
+        const errCode = body.error.err_code ?? body.error.code ?? 0;
+        const description = body.error.description ?? 'unknown error';
+        // A full store (disk, or the server's or account's storage limit) is an outage the
+        // caller may retry, with the reason, not an internal error; /healthz reports it meanwhile.
+        const full = jetStreamStorageRefusal(errCode, description);
+        if (full) {
+          storageAlarms.report({ store: 'nats', reason: full });
+          waiting.reject(new AppError('unavailable', `the event log cannot store anything right now: ${full}; retry later`));
+        } else waiting.resolve({ ok: false, errCode, description });
+      } else if (typeof body.seq === 'number') {
+        // A stored event proves the store has room again.
+        storageAlarms.clear('nats');
+        waiting.resolve({ ok: true, seq: body.seq, duplicate: body.duplicate === true });
+      } else waiting.reject(new Error(`unexpected publish acknowledgement: ${decoder.decode(msg.data).slice(0, 200)}`));
     } catch (err) {
       waiting.reject(err);
     }

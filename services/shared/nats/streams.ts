@@ -1,12 +1,15 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import type { Subjects } from '../../../contracts/index.js';
 import type { Logger } from '../logger.js';
+import { addStream, updateStream } from './replicas.js';
 
 export interface StreamSettings {
   maxAgeDays: number;
   duplicateWindowSeconds: number;
   /** Largest stored event, bytes. */
   maxMsgBytes: number;
+  /** STREAM_REPLICAS (1 when omitted); an existing stream is scaled to it (nats/replicas.ts). */
+  replicas?: number;
 }
 
 /** What a client needs to know about a shard to interpret positions in it. */
@@ -34,7 +37,7 @@ export function eventStreamConfig(subjects: Subjects, shard: number, settings: S
     max_age: Math.round(settings.maxAgeDays * 86400 * NANOS_PER_SECOND),
     duplicate_window: settings.duplicateWindowSeconds * NANOS_PER_SECOND,
     max_msg_size: settings.maxMsgBytes,
-    num_replicas: 1,
+    num_replicas: settings.replicas ?? 1,
     allow_direct: true,
     // Every stored event is republished to the live subject space with its
     // stream sequence and the previous sequence on the same subject, so
@@ -50,13 +53,13 @@ export async function ensureEventStreams(jsm: JetStreamManager, subjects: Subjec
   try {
     info = await jsm.streams.info(config.name);
     const c = info.config;
-    if (c.max_age !== config.max_age || c.duplicate_window !== config.duplicate_window || c.max_msg_size !== config.max_msg_size) {
-      info = await jsm.streams.update(config.name, { ...c, max_age: config.max_age!, duplicate_window: config.duplicate_window!, max_msg_size: config.max_msg_size! });
-      log.info('event stream settings updated', { stream: config.name });
+    if (c.max_age !== config.max_age || c.duplicate_window !== config.duplicate_window || c.max_msg_size !== config.max_msg_size || c.num_replicas !== config.num_replicas) {
+      info = await updateStream(jsm, c, { max_age: config.max_age!, duplicate_window: config.duplicate_window!, max_msg_size: config.max_msg_size!, num_replicas: config.num_replicas! });
+      log.info('event stream settings updated', { stream: config.name, replicas: config.num_replicas });
     }
   } catch (err) {
     if ((err as { code?: number }).code !== 10059 && !/stream not found/i.test(String(err))) throw err;
-    info = await jsm.streams.add(config);
+    info = await addStream(jsm, config);
     log.info('event stream created', { stream: config.name });
   }
   return [{ shard: 0, stream: config.name, epoch: String(Date.parse(info.created)) }];

@@ -4,6 +4,7 @@ import { decodeEvent, type StoredEvent } from '../nats/event-store.js';
 import { advanceCheckpoint, CheckpointMoved, inSchema, readCheckpoint } from './checkpoint.js';
 import { describeFailure, isTransient } from './failure.js';
 import { entityOf, type Delivery, type Projection, type ProjectorDeps } from './projection.js';
+import { recordTombstone, resolveTombstoned, tombstonedAmong, tombstoneIn, type LogRef } from './tombstones.js';
 
 export interface ApplyOptions {
   shard: number;
@@ -25,6 +26,13 @@ export interface ApplyResult {
   held: number;
   /** Why the deliveries after `handled` must be retried, if any are left. */
   retryReason: unknown;
+  /** Tombstones met (tombstones.ts): events skipped as tombstoned, and entities a tombstone unblocked. */
+  tombstones: TombstoneNote;
+}
+
+export interface TombstoneNote {
+  skipped: number;
+  resolved: { entity: string; seq: number; released: number[] }[];
 }
 
 export interface ParkedNote {
@@ -35,6 +43,34 @@ export interface ParkedNote {
 }
 
 type Decoded = { d: Delivery; entity: string; event?: StoredEvent; error?: unknown };
+
+/** The stream and epoch of the shard being applied: what tombstones name. */
+function logOf(deps: ProjectorDeps, shard: number): LogRef {
+  const s = deps.shards.find((x) => x.shard === shard) ?? deps.shards[0]!;
+  return { stream: s.stream, epoch: s.epoch };
+}
+
+/**
+ * Tombstone handling shared by both paths (tombstones.ts): whether the
+ * event is tombstoned (skip it), and, for a `log.tombstoned` event, record
+ * it and unblock its entity when the event it names blocked it here.
+ */
+async function onTombstone(trx: Transaction<Database>, projection: Projection, options: ApplyOptions, log: LogRef, item: Decoded, t: Tombstones): Promise<void> {
+  const tomb = item.event ? tombstoneIn(item.event, log) : null;
+  if (!tomb) return;
+  await recordTombstone(trx, log, item.d.subject, item.d.seq, tomb);
+  t.dead.add(tomb.data.seq);
+  if (!t.blocked.has(item.entity)) return;
+  const r = await resolveTombstoned(trx, projection, options.shard, item.entity, t.dead);
+  if (!r.blocked) t.blocked.delete(item.entity);
+  if (r.resolved || r.released.length > 0) t.note.resolved.push({ entity: item.entity, seq: tomb.data.seq, released: r.released });
+}
+
+interface Tombstones {
+  dead: Set<number>;
+  blocked: Set<string>;
+  note: TombstoneNote;
+}
 
 /**
  * Applies deliveries (in log order) and advances the checkpoint in one
@@ -55,12 +91,13 @@ export async function applyDeliveries(deps: ProjectorDeps, projection: Projectio
       return { d, entity, error };
     }
   });
+  const log = logOf(deps, options.shard);
   try {
-    return await inSchema(deps.db, options.schema, (trx) => applyTogether(trx, projection, decoded, options));
+    return await inSchema(deps.db, options.schema, (trx) => applyTogether(trx, projection, decoded, options, log));
   } catch (err) {
     if (err instanceof CheckpointMoved || isTransient(err)) throw err;
   }
-  return inSchema(deps.db, options.schema, (trx) => applyOneByOne(trx, projection, decoded, options));
+  return inSchema(deps.db, options.schema, (trx) => applyOneByOne(trx, projection, decoded, options, log));
 }
 
 async function begin(trx: Transaction<Database>, projection: Projection, options: ApplyOptions) {
@@ -79,13 +116,26 @@ async function begin(trx: Transaction<Database>, projection: Projection, options
   return { checkpoint: checkpoint.seq, blocked: new Set(rows.map((r) => r.entity)) };
 }
 
-async function applyTogether(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions): Promise<ApplyResult> {
+async function applyTogether(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions, log: LogRef): Promise<ApplyResult> {
   const { checkpoint, blocked } = await begin(trx, projection, options);
   const result = emptyResult(checkpoint);
-  const toApply: StoredEvent[] = [];
+  let toApply: StoredEvent[] = [];
   const parkRows: ParkRow[] = [];
+  const t: Tombstones = { dead: await tombstonedAmong(trx, log, batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq)), blocked, note: result.tombstones };
+  let parkedInserted = 0;
   for (const item of batch) {
     if (item.d.seq <= checkpoint) continue;
+    if (t.dead.has(item.d.seq)) {
+      t.note.skipped++;
+      continue;
+    }
+    if (item.event?.event.type === 'log.tombstoned') {
+      // What the tombstone resolves must be in the parked table, and an event it names that waits in this batch is dropped.
+      await insertParked(trx, parkRows.slice(parkedInserted));
+      parkedInserted = parkRows.length;
+      await onTombstone(trx, projection, options, log, item, t);
+      toApply = toApply.filter((e) => !t.dead.has(e.seq));
+    }
     if (blocked.has(item.entity)) {
       parkRows.push(parkRow(projection, options, item, 'held', 'held behind a parked event of the same entity'));
       result.held++;
@@ -97,8 +147,8 @@ async function applyTogether(trx: Transaction<Database>, projection: Projection,
     }
   }
   if (toApply.length > 0) await projection.apply(trx, toApply);
-  await insertParked(trx, parkRows);
-  result.parked = parkRows.filter((r) => r.status === 'parked').map(note);
+  await insertParked(trx, parkRows.slice(parkedInserted));
+  result.parked = parkRows.filter((r) => r.status === 'parked' && !t.dead.has(r.seq)).map(note);
   result.applied = toApply.length;
   result.handled = batch.length;
   const last = batch[batch.length - 1]?.d.seq ?? checkpoint;
@@ -107,13 +157,17 @@ async function applyTogether(trx: Transaction<Database>, projection: Projection,
   return result;
 }
 
-async function applyOneByOne(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions): Promise<ApplyResult> {
+async function applyOneByOne(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions, log: LogRef): Promise<ApplyResult> {
   const { checkpoint, blocked } = await begin(trx, projection, options);
   const result = emptyResult(checkpoint);
+  const t: Tombstones = { dead: await tombstonedAmong(trx, log, batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq)), blocked, note: result.tombstones };
   let last = checkpoint;
   for (const item of batch) {
     if (item.d.seq > checkpoint) {
-      if (blocked.has(item.entity)) {
+      if (!t.dead.has(item.d.seq)) await onTombstone(trx, projection, options, log, item, t);
+      if (t.dead.has(item.d.seq)) {
+        t.note.skipped++;
+      } else if (blocked.has(item.entity)) {
         await insertParked(trx, [parkRow(projection, options, item, 'held', 'held behind a parked event of the same entity')]);
         result.held++;
       } else if (!item.event) {
@@ -150,7 +204,7 @@ async function applyOneByOne(trx: Transaction<Database>, projection: Projection,
 }
 
 function emptyResult(checkpoint: number): ApplyResult {
-  return { handled: 0, checkpoint, applied: 0, parked: [], held: 0, retryReason: undefined };
+  return { handled: 0, checkpoint, applied: 0, parked: [], held: 0, retryReason: undefined, tombstones: { skipped: 0, resolved: [] } };
 }
 
 /** A row of `parked_events` as the runner writes it (the table's own columns, with a numeric seq). */

@@ -204,6 +204,7 @@ export class ProjectionRunner {
       this.metrics.parked.inc(result.parked.length);
       this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
       for (const p of result.parked) this.log.error('event parked: its entity waits for a re-drive', { ...p, maxDeliveries: this.maxDeliveries });
+      for (const t of result.tombstones.resolved) this.log.info('tombstoned event resolved: its entity flows again', t);
       if (result.handled < msgs.length) this.retry(msgs.slice(result.handled), gate, result.retryReason);
     } catch (err) {
       if (err instanceof CheckpointMoved) throw err;

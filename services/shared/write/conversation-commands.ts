@@ -1,5 +1,5 @@
 import type { AppendResult, AttachmentRef, Command, ConversationEvent, CreateConversationRequest, CreateConversationResponse, ParleyEvent, SendResult, Subjects, UserId } from '../../../contracts/index.js';
-import { encodeShardPosition } from '../../../contracts/index.js';
+import { AttachmentId, encodeShardPosition } from '../../../contracts/index.js';
 import type { DecideContext, MessageRules } from '../domain/conversation/decide-messages.js';
 import { decideDelete, decideEdit, decideReaction, decideRecall, decideSend } from '../domain/conversation/decide-messages.js';
 import {
@@ -13,13 +13,14 @@ import {
   decideSetRole,
   decideTransfer,
 } from '../domain/conversation/decide-membership.js';
+import { foldAgain, foldEntry } from '../domain/conversation/fold.js';
 import { emptyConversation, evolve, priorSend, type ConversationState, type MessageInfo } from '../domain/conversation/state.js';
 import { directConversationId } from '../domain/direct.js';
 import { AppError } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import type { Logger } from '../logger.js';
 import { LruMap } from '../lru.js';
-import { WrongLastSequence, type EventStore } from '../nats/event-store.js';
+import { WrongLastSequence, type EventStore, type LogEntry } from '../nats/event-store.js';
 import type { ShardInfo } from '../nats/streams.js';
 import type { SnowflakeGenerator } from '../snowflake.js';
 
@@ -111,7 +112,14 @@ export class ConversationCommands {
 
   async send(actor: UserId, input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined }): Promise<SendResult> {
     const { conversationId, clientMsgId } = input;
-    const resolved = input.attachments?.length ? this.deps.attachments.resolve(input.attachments) : Promise.resolve(undefined);
+    // Attachment ids are whatever POST /v1/attachments answered: one that names no upload, in any spelling, is `not_found`.
+    const notAnUpload = input.attachments?.find((id) => !AttachmentId.safeParse(id).success);
+    const resolved =
+      notAnUpload !== undefined
+        ? Promise.reject(new AppError('not_found', `no uploaded attachment ${JSON.stringify(notAnUpload)}`))
+        : input.attachments?.length
+          ? this.deps.attachments.resolve(input.attachments)
+          : Promise.resolve(undefined);
     // Awaited in the queue; this only keeps an early failure from counting as unhandled.
     resolved.catch(() => undefined);
     // The decision and the append run in the conversation's queue, so messages pipelined by one device
@@ -231,13 +239,35 @@ export class ConversationCommands {
     return { conversationId: data.conversationId, messageId: data.messageId, clientMsgId: data.clientMsgId, seq, pos: this.position(seq), at, duplicate };
   }
 
-  /** Folds events stored after `state.version` into it. */
+  /**
+   * Folds the positions stored after `state.version` into it, skipping what
+   * cannot be read or was tombstoned (fold.ts says why that is safe), and
+   * folds again from the start when a tombstone names an event already in.
+   */
   private async refresh(state: ConversationState): Promise<ConversationState> {
-    for await (const stored of this.deps.store.readSubject(this.deps.subjects.conv(state.id), state.version)) {
-      evolve(state, stored.event as ConversationEvent, stored.seq);
+    const subject = this.deps.subjects.conv(state.id);
+    for (let refold = true; refold; ) {
+      refold = false;
+      for await (const entry of this.deps.store.readSubjectEntries(subject, state.version)) {
+        const result = foldEntry(state, this.deps.shard.stream, entry);
+        if (result.kind === 'skipped') this.skipped(entry, result.reason);
+        if (result.kind === 'refold') {
+          refold = true;
+          break;
+        }
+      }
+      if (refold) {
+        this.deps.log.info('a tombstone names an event already folded in: folding the conversation again without it', { conversationId: state.id });
+        state = foldAgain(state);
+      }
     }
     this.cache.set(state.id, state);
     return state;
+  }
+
+  /** Counted and logged (once per event and process) by the store's unreadable-events observer. */
+  private skipped(entry: LogEntry, reason: string): void {
+    if (reason !== 'tombstoned') this.deps.store.reportUnreadable('write', { seq: entry.seq, subject: entry.subject, reason });
   }
 
   private execute(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {

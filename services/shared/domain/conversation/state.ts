@@ -41,6 +41,17 @@ export interface ConversationState {
   sentByClientId: Map<UserId, Map<string, string>>;
   /** The state was folded from the conversation's first event (false once the log's start aged out of retention). */
   fromStart: boolean;
+  /**
+   * Stream sequences of this subject the fold ignored: unreadable events and
+   * tombstoned ones (fold.ts). Nearly always empty.
+   */
+  skipped: Set<number>;
+  /** Sequences named by `log.tombstoned` events on this subject: ignored by the fold, also when folded again from the start. */
+  tombstoned: Set<number>;
+  /**
+   * The stream sequence of the subject's last event, readable or not: appends
+   * are conditional on it, so it must count every stored position.
+   */
   version: number;
 }
 
@@ -64,6 +75,8 @@ export function emptyConversation(id: string): ConversationState {
     messages: new Map(),
     sentByClientId: new Map(),
     fromStart: false,
+    skipped: new Set(),
+    tombstoned: new Set(),
     version: 0,
   };
 }

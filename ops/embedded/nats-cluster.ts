@@ -1,0 +1,117 @@
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { pickFreePort } from './free-port.js';
+import type { EmbeddedLog } from './log.js';
+import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';
+
+/**
+ * A local nats-server cluster with JetStream on this machine (`npm run
+ * cluster`, and tests of replicated streams): servers n1..nN, each with its
+ * own store under `<dataDir>/<name>`, client ports 4222, 4223, 4224 and route
+ * ports 6222, 6223, 6224 by default (0: free ports), all on 127.0.0.1,
+ * cluster name `parley`. Resolves once JetStream has a meta leader, that is,
+ * once streams can be created.
+ */
+export interface NatsClusterOptions {
+  binary: string;
+  dataDir: string;
+  /** 3 by default; JetStream needs a majority of them up. */
+  size?: number;
+  /** Client ports, one per server; free ones when omitted (or 0). */
+  clientPorts?: number[];
+  routePorts?: number[];
+  name?: string;
+  syncInterval?: string;
+  maxPayload?: number;
+  log: EmbeddedLog;
+  /** As for one server: own process groups, for a parent that handles signals itself. */
+  detached?: boolean;
+}
+
+export interface NatsClusterNode {
+  name: string;
+  handle: NatsServerHandle;
+  clientPort: number;
+  routePort: number;
+}
+
+export interface NatsClusterHandle {
+  /** Every server's client URL, comma-separated: what NATS_URL takes. */
+  url: string;
+  nodes: NatsClusterNode[];
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_CLIENT_PORTS = [4222, 4223, 4224];
+export const DEFAULT_ROUTE_PORTS = [6222, 6223, 6224];
+const META_LEADER_TIMEOUT_MS = 30_000;
+
+export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsClusterHandle> {
+  const size = opts.size ?? 3;
+  const ports = async (given: number[] | undefined): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < size; i++) out.push(given?.[i] || (await pickFreePort()));
+    return out;
+  };
+  // Routes name every server's route port up front, so each port is fixed before any server starts.
+  const clientPorts = await ports(opts.clientPorts);
+  const routePorts = await ports(opts.routePorts);
+  const nodes: NatsClusterNode[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.handle.stop()));
+  };
+  try {
+    // In parallel: each waits for its routes, and none reports ready before a route to another is possible.
+    const started = await Promise.allSettled(
+      clientPorts.map((clientPort, i) => {
+        const name = `n${i + 1}`;
+        const options: NatsServerOptions = {
+          binary: opts.binary,
+          dataDir: path.join(opts.dataDir, name),
+          port: clientPort,
+          serverName: name,
+          cluster: { name: opts.name ?? 'parley', port: routePorts[i]!, routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`) },
+          log: opts.log,
+          detached: opts.detached ?? false,
+          ...(opts.syncInterval ? { syncInterval: opts.syncInterval } : {}),
+          ...(opts.maxPayload ? { maxPayload: opts.maxPayload } : {}),
+        };
+        return startNatsServer(options).then((handle) => nodes.push({ name, handle, clientPort, routePort: routePorts[i]! }));
+      }),
+    );
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    nodes.sort((a, b) => a.name.localeCompare(b.name));
+    const url = nodes.map((n) => `nats://127.0.0.1:${n.clientPort}`).join(',');
+    await waitForMetaLeader(url, opts.log);
+    opts.log.info('nats cluster ready', { url, nodes: nodes.map((n) => ({ name: n.name, pid: n.handle.pid, clientPort: n.clientPort, routePort: n.routePort })) });
+    return { url, nodes, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** JetStream answers account info only once the cluster has elected its meta leader. */
+export async function waitForMetaLeader(url: string, log: EmbeddedLog, timeoutMs = META_LEADER_TIMEOUT_MS): Promise<void> {
+  const nc = await connect({ servers: url.split(','), name: 'parley-cluster-probe' });
+  try {
+    // checkAPI off: the manager's own probe would fail just like the wait it is for.
+    const jsm = await jetstreamManager(nc, { timeout: 2000, checkAPI: false });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await jsm.getAccountInfo();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`the NATS cluster at ${url} elected no JetStream meta leader within ${timeoutMs} ms: ${String(err)}`);
+        log.debug('waiting for a JetStream meta leader', { err: String(err) });
+        await sleep(200);
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+}
