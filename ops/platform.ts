@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { GatewayService } from '../services/gateway/service.js';
 import { startAnalytics, type AnalyticsService } from '../services/analytics/service.js';
 import { startGateway } from '../services/gateway/service.js';
@@ -6,27 +7,46 @@ import { startNotifier, type NotifierService } from '../services/notifier/servic
 import { startProjector, type ProjectorService } from '../services/projector/service.js';
 import { createAuthenticator } from '../services/shared/auth.js';
 import { enforceExposure } from '../services/shared/exposure.js';
+import type { HealthCheck } from '../services/shared/health.js';
 import { projectorLagCheck } from '../services/shared/projection/health.js';
 import type { Config } from '../services/shared/config.js';
 import type { Logger } from '../services/shared/logger.js';
+import { RoleLeases } from '../services/shared/nats/role-lease.js';
+import { SINGLE_ACTIVE_ROLES, type Role } from '../services/shared/roles.js';
 import { openRuntime, type Runtime } from '../services/shared/runtime.js';
+import { SingleActiveRole, type RoleStatus, type Stoppable } from '../services/shared/single-active.js';
+import { startHealthServer, type HealthServer } from './health-server.js';
 
-export interface Platform {
+/** The roles one process runs (services/shared/roles.ts) on one shared runtime. */
+export interface RoleProcess {
   runtime: Runtime;
-  gateway: GatewayService;
-  /** Present when this process runs the workers. */
-  projector?: ProjectorService;
-  /** ClickHouse analytics; present when this process runs the workers. */
-  analytics?: AnalyticsService;
-  /** Notifications for offline members; present when this process runs the workers. */
-  notifier?: NotifierService;
+  roles: Role[];
+  /** Present when this process runs the gateway role. */
+  gateway?: GatewayService;
+  /** /healthz and /metrics of a process without the gateway role (the gateway serves its own). */
+  health?: HealthServer;
+  /** The read model's projections, while this process is the active `projector`. */
+  readonly projector?: ProjectorService | undefined;
+  /** ClickHouse analytics, while this process is the active `analytics`. */
+  readonly analytics?: AnalyticsService | undefined;
+  /** Notifications for offline members, while this process is the active `notifier`. */
+  readonly notifier?: NotifierService | undefined;
+  /** Each single-active role of this process: active or standby (and who holds it). */
+  roleStatus(): RoleStatus[];
   stop(): Promise<void>;
+}
+
+/** A process with the gateway role: the shape of `npm start` and of the tests. */
+export interface Platform extends RoleProcess {
+  gateway: GatewayService;
 }
 
 export interface PlatformOptions {
   natsUrl: string;
   databaseUrl: string;
-  /** Run the projector and membership reactor here (a second gateway in the same deployment would not). */
+  /** The roles to run; default: the configured ones (PARLEY_ROLES, every role unless set). */
+  roles?: Role[];
+  /** false: the gateway role only (kept for callers that predate `roles`). */
   withWorkers?: boolean;
   /**
    * Another process took this one's node id (its lease lapsed, e.g. while the
@@ -37,39 +57,75 @@ export interface PlatformOptions {
   onNodeIdLost?: (reason: string) => void;
 }
 
-/**
- * Every service of the platform in one process, sharing one runtime: the
- * shape of `npm start` and of the tests. Each service can also run alone
- * from its own main.ts against external dependencies.
- */
+/** startRoles with the gateway role among them (refused otherwise). */
 export async function startPlatform(config: Config, log: Logger, options: PlatformOptions): Promise<Platform> {
+  const roles = rolesOf(config, options);
+  if (!roles.includes('gateway')) throw new Error(`startPlatform runs a gateway; roles ${roles.join(',')} have none (use startRoles)`);
+  return (await startRoles(config, log, { ...options, roles })) as Platform;
+}
+
+function rolesOf(config: Config, options: PlatformOptions): Role[] {
+  if (options.withWorkers === false) return ['gateway'];
+  return options.roles ?? config.roles;
+}
+
+/**
+ * Starts the given roles in this process, sharing one runtime. Any number of
+ * processes may run the gateway role side by side; each single-active role
+ * runs here only while this process holds its lease in NATS KV, and stands
+ * by otherwise (services/shared/single-active.ts). Standbys are reported on
+ * /healthz (`roles` check) and by roleStatus().
+ */
+export async function startRoles(config: Config, log: Logger, options: PlatformOptions): Promise<RoleProcess> {
+  const roles = rolesOf(config, options);
+  const withGateway = roles.includes('gateway');
   // Wherever the gateway starts: never exposed with development defaults unless the operator said so.
-  const exposure = enforceExposure(config);
-  if (exposure.action === 'warn') log.warn(exposure.message, { host: config.gateway.host });
+  if (withGateway) {
+    const exposure = enforceExposure(config);
+    if (exposure.action === 'warn') log.warn(exposure.message, { host: config.gateway.host });
+  }
   const runtime = await openRuntime(config, log, { natsUrl: options.natsUrl, databaseUrl: options.databaseUrl, name: config.nodeId === undefined ? 'parley' : `parley-${config.nodeId}` });
   const stops: (() => Promise<void>)[] = [];
-  let projector: ProjectorService | undefined;
-  let analytics: AnalyticsService | undefined;
-  let notifier: NotifierService | undefined;
+  const singles = new Map<Role, SingleActiveRole<Stoppable>>();
   try {
-    if (options.withWorkers !== false) {
-      projector = await startProjector(runtime);
-      const started = projector;
-      stops.push(() => started.stop());
-      const membership = new MembershipReactor(runtime);
-      await membership.start();
-      stops.push(() => membership.stop());
-      const startedAnalytics = (analytics = await startAnalytics(runtime));
-      stops.push(() => startedAnalytics.stop());
-      const startedNotifier = (notifier = await startNotifier(runtime));
-      stops.push(() => startedNotifier.stop());
+    const singleRoles = SINGLE_ACTIVE_ROLES.filter((r) => roles.includes(r));
+    if (singleRoles.length > 0) {
+      const leases = await RoleLeases.open(runtime.nats.js, runtime.nats.jsm, {
+        namespace: config.namespace,
+        replicas: config.nats.replicas,
+        ttlMs: config.roleLeaseTtlMs,
+        holder: `pid ${process.pid} on ${os.hostname()} (node ${runtime.nodeId})`,
+        log: log.child({ component: 'role-lease' }),
+      });
+      for (const role of singleRoles) {
+        const single = new SingleActiveRole<Stoppable>(role, leases.lease(role), (fence) => startSingle(role, runtime, fence), log.child({ role }));
+        await single.start();
+        singles.set(role, single);
+        stops.push(() => single.stop());
+      }
     }
-    const auth = await createAuthenticator(config);
-    // One `projector` check over every projection runner here: the read model's and the notifier's.
-    const runners = [...(projector?.runners ?? []), ...(notifier ? [notifier.runner] : [])];
-    const healthChecks = runners.length > 0 ? { projector: projectorLagCheck(runners, config.projector.maxHealthyLag) } : undefined;
-    const gateway = await startGateway(runtime, { auth, ...(healthChecks ? { healthChecks } : {}) });
-    stops.push(() => gateway.stop());
+    const service = <S>(role: Role) => singles.get(role)?.service as S | undefined;
+    const roleStatus = () => [...singles.values()].map((s) => s.status());
+    const healthChecks: Record<string, HealthCheck> = {
+      roles: async () => describeRoles(roles, roleStatus()),
+      // One `projector` check over every projection runner active here: the read model's and the notifier's.
+      projector: async () => {
+        const runners = [...(service<ProjectorService>('projector')?.runners ?? []), ...(service<NotifierService>('notifier') ? [service<NotifierService>('notifier')!.runner] : [])];
+        if (runners.length === 0) return 'no projection active in this process';
+        return projectorLagCheck(runners, config.projector.maxHealthyLag)();
+      },
+    };
+    if (!singleRoles.includes('projector') && !singleRoles.includes('notifier')) delete healthChecks.projector;
+    let gateway: GatewayService | undefined;
+    let health: HealthServer | undefined;
+    if (withGateway) {
+      const auth = await createAuthenticator(config);
+      const started = (gateway = await startGateway(runtime, { auth, healthChecks }));
+      stops.push(() => started.stop());
+    } else {
+      const started = (health = await startHealthServer(runtime, healthChecks));
+      stops.push(() => started.stop());
+    }
     let stopped: Promise<void> | undefined;
     const stop = () =>
       (stopped ??= (async () => {
@@ -80,14 +136,24 @@ export async function startPlatform(config: Config, log: Logger, options: Platfo
     // Fail-stop: a process whose node id someone else now holds must not mint another id.
     runtime.nodeIdLease.onLost((reason) => {
       if (options.onNodeIdLost) options.onNodeIdLost(reason);
-      else void stop();
+      else void stop().catch((err) => log.error('stopping after the node id was lost failed', { err }));
     });
+    log.info('roles started', { roles, ...Object.fromEntries(roleStatus().map((s) => [s.role, s.state])) });
     return {
       runtime,
-      gateway,
-      ...(projector ? { projector } : {}),
-      ...(analytics ? { analytics } : {}),
-      ...(notifier ? { notifier } : {}),
+      roles,
+      ...(gateway ? { gateway } : {}),
+      ...(health ? { health } : {}),
+      get projector() {
+        return service<ProjectorService>('projector');
+      },
+      get analytics() {
+        return service<AnalyticsService>('analytics');
+      },
+      get notifier() {
+        return service<NotifierService>('notifier');
+      },
+      roleStatus,
       stop,
     };
   } catch (err) {
@@ -95,4 +161,30 @@ export async function startPlatform(config: Config, log: Logger, options: Platfo
     await runtime.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** Starts one single-active role's service; `fence` refuses its commits once the role's lease is gone. */
+async function startSingle(role: Role, runtime: Runtime, fence: () => void): Promise<Stoppable> {
+  switch (role) {
+    case 'projector':
+      return startProjector(runtime, { fence });
+    case 'membership': {
+      const membership = new MembershipReactor(runtime, fence);
+      await membership.start();
+      return membership;
+    }
+    case 'analytics':
+      return startAnalytics(runtime, { projector: { fence } });
+    case 'notifier':
+      return startNotifier(runtime, { fence });
+    default:
+      throw new Error(`${role} is not a single-active role`);
+  }
+}
+
+/** The `roles` health detail, e.g. `gateway; projector active; analytics standby (held by pid 12 on db1 (node 3))`. */
+function describeRoles(roles: Role[], statuses: RoleStatus[]): string {
+  const parts: string[] = roles.includes('gateway') ? ['gateway'] : [];
+  for (const s of statuses) parts.push(s.state === 'standby' ? `standby for ${s.role}, held by ${s.holder ?? 'another process'}` : `${s.role} ${s.state}`);
+  return parts.join('; ');
 }

@@ -122,7 +122,7 @@ describe('an event the platform cannot read, on a conversation subject', () => {
     expect(device.frames.find((f) => f.t === 'synced')).toMatchObject({ status: 'complete' });
     await device.close();
 
-    for (const seq of poisons) {
+    for (const [i, seq] of poisons.entries()) {
       const r = await cli('log', 'tombstone', '--seq', String(seq), '--reason', 'published around the write side', '--by', 'ops-anna');
       expect(r.code, r.err.join('\n')).toBe(0);
       const report = JSON.parse(r.out.join('\n'));
@@ -130,6 +130,14 @@ describe('an event the platform cannot read, on a conversation subject', () => {
       expect(report.tombstoneSeq).toBeGreaterThan(seq);
       // Each was parked (or held behind the one before) by the read model and the notifier: resolved by the tombstone.
       expect(report.projectors['read-model']).toBe('resolved');
+      // "resolved" alone would hide that the release stopped at the next poison: the report names what still blocks.
+      const next = poisons[i + 1];
+      if (next === undefined) {
+        expect(report.stillBlockedBy).toBeUndefined();
+      } else {
+        expect(report.stillBlockedBy['read-model']).toEqual([next]);
+        expect(report.blockedNote).toContain(`at ${next} `);
+      }
     }
     await caughtUp();
     open = await openParked();

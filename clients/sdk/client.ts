@@ -1,22 +1,12 @@
-import {
-  advancePosition,
-  positionSeq,
-  rewindPosition,
-  rewindsOf,
-  withRewind,
-  shouldReconnect,
-  type Command,
-  type CommandResult,
-  type EventFrame,
-  type ReceiptFrame,
-  type SendResult,
-  type ServerFrame,
-  type SyncedFrame,
-  type TypingFrame,
-} from '../../contracts/index.js';
+import type { Command, CommandResult, EventFrame, ReceiptFrame, SendResult, ServerFrame, SyncedFrame, TypingFrame } from '../../contracts/index.js';
+// Runtime imports from the zod-free modules, not the index: a browser bundle then carries the
+// position and close-code helpers without a schema library.
+import { shouldReconnect } from '../../contracts/close-codes.js';
+import { advancePosition, positionSeq, rewindPosition, rewindsOf, withRewind } from '../../contracts/position-codec.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ParleyError } from './errors.js';
+import { parseServerFrame } from './frames.js';
 import { SendQueue } from './send-queue.js';
 import { MemoryStorage, type PositionStorage } from './storage.js';
 
@@ -30,7 +20,7 @@ export interface WebSocketLike {
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
 }
-export type WebSocketFactory = new (url: string) => WebSocketLike;
+export type WebSocketFactory = new (url: string, protocols?: string[]) => WebSocketLike;
 
 export type ConnectionState = 'connecting' | 'syncing' | 'live' | 'offline' | 'closed';
 
@@ -45,6 +35,12 @@ export interface ParleyClientOptions {
   backoff?: BackoffOptions;
   /** How long a command waits for its answer before failing with `timeout` (default 10 s). */
   requestTimeoutMs?: number;
+  /**
+   * How the token reaches the server: `protocol` (default) as the WebSocket subprotocol
+   * `parley.bearer.<token>`, which stays out of URLs and so out of access logs; `query`
+   * as `?token=` (for servers older than the subprotocol).
+   */
+  tokenTransport?: 'protocol' | 'query';
 }
 
 type Events = {
@@ -134,6 +130,18 @@ export class ParleyClient extends Emitter<Events> {
     return this.request(command);
   }
 
+  /**
+   * Skips the rest of the backoff wait (e.g. when the browser reports it is
+   * online again): reconnects now if the client is waiting to. No-op otherwise.
+   */
+  reconnectNow(): void {
+    if (this.closedByUser || this.state !== 'offline' || !this.reconnectTimer) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.attempt = 0;
+    void this.open();
+  }
+
   typing(conversationId: string): void {
     if (this.state === 'live') this.write({ t: 'typing', id: this.nextId(), conversationId });
   }
@@ -150,8 +158,10 @@ export class ParleyClient extends Emitter<Events> {
       this.emit('error', err as Error);
       return this.scheduleReconnect();
     }
-    const query = `token=${encodeURIComponent(token)}${this.positionToken ? `&position=${encodeURIComponent(this.positionToken)}` : ''}`;
-    const socket = new Impl(`${this.options.url}?${query}`);
+    const viaQuery = this.options.tokenTransport === 'query';
+    const params = [...(viaQuery ? [`token=${encodeURIComponent(token)}`] : []), ...(this.positionToken ? [`position=${encodeURIComponent(this.positionToken)}`] : [])];
+    const url = params.length ? `${this.options.url}?${params.join('&')}` : this.options.url;
+    const socket = viaQuery ? new Impl(url) : new Impl(url, ['parley.v1', `parley.bearer.${token}`]);
     this.socket = socket;
     socket.onopen = () => this.setState('syncing');
     socket.onmessage = (ev) => this.onFrame(String(ev.data));
@@ -183,16 +193,21 @@ export class ParleyClient extends Emitter<Events> {
   private scheduleReconnect(): void {
     this.setState('offline');
     const delay = backoffDelay(this.attempt++, this.options.backoff);
-    this.reconnectTimer = setTimeout(() => void this.open(), delay);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.open();
+    }, delay);
   }
 
   private onFrame(raw: string): void {
-    let frame: ServerFrame;
-    try {
-      frame = JSON.parse(raw) as ServerFrame;
-    } catch {
+    const checked = parseServerFrame(raw);
+    if ('invalid' in checked) {
+      // Dropped, not acted on: a missing event is then caught by the prevSeq gap check and refetched.
+      this.emit('error', new ParleyError({ code: 'invalid_frame', message: `dropped a server frame: ${checked.invalid}`, retryable: false }));
       return;
     }
+    if ('unknownType' in checked) return;
+    const frame: ServerFrame = checked.frame;
     switch (frame.t) {
       case 'event':
         return this.onEvent(frame);

@@ -68,6 +68,27 @@ async function outcomes(ctx: OpsContext, signal: AbortSignal, before: Before[], 
   return out;
 }
 
+/**
+ * Per projector, the events of the same subject still parked after the
+ * tombstone was applied: a `resolved` event can leave its entity blocked
+ * behind the next unreadable one (a release stops at the first event that
+ * fails), and the operator must see that rather than a bare "resolved".
+ */
+async function stillParked(ctx: OpsContext, subject: string): Promise<Record<string, number[]>> {
+  const rows = await ctx.db
+    .selectFrom('parked_events')
+    .select(['projector', 'seq'])
+    .where('shard', '=', ctx.shards[0]!.shard)
+    .where('subject', '=', subject)
+    .where('status', '=', 'parked')
+    .orderBy('projector')
+    .orderBy('seq')
+    .execute();
+  const out: Record<string, number[]> = {};
+  for (const r of rows) (out[r.projector] ??= []).push(Number(r.seq));
+  return out;
+}
+
 async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq: number; reason: string; by: string; waitMs: number }): Promise<void> {
   const shard = ctx.shards[0]!;
   if (args.stream !== shard.stream) throw new UsageError(`--stream must name this deployment's event stream (${shard.stream})`);
@@ -111,6 +132,8 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
   io.err(`appended log.tombstoned at ${tombstoneSeq}; waiting up to ${args.waitMs} ms for the projectors`);
   const projectors = await outcomes(ctx, io.signal, before, args.seq, target.event !== null, tombstoneSeq, args.waitMs);
   const rebuild = Object.entries(projectors).filter(([, o]) => o === 'applied_before_tombstone').map(([p]) => p);
+  const blocked = await stillParked(ctx, msg.subject);
+  const blockedSeqs = [...new Set(Object.values(blocked).flat())].sort((a, b) => a - b);
   printJson(io, {
     stream: shard.stream,
     seq: args.seq,
@@ -121,6 +144,12 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
     projectors,
     ...(rebuild.length > 0
       ? { note: `applied before it was tombstoned by ${rebuild.join(', ')}: its effect (if any) stays there until \`parley projectors rebuild <name> --no-verify\`` }
+      : {}),
+    ...(blockedSeqs.length > 0
+      ? {
+          stillBlockedBy: blocked,
+          blockedNote: `${msg.subject} is still blocked by the parked event${blockedSeqs.length > 1 ? 's' : ''} at ${blockedSeqs.join(', ')} (\`parley parked list\`): tombstone ${blockedSeqs.length > 1 ? 'them' : 'it'} too, or re-drive after a fix`,
+        }
       : {}),
   });
 }

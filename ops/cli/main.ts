@@ -4,6 +4,7 @@ import { isAppError } from '../../services/shared/errors.js';
 import { analytics } from './analytics.js';
 import { UsageError, type CliIO, type CommandGroup } from './command.js';
 import { log } from './log.js';
+import { parseStartArgs, START_USAGE } from '../start-args.js';
 import { parked } from './parked.js';
 import { projectors } from './projectors.js';
 import { streams } from './streams.js';
@@ -23,6 +24,7 @@ function usage(io: CliIO, only?: string): void {
     io.err(`${name}: ${group.summary}`);
     for (const [cmd, c] of Object.entries(group.commands)) io.err(`  parley ${name} ${cmd} ${c.usage}\n      ${c.summary}`);
   }
+  if (!only) io.err(`start: run Parley in this process until Ctrl-C\n  parley start ${START_USAGE}`);
   io.err('\nConnects like the platform: NATS_URL / DATABASE_URL, or the embedded servers (see README "Operations").');
 }
 
@@ -51,8 +53,28 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
+/**
+ * `parley start [--roles ...]`: this process becomes a Parley process (ops/run.ts) and runs until a signal.
+ * Loaded only for `start`, by a specifier the CLI's bundle leaves alone (ops/build/build.mjs), so the other
+ * commands never load the platform's code.
+ */
+async function start(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseStartArgs(args);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\nusage: parley start ${START_USAGE}\n`);
+    process.exit(2);
+  }
+  const runModule = new URL('../run.js', import.meta.url).href;
+  const { runProcess } = (await import(runModule)) as typeof import('../run.js');
+  await runProcess({ roles: parsed.roles, exitWithParent: parsed.exitWithParent });
+}
+
 // Run only as the entry point, so tests can import main().
-if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
+if (process.argv[2] === 'start' && process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
+  await start(process.argv.slice(3));
+} else if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const io: CliIO = {

@@ -19,8 +19,9 @@ export interface NatsClusterOptions {
   dataDir: string;
   /** 3 by default; JetStream needs a majority of them up. */
   size?: number;
-  /** Client ports, one per server; free ones when omitted (or 0). */
+  /** Client ports, one per server: DEFAULT_CLIENT_PORTS when omitted; a 0 picks a free one. */
   clientPorts?: number[];
+  /** Route (cluster) ports: DEFAULT_ROUTE_PORTS when omitted; a 0 picks a free one. */
   routePorts?: number[];
   name?: string;
   syncInterval?: string;
@@ -45,19 +46,21 @@ export interface NatsClusterHandle {
 }
 
 export const DEFAULT_CLIENT_PORTS = [4222, 4223, 4224];
-export const DEFAULT_ROUTE_PORTS = [6222, 6223, 6224];
+/** Route ports sit this far above the client ports (4222 -> 6222, NATS's own convention). */
+export const ROUTE_PORT_OFFSET = 2000;
+export const DEFAULT_ROUTE_PORTS = DEFAULT_CLIENT_PORTS.map((p) => p + ROUTE_PORT_OFFSET);
 const META_LEADER_TIMEOUT_MS = 30_000;
 
 export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsClusterHandle> {
   const size = opts.size ?? 3;
-  const ports = async (given: number[] | undefined): Promise<number[]> => {
+  const ports = async (given: number[]): Promise<number[]> => {
     const out: number[] = [];
-    for (let i = 0; i < size; i++) out.push(given?.[i] || (await pickFreePort()));
+    for (let i = 0; i < size; i++) out.push(given[i] || (await pickFreePort()));
     return out;
   };
   // Routes name every server's route port up front, so each port is fixed before any server starts.
-  const clientPorts = await ports(opts.clientPorts);
-  const routePorts = await ports(opts.routePorts);
+  const clientPorts = await ports(opts.clientPorts ?? DEFAULT_CLIENT_PORTS);
+  const routePorts = await ports(opts.routePorts ?? DEFAULT_ROUTE_PORTS);
   const nodes: NatsClusterNode[] = [];
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.handle.stop()));

@@ -24,7 +24,7 @@ export interface NatsServerOptions {
   /** Unique within a cluster (JetStream places replicas by it); `parley-embedded` when omitted. */
   serverName?: string;
   /** Join a cluster (ops/embedded/nats-cluster.ts): listen for routes on `port`, connect to the others' `routes`. */
-  cluster?: { name: string; port: number; routes: string[] };
+  cluster?: { name: string; port: number; routes: string[]; advertise?: string };
   log: EmbeddedLog;
   /**
    * Run the server in its own process group, so a terminal's Ctrl-C reaches
@@ -104,6 +104,8 @@ function renderConfig(opts: NatsServerOptions, port: number, maxFileStore: numbe
           `  name: ${q(opts.cluster.name)}`,
           `  listen: ${q(`127.0.0.1:${opts.cluster.port}`)}`,
           `  routes: [${opts.cluster.routes.map(q).join(', ')}]`,
+          // The route address gossiped to the others (ops/chaos/route-proxy.ts points it where routes cannot bypass the proxy).
+          ...(opts.cluster.advertise ? [`  advertise: ${q(opts.cluster.advertise)}`] : []),
           `}`,
         ]
       : []),

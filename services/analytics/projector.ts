@@ -1,6 +1,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../shared/logger.js';
 import type { Runtime } from '../shared/runtime.js';
+import type { Fence } from '../shared/single-active.js';
 import { noteStorageFailure, storageAlarms } from '../shared/storage-full.js';
 import { consumeLogFrom, projectorMetrics } from './consumer.js';
 import { readStoredEvent, toEventRow } from './rows.js';
@@ -19,6 +20,8 @@ export interface AnalyticsProjectorOptions {
   maxDelayMs?: number;
   /** First delay before retrying a failed insert; doubles up to 30 s. Default 500 ms. */
   retryDelayMs?: number;
+  /** Checked before each insert: throws once this process no longer holds the `analytics` lease, and no further batch is sent. */
+  fence?: Fence;
 }
 
 export const DEFAULT_MAX_BATCH = 100_000;
@@ -70,6 +73,7 @@ export class AnalyticsProjector {
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
   private readonly retryDelayMs: number;
+  private readonly fence: Fence | undefined;
   private readonly log: Logger;
   private readonly database: string;
   private readonly counters: ReturnType<typeof projectorMetrics>;
@@ -86,6 +90,7 @@ export class AnalyticsProjector {
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.maxDelayMs = options.maxDelayMs ?? 250;
     this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.fence = options.fence;
     this.log = runtime.log.child({ projector: 'analytics' });
     this.database = runtime.config.clickhouse.database;
     this.counters = projectorMetrics(runtime.metrics);
@@ -231,6 +236,14 @@ export class AnalyticsProjector {
     for (const i of items) if (i.line !== null) lines.push(i.line);
     let delay = this.retryDelayMs;
     for (let attempt = 1; ; attempt++) {
+      try {
+        this.fence?.();
+      } catch (err) {
+        // Fenced: the new holder redoes this batch from the checkpoint; nothing more is sent from here.
+        this.log.warn('analytics lease lost; batch left to the new holder', { first: intent.first, last: intent.last, err: String(err) });
+        this.failed = true;
+        return;
+      }
       try {
         if (!recorded) await writeIntent(this.runtime.clickhouse, this.database, this.key!, intent);
         recorded = true;

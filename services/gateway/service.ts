@@ -12,6 +12,8 @@ import { guardApp } from './guard.js';
 import { registerAnalyticsRoutes } from './http/analytics-routes.js';
 import { errorCounter, httpMetrics } from './http/http-metrics.js';
 import { HttpRouter } from './http/router.js';
+import { OriginPolicy } from './http/origin-policy.js';
+import { registerWebRoutes } from './http/web-routes.js';
 import { AttachmentStore } from './infra/attachment-store.js';
 import { PresenceService } from './infra/presence.js';
 import { ConversationQueries } from './queries/conversation-queries.js';
@@ -105,7 +107,9 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     previousOnSubject: (subject, seq) => runtime.store.previousOnSubject(subject, seq),
   });
   hub.onDelivered = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic));
-  const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets });
+  // One origin decision for CORS and for WebSocket upgrades (http/origin-policy.ts).
+  const origins = new OriginPolicy({ allowedOrigins: config.gateway.allowedOrigins, devMode: config.auth.devTokens });
+  const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets, origins });
   sockets.attach(app);
   hub.publishExcept = (topic, frame, userId) => sockets.publishExceptUser(topic, frame, userId);
   metrics.observe(() => sockets.connectionCount, () => hub.size);
@@ -130,7 +134,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     }, { store: 'clickhouse', dataDir: embeddedDir(config.clickhouse.url, 'chdb'), minFreeBytes }),
     ...deps.healthChecks,
   };
-  const router = new HttpRouter(app, log.child({ component: 'http' }), config.gateway.maxBodyBytes, httpMetrics(runtime.metrics));
+  const router = new HttpRouter(app, log.child({ component: 'http' }), config.gateway.maxBodyBytes, httpMetrics(runtime.metrics), origins);
   registerRoutes(router, {
     auth: deps.auth,
     commands,
@@ -149,6 +153,8 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   registerAnalyticsRoutes(router, runtime);
   // Every service of this process registers in runtime.metrics, so in embedded mode this one endpoint shows them all.
   router.route('get', '/metrics', async () => ({ status: 200, body: Buffer.from(await runtime.metrics.render()), headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } }));
+  registerWebRoutes(router, log.child({ component: 'web' }));
+  router.preflight();
   router.fallback();
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

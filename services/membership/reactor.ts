@@ -13,6 +13,7 @@ import { receivedNotYielded } from '../shared/projection/runner.js';
 const MEMBERSHIP_CHANGES = new Set(['conversation.created', 'members.added', 'member.removed', 'log.tombstoned'] as const);
 const CHANGES_OF_MEMBERS: ReadonlySet<string> = new Set(['conversation.created', 'members.added', 'member.removed']);
 import type { Runtime } from '../shared/runtime.js';
+import type { Fence } from '../shared/single-active.js';
 
 /**
  * Turns membership changes recorded on a conversation's subject into events
@@ -27,7 +28,11 @@ export class MembershipReactor {
   private loop: Promise<void> | null = null;
   private readonly log: Logger;
 
-  constructor(private readonly runtime: Runtime) {
+  constructor(
+    private readonly runtime: Runtime,
+    /** Checked before each event is reacted to: throws once this process no longer holds the `membership` lease. */
+    private readonly fence: Fence = () => undefined,
+  ) {
     this.log = runtime.log.child({ service: 'membership' });
   }
 
@@ -38,13 +43,19 @@ export class MembershipReactor {
   async start(): Promise<void> {
     const { jsm, js } = this.runtime.nats;
     const shard = this.runtime.shards[0]!;
-    try {
-      await jsm.consumers.info(shard.stream, this.consumerName);
-    } catch {
+    const info = await jsm.consumers.info(shard.stream, this.consumerName).catch(() => null);
+    // Deliveries a stopped or killed holder left unacked would come back only after ack_wait, behind newer
+    // events: start again after the ack floor instead (reactions are idempotent through their msg ids).
+    const resumeAt = info && info.num_ack_pending > 0 ? info.ack_floor.stream_seq + 1 : null;
+    if (resumeAt !== null) {
+      this.log.info('repositioning the membership consumer after its ack floor', { from: resumeAt, unacknowledged: info!.num_ack_pending });
+      await jsm.consumers.delete(shard.stream, this.consumerName).catch(() => undefined);
+    }
+    if (!info || resumeAt !== null) {
       await jsm.consumers.add(shard.stream, {
         durable_name: this.consumerName,
         ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
+        ...(resumeAt !== null ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: resumeAt } : { deliver_policy: DeliverPolicy.All }),
         filter_subject: `${this.runtime.subjects.namespace}.ev.conv.*`,
         max_ack_pending: 1000,
         ack_wait: 30_000_000_000,
@@ -63,6 +74,14 @@ export class MembershipReactor {
   private async run(messages: ConsumerMessages): Promise<void> {
     let handled: JsMsg[] = [];
     for await (const msg of messages) {
+      try {
+        this.fence();
+      } catch (err) {
+        // Fenced: left unacked for the new holder; this reactor waits to be stopped.
+        this.log.warn('membership lease lost; reacting to nothing further', { seq: msg.seq, err: String(err) });
+        for (const m of handled) m.ack();
+        return;
+      }
       try {
         await this.react(msg);
         handled.push(msg);

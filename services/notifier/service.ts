@@ -2,6 +2,7 @@ import { loadVapidKeys } from '../shared/notifications/vapid.js';
 import { ProjectionRunner } from '../shared/projection/runner.js';
 import type { LookupAll } from '../shared/net/target-policy.js';
 import type { Runtime } from '../shared/runtime.js';
+import type { Fence } from '../shared/single-active.js';
 import { DeliveryLoop } from './delivery/loop.js';
 import { DeliveryStore } from './infra/delivery-store.js';
 import { openNotifierProjection } from './open-projection.js';
@@ -16,18 +17,19 @@ export interface NotifierService {
  * Notifications for offline members (docs/notifications.md): a projection of
  * the log into notification rows (exactly once, in the checkpoint
  * transaction) and a delivery loop sending them over webhooks and Web Push.
- * One notifier per deployment is expected; a second one would be safe (rows
- * are claimed conditionally) but would split the per-device rate limits.
+ * One notifier per deployment is active (the `notifier` role's lease,
+ * services/shared/single-active.ts); were two active, rows are still claimed
+ * conditionally, but the per-device rate limits would split.
  * `options.resolve` replaces the system resolver for webhook and push hosts
  * (tests); the target policy still judges its answers.
  */
-export async function startNotifier(runtime: Runtime, options: { resolve?: LookupAll } = {}): Promise<NotifierService> {
+export async function startNotifier(runtime: Runtime, options: { resolve?: LookupAll; fence?: Fence } = {}): Promise<NotifierService> {
   const { config } = runtime;
   const n = config.notifications;
   const log = runtime.log.child({ service: 'notifier' });
   const vapid = await loadVapidKeys(runtime.db, config);
   const projection = await openNotifierProjection(runtime);
-  const runner = new ProjectionRunner({ ...runtime, log }, projection, { maxDeliveries: config.projector.maxDeliveries, retryDelayMs: config.projector.retryDelayMs });
+  const runner = new ProjectionRunner({ ...runtime, log }, projection, { maxDeliveries: config.projector.maxDeliveries, retryDelayMs: config.projector.retryDelayMs, ...(options.fence ? { fence: options.fence } : {}) });
   const outcomes = runtime.metrics.counter('parley_notification_deliveries_total', 'Notification delivery attempts by channel kind and outcome (sent, retry, failed, gone, rate_limited).', ['kind', 'outcome']);
   const loop = new DeliveryLoop(new DeliveryStore(runtime.db), { ...n, vapid, vapidSubject: n.vapidSubject, resolve: options.resolve }, log.child({ component: 'delivery' }), outcomes);
   await runner.start();

@@ -1,4 +1,5 @@
 import type { Runtime } from '../shared/runtime.js';
+import type { Fence } from '../shared/single-active.js';
 import { ProjectionRunner } from '../shared/projection/runner.js';
 import { projectionsFor } from './projections.js';
 
@@ -9,9 +10,9 @@ export interface ProjectorService {
 }
 
 /** Starts every Postgres projection of the platform. */
-export async function startProjector(runtime: Runtime): Promise<ProjectorService> {
+export async function startProjector(runtime: Runtime, options: { fence?: Fence } = {}): Promise<ProjectorService> {
   const { maxDeliveries, retryDelayMs } = runtime.config.projector;
-  const runners = projectionsFor(runtime.subjects).map((p) => new ProjectionRunner(runtime, p, { maxDeliveries, retryDelayMs }));
+  const runners = projectionsFor(runtime.subjects).map((p) => new ProjectionRunner(runtime, p, { maxDeliveries, retryDelayMs, ...(options.fence ? { fence: options.fence } : {}) }));
   for (const r of runners) await r.start();
   runtime.log.info('projector started', { projections: runners.map((r) => r.consumerName) });
   return {

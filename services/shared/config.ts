@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseRoles, type Role } from './roles.js';
 
 /**
  * The only place that reads the environment. Everything else receives the
@@ -17,6 +18,10 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   // Unset: lease the first free id (services/shared/nats/node-id-lease.ts).
   NODE_ID: z.coerce.number().int().min(0).max(1023).optional(),
+  // Which parts of the platform this process runs (services/shared/roles.ts); `parley start --roles` overrides it.
+  PARLEY_ROLES: z.string().default('all'),
+  // Single-active roles' lease: a standby takes over at most this long (plus a third) after the active one stops refreshing.
+  ROLE_LEASE_TTL_SECONDS: z.coerce.number().min(1).max(300).default(10),
 
   NATS_URL: z.string().optional(),
   NATS_PORT: port.default(4222),
@@ -52,6 +57,8 @@ const EnvSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 << 20).default(256 * 1024),
   MAX_BUFFERED_BYTES: z.coerce.number().int().min(64 * 1024).default(1 << 20),
   HEARTBEAT_SECONDS: z.coerce.number().int().min(8).max(960).default(60),
+  /** Comma-separated browser origins allowed cross-origin (CORS and WebSocket Origin); `*` for any. Unset: see Config.gateway.allowedOrigins. */
+  CORS_ALLOWED_ORIGINS: z.string().optional(),
 
   RECALL_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86400).default(120),
   MAX_REACTIONS_PER_MESSAGE: z.coerce.number().int().min(1).max(200).default(20),
@@ -93,6 +100,10 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Asked-for node id (leased exactly, or the start is refused); undefined: lease the first free one. The leased id is `Runtime.nodeId`. */
   nodeId: number | undefined;
+  /** The roles this process runs, in canonical order (PARLEY_ROLES; `all` by default). */
+  roles: Role[];
+  /** Lifetime of a single-active role's lease without refresh (services/shared/single-active.ts). */
+  roleLeaseTtlMs: number;
   nats: {
     /** Undefined: start the embedded nats-server. */
     url: string | undefined;
@@ -140,6 +151,11 @@ export interface Config {
     maxBodyBytes: number;
     maxBufferedBytes: number;
     heartbeatSeconds: number;
+    /**
+     * Browser origins allowed besides the gateway's own (CORS, WebSocket Origin at the upgrade); `*` allows any.
+     * null (CORS_ALLOWED_ORIGINS unset): any http://localhost / 127.0.0.1 / [::1] origin in development (dev tokens on), none in production.
+     */
+    allowedOrigins: string[] | null;
   };
   rules: {
     recallWindowMs: number;
@@ -212,11 +228,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error('invalid configuration:\n  NOTIFY_VAPID_PRIVATE_KEY: set NOTIFY_VAPID_PUBLIC_KEY and NOTIFY_VAPID_PRIVATE_KEY together');
   }
   const hasProductionKey = Boolean(e.AUTH_JWT_SECRET || e.AUTH_JWT_PUBLIC_KEY);
+  let roles: Role[];
+  try {
+    roles = parseRoles(e.PARLEY_ROLES);
+  } catch (err) {
+    throw new Error(`invalid configuration:\n  PARLEY_ROLES: ${(err as Error).message}`);
+  }
   return {
     dataDir: path.resolve(cwd, e.PARLEY_DATA_DIR ?? '.parley'),
     namespace: e.PARLEY_NAMESPACE,
     logLevel: e.LOG_LEVEL,
     nodeId: e.NODE_ID,
+    roles,
+    roleLeaseTtlMs: Math.round(e.ROLE_LEASE_TTL_SECONDS * 1000),
     nats: {
       url: e.NATS_URL,
       embeddedPort: e.NATS_PORT,
@@ -240,6 +264,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxBufferedBytes: e.MAX_BUFFERED_BYTES,
       heartbeatSeconds: e.HEARTBEAT_SECONDS,
+      allowedOrigins: e.CORS_ALLOWED_ORIGINS === undefined ? null : e.CORS_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     },
     rules: { recallWindowMs: e.RECALL_WINDOW_SECONDS * 1000, maxReactionsPerMessage: e.MAX_REACTIONS_PER_MESSAGE },
     limits: { framesPerSecond: e.RATE_FRAMES_PER_SECOND, sendsPerSecond: e.RATE_SENDS_PER_SECOND, httpPerSecond: e.RATE_HTTP_PER_SECOND, connectionsPerUser: e.MAX_CONNECTIONS_PER_USER },

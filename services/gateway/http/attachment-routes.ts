@@ -4,7 +4,7 @@ import { isAllowedType } from '../infra/attachment-store.js';
 import { attachmentHeaders } from './attachment-headers.js';
 import { parseQuery } from './json.js';
 import type { HttpRouter } from './router.js';
-import { authenticate, type RouteDeps } from './routes.js';
+import { authenticate, type RouteDeps } from './route-deps.js';
 
 export function registerAttachmentRoutes(router: HttpRouter, deps: RouteDeps): void {
   router.route(

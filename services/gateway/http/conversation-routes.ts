@@ -12,7 +12,7 @@ import {
 import { AppError } from '../../shared/errors.js';
 import { parseBody, parseQuery } from './json.js';
 import type { HttpContext, HttpRouter } from './router.js';
-import { authenticate, type RouteDeps } from './routes.js';
+import { authenticate, type RouteDeps } from './route-deps.js';
 
 const Seq = z.coerce.number().int().positive();
 

@@ -2,7 +2,7 @@ import { NotificationListQuery, RegisterChannelRequest, type ChannelListResponse
 import { AppError } from '../../shared/errors.js';
 import { parseBody, parseQuery } from './json.js';
 import type { HttpRouter } from './router.js';
-import { authenticate, type RouteDeps } from './routes.js';
+import { authenticate, type RouteDeps } from './route-deps.js';
 
 /** Notification channels and status (docs/notifications.md). Everything is the authenticated user's own. */
 export function registerNotificationRoutes(router: HttpRouter, deps: RouteDeps): void {

@@ -1,6 +1,7 @@
 import { AppError, toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { HttpMetrics } from './http-metrics.js';
+import { corsHeaders, preflightHeaders, type OriginPolicy } from './origin-policy.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 
 /** What a handler sees of a request: copied out of uWebSockets' request object, which is only valid synchronously. */
@@ -11,6 +12,8 @@ export interface HttpContext {
   params: string[];
   authorization: string;
   contentType: string;
+  /** The Host header (the page's CSP names the WebSocket address by it). */
+  host: string;
   requestId: string;
   /** The router's logger with this request's id on every line. */
   log: Logger;
@@ -60,6 +63,8 @@ export class HttpRouter {
     private readonly log: Logger,
     private readonly maxBodyBytes: number,
     private readonly metrics?: HttpMetrics,
+    /** Browser origins allowed (CORS); none given: no cross-origin request is answered with CORS headers. */
+    private readonly origins?: OriginPolicy,
   ) {}
 
   /** Every route registered, in order: what the API serves (the fuzz test drives each of them). */
@@ -69,6 +74,29 @@ export class HttpRouter {
     const limit = options.maxBodyBytes ?? this.maxBodyBytes;
     this.routes.push({ method, pattern });
     this.app[method](pattern, (res, req) => this.handle(res, req, handler, pattern, limit));
+  }
+
+  /**
+   * CORS preflights: an allowed origin hears which methods and headers it may
+   * use; any other gets a typed 403 (and no CORS headers, so the browser stops there).
+   */
+  preflight(): void {
+    this.app.options('/*', (res, req) => {
+      const origin = req.getHeader('origin');
+      const allowed = origin !== '' && this.origins?.allows(origin, req.getHeader('host')) === true;
+      const requestId = requestIdFrom(req.getHeader('x-request-id'));
+      if (!allowed) {
+        this.metrics?.error('forbidden');
+        const err = new AppError('forbidden', origin ? 'this origin may not use the API (CORS_ALLOWED_ORIGINS)' : 'OPTIONS is only answered as a CORS preflight');
+        writeResult(res, { status: err.status, body: err.toBody() }, requestId);
+        return;
+      }
+      res.cork(() => {
+        res.writeStatus('204 No Content').writeHeader('x-request-id', requestId);
+        for (const [k, v] of Object.entries(preflightHeaders(origin))) res.writeHeader(k, v);
+        res.endWithoutBody();
+      });
+    });
   }
 
   /** Answers every unmatched route with a typed 404. */
@@ -92,6 +120,10 @@ export class HttpRouter {
     });
     const paramCount = (pattern.match(/:/g) ?? []).length;
     const requestId = requestIdFrom(req.getHeader('x-request-id'));
+    const origin = req.getHeader('origin');
+    const originAllowed = this.origins ? this.origins.allows(origin, req.getHeader('host')) : true;
+    // Only a cross-origin page needs (and gets) the CORS headers; a refused origin gets none.
+    const cors = originAllowed && origin && this.origins?.isCrossOrigin(origin, req.getHeader('host')) ? corsHeaders(origin) : undefined;
     const params = Array.from({ length: paramCount }, (_, i) => decodePathSegment(req.getParameter(i) ?? ''));
     const ctx: HttpContext = {
       method: req.getMethod(),
@@ -100,6 +132,7 @@ export class HttpRouter {
       params: params.map((p) => p ?? ''),
       authorization: req.getHeader('authorization'),
       contentType: req.getHeader('content-type'),
+      host: req.getHeader('host'),
       requestId,
       body: Buffer.alloc(0),
       log: this.log.child({ requestId }),
@@ -111,7 +144,7 @@ export class HttpRouter {
       answered = true;
       if (!aborted) {
         try {
-          res.cork(() => writeResult(res, result, ctx.requestId));
+          res.cork(() => writeResult(res, cors ? { ...result, headers: { ...result.headers, ...cors } } : result, ctx.requestId));
         } catch (err) {
           // The connection went away between the check and the write: nothing to answer.
           ctx.log.debug('http response not written', { err });
@@ -128,6 +161,8 @@ export class HttpRouter {
       finish({ status: appErr.status, body: appErr.toBody() });
     };
     const run = () => {
+      // Refused before the handler runs: a page from a foreign origin must not cause writes it cannot read the answer to.
+      if (!originAllowed) return fail(new AppError('forbidden', 'this origin may not use the API (CORS_ALLOWED_ORIGINS)'));
       // A path segment that is not valid percent-encoding (`%ZZ`) names nothing: the request is malformed.
       if (params.includes(null)) return fail(new AppError('invalid_request', 'the path is not valid percent-encoded UTF-8'));
       // No id or query parameter of the API can contain NUL, and Postgres text cannot hold one: refused here,

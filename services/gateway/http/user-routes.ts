@@ -2,7 +2,7 @@ import { PresenceQuery, SearchQuery, type PresenceResponse, type SearchResponse,
 import { z } from 'zod';
 import { parseQuery } from './json.js';
 import type { HttpRouter } from './router.js';
-import { authenticate, type RouteDeps } from './routes.js';
+import { authenticate, type RouteDeps } from './route-deps.js';
 
 const AfterQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional() });
 

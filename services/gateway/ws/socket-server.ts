@@ -9,7 +9,9 @@ import type { CommandDispatcher } from '../command-dispatcher.js';
 import type { PresenceService } from '../infra/presence.js';
 import type { ReadModel } from '../read-model.js';
 import { guarded } from '../guard.js';
+import type { OriginPolicy } from '../http/origin-policy.js';
 import { writeResult } from '../http/router.js';
+import { bearerFromProtocols } from './ws-auth.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
 import type { ConnectionState } from './connection-state.js';
 import type { LiveHub } from './live-hub.js';
@@ -27,6 +29,8 @@ export interface SocketServerDeps {
   presence: PresenceService;
   sync: SyncService;
   metrics?: import('../gateway-metrics.js').SocketMetrics;
+  /** Browser origins allowed to open a socket (the same decision as CORS); none given: any. */
+  origins?: OriginPolicy;
 }
 
 /** Typing signals are forwarded at most this often per connection and conversation. */
@@ -109,11 +113,22 @@ export class SocketServer {
       upgrade: (res, req, context) => {
         const url = new URLSearchParams(req.getQuery() ?? '');
         const header = req.getHeader('authorization');
-        const token = url.get('token') ?? (header.startsWith('Bearer ') ? header.slice(7) : '');
         const position = url.get('position');
         const key = req.getHeader('sec-websocket-key');
-        const protocol = req.getHeader('sec-websocket-protocol');
+        const offered = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
+        // Browsers cannot set headers on a WebSocket: they carry the token as a subprotocol
+        // (`parley.bearer.<token>`), which, unlike `?token=`, no proxy or access log records.
+        const viaProtocol = bearerFromProtocols(offered);
+        const token = viaProtocol?.token ?? url.get('token') ?? (header.startsWith('Bearer ') ? header.slice(7) : '');
+        // The handshake must answer one protocol the client offered, and never the one holding the token.
+        const protocol = viaProtocol ? viaProtocol.accept : offered;
+        // A page from a foreign origin must not ride a user's token into a socket (cross-site WebSocket hijacking).
+        const origin = req.getHeader('origin');
+        if (this.deps.origins && !this.deps.origins.allows(origin, req.getHeader('host'))) {
+          this.refuseUpgrade(res, new AppError('forbidden', 'this origin may not open a WebSocket here (CORS_ALLOWED_ORIGINS)'));
+          return;
+        }
         // Answered synchronously, inside uWebSockets' own (corked) handler: an upgrade from a later
         // `res.cork` callback can close the new socket without a close frame (uNetworking/uWebSockets#1928).
         let user: AuthenticatedUser;

@@ -210,7 +210,13 @@ export class NodeIdLease {
     this.state = 'lost';
     if (this.timer) clearInterval(this.timer);
     this.log.error('node id lease lost; this process stops minting ids', { nodeId: this.nodeId, reason });
-    for (const l of this.lostListeners) l(reason);
+    for (const l of this.lostListeners) {
+      try {
+        l(reason);
+      } catch (err) {
+        this.log.error('a node id lease listener failed', { err });
+      }
+    }
   }
 
   /** Stops refreshing and frees the id (unless someone else holds it by now). Never throws. */

@@ -1,6 +1,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
+import { LeaseLost, type Fence } from '../single-active.js';
 import type { ShardInfo } from '../nats/streams.js';
 import { applyDeliveries } from './apply.js';
 import { CheckpointMoved, ensureCheckpointRow, readCheckpoint } from './checkpoint.js';
@@ -35,6 +36,11 @@ export interface RunnerOptions {
    * trails the log by at most that much more, and a steady stream is applied in fewer, larger transactions.
    */
   minFlushIntervalMs?: number;
+  /**
+   * Checked before each batch is applied: throws (LeaseLost) once this process no longer holds the role's
+   * lease (services/shared/single-active.ts). The runner then stops consuming and leaves the batch unacked.
+   */
+  fence?: Fence;
 }
 
 /**
@@ -62,6 +68,7 @@ export class ProjectionRunner {
   private readonly maxRetryDelayMs: number;
   private readonly maxDeliveries: number;
   private readonly minFlushIntervalMs: number;
+  private readonly fence: Fence | undefined;
   private lastFlushAt = -Infinity;
   private readonly log: Logger;
   private readonly metrics: ProjectorMetrics;
@@ -78,6 +85,7 @@ export class ProjectionRunner {
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 15_000;
     this.maxDeliveries = options.maxDeliveries ?? 5;
     this.minFlushIntervalMs = options.minFlushIntervalMs ?? 25;
+    this.fence = options.fence;
     this.log = deps.log.child({ projector: projection.name });
     this.metrics = projectorMetrics(deps.metrics, projection.name);
     this.shard = deps.shards[0]!;
@@ -115,6 +123,8 @@ export class ProjectionRunner {
   }
 
   private async openSession(): Promise<ConsumerMessages> {
+    // A holder that lost its lease must not reposition the consumer under the new holder's feet.
+    this.fence?.();
     const { db, nats } = this.deps;
     const name = this.projection.name;
     await ensureCheckpointRow(db, name, this.shard.shard, this.shard.epoch);
@@ -137,6 +147,12 @@ export class ProjectionRunner {
         if (!this.stopping) this.log.warn('projector consumer ended, reopening from the checkpoint');
       } catch (err) {
         if (this.stopping) break;
+        if (err instanceof LeaseLost) {
+          // Fenced: whoever holds the lease now projects from the checkpoint; this runner waits to be stopped.
+          this.log.warn('projector lease lost; not applying any further batch', { err: err.message });
+          await this.messages?.close().catch(() => undefined);
+          break;
+        }
         if (err instanceof CheckpointMoved) this.log.info('checkpoint moved, reopening from it', { err: err.message });
         // What an operator's reset does on purpose (it deletes the consumer so the runner repositions it).
         else if (/consumer (deleted|not found)/i.test(String((err as Error)?.message))) this.log.info('projector consumer was deleted, reopening from the checkpoint');
@@ -153,6 +169,10 @@ export class ProjectionRunner {
           else this.messages = messages;
           break;
         } catch (err) {
+          if (err instanceof LeaseLost) {
+            this.log.warn('projector lease lost; not reopening the session', { err: err.message });
+            return;
+          }
           this.log.error('cannot reopen the projector session, retrying', { err });
         }
       }
@@ -190,6 +210,7 @@ export class ProjectionRunner {
   private async flush(msgs: JsMsg[], gate: InOrderGate<JsMsg>): Promise<void> {
     const started = performance.now();
     this.lastFlushAt = started;
+    this.fence?.();
     try {
       const result = await applyDeliveries(
         this.deps,

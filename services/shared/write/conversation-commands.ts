@@ -300,6 +300,19 @@ export class ConversationCommands {
       try {
         const subject = this.deps.subjects.conv(conversationId);
         const result = await this.deps.store.append(subject, event, { expectedLastSubjectSeq: state.version, ...(msgId ? { msgId } : {}) });
+        if (result.duplicate && result.seq === 0) {
+          // A replicated stream knows this Nats-Msg-Id but has no sequence for it yet: the original append
+          // is proposed and not applied (its leader lost its quorum), and every retry in the dedup window
+          // would get the same answer. The log decides instead: on the state reloaded from it the decision
+          // finds the message if it was stored, and otherwise the append goes again without the id, still
+          // conditional on the subject's last sequence, so the original and the retry cannot both be stored
+          // (docs/reliability.md).
+          this.deps.log.warn('append answered as a duplicate without a sequence; deciding again on the log', { conversationId, msgId });
+          msgId = undefined;
+          state = await this.refresh(state);
+          fresh = true;
+          continue;
+        }
         if (!result.duplicate) evolve(state, event, result.seq);
         return { seq: result.seq, event, duplicate: result.duplicate };
       } catch (err) {

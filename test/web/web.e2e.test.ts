@@ -1,0 +1,310 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser, BrowserContext, Locator, Page, WebSocketRoute } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { launchChromium } from './browser.js';
+import { solidPng } from './png.js';
+
+/**
+ * The web client in a real browser (Debian's chromium through playwright-core),
+ * found the way people find things: by role and accessible name, with the exact
+ * names docs/web.md promises.
+ */
+
+const ARTIFACTS = path.resolve('.parley/test-artifacts/web');
+/** PARLEY_DOCS_SCREENSHOTS=1 also refreshes the screenshots docs/web.md shows. */
+const DOCS_SHOTS = process.env.PARLEY_DOCS_SCREENSHOTS === '1' ? path.resolve('docs/web') : null;
+
+let p: TestPlatform;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  [p, browser] = await Promise.all([
+    startTestPlatform({ withWorkers: true, env: { RATE_SENDS_PER_SECOND: '1000', RATE_FRAMES_PER_SECOND: '1000', RATE_HTTP_PER_SECOND: '1000' } }),
+    launchChromium(),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled(contexts.map((c) => c.close()));
+  await browser?.close();
+  await p?.stop();
+});
+
+async function shot(page: Page, name: string, docs = false): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+  if (docs && DOCS_SHOTS) await page.screenshot({ path: path.join(DOCS_SHOTS, `${name}.png`) });
+}
+
+/** A browser profile whose WebSocket the test can cut, as a network drop would (setOffline alone leaves open sockets up). */
+async function user(viewport = { width: 1024, height: 720 }): Promise<{ context: BrowserContext; page: Page; goOffline(): Promise<void>; goOnline(): Promise<void> }> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  let offline = false;
+  const open = new Set<WebSocketRoute>();
+  await context.routeWebSocket(/\/v1\/ws/, (ws) => {
+    if (offline) {
+      // No network: the connection attempt fails at once.
+      void ws.close({ code: 4000, reason: 'offline' });
+      return;
+    }
+    ws.connectToServer();
+    open.add(ws);
+    ws.onClose(() => open.delete(ws));
+  });
+  const page = await context.newPage();
+  return {
+    context,
+    page,
+    async goOffline() {
+      offline = true;
+      await context.setOffline(true);
+      for (const ws of [...open]) await ws.close({ code: 4000, reason: 'network down' });
+    },
+    async goOnline() {
+      offline = false;
+      await context.setOffline(false);
+    },
+  };
+}
+
+async function signIn(page: Page, userId: string): Promise<void> {
+  await page.goto(p.http);
+  await page.getByLabel('User id').fill(userId);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toMatch(/^Online/);
+}
+
+const messages = (page: Page): Locator => page.getByRole('list', { name: 'Messages' }).getByRole('listitem');
+/** The message whose own text is exactly `text` (not one quoting it in a reply). */
+const message = (page: Page, text: string): Locator => messages(page).filter({ has: page.getByText(text, { exact: true }) });
+const messageTexts = async (page: Page): Promise<string[]> => (await messages(page).locator('.text').allTextContents()).map((t) => t.trim());
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+}
+
+async function openConversation(page: Page, name: string): Promise<void> {
+  await page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: new RegExp(name) }).first().click();
+}
+
+describe('the web client', () => {
+  it('serves the page with a strict CSP and the right content types', async () => {
+    const page = await fetch(`${p.http}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const csp = page.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toMatch(/connect-src 'self' ws:\/\/127\.0\.0\.1:\d+ wss:\/\/127\.0\.0\.1:\d+/);
+    const html = await page.text();
+    const js = html.match(/src="(\/app\.js\?v=[0-9a-f]+)"/)![1]!;
+    const script = await fetch(`${p.http}${js}`);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(script.headers.get('cache-control')).toContain('immutable');
+    const css = await fetch(`${p.http}/app.css`);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(css.headers.get('cache-control')).toBe('no-cache');
+  });
+
+  it('two people chat; one drops offline, the other sends, and on return every message shows once, in order', async () => {
+    const alice = await user();
+    const bob = await user({ width: 390, height: 780 });
+    await shotSignIn(bob.page);
+    await Promise.all([signIn(alice.page, 'web-alice'), signIn(bob.page, 'web-bob')]);
+
+    // Alice starts a 1:1 with the contract's names.
+    await alice.page.getByRole('button', { name: 'New conversation' }).click();
+    await alice.page.getByLabel('Members').fill('web-bob');
+    await alice.page.getByRole('button', { name: 'Create' }).click();
+    await send(alice.page, 'hello @web-bob');
+    await expect.poll(() => messageTexts(alice.page)).toEqual(['hello @web-bob']);
+
+    // Bob sees it in his list with unread and mention badges, opens it, answers.
+    const bobList = bob.page.getByRole('list', { name: 'Conversations' });
+    await expect.poll(() => bobList.getByLabel('1 unread').count(), { timeout: 10_000 }).toBe(1);
+    expect(await bobList.getByLabel('1 mention', { exact: true }).count()).toBe(1);
+    await openConversation(bob.page, 'web-alice');
+    await expect.poll(() => messageTexts(bob.page)).toEqual(['hello @web-bob']);
+    await send(bob.page, 'hi alice');
+    await expect.poll(() => messageTexts(alice.page)).toEqual(['hello @web-bob', 'hi alice']);
+    await expect.poll(() => alice.page.getByText('Seen by web-bob').count(), { timeout: 10_000 }).toBe(1);
+    await shot(alice.page, 'chat', true);
+
+    // Bob's network drops. Alice keeps writing; Bob writes too, into his queue.
+    await bob.goOffline();
+    await expect.poll(() => bob.page.getByRole('status').textContent()).toMatch(/^(Offline|Reconnecting)/);
+    const fromAlice = Array.from({ length: 5 }, (_, i) => `while you were away ${i + 1}`);
+    for (const text of fromAlice) await send(alice.page, text);
+    await send(bob.page, 'written offline');
+    await expect.poll(() => bob.page.locator('.message.pending').count()).toBe(1);
+    await expect.poll(() => bob.page.getByRole('status').textContent()).toContain('1 message waiting to send');
+    await shot(bob.page, 'offline', true);
+    expect(await messageTexts(bob.page)).toEqual(['hello @web-bob', 'hi alice', 'written offline']);
+
+    // Back online: Bob resumes, sees the continuity answer, and everything once, in order.
+    await bob.goOnline();
+    await expect.poll(() => bob.page.getByRole('status').textContent(), { timeout: 15_000 }).toMatch(/^Online: gap refilled \(\d+ missed events? replayed\)/);
+    const expected = ['hello @web-bob', 'hi alice', ...fromAlice, 'written offline'];
+    await expect.poll(() => messageTexts(bob.page), { timeout: 10_000 }).toEqual(expected);
+    await expect.poll(() => messageTexts(alice.page), { timeout: 10_000 }).toEqual(expected);
+    await shot(bob.page, 'resumed', true);
+    // Nothing arrives twice later either (a late duplicate of the queued message would show here).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await messageTexts(bob.page)).toEqual(expected);
+    expect(await messageTexts(alice.page)).toEqual(expected);
+  });
+
+  it('loads older history when the message list is scrolled up', async () => {
+    const writer = await p.token('web-carol');
+    const created = await fetch(`${p.http}/v1/conversations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${writer}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'group', title: 'History club', members: ['web-dave'] }),
+    }).then((r) => r.json() as Promise<{ conversationId: string }>);
+    let last = 0;
+    for (let i = 0; i < 70; i++) {
+      const res = await fetch(`${p.http}/v1/commands`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${writer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ t: 'send', conversationId: created.conversationId, clientMsgId: `seed-${i}`, text: `seed ${String(i).padStart(3, '0')}` }),
+      });
+      expect(res.status).toBe(200);
+      last = ((await res.json()) as { seq: number }).seq;
+    }
+    // The list reads the projection: wait until it has the last seeded message.
+    const dave = await user();
+    await fetch(`${p.http}/v1/conversations/${created.conversationId}/messages?limit=1&after=${last}`, { headers: { authorization: `Bearer ${await p.token('web-dave')}` } });
+    await signIn(dave.page, 'web-dave');
+    await openConversation(dave.page, 'History club');
+    await expect.poll(() => messages(dave.page).filter({ hasText: 'seed 069' }).count()).toBe(1);
+    expect(await messages(dave.page).filter({ hasText: 'seed 000' }).count()).toBe(0);
+    const list = dave.page.getByRole('list', { name: 'Messages' });
+    await expect
+      .poll(
+        async () => {
+          await list.evaluate((el) => (el.scrollTop = 0));
+          return messages(dave.page).filter({ hasText: 'seed 000' }).count();
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(1);
+    const texts = (await messageTexts(dave.page)).filter((t) => t.startsWith('seed'));
+    expect(texts).toEqual(Array.from({ length: 70 }, (_, i) => `seed ${String(i).padStart(3, '0')}`));
+  });
+
+  it('uploads an image attachment and shows its preview to both sides', async () => {
+    const erin = await user();
+    const frank = await user();
+    await Promise.all([signIn(erin.page, 'web-erin'), signIn(frank.page, 'web-frank')]);
+    await erin.page.getByRole('button', { name: 'New conversation' }).click();
+    await erin.page.getByLabel('Members').fill('web-frank');
+    await erin.page.getByRole('button', { name: 'Create' }).click();
+    await erin.page.getByLabel('Attach a file').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: solidPng(48, 32, [30, 120, 220]) });
+    await expect.poll(() => erin.page.locator('.chip').textContent()).toContain('square.png');
+    await send(erin.page, 'a picture');
+    for (const page of [erin.page, frank.page]) {
+      if (page === frank.page) await openConversation(page, 'web-erin');
+      const img = page.getByRole('img', { name: 'square.png' });
+      await expect.poll(() => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth), { timeout: 10_000 }).toBe(48);
+    }
+    await shot(frank.page, 'attachment', true);
+  });
+
+  it('replies, reactions, edits, typing, recalls, search, pin, mute, archive, channels and block', async () => {
+    const ivy = await user();
+    const jack = await user();
+    await Promise.all([signIn(ivy.page, 'web-ivy'), signIn(jack.page, 'web-jack')]);
+    await ivy.page.getByRole('button', { name: 'New conversation' }).click();
+    await ivy.page.getByLabel('Members').fill('web-jack');
+    await ivy.page.getByRole('button', { name: 'Create' }).click();
+    await send(ivy.page, 'first');
+    await openConversation(jack.page, 'web-ivy');
+    const jackFirst = message(jack.page, 'first');
+    await jackFirst.getByRole('button', { name: 'Reply' }).click();
+    await send(jack.page, 'an answer');
+    await expect.poll(() => message(ivy.page, 'an answer').locator('.reply-to').textContent()).toContain('web-ivy: first');
+    await jackFirst.getByRole('button', { name: 'React 👍' }).click();
+    await expect.poll(() => message(ivy.page, 'first').getByRole('button', { name: '👍 1' }).count()).toBe(1);
+
+    // Edit through the message box; the other side sees the new text marked edited.
+    await message(ivy.page, 'first').getByRole('button', { name: 'Edit' }).click();
+    await send(ivy.page, 'first, revised');
+    await expect.poll(() => message(jack.page, 'first, revised').textContent()).toContain('(edited)');
+    expect(await messageTexts(jack.page)).toEqual(['first, revised', 'an answer']);
+
+    await jack.page.getByRole('textbox', { name: 'Message' }).pressSequentially('hm');
+    await expect.poll(() => ivy.page.getByText('web-jack is typing…').count(), { timeout: 5000 }).toBe(1);
+
+    await message(ivy.page, 'first, revised').getByRole('button', { name: 'Recall' }).click();
+    await expect.poll(() => messages(jack.page).first().textContent()).toContain('Message recalled');
+
+    await jack.page.getByRole('searchbox').fill('answer');
+    await jack.page.getByRole('button', { name: 'Search', exact: true }).click();
+    await expect.poll(() => jack.page.getByRole('list', { name: 'Search results' }).getByRole('listitem').first().textContent()).toContain('an answer');
+
+    // Preferences: pin and mute show in the list; archive moves it to the archived list.
+    const jackList = jack.page.getByRole('list', { name: 'Conversations' });
+    await jack.page.getByRole('button', { name: 'Pin', exact: true }).click();
+    await expect.poll(() => jack.page.getByRole('button', { name: 'Unpin' }).getAttribute('aria-pressed')).toBe('true');
+    await jack.page.getByRole('button', { name: 'Mute', exact: true }).click();
+    await expect.poll(() => jackList.getByRole('button', { name: /web-ivy/ }).textContent()).toMatch(/pinned.*muted/);
+    await jack.page.getByRole('button', { name: 'Archive', exact: true }).click();
+    await expect.poll(() => jackList.getByRole('button', { name: /web-ivy/ }).count()).toBe(0);
+    await jack.page.getByLabel('Archived').check();
+    await expect.poll(() => jackList.getByRole('button', { name: /web-ivy/ }).count()).toBe(1);
+
+    // A channel.
+    await ivy.page.getByRole('button', { name: 'New conversation' }).click();
+    await ivy.page.getByLabel('Channel').check();
+    await ivy.page.getByLabel('Members').fill('web-jack');
+    await ivy.page.getByLabel('Title').fill('announcements');
+    await ivy.page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => ivy.page.getByRole('heading', { level: 2, name: '# announcements' }).count()).toBe(1);
+    await send(ivy.page, 'to everyone');
+    await expect.poll(() => messageTexts(ivy.page)).toEqual(['to everyone']);
+
+    // Block: Ivy's next message in the 1:1 is refused, and she is told.
+    await jack.page.getByRole('button', { name: 'Block', exact: true }).click();
+    await expect.poll(() => jack.page.getByRole('button', { name: 'Unblock' }).count()).toBe(1);
+    await openConversation(ivy.page, 'web-jack');
+    await send(ivy.page, 'are you there?');
+    await expect.poll(() => ivy.page.getByText(/Message not sent/).count(), { timeout: 10_000 }).toBe(1);
+    await shot(ivy.page, 'features');
+  });
+
+  it('works with the keyboard alone: sign in, start a conversation, send', async () => {
+    const { page } = await user();
+    await page.goto(p.http);
+    // The user id box has focus on arrival; Enter submits each form; focus moves to what comes next.
+    await page.keyboard.type('web-gina');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toMatch(/^Online/);
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('web-hank');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.evaluate('document.activeElement && document.activeElement.id')).toBe('message-input');
+    await page.keyboard.type('typed, never clicked');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => messageTexts(page)).toEqual(['typed, never clicked']);
+    // Shift+Tab from the box reaches the message's actions; Enter on Edit puts the text back in the box for editing.
+    for (let i = 0; i < 8 && (await page.evaluate('document.activeElement && document.activeElement.textContent')) !== 'Edit'; i++) await page.keyboard.press('Shift+Tab');
+    expect(await page.evaluate('document.activeElement && document.activeElement.textContent')).toBe('Edit');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('End');
+    await page.keyboard.type(' (edited)');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => messageTexts(page)).toEqual(['typed, never clicked (edited)']);
+  });
+});
+
+async function shotSignIn(page: Page): Promise<void> {
+  await page.goto(p.http);
+  await page.getByLabel('User id').waitFor();
+  await shot(page, 'sign-in', true);
+}
