@@ -7,5 +7,6 @@ export * from './http.js';
 export * from './ids.js';
 export * from './notifications.js';
 export * from './position.js';
+export * from './shards.js';
 export * from './subjects.js';
 export * from './text.js';

@@ -42,6 +42,8 @@ export class Device {
     private readonly url: string,
     private readonly token: string,
     private readonly ledger: Ledger,
+    /** Where the device says what went wrong (the harness log), for reading a run afterwards. */
+    private readonly note: (msg: string, fields: Record<string, unknown>) => void = () => undefined,
   ) {}
 
   /** Connects (or waits for the connection in progress) and resolves once synced. */
@@ -101,6 +103,7 @@ export class Device {
         this.refused.push(`${clientMsgId}: ${reply.code} ${reply.message}`);
         return false;
       }
+      this.note('send not acked', { device: this.name, clientMsgId, reply: reply ? `${reply.code}: ${reply.message}` : 'no answer (timeout or connection lost)' });
       // Timeout, a retryable error or a dropped connection: same clientMsgId again, after a pause.
       await sleep(reply?.retryAfterMs ?? backoff(attempt));
     }
@@ -129,7 +132,8 @@ export class Device {
       try {
         await this.connectOnce();
         return;
-      } catch {
+      } catch (err) {
+        this.note('connect failed', { device: this.name, attempt, err: (err as Error).message });
         await sleep(backoff(attempt));
       }
     }

@@ -19,6 +19,7 @@ export interface LoadOptions {
   /** Mean time between two device bounces (all devices together). */
   bounceEveryMs: number;
   ledger: Ledger;
+  note?: (msg: string, fields: Record<string, unknown>) => void;
 }
 
 export interface Load {
@@ -53,7 +54,7 @@ export async function startLoad(o: LoadOptions): Promise<Load> {
     for (const g of o.gateways) {
       const name = `${u}@${g.name}`;
       o.ledger.addDevice(name, u, mine);
-      devices.push(new Device(name, u, g.name, `ws://127.0.0.1:${g.port}/v1/ws`, tokens.get(u)!, o.ledger));
+      devices.push(new Device(name, u, g.name, `ws://127.0.0.1:${g.port}/v1/ws`, tokens.get(u)!, o.ledger, o.note));
     }
   }
   await Promise.all(devices.map((d) => d.ensureConnected()));

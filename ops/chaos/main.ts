@@ -151,6 +151,7 @@ async function main(): Promise<number> {
     maxSends: smoke ? 1500 : 6000,
     bounceEveryMs: 1500,
     ledger,
+    note: (msg, fields) => log.info(msg, fields),
   });
   progress(`load running: ${load.devices.length} devices, ${load.conversations.length} conversations`);
 

@@ -14,6 +14,7 @@ import { errorCounter, httpMetrics } from './http/http-metrics.js';
 import { HttpRouter } from './http/router.js';
 import { OriginPolicy } from './http/origin-policy.js';
 import { registerWebRoutes } from './http/web-routes.js';
+import { registerOpenApiRoute } from './http/openapi-route.js';
 import { AttachmentStore } from './infra/attachment-store.js';
 import { PresenceService } from './infra/presence.js';
 import { ConversationQueries } from './queries/conversation-queries.js';
@@ -153,6 +154,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   registerAnalyticsRoutes(router, runtime);
   // Every service of this process registers in runtime.metrics, so in embedded mode this one endpoint shows them all.
   router.route('get', '/metrics', async () => ({ status: 200, body: Buffer.from(await runtime.metrics.render()), headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } }));
+  registerOpenApiRoute(router);
   registerWebRoutes(router, log.child({ component: 'web' }));
   router.preflight();
   router.fallback();

@@ -24,8 +24,55 @@ export function createAnalyticsClient(config: Config): ClickHouseClient {
   const dir = path.join(config.dataDir, 'chdb');
   fs.mkdirSync(dir, { recursive: true });
   // chdb builds against its own copy of @clickhouse/client-common; the shapes match at runtime.
-  const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+  const connection = isolateFailures(createChdbConnection({ path: dir })) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
   return createClient({ connection });
+}
+
+const SESSION_CALLS = new Set(['query', 'exec', 'command', 'insert']);
+
+/**
+ * chDB (3.4) keeps the output a failed statement had already written (its
+ * format's header, the rows of a first block) and hands it to the next
+ * statement of the same session, in front of that statement's own answer:
+ * after one analyst's query failed, the next one (anyone's, a report, the
+ * SQL guard's own parse) read a JSON header or rows that were not its own
+ * and answered 500, or could have returned them as its result. So the calls
+ * of one session run one at a time, and a failed one is followed by a
+ * throwaway statement that takes the leftover before the next call starts.
+ * (Statements of one session share the engine's threads anyway; the ingest
+ * client and the analysts' client are separate sessions.)
+ */
+function isolateFailures<T extends object>(connection: T): T {
+  const calls = connection as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  let tail: Promise<unknown> = Promise.resolve();
+  const drain = async () => {
+    try {
+      const result = (await calls.query!.call(connection, { query: 'SELECT 1' })) as { stream?: AsyncIterable<unknown> };
+      if (result.stream) for await (const _ of result.stream); // discarded: the leftover and the 1
+    } catch {
+      // A session that cannot even run SELECT 1 fails the next call too, which then drains again.
+    }
+  };
+  return new Proxy(connection, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof prop !== 'string' || !SESSION_CALLS.has(prop) || typeof value !== 'function') {
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (...args: unknown[]) => {
+        const run = tail.then(async () => {
+          try {
+            return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          } catch (err) {
+            await drain();
+            throw err;
+          }
+        });
+        tail = run.catch(() => undefined);
+        return run;
+      };
+    },
+  });
 }
 
 /**

@@ -34,6 +34,14 @@ const EnvSchema = z.object({
   NATS_MAX_FILE_STORE_MB: z.coerce.number().int().min(1).optional(),
   // Odd, so a majority survives: 1 (one server), 3 or 5 (a cluster of at least that many).
   STREAM_REPLICAS: z.coerce.number().int().refine((n) => n === 1 || n === 3 || n === 5, 'must be 1, 3 or 5').default(1),
+  // Streams the log is spread over by a stable hash of the entity id (contracts/shards.ts). Only 1 is implemented so far:
+  // refused here rather than half-applied (docs/operations.md, "Stream shards").
+  STREAM_SHARDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .refine((n) => n === 1, 'STREAM_SHARDS > 1 is not supported yet (the log runs on one stream shard; see docs/operations.md, "Stream shards")')
+    .default(1),
 
   DATABASE_URL: z.string().optional(),
   POSTGRES_PORT: port.default(5432),
@@ -94,6 +102,9 @@ const EnvSchema = z.object({
   NOTIFY_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/).default('mailto:notifications@parley.invalid'),
 });
 
+/** Every variable the configuration reads: unknown names are otherwise ignored silently, so deployment files are checked against this (test/deploy-files.unit.test.ts). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
 export interface Config {
   dataDir: string;
   namespace: string;
@@ -116,6 +127,8 @@ export interface Config {
     maxFileStoreBytes: number | undefined;
     /** Replicas of every stream, KV bucket and object store the platform creates (a running stream is scaled to it). */
     replicas: 1 | 3 | 5;
+    /** STREAM_SHARDS: streams the log is spread over (contracts/shards.ts); only 1 is accepted today. */
+    shards: number;
   };
   postgres: { url: string | undefined; embeddedPort: number };
   projector: {
@@ -250,6 +263,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       duplicateWindowSeconds: e.STREAM_DUPLICATE_WINDOW_SECONDS,
       maxFileStoreBytes: e.NATS_MAX_FILE_STORE_MB === undefined ? undefined : e.NATS_MAX_FILE_STORE_MB * 1024 * 1024,
       replicas: e.STREAM_REPLICAS as 1 | 3 | 5,
+      shards: e.STREAM_SHARDS,
     },
     postgres: { url: e.DATABASE_URL, embeddedPort: e.POSTGRES_PORT },
     projector: { maxDeliveries: e.PROJECTOR_MAX_DELIVERIES, retryDelayMs: e.PROJECTOR_RETRY_DELAY_MS, maxHealthyLag: e.HEALTH_MAX_PROJECTOR_LAG },

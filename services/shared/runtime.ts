@@ -74,6 +74,7 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       duplicateWindowSeconds: config.nats.duplicateWindowSeconds,
       maxMsgBytes: maxEventBytes(config),
       replicas: config.nats.replicas,
+      shards: config.nats.shards,
     };
     const shards = await ensureEventStreams(nats.jsm, subjects, settings, log);
     await ensurePlatformBuckets(nats.js, nats.jsm, { namespace: config.namespace, replicas: config.nats.replicas, presenceTtlSeconds: config.presence.ttlSeconds }, log);

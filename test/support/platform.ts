@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { loadConfig, type Config } from '../../services/shared/config.js';
 import { createLogger, type Logger } from '../../services/shared/logger.js';
 import { startPlatform, type Platform } from '../../ops/platform.js';
@@ -16,6 +16,10 @@ export const TEST_JWT_SECRET = 'parley-test-secret-0123456789abcdef0123456789';
  * file starts.
  */
 const processDataDir = fs.mkdtempSync(path.join(os.tmpdir(), `parley-test-${process.pid}-`));
+// Removed after the file's last hook (registered first, so it runs after the file's own afterAll that stops its
+// platforms); vitest ends its workers without an 'exit' event. Left behind, every test file of every run added a
+// few megabytes to the machine's temporary directory.
+afterAll(() => fs.rmSync(processDataDir, { recursive: true, force: true }));
 
 export interface TestPlatform {
   platform: Platform;

@@ -21,7 +21,7 @@ export interface WebAssets {
 }
 
 /** The nearest directory upwards with a package.json: the project, from the sources and from dist/ alike. */
-function projectDir(): string {
+export function projectDir(): string {
   const start = path.dirname(fileURLToPath(import.meta.url));
   for (let dir = start; ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
