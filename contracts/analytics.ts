@@ -33,7 +33,7 @@ const Window = { from: Instant.optional(), to: Instant.optional() };
 export const Granularity = z.enum(['minute', 'hour', 'day']);
 export type Granularity = z.infer<typeof Granularity>;
 
-export const ReportName = z.enum(['messages', 'active-users', 'latency', 'top-conversations', 'retention']);
+export const ReportName = z.enum(['messages', 'active-users', 'latency', 'top-conversations', 'retention', 'conversation-kinds', 'busiest-hours']);
 export type ReportName = z.infer<typeof ReportName>;
 
 /** GET /v1/analytics/reports/messages: messages per bucket, for one conversation or all. */
@@ -56,12 +56,19 @@ export const RetentionReportQuery = z.strictObject({
   offsets: z.coerce.number().int().min(1).max(52).default(8),
 });
 
+/** GET /v1/analytics/reports/conversation-kinds: messages in the window by the kind of their conversation (minute precision). */
+export const ConversationKindsReportQuery = z.strictObject({ ...Window });
+/** GET /v1/analytics/reports/busiest-hours: messages in the window by hour of the day (UTC), or by weekday and hour. */
+export const BusiestHoursReportQuery = z.strictObject({ ...Window, by: z.enum(['hour', 'weekday-hour']).default('hour') });
+
 export const ReportQueries = {
   messages: MessagesReportQuery,
   'active-users': ActiveUsersReportQuery,
   latency: LatencyReportQuery,
   'top-conversations': TopConversationsReportQuery,
   retention: RetentionReportQuery,
+  'conversation-kinds': ConversationKindsReportQuery,
+  'busiest-hours': BusiestHoursReportQuery,
 } as const satisfies Record<ReportName, z.ZodType>;
 
 const count = z.number().int().nonnegative();
@@ -125,7 +132,40 @@ export const RetentionReport = z.strictObject({
 });
 export type RetentionReport = z.infer<typeof RetentionReport>;
 
-export type AnalyticsReport = MessagesReport | ActiveUsersReport | LatencyReport | TopConversationsReport | RetentionReport;
+export const ConversationKindsReport = z.strictObject({
+  report: z.literal('conversation-kinds'),
+  ...ReportWindow,
+  rows: z.array(
+    z.strictObject({
+      /** `direct`, `group`, `channel`; `unknown` for conversations whose creation is not in the analytics tables (older than the log). */
+      kind: z.string(),
+      /** Conversations of this kind with at least one message in the window. */
+      conversations: count,
+      messages: count,
+      textBytes: count,
+    }),
+  ),
+});
+export type ConversationKindsReport = z.infer<typeof ConversationKindsReport>;
+
+export const BusiestHoursReport = z.strictObject({
+  report: z.literal('busiest-hours'),
+  ...ReportWindow,
+  by: z.enum(['hour', 'weekday-hour']),
+  /** Every hour (24 rows), or every weekday and hour (168), quiet ones with 0 messages. */
+  rows: z.array(
+    z.strictObject({
+      /** ISO weekday, 1 = Monday … 7 = Sunday; null with `by=hour`. */
+      weekday: z.number().int().min(1).max(7).nullable(),
+      /** Hour of the day, UTC. */
+      hour: z.number().int().min(0).max(23),
+      messages: count,
+    }),
+  ),
+});
+export type BusiestHoursReport = z.infer<typeof BusiestHoursReport>;
+
+export type AnalyticsReport = MessagesReport | ActiveUsersReport | LatencyReport | TopConversationsReport | RetentionReport | ConversationKindsReport | BusiestHoursReport;
 
 /** POST /v1/analytics/sql: one read-only statement (SELECT with WITH/UNION, EXPLAIN, DESCRIBE TABLE, SHOW TABLES) on the analytics tables (docs/analytics.md). */
 export const SqlRequest = z.strictObject({

@@ -117,12 +117,18 @@ export type ConversationListResponse = z.infer<typeof ConversationListResponse>;
 const DependencyHealth = z.strictObject({ ok: z.boolean(), latencyMs: z.number().nonnegative(), detail: z.string().optional() });
 
 /**
- * GET /healthz: 200 when every dependency is ok, 503 otherwise (`down` names the failing ones).
- * `degraded`: every failing dependency answers but cannot store (disk or storage limit full; its
- * `detail` says which and why); reads still work, writes answer `unavailable` until space returns.
+ * GET /healthz and GET /readyz answer the same body, every check with its state. /healthz: 200 when
+ * every check is ok, 503 otherwise (`down` names the failing ones). /readyz: 200 when `ready`, 503
+ * otherwise, for load balancers. `degraded`: every failing dependency answers but cannot store (disk
+ * or storage limit full; its `detail` says which and why); reads still work, writes answer
+ * `unavailable` until space returns.
  */
 export const HealthResponse = z.strictObject({
   status: z.enum(['ok', 'degraded', 'down']),
+  /** No check in `required` is down (degraded counts as ready): this process can do its roles' work. */
+  ready: z.boolean(),
+  /** The checks readiness depends on: the dependencies of the roles active in this process (a gateway: nats, postgres; ClickHouse only for an active analytics role). */
+  required: z.array(z.string()),
   down: z.array(z.string()),
   checks: z.record(z.string(), DependencyHealth),
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../services/shared/config.js';
 import { createLogger } from '../services/shared/logger.js';
+import { EMBEDDED_NATS_USER, ensureEmbeddedNatsPassword } from '../services/shared/nats/credentials.js';
 import { NatsSetupRefused } from '../services/shared/nats/refusal.js';
 import { ensureNatsServer } from './embedded/nats-binary.js';
 import { ROUTE_PORT_OFFSET, startNatsCluster, type NatsClusterHandle } from './embedded/nats-cluster.js';
@@ -109,12 +110,15 @@ async function main(): Promise<void> {
   const nlog = log.child({ dependency: 'nats-cluster' });
   const binary = await ensureNatsServer({ projectDir, log: nlog, ...(config.nats.serverBinary ? { explicitPath: config.nats.serverBinary } : {}) });
   const base = config.nats.embeddedPort;
+  const natsAuth = { user: EMBEDDED_NATS_USER, password: ensureEmbeddedNatsPassword(config.dataDir) };
   nats = await startNatsCluster({
     binary: binary.path,
     dataDir: path.join(clusterDir, 'nats'),
     clientPorts: [base, base + 1, base + 2],
     routePorts: [base, base + 1, base + 2].map((p) => p + ROUTE_PORT_OFFSET),
     syncInterval: config.nats.syncInterval,
+    // The data dir's password, as `npm start` uses: `parley` commands without NATS_URL reach node 1 (NATS_PORT) with it.
+    auth: natsAuth,
     log: nlog,
     detached: true,
   });
@@ -124,6 +128,9 @@ async function main(): Promise<void> {
   if (stopping) return;
   const shared: Record<string, string> = {
     NATS_URL: nats.url,
+    // In the environment, not the URL: a child's environment is readable by this account only (/proc/<pid>/environ).
+    NATS_USER: natsAuth.user,
+    NATS_PASSWORD: natsAuth.password,
     DATABASE_URL: databaseUrl,
     STREAM_REPLICAS: String(config.nats.replicas),
     ...(await jwtSecret()),

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROMETHEUS_CONTENT_TYPE } from '../services/gateway/gateway-metrics.js';
-import { runHealthChecks, type HealthCheck } from '../services/shared/health.js';
+import { healthStatusCode, requiredChecks, runHealthChecks, type HealthCheck } from '../services/shared/health.js';
 import type { Runtime } from '../services/shared/runtime.js';
 
 export interface HealthServer {
@@ -13,10 +13,11 @@ export interface HealthServer {
  * /healthz and /metrics for a process without the gateway role (one running
  * only projectors, say), on HOST:PORT like a gateway: a supervisor or load
  * balancer probes every Parley process the same way. Answers as the
- * gateway's: 200 when every check passes, 503 otherwise; a standby role is
- * healthy and says so in the `roles` check.
+ * gateway's: /healthz 200 when every check passes, 503 otherwise; /readyz
+ * 200 when what the active roles need is up; a standby role is healthy and
+ * says so in the `roles` check.
  */
-export async function startHealthServer(runtime: Runtime, extra: Record<string, HealthCheck>): Promise<HealthServer> {
+export async function startHealthServer(runtime: Runtime, extra: Record<string, HealthCheck>, required: () => readonly string[] = () => requiredChecks([])): Promise<HealthServer> {
   const { config, log } = runtime;
   const checks: Record<string, HealthCheck> = {
     nats: async () => {
@@ -39,9 +40,9 @@ export async function startHealthServer(runtime: Runtime, extra: Record<string, 
       res.end(body);
     };
     if (req.method !== 'GET') return reply(405, JSON.stringify({ error: { code: 'method_not_allowed', message: 'GET only' } }), 'application/json');
-    if (path === '/healthz') {
-      void runHealthChecks(checks).then(
-        (h) => reply(h.status === 'ok' ? 200 : 503, JSON.stringify(h), 'application/json'),
+    if (path === '/healthz' || path === '/readyz') {
+      void runHealthChecks(checks, required()).then(
+        (h) => reply(healthStatusCode(path, h), JSON.stringify(h), 'application/json'),
         (err: unknown) => reply(503, JSON.stringify({ status: 'down', detail: String(err) }), 'application/json'),
       );
       return;
@@ -53,14 +54,14 @@ export async function startHealthServer(runtime: Runtime, extra: Record<string, 
       );
       return;
     }
-    reply(404, JSON.stringify({ error: { code: 'not_found', message: 'only /healthz and /metrics here (no gateway role in this process)' } }), 'application/json');
+    reply(404, JSON.stringify({ error: { code: 'not_found', message: 'only /healthz, /readyz and /metrics here (no gateway role in this process)' } }), 'application/json');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.gateway.port, config.gateway.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  log.info('health endpoint listening (no gateway role here)', { host: config.gateway.host, port, paths: ['/healthz', '/metrics'] });
+  log.info('health endpoint listening (no gateway role here)', { host: config.gateway.host, port, paths: ['/healthz', '/readyz', '/metrics'] });
   return {
     port,
     stop: () =>

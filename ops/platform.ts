@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { GatewayService } from '../services/gateway/service.js';
+import { enforceAnalyticsHttp } from '../services/analytics/http/plan.js';
 import { startAnalytics, type AnalyticsService } from '../services/analytics/service.js';
 import { startGateway } from '../services/gateway/service.js';
 import { MembershipReactor } from '../services/membership/reactor.js';
@@ -7,7 +8,7 @@ import { startNotifier, type NotifierService } from '../services/notifier/servic
 import { startProjector, type ProjectorService } from '../services/projector/service.js';
 import { createAuthenticator } from '../services/shared/auth.js';
 import { enforceExposure } from '../services/shared/exposure.js';
-import type { HealthCheck } from '../services/shared/health.js';
+import { requiredChecks, type HealthCheck } from '../services/shared/health.js';
 import { projectorLagCheck } from '../services/shared/projection/health.js';
 import type { Config } from '../services/shared/config.js';
 import type { Logger } from '../services/shared/logger.js';
@@ -84,7 +85,10 @@ export async function startRoles(config: Config, log: Logger, options: PlatformO
     const exposure = enforceExposure(config);
     if (exposure.action === 'warn') log.warn(exposure.message, { host: config.gateway.host });
   }
+  // The analysts' ClickHouse-compatible endpoint runs with the analytics role: refused before anything starts if unsafe.
+  if (roles.includes('analytics')) enforceAnalyticsHttp(config);
   const runtime = await openRuntime(config, log, { natsUrl: options.natsUrl, databaseUrl: options.databaseUrl, name: config.nodeId === undefined ? 'parley' : `parley-${config.nodeId}` });
+  runtime.metrics.includeRuntimeSeries(roles.join(','));
   const stops: (() => Promise<void>)[] = [];
   const singles = new Map<Role, SingleActiveRole<Stoppable>>();
   try {
@@ -116,14 +120,17 @@ export async function startRoles(config: Config, log: Logger, options: PlatformO
       },
     };
     if (!singleRoles.includes('projector') && !singleRoles.includes('notifier')) delete healthChecks.projector;
+    // Readiness follows the roles working here now: a standby's dependencies count once it takes over.
+    const activeRoles = (): Role[] => [...(withGateway ? (['gateway'] as const) : []), ...roleStatus().filter((s) => s.state === 'active').map((s) => s.role as Role)];
+    const readiness = () => requiredChecks(activeRoles());
     let gateway: GatewayService | undefined;
     let health: HealthServer | undefined;
     if (withGateway) {
       const auth = await createAuthenticator(config);
-      const started = (gateway = await startGateway(runtime, { auth, healthChecks }));
+      const started = (gateway = await startGateway(runtime, { auth, healthChecks, requiredChecks: readiness }));
       stops.push(() => started.stop());
     } else {
-      const started = (health = await startHealthServer(runtime, healthChecks));
+      const started = (health = await startHealthServer(runtime, healthChecks, readiness));
       stops.push(() => started.stop());
     }
     let stopped: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Config } from '../services/shared/config.js';
 import type { Logger } from '../services/shared/logger.js';
+import { EMBEDDED_NATS_USER, ensureEmbeddedNatsPassword } from '../services/shared/nats/credentials.js';
 import { maxEventBytes } from '../services/shared/runtime.js';
 import { ensureNatsServer } from './embedded/nats-binary.js';
 import { startNatsServer, type NatsServerHandle } from './embedded/nats-server.js';
@@ -39,6 +40,8 @@ export async function startStack(config: Config, log: Logger, projectDir: string
         syncInterval: config.nats.syncInterval,
         maxPayload: Math.max(1 << 20, maxEventBytes(config)),
         ...(config.nats.maxFileStoreBytes ? { maxFileStore: config.nats.maxFileStoreBytes } : {}),
+        // Its clients (this platform, `parley` commands) read the same password from the data dir (natsClientAuth).
+        auth: { user: EMBEDDED_NATS_USER, password: ensureEmbeddedNatsPassword(config.dataDir) },
         log: nlog,
         detached: options.ownsSignals ?? false,
       });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { createTestLog } from './support/test-log.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** One JetStream-enabled nats-server for the whole run; tests namespace their streams. */
+    /** One JetStream-enabled nats-server for the whole run, its login in the URL (`nats://user:pass@…`); tests namespace their streams. */
     natsUrl: string;
     /** Superuser URL of one Postgres for the whole run; tests create their own databases. */
     pgAdminUrl: string;
@@ -31,9 +32,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Under root, Postgres runs as `postgres`, which must traverse the cluster's parent (mkdtemp makes it 0700; it is ours to open).
   await fs.chmod(pgDir, 0o711);
 
+  const natsPassword = randomBytes(24).toString('base64url');
   const natsBinary = ensureNatsServer({ projectDir: repoRoot, log });
   const [nats, pg] = await Promise.allSettled([
-    natsBinary.then(({ path: binary }) => startNatsServer({ binary, dataDir: natsDir, port: 0, log })),
+    // Authenticated like the product's embedded server (docs/security.md, "NATS authentication"): the tests reach it
+    // with the credentials in the provided URL, as NATS_URL accepts them.
+    natsBinary.then(({ path: binary }) => startNatsServer({ binary, dataDir: natsDir, port: 0, auth: { user: 'parley-test', password: natsPassword }, log })),
     startEmbeddedPostgres({
       dataDir: path.join(pgDir, 'data'),
       port: 0,
@@ -60,7 +64,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw nats.status === 'rejected' ? nats.reason : (pg as PromiseRejectedResult).reason;
   }
 
-  project.provide('natsUrl', nats.value.url);
+  project.provide('natsUrl', nats.value.url.replace('nats://', `nats://parley-test:${natsPassword}@`));
   project.provide('pgAdminUrl', pg.value.adminUrl);
   project.provide('natsBinary', (await natsBinary).path);
   return teardown;

@@ -47,7 +47,8 @@ describe('GET /metrics', () => {
 
     const text = await metrics();
     for (const line of text.trim().split('\n')) {
-      expect(line).toMatch(/^(# (HELP|TYPE) [a-z_:]+ .+|[a-z_:]+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN|\+Inf))$/);
+      // Names may hold digits (prom-client's nodejs_eventloop_lag_p50_seconds); test/observability-tools.e2e.test.ts parses the page for real.
+      expect(line).toMatch(/^(# (HELP|TYPE) [a-z_:][a-z0-9_:]* .+|[a-z_:][a-z0-9_:]*(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN|\+Inf))$/);
     }
     expect(value(text, 'parley_ws_connections')).toBe(2);
     expect(value(text, 'parley_ws_frames_in_total')).toBeGreaterThanOrEqual(3);

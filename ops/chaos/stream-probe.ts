@@ -9,6 +9,8 @@ import type { StoredMessage } from './ledger.js';
  * again, and, at the end, every message it holds.
  */
 export class StreamProbe {
+  private readonly durables = new Set<string>();
+  private durablesListedAt = 0;
   private constructor(
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
@@ -78,10 +80,22 @@ export class StreamProbe {
 
   /** The most events any durable consumer of the stream (a projector, the notifier) has yet to handle; null when nobody answers. */
   async consumerLag(): Promise<number | null> {
+    // Listing every consumer also lists the gateways' short-lived ordered ones, and a clustered listing fails
+    // while some of them are being created or deleted elsewhere: ask for the durables by name once known.
+    try {
+      if (this.durables.size === 0 || Date.now() - this.durablesListedAt > 10_000) {
+        for await (const c of this.jsm.consumers.list(this.stream)) if (c.config.durable_name) this.durables.add(c.config.durable_name);
+        this.durablesListedAt = Date.now();
+      }
+    } catch {
+      // keep the names known so far
+    }
+    if (this.durables.size === 0) return null;
     try {
       let worst = 0;
-      for await (const c of this.jsm.consumers.list(this.stream)) {
-        if (c.config.durable_name) worst = Math.max(worst, c.num_pending + c.num_ack_pending);
+      for (const name of this.durables) {
+        const c = await this.jsm.consumers.info(this.stream, name);
+        worst = Math.max(worst, c.num_pending + c.num_ack_pending);
       }
       return worst;
     } catch {

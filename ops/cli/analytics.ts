@@ -86,10 +86,10 @@ const sql = {
   },
 };
 
-const REPORT_FLAGS = ['from', 'to', 'granularity', 'conversation-id', 'period', 'k', 'offsets', 'limit'] as const;
+const REPORT_FLAGS = ['from', 'to', 'granularity', 'conversation-id', 'period', 'k', 'offsets', 'limit', 'by'] as const;
 
 const report = {
-  usage: `<${ReportName.options.join('|')}> [--from ISO] [--to ISO] [--granularity minute|hour|day] [--conversation-id ID] [--period day|week|month] [--k N] [--offsets N] [--limit N] [--gateway URL]`,
+  usage: `<${ReportName.options.join('|')}> [--from ISO] [--to ISO] [--granularity minute|hour|day] [--conversation-id ID] [--period day|week|month] [--k N] [--offsets N] [--limit N] [--by hour|weekday-hour] [--gateway URL]`,
   summary: 'Prints a standard report as JSON (the same body as GET /v1/analytics/reports/<name>).',
   async run(args: string[], io: CliIO) {
     const options = Object.fromEntries([...REPORT_FLAGS, 'gateway'].map((f) => [f, { type: 'string' as const }]));

@@ -13,6 +13,8 @@ export interface CliIO {
   env: Record<string, string | undefined>;
   /** Ends long-running commands (tail --follow) on Ctrl-C. */
   signal: AbortSignal;
+  /** `--json`: every document on one line, so all of stdout is NDJSON (main.ts sets it). */
+  json?: boolean;
 }
 
 export interface Command {
@@ -26,6 +28,9 @@ export interface CommandGroup {
   summary: string;
   commands: Record<string, Command>;
 }
+
+/** Exit statuses of every command (docs/operations.md, "Operator CLI"). */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** A usage mistake: main.ts prints it with the command's usage and exits with status 2. */
 export class UsageError extends Error {
@@ -53,6 +58,7 @@ export function intOption(value: string | undefined, name: string, fallback?: nu
   return n;
 }
 
+/** One JSON document: indented for people, on one line with `--json`. Keys come in the order the command builds them, so output is stable. */
 export function printJson(io: CliIO, value: unknown): void {
-  io.out(JSON.stringify(value, null, 2));
+  io.out(io.json ? JSON.stringify(value) : JSON.stringify(value, null, 2));
 }

@@ -7,7 +7,8 @@ import { loadConfig, type Config } from '../../services/shared/config.js';
 import { createDb } from '../../services/shared/db/connect.js';
 import type { Database } from '../../services/shared/db/schema.js';
 import { createLogger } from '../../services/shared/logger.js';
-import { connectNats, type NatsHandles } from '../../services/shared/nats/connection.js';
+import { connectNats, natsClientAuth, type NatsHandles } from '../../services/shared/nats/connection.js';
+import { redactNatsUrl } from '../../services/shared/nats/credentials.js';
 import type { ShardInfo } from '../../services/shared/nats/streams.js';
 import { projectDirOf } from '../project-dir.js';
 import type { CliIO } from './command.js';
@@ -39,20 +40,33 @@ export async function resolveUrls(config: Config): Promise<{ natsUrl: string; da
   return { natsUrl, databaseUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${config.postgres.embeddedPort}/parley` };
 }
 
+/** Opens only the database, for commands that read nothing from NATS (no connection, no stream lookup). */
+export async function withDatabase<T>(io: CliIO, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const config = loadConfig(io.env, projectDir);
+  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, base: { service: 'parley-cli' }, write: (l) => io.err(l) });
+  const { databaseUrl } = await resolveUrls(config);
+  const db = createDb(databaseUrl, log, { max: 1 });
+  try {
+    return await fn(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
 /** Opens the log and the database for one command and closes them afterwards. */
 export async function withOps<T>(io: CliIO, fn: (ctx: OpsContext) => Promise<T>): Promise<T> {
   const config = loadConfig(io.env, projectDir);
   const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, base: { service: 'parley-cli' }, write: (l) => io.err(l) });
   const { natsUrl, databaseUrl } = await resolveUrls(config);
   const subjects = subjectsFor(config.namespace);
-  const nats = await connectNats(natsUrl, 'parley-cli', log).catch((err) => {
-    throw new Error(`cannot reach NATS at ${natsUrl} (is the platform running? set NATS_URL otherwise): ${(err as Error).message}`);
+  const nats = await connectNats(natsUrl, 'parley-cli', log, natsClientAuth(config)).catch((err) => {
+    throw new Error(`cannot reach NATS at ${redactNatsUrl(natsUrl)} (is the platform running? set NATS_URL otherwise): ${(err as Error).message}`);
   });
   const db = createDb(databaseUrl, log, { max: 4 });
   try {
     const stream = subjects.stream(0);
     const info = await nats.jsm.streams.info(stream).catch(() => {
-      throw new Error(`no event stream ${stream} on ${natsUrl} (wrong PARLEY_NAMESPACE, or the platform never started?)`);
+      throw new Error(`no event stream ${stream} on ${redactNatsUrl(natsUrl)} (wrong PARLEY_NAMESPACE, or the platform never started?)`);
     });
     const shards = [{ shard: 0, stream, epoch: String(Date.parse(info.created)) }];
     return await fn({ config, subjects, nats, db, shards, log });

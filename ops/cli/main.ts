@@ -2,7 +2,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isAppError } from '../../services/shared/errors.js';
 import { analytics } from './analytics.js';
-import { UsageError, type CliIO, type CommandGroup } from './command.js';
+import { EXIT, UsageError, type CliIO, type CommandGroup } from './command.js';
+import { completionScript, SHELLS, type Shell } from './completion.js';
 import { log } from './log.js';
 import { parseStartArgs, START_USAGE } from '../start-args.js';
 import { parked } from './parked.js';
@@ -12,8 +13,8 @@ import { streams } from './streams.js';
 /**
  * `npm run parley -- <group> <command> [args]`: the operator CLI. This file
  * only dispatches; each group lives in its own file. Output is JSON or
- * NDJSON on stdout, progress and logs on stderr. Exit status: 0 ok, 1 the
- * command failed, 2 usage.
+ * NDJSON on stdout (`--json`: NDJSON only), progress and logs on stderr.
+ * Exit status: 0 ok, 1 the command failed, 2 usage.
  */
 const groups: Record<string, CommandGroup> = { streams, projectors, parked, log, analytics };
 
@@ -24,32 +25,50 @@ function usage(io: CliIO, only?: string): void {
     io.err(`${name}: ${group.summary}`);
     for (const [cmd, c] of Object.entries(group.commands)) io.err(`  parley ${name} ${cmd} ${c.usage}\n      ${c.summary}`);
   }
-  if (!only) io.err(`start: run Parley in this process until Ctrl-C\n  parley start ${START_USAGE}`);
-  io.err('\nConnects like the platform: NATS_URL / DATABASE_URL, or the embedded servers (see README "Operations").');
+  if (!only) {
+    io.err(`start: run Parley in this process until Ctrl-C\n  parley start ${START_USAGE}`);
+    io.err(`completion: shell completion generated from this table\n  parley completion <${SHELLS.join('|')}>\n      eval "$(parley completion bash)"`);
+  }
+  io.err('\nOutput: JSON on stdout (lists as NDJSON, one object a line); --json puts every document on one line.');
+  io.err(`Exit status: ${EXIT.ok} ok, ${EXIT.failed} the command failed (error on stderr), ${EXIT.usage} usage mistake.`);
+  io.err('Connects like the platform: NATS_URL / DATABASE_URL, or the embedded servers (see README "Operations").');
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  // A global flag: accepted anywhere, taken out before a command parses its own options.
+  if (argv.includes('--json')) {
+    io = { ...io, json: true };
+    argv = argv.filter((a) => a !== '--json');
+  }
   const [groupName, commandName, ...args] = argv;
+  if (groupName === 'completion') {
+    if (!commandName || !(SHELLS as readonly string[]).includes(commandName) || args.length > 0) {
+      io.err(`usage: parley completion <${SHELLS.join('|')}>`);
+      return EXIT.usage;
+    }
+    io.out(completionScript(commandName as Shell, groups, START_USAGE));
+    return EXIT.ok;
+  }
   const group = groupName ? groups[groupName] : undefined;
   if (!group || groupName === 'help' || args.includes('--help')) {
     usage(io, group ? groupName : undefined);
-    return groupName && groupName !== 'help' && groupName !== '--help' && !group ? 2 : 0;
+    return groupName && groupName !== 'help' && groupName !== '--help' && !group ? EXIT.usage : EXIT.ok;
   }
   const command = commandName ? group.commands[commandName] : undefined;
   if (!command) {
     usage(io, groupName);
-    return 2;
+    return EXIT.usage;
   }
   try {
     await command.run(args, io);
-    return 0;
+    return EXIT.ok;
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`${err.message}\nusage: parley ${groupName} ${commandName} ${command.usage}`);
-      return 2;
+      return EXIT.usage;
     }
     io.err(`error: ${isAppError(err) ? `[${err.code}] ` : ''}${(err as Error)?.message ?? String(err)}`);
-    return 1;
+    return EXIT.failed;
   }
 }
 

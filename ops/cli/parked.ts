@@ -1,6 +1,6 @@
 import { discard, listParked, redrive, blockedEntities, RedriveFailed } from '../../services/projector/parked.js';
 import { intOption, parse, printJson, UsageError, type CommandGroup } from './command.js';
-import { withOps } from './context.js';
+import { withDatabase, withOps } from './context.js';
 import { openProjection } from './projections.js';
 
 /** `conv:g_1`, `user:alice`, or a bare conversation id. */
@@ -22,8 +22,8 @@ export const parked: CommandGroup = {
         const { values } = parse(args, { projector: { type: 'string' }, status: { type: 'string' }, entity: { type: 'string' }, limit: { type: 'string' }, payload: { type: 'boolean' } }, 0);
         const status = (values.status ?? 'open') as (typeof STATUSES)[number];
         if (!STATUSES.includes(status)) throw new UsageError(`--status is one of ${STATUSES.join(', ')}`);
-        await withOps(io, async (ctx) => {
-          const rows = await listParked(ctx.db, {
+        await withDatabase(io, async (db) => {
+          const rows = await listParked(db, {
             status,
             withPayload: Boolean(values.payload),
             ...(values.projector ? { projector: values.projector } : {}),

@@ -29,10 +29,11 @@ export interface RouteSpec {
 const seq = { type: 'integer', minimum: 1 };
 const conversationId = { $ref: '#/$defs/ConversationId' };
 const AfterQuery = z.strictObject({ after: z.coerce.number().int().nonnegative().optional() });
-const reports = z.union([analytics.MessagesReport, analytics.ActiveUsersReport, analytics.LatencyReport, analytics.TopConversationsReport, analytics.RetentionReport]);
+const reports = z.union([analytics.MessagesReport, analytics.ActiveUsersReport, analytics.LatencyReport, analytics.TopConversationsReport, analytics.RetentionReport, analytics.ConversationKindsReport, analytics.BusiestHoursReport]);
 
 export const HTTP_ROUTES: RouteSpec[] = [
-  { method: 'get', path: '/healthz', operationId: 'health', summary: 'Health of the gateway and its dependencies (200 ok, 503 down or degraded).', auth: 'none', responses: { 200: http.HealthResponse, 503: http.HealthResponse } },
+  { method: 'get', path: '/healthz', operationId: 'health', summary: 'Health of the gateway and every dependency (200 when all are ok, 503 when any is down or degraded).', auth: 'none', responses: { 200: http.HealthResponse, 503: http.HealthResponse } },
+  { method: 'get', path: '/readyz', operationId: 'readiness', summary: 'Readiness for a load balancer: 200 when the dependencies of the roles active in this process are up (a gateway: NATS and Postgres, not ClickHouse), 503 otherwise; the body of /healthz.', auth: 'none', responses: { 200: http.HealthResponse, 503: http.HealthResponse } },
   { method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus metrics of every service in this process.', auth: 'none', responses: { 200: 'text/plain' } },
   { method: 'post', path: '/v1/dev/token', operationId: 'devToken', summary: 'A token for any user id (development only: dev tokens on).', auth: 'none', body: http.DevTokenRequest, responses: { 200: http.TokenResponse } },
   {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { pickFreePort } from './free-port.js';
 import type { EmbeddedLog } from './log.js';
 import { startNatsServer, type NatsServerHandle, type NatsServerOptions } from './nats-server.js';
@@ -26,6 +26,8 @@ export interface NatsClusterOptions {
   name?: string;
   syncInterval?: string;
   maxPayload?: number;
+  /** Clients and routes log in as this user (see NatsServerOptions.auth). */
+  auth?: { user: string; password: string };
   log: EmbeddedLog;
   /** As for one server: own process groups, for a parent that handles signals itself. */
   detached?: boolean;
@@ -62,6 +64,8 @@ export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCl
   const clientPorts = await ports(opts.clientPorts ?? DEFAULT_CLIENT_PORTS);
   const routePorts = await ports(opts.routePorts ?? DEFAULT_ROUTE_PORTS);
   const nodes: NatsClusterNode[] = [];
+  // A route presents the cluster's credentials in its URL (nats-server's convention).
+  const routeUserinfo = opts.auth ? `${encodeURIComponent(opts.auth.user)}:${encodeURIComponent(opts.auth.password)}@` : '';
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.handle.stop()));
   };
@@ -75,7 +79,8 @@ export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCl
           dataDir: path.join(opts.dataDir, name),
           port: clientPort,
           serverName: name,
-          cluster: { name: opts.name ?? 'parley', port: routePorts[i]!, routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`) },
+          cluster: { name: opts.name ?? 'parley', port: routePorts[i]!, routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://${routeUserinfo}127.0.0.1:${p}`) },
+          ...(opts.auth ? { auth: opts.auth } : {}),
           log: opts.log,
           detached: opts.detached ?? false,
           ...(opts.syncInterval ? { syncInterval: opts.syncInterval } : {}),
@@ -88,7 +93,7 @@ export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCl
     if (failed) throw failed.reason;
     nodes.sort((a, b) => a.name.localeCompare(b.name));
     const url = nodes.map((n) => `nats://127.0.0.1:${n.clientPort}`).join(',');
-    await waitForMetaLeader(url, opts.log);
+    await waitForMetaLeader(url, opts.log, undefined, opts.auth, nodes.length);
     opts.log.info('nats cluster ready', { url, nodes: nodes.map((n) => ({ name: n.name, pid: n.handle.pid, clientPort: n.clientPort, routePort: n.routePort })) });
     return { url, nodes, stop };
   } catch (err) {
@@ -98,8 +103,18 @@ export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCl
 }
 
 /** JetStream answers account info only once the cluster has elected its meta leader. */
-export async function waitForMetaLeader(url: string, log: EmbeddedLog, timeoutMs = META_LEADER_TIMEOUT_MS): Promise<void> {
-  const nc = await connect({ servers: url.split(','), name: 'parley-cluster-probe' });
+export async function waitForMetaLeader(
+  url: string,
+  log: EmbeddedLog,
+  timeoutMs = META_LEADER_TIMEOUT_MS,
+  auth?: { user: string; password: string },
+  /**
+   * Also wait until a stream of this many replicas can be placed. A meta leader alone does not mean every
+   * peer has reported in: an R3 stream or bucket created right then fails with "no suitable peers for placement".
+   */
+  placeReplicas = 1,
+): Promise<void> {
+  const nc = await connect({ servers: url.split(','), name: 'parley-cluster-probe', ...(auth ? { user: auth.user, pass: auth.password } : {}) });
   try {
     // checkAPI off: the manager's own probe would fail just like the wait it is for.
     const jsm = await jetstreamManager(nc, { timeout: 2000, checkAPI: false });
@@ -107,6 +122,12 @@ export async function waitForMetaLeader(url: string, log: EmbeddedLog, timeoutMs
     for (;;) {
       try {
         await jsm.getAccountInfo();
+        if (placeReplicas > 1) {
+          // A throwaway memory stream placed on that many peers, removed at once.
+          const name = `PARLEY_PLACEMENT_PROBE_${process.pid}_${Date.now()}`;
+          await jsm.streams.add({ name, subjects: [`_parley_probe.${name}`], num_replicas: placeReplicas, storage: StorageType.Memory });
+          await jsm.streams.delete(name);
+        }
         return;
       } catch (err) {
         if (Date.now() > deadline) throw new Error(`the NATS cluster at ${url} elected no JetStream meta leader within ${timeoutMs} ms: ${String(err)}`);

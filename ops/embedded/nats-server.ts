@@ -25,6 +25,12 @@ export interface NatsServerOptions {
   serverName?: string;
   /** Join a cluster (ops/embedded/nats-cluster.ts): listen for routes on `port`, connect to the others' `routes`. */
   cluster?: { name: string; port: number; routes: string[]; advertise?: string };
+  /**
+   * Clients (and, in a cluster, routes) must log in as this user: without it
+   * the server accepts any local connection. ops/stack.ts and ops/cluster.ts
+   * always set it (services/shared/nats/credentials.ts); test harnesses may not.
+   */
+  auth?: { user: string; password: string };
   log: EmbeddedLog;
   /**
    * Run the server in its own process group, so a terminal's Ctrl-C reaches
@@ -51,6 +57,8 @@ const PORT_ATTEMPTS = 3;
 /** Starts nats-server with JetStream on 127.0.0.1 and resolves once it serves clients. */
 export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServerHandle> {
   await fs.mkdir(opts.dataDir, { recursive: true });
+  // With a login, the store on disk must not be readable around it by another local account either.
+  if (opts.auth) await fs.chmod(opts.dataDir, 0o700);
   // A server left behind by a killed earlier run holds the port and the store: stop it first.
   await reclaimOrphan(recordFile(opts), { signal: 'SIGTERM', graceMs: STOP_GRACE_MS, log: opts.log });
   // A picked port can be taken by someone else before nats-server binds it.
@@ -90,6 +98,7 @@ function renderConfig(opts: NatsServerOptions, port: number, maxFileStore: numbe
     `listen: ${q(`127.0.0.1:${port}`)}`,
     ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : []),
     ...(opts.httpPort ? [`http: ${q(`127.0.0.1:${opts.httpPort}`)}`] : []),
+    ...(opts.auth ? [`authorization {`, `  user: ${q(opts.auth.user)}`, `  password: ${q(opts.auth.password)}`, `}`] : []),
     `jetstream {`,
     `  store_dir: ${q(path.join(opts.dataDir, 'jetstream'))}`,
     `  max_file_store: ${maxFileStore}`,
@@ -106,6 +115,8 @@ function renderConfig(opts: NatsServerOptions, port: number, maxFileStore: numbe
           `  routes: [${opts.cluster.routes.map(q).join(', ')}]`,
           // The route address gossiped to the others (ops/chaos/route-proxy.ts points it where routes cannot bypass the proxy).
           ...(opts.cluster.advertise ? [`  advertise: ${q(opts.cluster.advertise)}`] : []),
+          // Routes log in too: otherwise anyone who reaches a route port joins the cluster and reads everything.
+          ...(opts.auth ? [`  authorization {`, `    user: ${q(opts.auth.user)}`, `    password: ${q(opts.auth.password)}`, `  }`] : []),
           `}`,
         ]
       : []),
@@ -116,7 +127,9 @@ function renderConfig(opts: NatsServerOptions, port: number, maxFileStore: numbe
 async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsServerHandle> {
   const { log } = opts;
   const confPath = path.join(opts.dataDir, 'nats.conf');
-  await fs.writeFile(confPath, renderConfig(opts, port, opts.maxFileStore ?? (await defaultMaxFileStore(path.join(opts.dataDir, 'jetstream')))));
+  // The config holds the password: this account only (chmod too, for a file an older version wrote 0644).
+  await fs.writeFile(confPath, renderConfig(opts, port, opts.maxFileStore ?? (await defaultMaxFileStore(path.join(opts.dataDir, 'jetstream')))), { mode: 0o600 });
+  await fs.chmod(confPath, 0o600);
 
   const started = Date.now();
   const child = spawn(opts.binary, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });

@@ -1,6 +1,6 @@
 import type { Authenticator } from '../shared/auth.js';
 import path from 'node:path';
-import { DegradedError, withStorageCheck, type HealthCheck } from '../shared/health.js';
+import { DegradedError, requiredChecks, withStorageCheck, type HealthCheck } from '../shared/health.js';
 import { loadVapidKeys } from '../shared/notifications/vapid.js';
 import type { Runtime } from '../shared/runtime.js';
 import { KeyedRateLimiter } from '../shared/rate-limit.js';
@@ -46,6 +46,8 @@ export interface GatewayDeps {
   auth: Authenticator;
   /** Extra dependency checks for /healthz besides NATS, Postgres and ClickHouse. */
   healthChecks?: Record<string, HealthCheck>;
+  /** The checks /readyz depends on (health.ts requiredChecks); NATS and Postgres, a gateway's own needs, when omitted. */
+  requiredChecks?: () => readonly string[];
 }
 
 export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise<GatewayService> {
@@ -107,7 +109,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     maxReplay: config.sync.maxReplay,
     previousOnSubject: (subject, seq) => runtime.store.previousOnSubject(subject, seq),
   });
-  hub.onDelivered = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic));
+  hub.onDelivered = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic), metrics.delivered);
   // One origin decision for CORS and for WebSocket upgrades (http/origin-policy.ts).
   const origins = new OriginPolicy({ allowedOrigins: config.gateway.allowedOrigins, devMode: config.auth.devTokens });
   const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets, origins });
@@ -148,6 +150,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     notifications: notificationQueries(runtime),
     limiter: new KeyedRateLimiter(config.limits.httpPerSecond, config.limits.httpPerSecond * 3),
     healthChecks,
+    requiredChecks: deps.requiredChecks ?? (() => requiredChecks(['gateway'])),
     maxAttachmentBytes: config.attachments.maxBytes,
     allowedAttachmentTypes: config.attachments.allowedTypes,
   });

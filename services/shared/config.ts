@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseRoles, type Role } from './roles.js';
+import type { NatsClientAuth } from './nats/credentials.js';
 
 /**
  * The only place that reads the environment. Everything else receives the
@@ -24,6 +25,14 @@ const EnvSchema = z.object({
   ROLE_LEASE_TTL_SECONDS: z.coerce.number().min(1).max(300).default(10),
 
   NATS_URL: z.string().optional(),
+  // Credentials and TLS for an external NATS (services/shared/nats/credentials.ts); the embedded server's password is generated into the data dir.
+  NATS_USER: z.string().min(1).optional(),
+  NATS_PASSWORD: z.string().optional(),
+  NATS_TOKEN: z.string().min(1).optional(),
+  NATS_CREDS: z.string().min(1).optional(),
+  NATS_TLS_CA: z.string().min(1).optional(),
+  NATS_TLS_CERT: z.string().min(1).optional(),
+  NATS_TLS_KEY: z.string().min(1).optional(),
   NATS_PORT: port.default(4222),
   NATS_SERVER_BIN: z.string().optional(),
   // 1s: measured as fast as 2m and five times faster than `always` (docs/operations.md).
@@ -57,6 +66,11 @@ const EnvSchema = z.object({
   CLICKHOUSE_PASSWORD: z.string().optional(),
   ANALYTICS_ADMIN_TOKEN: z.string().min(16).optional(),
   ANALYTICS_FLUSH_MS: z.coerce.number().int().min(1).max(60_000).default(1000),
+  // The ClickHouse-compatible HTTP endpoint over embedded chDB (services/analytics/http/): a port, 0 (any free one) or `off`.
+  ANALYTICS_HTTP_PORT: z.union([z.literal('off'), port]).optional(),
+  ANALYTICS_HTTP_HOST: z.string().default('127.0.0.1'),
+  ANALYTICS_HTTP_USER: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/).default('analyst'),
+  ANALYTICS_HTTP_PASSWORD: z.string().min(16).optional(),
 
   HOST: z.string().default('127.0.0.1'),
   PARLEY_ALLOW_INSECURE_BIND: bool.default(false),
@@ -118,6 +132,8 @@ export interface Config {
   nats: {
     /** Undefined: start the embedded nats-server. */
     url: string | undefined;
+    /** How to authenticate to an external NATS (NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_TLS_*); the embedded one uses the data dir's password. */
+    client: NatsClientAuth;
     embeddedPort: number;
     serverBinary: string | undefined;
     syncInterval: string;
@@ -154,6 +170,17 @@ export interface Config {
      * how fresh analytics is against how much of the machine it takes.
      */
     flushMs: number;
+    /** The ClickHouse-compatible HTTP endpoint for analysts' tools (services/analytics/http/plan.ts decides whether it runs). */
+    http: {
+      /** null: off (ANALYTICS_HTTP_PORT=off); 0: any free port. */
+      port: number | null;
+      /** ANALYTICS_HTTP_PORT was set (a problem then stops the start instead of leaving the endpoint off). */
+      portExplicit: boolean;
+      host: string;
+      user: string;
+      /** ANALYTICS_HTTP_PASSWORD, else ANALYTICS_ADMIN_TOKEN; undefined: none (the dev default on loopback only). */
+      password: string | undefined;
+    };
   };
   gateway: {
     host: string;
@@ -256,6 +283,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     roleLeaseTtlMs: Math.round(e.ROLE_LEASE_TTL_SECONDS * 1000),
     nats: {
       url: e.NATS_URL,
+      client: {
+        user: e.NATS_USER,
+        password: e.NATS_PASSWORD,
+        token: e.NATS_TOKEN,
+        credsFile: resolveFile(cwd, e.NATS_CREDS),
+        tls: { caFile: resolveFile(cwd, e.NATS_TLS_CA), certFile: resolveFile(cwd, e.NATS_TLS_CERT), keyFile: resolveFile(cwd, e.NATS_TLS_KEY) },
+      },
       embeddedPort: e.NATS_PORT,
       serverBinary: e.NATS_SERVER_BIN,
       syncInterval: e.NATS_SYNC_INTERVAL,
@@ -269,7 +303,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     projector: { maxDeliveries: e.PROJECTOR_MAX_DELIVERIES, retryDelayMs: e.PROJECTOR_RETRY_DELAY_MS, maxHealthyLag: e.HEALTH_MAX_PROJECTOR_LAG },
     health: { minFreeDiskBytes: Math.round(e.HEALTH_MIN_FREE_DISK_MB * 1024 * 1024) },
     clickhouse: { url: e.CLICKHOUSE_URL, database: e.CLICKHOUSE_DATABASE, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD },
-    analytics: { adminToken: e.ANALYTICS_ADMIN_TOKEN, flushMs: e.ANALYTICS_FLUSH_MS },
+    analytics: {
+      adminToken: e.ANALYTICS_ADMIN_TOKEN,
+      flushMs: e.ANALYTICS_FLUSH_MS,
+      http: {
+        port: e.ANALYTICS_HTTP_PORT === 'off' ? null : (e.ANALYTICS_HTTP_PORT ?? 8123),
+        portExplicit: e.ANALYTICS_HTTP_PORT !== undefined,
+        host: e.ANALYTICS_HTTP_HOST,
+        user: e.ANALYTICS_HTTP_USER,
+        password: e.ANALYTICS_HTTP_PASSWORD ?? e.ANALYTICS_ADMIN_TOKEN,
+      },
+    },
     gateway: {
       host: e.HOST,
       allowInsecureBind: e.PARLEY_ALLOW_INSECURE_BIND,
@@ -308,4 +352,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       vapidSubject: e.NOTIFY_VAPID_SUBJECT,
     },
   };
+}
+
+/** A configured file path, relative to the project directory like PARLEY_DATA_DIR. */
+function resolveFile(cwd: string, file: string | undefined): string | undefined {
+  return file === undefined ? undefined : path.resolve(cwd, file);
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { HealthResponse } from '../../contracts/index.js';
+import type { Role } from './roles.js';
 import { storageAlarms, type StorageAlarms, type StoreName } from './storage-full.js';
 
 export type HealthCheck = () => Promise<string | void>;
@@ -35,22 +36,54 @@ async function timed(check: HealthCheck): Promise<{ ok: boolean; latencyMs: numb
 }
 
 /**
+ * The dependency checks each role cannot work without. ClickHouse only
+ * matters to the analytics role: a gateway answers its analytics endpoints
+ * with 503 by itself, and chat goes on, so a ClickHouse outage must not take
+ * every gateway out of a load balancer (docs/operations.md, "Health and readiness").
+ */
+const ROLE_NEEDS: Record<Role, readonly string[]> = {
+  gateway: ['nats', 'postgres'],
+  projector: ['nats', 'postgres'],
+  membership: ['nats'],
+  analytics: ['nats', 'postgres', 'clickhouse'],
+  notifier: ['nats', 'postgres'],
+};
+
+/** The checks readiness depends on for the roles working in this process (a standby needs nothing beyond NATS, to take over). */
+export function requiredChecks(activeRoles: readonly Role[]): string[] {
+  const needed = new Set<string>(['nats']);
+  for (const role of activeRoles) for (const check of ROLE_NEEDS[role]) needed.add(check);
+  return [...needed];
+}
+
+/**
  * Runs every named check concurrently; the platform is `ok` only when all
  * are, `degraded` when every failing one only lacks storage, `down` otherwise.
+ * `ready`: no check in `required` is down (a degraded store still serves
+ * reads, and is the same store for every instance: removing this one from a
+ * load balancer would help nobody). Without `required`, every check is.
  */
-export async function runHealthChecks(checks: Record<string, HealthCheck>): Promise<HealthResponse> {
+export async function runHealthChecks(checks: Record<string, HealthCheck>, required: readonly string[] = Object.keys(checks)): Promise<HealthResponse> {
   const names = Object.keys(checks);
   const results = await Promise.all(names.map((n) => timed(checks[n]!)));
-  const out: HealthResponse = { status: 'ok', down: [], checks: {} };
+  const needed = required.filter((name) => name in checks);
+  const out: HealthResponse = { status: 'ok', ready: true, required: needed, down: [], checks: {} };
   let hardDown = false;
   names.forEach((name, i) => {
     const { degraded, ...r } = results[i]!;
     out.checks[name] = r;
     if (!r.ok) out.down.push(name);
     if (!r.ok && !degraded) hardDown = true;
+    if (!r.ok && !degraded && needed.includes(name)) out.ready = false;
   });
   if (out.down.length > 0) out.status = hardDown ? 'down' : 'degraded';
   return out;
+}
+
+/** HTTP status of /healthz (every check) and /readyz (only what this process's roles need) for one health body. */
+export function healthStatusCode(path: '/healthz' | '/readyz', health: HealthResponse): 200 | 503 {
+  if (path === '/readyz') return health.ready ? 200 : 503;
+  return health.status === 'ok' ? 200 : 503;
 }
 
 export interface StorageCheckOptions {

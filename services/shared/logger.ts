@@ -33,6 +33,19 @@ function serializeError(err: unknown): unknown {
   return out;
 }
 
+// Userinfo runs up to the `@`; a `"` only as JSON escapes it (\"), so a password holding one is still matched whole.
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)((?:\\"|[^\s"/@:])*)(:(?:\\"|[^\s"/@])*)?@/gi;
+
+/**
+ * A URL's password (`nats://user:pass@`, `postgres://u:p@`) or bare token
+ * (`nats://token@`) never reaches a log line, whichever field or message
+ * carries it: the user stays, the secret becomes `***`.
+ */
+export function redactUrlCredentials(text: string): string {
+  if (!text.includes('@')) return text;
+  return text.replace(URL_USERINFO, (_, scheme: string, user: string, pass: string | undefined) => (pass === undefined ? `${scheme}***@` : `${scheme}${user}:***@`));
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const min = RANK[options.level ?? 'info'];
   const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
@@ -41,7 +54,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       if (RANK[level] < min) return;
       const record: LogFields = { level, time: new Date().toISOString(), msg, ...base };
       if (fields) for (const [k, v] of Object.entries(fields)) record[k] = k === 'err' ? serializeError(v) : v;
-      write(JSON.stringify(record));
+      write(redactUrlCredentials(JSON.stringify(record)));
     };
     return {
       debug: (m, f) => emit('debug', m, f),

@@ -7,6 +7,9 @@
  * Hot paths (frames in and out) take a bound child (`counter.labels({...})`)
  * once and then only add to a number: no string building per increment.
  */
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
+
 export type Labels = Record<string, string>;
 type Collect = () => void | Promise<void>;
 
@@ -148,9 +151,40 @@ export class Histogram extends Family<HistogramChild> {
 /** Latency buckets in seconds, 0.5 ms to 10 s. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
+/**
+ * prom-client's process and Node.js runtime series (`process_*`, `nodejs_*`),
+ * one registry per `role` label value for the whole process: the series are
+ * process-wide anyway, and collectDefaultMetrics installs observers (GC,
+ * event-loop delay) that must not pile up with every runtime a test opens.
+ */
+const runtimeRegistries = new Map<string, Registry>();
+
+function runtimeRegistry(role: string): Registry {
+  let registry = runtimeRegistries.get(role);
+  if (!registry) {
+    // Required on first use, not imported: the operator CLI shares this module and never needs prom-client.
+    const prom = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+    registry = new prom.Registry();
+    prom.collectDefaultMetrics({ register: registry, labels: { role } });
+    runtimeRegistries.set(role, registry);
+  }
+  return registry;
+}
+
 export class MetricsRegistry {
   private readonly families = new Map<string, Family<unknown>>();
   private readonly collectors = new Set<Collect>();
+  private runtime: Registry | null = null;
+
+  /**
+   * Adds prom-client's default process and runtime series to this registry's
+   * exposition, labelled `role` (the process's roles, comma-separated in
+   * canonical order, e.g. `gateway,projector`). Their names (`process_*`,
+   * `nodejs_*`) never collide with Parley's own (`parley_*`); render() checks.
+   */
+  includeRuntimeSeries(role: string): void {
+    this.runtime = runtimeRegistry(role);
+  }
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     return this.register(name, () => new Counter(name, help, labelNames), Counter);
@@ -184,12 +218,21 @@ export class MetricsRegistry {
           .finally(() => clearTimeout(timer));
       }),
     );
-    return [...this.families.values()].map((f) => f.render()).join('\n') + '\n';
+    const own = [...this.families.values()].map((f) => f.render()).join('\n') + '\n';
+    if (!this.runtime) return own;
+    for (const metric of this.runtime.getMetricsAsArray()) {
+      // One exposition, one family per name: a clash would make scrapers drop the whole page.
+      if (this.families.has(metric.name)) throw new Error(`metric ${metric.name} is both a Parley and a runtime series`);
+    }
+    // prom-client separates families with blank lines; valid, but one style per page reads better.
+    const runtime = (await this.runtime.metrics()).split('\n').filter((line) => line !== '');
+    return own + runtime.join('\n') + '\n';
   }
 
   /** Registering the same name twice returns the first family, so several runners can share one. */
   private register<F extends Family<unknown>>(name: string, make: () => F, kind: abstract new (...args: never[]) => F): F {
     const existing = this.families.get(name);
+    if (!existing && this.runtime?.getSingleMetric(name)) throw new Error(`metric ${name} is already registered as a runtime series`);
     if (existing) {
       if (!(existing instanceof kind)) throw new Error(`metric ${name} is already registered as a ${existing.type}`);
       return existing;

@@ -28,6 +28,18 @@ describe('metrics registry', () => {
     expect(() => r.counter('bad-name', 'x')).toThrow(/invalid metric name/);
   });
 
+  it('appends the process and runtime series with the role label, and refuses a Parley family with one of their names', async () => {
+    const r = new MetricsRegistry();
+    r.counter('t_own_total', 'Own.').labels().inc();
+    r.includeRuntimeSeries('gateway,projector');
+    const text = await r.render();
+    expect(text).toContain('# TYPE t_own_total counter\nt_own_total 1\n');
+    expect(text).toMatch(/^process_resident_memory_bytes\{role="gateway,projector"\} \d+$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds\{role="gateway,projector"\} /m);
+    expect(text).not.toMatch(/\n\n/);
+    expect(() => r.gauge('process_resident_memory_bytes', 'clash')).toThrow(/already registered as a runtime series/);
+  });
+
   it('runs collectors before rendering and survives one that fails', async () => {
     const r = new MetricsRegistry();
     const g = r.gauge('t_lag', 'Lag.', ['p']);

@@ -9,7 +9,8 @@ import { migratePostgres } from './db/migrate.js';
 import type { Database } from './db/schema.js';
 import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
-import { connectNats, type NatsHandles } from './nats/connection.js';
+import { registerPlatformGauges } from './platform-metrics.js';
+import { connectNats, natsClientAuth, type NatsHandles } from './nats/connection.js';
 import { EventStore } from './nats/event-store.js';
 import { unreadableEventsObserver } from './nats/unreadable.js';
 import { ensureEventStreams, type ShardInfo } from './nats/streams.js';
@@ -60,7 +61,7 @@ export function maxEventBytes(config: Config): number {
 
 export async function openRuntime(config: Config, log: Logger, options: OpenRuntimeOptions): Promise<Runtime> {
   const subjects = subjectsFor(config.namespace);
-  const nats = await connectNats(options.natsUrl, options.name, log);
+  const nats = await connectNats(options.natsUrl, options.name, log, natsClientAuth(config));
   const db = createDb(options.databaseUrl, log);
   const clickhouse = createAnalyticsClient(config);
   let clickhouseReadOnly: ClickHouseClient | null = null;
@@ -85,6 +86,7 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
     const readOnly = await createReadOnlyAnalyticsClient(config);
     clickhouseReadOnly = readOnly;
     const metrics = new MetricsRegistry();
+    registerPlatformGauges(metrics, nats.nc);
     const appendSeconds = metrics.histogram('parley_event_append_seconds', 'Time to append one event to the log (JetStream publish until its ack), by outcome.', ['outcome']);
     const store = new EventStore(nats.nc, nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s), unreadableEventsObserver(metrics, log));
     return {

@@ -80,6 +80,8 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     AUTH_DEV_TOKENS: 'true',
     LOG_LEVEL: 'warn',
+    // Test files run in parallel: the analysts' ClickHouse-compatible endpoint only where a test asks for it (port 0).
+    ANALYTICS_HTTP_PORT: 'off',
     ...options.env,
   });
   const errorLogs: string[] = [];

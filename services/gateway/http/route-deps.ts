@@ -25,6 +25,8 @@ export interface RouteDeps {
   notifications: NotificationQueries;
   limiter: KeyedRateLimiter;
   healthChecks: Record<string, HealthCheck>;
+  /** What /readyz depends on: the dependencies of the roles active in this process, asked per request (a standby may take over). */
+  requiredChecks: () => readonly string[];
   maxAttachmentBytes: number;
   allowedAttachmentTypes: string[];
 }

@@ -1,5 +1,5 @@
 import { DevTokenRequest, type TokenResponse } from '../../../contracts/index.js';
-import { runHealthChecks } from '../../shared/health.js';
+import { healthStatusCode, runHealthChecks } from '../../shared/health.js';
 import { registerAttachmentRoutes } from './attachment-routes.js';
 import { registerConversationRoutes } from './conversation-routes.js';
 import { registerNotificationRoutes } from './notification-routes.js';
@@ -13,10 +13,13 @@ export { authenticate, type RouteDeps } from './route-deps.js';
 
 /** The HTTP API (docs/protocol.md). Every body in and out is a contract schema. */
 export function registerRoutes(router: HttpRouter, deps: RouteDeps): void {
-  router.route('get', '/healthz', async () => {
-    const health = await runHealthChecks(deps.healthChecks);
-    return { status: health.status === 'ok' ? 200 : 503, body: health };
-  });
+  // One body for both: /healthz's status reflects every check, /readyz's only what this process's roles need (health.ts).
+  for (const path of ['/healthz', '/readyz'] as const) {
+    router.route('get', path, async () => {
+      const health = await runHealthChecks(deps.healthChecks, deps.requiredChecks());
+      return { status: healthStatusCode(path, health), body: health };
+    });
+  }
 
   const issue = deps.auth.issueDevToken;
   if (issue) {

@@ -14,13 +14,16 @@ const AT = /"at":(\d+)/;
  * the number of local sockets the frame went to. Core NATS keeps it off the
  * log and cheap; a record nobody listens to is dropped by the server.
  */
-export function deliveryTimingReporter(nc: NatsConnection, subjects: Subjects, localSubscribers: (topic: string) => number): DeliveryObserver {
+export function deliveryTimingReporter(nc: NatsConnection, subjects: Subjects, localSubscribers: (topic: string) => number, observe?: (seconds: number) => void): DeliveryObserver {
   const subject = subjects.metricsDelivery();
   return (kind, id, seq, eventJson) => {
     if (kind !== 'conv' || !eventJson.includes(MESSAGE_SENT)) return;
     const at = AT.exec(eventJson)?.[1];
-    if (!at || nc.isClosed()) return;
+    if (!at) return;
+    const deliveredAt = Date.now();
+    observe?.((deliveredAt - Number(at)) / 1000);
+    if (nc.isClosed()) return;
     const recipients = localSubscribers(topicFor(kind, id));
-    nc.publish(subject, `{"seq":${seq},"conversationId":"${id}","at":${at},"deliveredAt":${Date.now()},"recipients":${recipients}}`);
+    nc.publish(subject, `{"seq":${seq},"conversationId":"${id}","at":${at},"deliveredAt":${deliveredAt},"recipients":${recipients}}`);
   };
 }

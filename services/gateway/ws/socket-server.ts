@@ -309,6 +309,7 @@ export class SocketServer {
   }
 
   private onMessage(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    const receivedAt = performance.now();
     this.deps.metrics?.frameIn();
     const state = ws.getUserData();
     const wait = state.frameBucket.take();
@@ -333,7 +334,7 @@ export class SocketServer {
       return;
     }
     this.inFlight++;
-    this.dispatch(ws, state, parsed.frame!)
+    this.dispatch(ws, state, parsed.frame!, receivedAt)
       .catch((err) => {
         const appErr = toAppError(err);
         if (appErr.code === 'internal') this.log.error('frame handling failed', { userId: state.userId, err });
@@ -342,7 +343,7 @@ export class SocketServer {
       .finally(() => this.inFlight--);
   }
 
-  private async dispatch(ws: Socket, state: ConnectionState, frame: ClientFrame): Promise<void> {
+  private async dispatch(ws: Socket, state: ConnectionState, frame: ClientFrame, receivedAt: number): Promise<void> {
     if (frame.t === 'ping') {
       this.sendFrame(ws, JSON.stringify({ t: 'pong', ...(frame.id ? { id: frame.id } : {}), serverTime: Date.now() }));
       return;
@@ -359,7 +360,9 @@ export class SocketServer {
     }
     const { id, ...command } = frame;
     const result = await this.deps.commands.execute(state.userId, command as Command);
-    if (result) this.sendFrame(ws, JSON.stringify({ t: 'ack', id, result }));
+    if (!result) return;
+    this.sendFrame(ws, JSON.stringify({ t: 'ack', id, result }));
+    this.deps.metrics?.acked(frame.t, (performance.now() - receivedAt) / 1000);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../shared/logger.js';
-import type { Counter } from '../../shared/metrics.js';
+import type { Counter, Histogram } from '../../shared/metrics.js';
 import type { LookupAll, TargetPolicy } from '../../shared/net/target-policy.js';
 import type { VapidKeys } from '../../shared/notifications/vapid.js';
 import { KeyedRateLimiter } from '../../shared/rate-limit.js';
@@ -50,6 +50,8 @@ export class DeliveryLoop {
     private readonly options: DeliveryOptions,
     private readonly log: Logger,
     private readonly outcomes?: Counter,
+    /** Duration of each attempt (request to answer or failure), by kind and outcome. */
+    private readonly attemptSeconds?: Histogram,
   ) {
     this.limiter = new KeyedRateLimiter(options.ratePerMinute / 60, Math.max(1, Math.min(5, options.ratePerMinute)));
     this.client = new TargetClient({ allowHttp: options.allowHttp, allowPrivateTargets: options.allowPrivateTargets }, options.resolve);
@@ -107,8 +109,10 @@ export class DeliveryLoop {
 
   private async deliver(d: ClaimedDelivery): Promise<void> {
     try {
+      const started = performance.now();
       const outcome = await this.attempt(d);
       this.outcomes?.inc({ kind: d.channel.kind, outcome: outcome.outcome });
+      this.attemptSeconds?.observe({ kind: d.channel.kind, outcome: outcome.outcome, role: 'notifier' }, (performance.now() - started) / 1000);
       if (outcome.outcome === 'sent') return await this.store.markSent(d);
       const next = afterFailure(outcome, d.attempts, this.options);
       // `error` is what the user sees; `detail` (errno, address, policy reason) is for operators only.

@@ -11,6 +11,7 @@ import {
   type TopConversationsReportQuery,
 } from '../../../contracts/index.js';
 import { fromZodError } from '../errors.js';
+import { busiestHoursReport, conversationKindsReport } from './distribution-reports.js';
 import { latencyReport } from './latency-report.js';
 import { chTime, isoSeconds, resolveWindow, rows, type ReportContext, type Window } from './report-sql.js';
 import { retentionReport } from './retention-report.js';
@@ -102,5 +103,9 @@ export async function runReport(ctx: ReportContext, name: ReportName, query: unk
       return latencyReport(ctx, query as z.infer<(typeof ReportQueries)['latency']>, w);
     case 'retention':
       return retentionReport(ctx, query as z.infer<(typeof ReportQueries)['retention']>, w);
+    case 'conversation-kinds':
+      return conversationKindsReport(ctx, query as z.infer<(typeof ReportQueries)['conversation-kinds']>, w);
+    case 'busiest-hours':
+      return busiestHoursReport(ctx, query as z.infer<(typeof ReportQueries)['busiest-hours']>, w);
   }
 }

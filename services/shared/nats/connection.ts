@@ -1,6 +1,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { embeddedNatsAuth, natsConnectionOptions, type NatsClientAuth } from './credentials.js';
 
 export interface NatsHandles {
   nc: NatsConnection;
@@ -9,12 +11,23 @@ export interface NatsHandles {
 }
 
 /**
+ * The credentials a process of this config presents: the configured ones for
+ * an external NATS (NATS_URL set), else the embedded server's password from
+ * the data dir (so the CLI on the same machine needs no flags).
+ */
+export function natsClientAuth(config: Config): NatsClientAuth {
+  return config.nats.url ? config.nats.client : embeddedNatsAuth(config.dataDir);
+}
+
+/**
  * Connects with unlimited reconnects: a gateway outlives a nats-server
  * restart. Status changes are logged so an operator can see flapping.
+ * Credentials come from `auth` or from `user:pass@` in `url`; the URL is
+ * never logged here (redactNatsUrl where one must be).
  */
-export async function connectNats(url: string, name: string, log: Logger): Promise<NatsHandles> {
+export async function connectNats(url: string, name: string, log: Logger, auth: NatsClientAuth = {}): Promise<NatsHandles> {
   const nc = await connect({
-    servers: url.split(','),
+    ...natsConnectionOptions(url, auth),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

@@ -1,4 +1,4 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Consumer, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ParleyEvent, parseStoredEvent, upcastStoredEvent, type EventType } from '../../../contracts/index.js';
 import { AppError } from '../errors.js';
@@ -17,6 +17,11 @@ const APPEND_TIMEOUT_MS = 5000;
  * and a replay from the log shows the same `prevSeq` as live delivery did.
  */
 export const PREV_SEQ_HEADER = 'Parley-Prev-Seq';
+
+/** A pull reading a subject ends after this long without messages (then a new consumer is tried). */
+const SUBJECT_PULL_EXPIRES_MS = 2000;
+/** Failed pulls in a row (empty, or no responders) before a subject read fails as `unavailable`. */
+const SUBJECT_PULL_ATTEMPTS = 5;
 
 /** Conflicts an unconditional append retries before giving up (another writer kept winning). */
 const AUTO_APPEND_ATTEMPTS = 12;
@@ -285,18 +290,42 @@ export class EventStore {
   async *readSubjectEntries(subject: string, afterSeq: number): AsyncGenerator<LogEntry> {
     const last = await this.lastSubjectSeq(subject);
     if (last <= afterSeq) return;
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: [subject],
-      opt_start_seq: afterSeq + 1,
-    });
-    const messages = await consumer.consume({ max_messages: 256 });
+    // Bounded pulls from an ordered consumer, not one open-ended consume(): for a minute or more after a
+    // replicated stream's leader was frozen, a new consumer's pull may go unanswered (consume() then waits
+    // 30-45 s for its missed-heartbeat recovery, holding the conversation's commands) or be answered 503 no
+    // responders (docs/reliability.md). Either way a new consumer from the last event read is tried, a few times.
+    let seen = afterSeq;
+    let consumer: Consumer | null = null;
     try {
-      for await (const m of messages) {
-        yield decodeEntry(m.seq, m.subject, m.data, prevSeqOf(m.headers));
-        if (m.seq >= last || m.info.pending === 0) break;
+      for (let failures = 0; ; ) {
+        consumer ??= await this.js.consumers.get(this.stream, { filter_subjects: [subject], opt_start_seq: seen + 1, inactive_threshold: 10_000 });
+        let received = 0;
+        let failure: unknown = null;
+        try {
+          const batch = await consumer.fetch({ max_messages: 1000, expires: SUBJECT_PULL_EXPIRES_MS });
+          for await (const m of batch) {
+            received++;
+            seen = m.seq;
+            yield decodeEntry(m.seq, m.subject, m.data, prevSeqOf(m.headers));
+            if (m.seq >= last || m.info.pending === 0) return;
+          }
+        } catch (err) {
+          if (!/no responders/i.test(String((err as Error)?.message))) throw err;
+          failure = err;
+        }
+        if (received > 0 && failure === null) {
+          // Progress, and more to come: the next pull from the same consumer.
+          failures = 0;
+          continue;
+        }
+        // An empty or refused pull: a new consumer from the last event read.
+        void consumer.delete().catch(() => undefined);
+        consumer = null;
+        if (++failures >= SUBJECT_PULL_ATTEMPTS) throw new AppError('unavailable', `the event log stopped answering a read of ${subject} after sequence ${seen}`, { cause: failure ?? undefined });
+        await new Promise((resolve) => setTimeout(resolve, 100 * failures));
       }
     } finally {
-      await messages.close().catch(() => undefined);
+      if (consumer) await consumer.delete().catch(() => undefined);
     }
   }
 

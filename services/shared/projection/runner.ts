@@ -224,6 +224,7 @@ export class ProjectionRunner {
       this.metrics.held.inc(result.held);
       this.metrics.parked.inc(result.parked.length);
       this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
+      if (result.handled > 0) this.metrics.applyDelaySeconds.observe(Math.max(0, Date.now() - Number(msgs[result.handled - 1]!.timestampNanos / 1_000_000n)) / 1000);
       for (const p of result.parked) this.log.error('event parked: its entity waits for a re-drive', { ...p, maxDeliveries: this.maxDeliveries });
       for (const t of result.tombstones.resolved) this.log.info('tombstoned event resolved: its entity flows again', t);
       if (result.handled < msgs.length) this.retry(msgs.slice(result.handled), gate, result.retryReason);

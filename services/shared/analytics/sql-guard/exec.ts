@@ -8,8 +8,13 @@ import type { ClickHouseClient } from '@clickhouse/client';
  * default_format into its output option (no SET, so it works in a readonly
  * session); a server takes it as a per-query setting.
  */
-export async function execText(client: ClickHouseClient, query: string, format: 'JSONEachRow' | 'JSONCompact', signal?: AbortSignal): Promise<string> {
-  const result = await client.exec({ query, clickhouse_settings: { default_format: format }, ...(signal ? { abort_signal: signal } : {}) });
+export async function execText(client: ClickHouseClient, query: string, format: 'JSONEachRow' | 'JSONCompact', signal?: AbortSignal, params?: Record<string, string | null>): Promise<string> {
+  const result = await client.exec({
+    query,
+    clickhouse_settings: { default_format: format },
+    ...(signal ? { abort_signal: signal } : {}),
+    ...(params && Object.keys(params).length > 0 ? { query_params: params } : {}),
+  });
   const chunks: Buffer[] = [];
   for await (const chunk of result.stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks).toString('utf8');

@@ -52,7 +52,7 @@ const SCALAR = `
   toInt8OrNull toInt16OrNull toInt32OrNull toInt64OrNull toUInt8OrNull toUInt16OrNull toUInt32OrNull toUInt64OrNull toFloat32OrNull toFloat64OrNull
   toInt32OrDefault toInt64OrDefault toUInt32OrDefault toUInt64OrDefault toFloat64OrDefault
   toDecimal32 toDecimal64 toDecimal128 toDecimal256 toDecimal32OrNull toDecimal64OrNull toDecimal128OrNull toDecimalString
-  CAST accurateCast accurateCastOrNull accurateCastOrDefault reinterpretAsString
+  CAST _CAST accurateCast accurateCastOrNull accurateCastOrDefault reinterpretAsString
   toDate toDate32 toDateTime toDateTime32 toDateTime64 toDateOrNull toDateOrZero toDateTimeOrNull toDateTimeOrZero toDateTime64OrNull toDateTime64OrZero
   toDateOrDefault toDateTimeOrDefault toDateTime64OrDefault
   parseDateTime parseDateTimeOrNull parseDateTimeOrZero parseDateTime64 parseDateTime64OrNull

@@ -29,6 +29,8 @@ export interface VettedSql {
   /** The canonical statement to run, on the read-only session. */
   query: string;
   kind: StatementKind;
+  /** The output format a trailing FORMAT clause asked for (only with `GuardOptions.formats`); it is no longer in `query`. */
+  format?: string;
   /** Settings the session it runs on must have (createReadOnlyAnalyticsClient applies them). */
   settings: typeof ANALYST_LIMITS;
 }
@@ -36,6 +38,20 @@ export interface VettedSql {
 export interface GuardOptions {
   /** The analytics database: the only one whose tables may be read. */
   database: string;
+  /**
+   * Values of `{name:Type}` parameters (the ClickHouse HTTP interface's
+   * `param_<name>`). Without them a parameter is refused. With them the tree
+   * checked is the one the engine prints with the values substituted, exactly
+   * as it substitutes them when the statement runs with the same values: a
+   * parameter of type Identifier naming a table is checked like a written one.
+   */
+  params?: Record<string, string | null>;
+  /**
+   * Output formats a trailing `FORMAT <name>` clause may choose (the
+   * ClickHouse-compatible endpoint). The clause is cut off the canonical text
+   * and the rest is vetted as usual; without this option FORMAT is refused.
+   */
+  formats?: ReadonlyMap<string, string>;
 }
 
 /** A ClickHouse exception (`Code: N. DB::Exception: ...`), as opposed to our own failures. */
@@ -71,8 +87,9 @@ export async function vetAnalyticsSql(client: ClickHouseClient, sql: string, opt
     return row?.f ?? '';
   });
   if (canonical.trim() === '') throw new AppError('sql_rejected', 'the query is empty');
+  const { text: query, format } = options.formats ? splitFormat(canonical, options.formats) : { text: canonical, format: undefined };
   const lines = await engine('parse', async () => {
-    const text = await execText(client, `EXPLAIN AST ${canonical}`, 'JSONEachRow');
+    const text = await execText(client, `EXPLAIN AST ${query}`, 'JSONEachRow', undefined, options.params);
     try {
       return text.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { explain: string }).explain);
     } catch (err) {
@@ -84,12 +101,30 @@ export async function vetAnalyticsSql(client: ClickHouseClient, sql: string, opt
   if (!ROOTS.has(rootKind)) throw new AppError('sql_rejected', `only read-only statements are accepted (${STATEMENTS_TEXT}), not ${describeKind(rootKind) || 'this'}`);
   const kind = checkStatement(parseAstDump(lines), options);
   if (kind === 'show_tables') {
-    const m = SHOW_TABLES.exec(canonical);
+    const m = SHOW_TABLES.exec(query);
     if (!m || (m[1] !== undefined && m[1] !== options.database)) {
       throw new AppError('sql_rejected', `of the SHOW statements only SHOW TABLES [FROM ${options.database}] [LIKE '...'] is accepted`);
     }
   }
-  return { query: canonical, kind, settings: ANALYST_LIMITS };
+  return { query, kind, ...(format ? { format } : {}), settings: ANALYST_LIMITS };
+}
+
+/** The canonical text ends with ` FORMAT <name>` exactly when it has a FORMAT clause (formatQuerySingleLine prints it last). */
+const TRAILING_FORMAT = /^(.*) FORMAT ([A-Za-z][A-Za-z0-9]*)$/s;
+
+/**
+ * Cuts a trailing FORMAT clause off the canonical text. Safe whatever the
+ * text is: the rest is parsed and checked on its own (a FORMAT, SETTINGS or
+ * INTO OUTFILE left in it is refused) and is what runs; the name only picks
+ * an output format from the allow-list (`formats`: lower-case name to the
+ * engine's spelling).
+ */
+function splitFormat(canonical: string, formats: ReadonlyMap<string, string>): { text: string; format: string | undefined } {
+  const m = TRAILING_FORMAT.exec(canonical);
+  if (!m) return { text: canonical, format: undefined };
+  const format = formats.get(m[2]!.toLowerCase());
+  if (!format) throw new AppError('sql_rejected', `FORMAT ${m[2]} is not offered here (formats: ${[...new Set(formats.values())].join(', ')})`);
+  return { text: m[1]!, format };
 }
 
 export { ALLOWED_FUNCTION_NAMES, ALLOWED_TABLE_FUNCTIONS, isAllowedFunction, PARSER_FUNCTION_NAMES } from './functions.js';
