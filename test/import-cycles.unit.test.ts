@@ -25,7 +25,7 @@ function sources(dir: string, out: string[] = []): string[] {
 }
 
 /** Relative specifiers this module loads at run time. */
-export function runtimeImports(text: string): string[] {
+function runtimeImports(text: string): string[] {
   const found: string[] = [];
   const statement = /(?:^|\n)\s*(import|export)\s+(type\s+)?([^;]*?)\s+from\s+'(\.{1,2}\/[^']+)'/g;
   for (const m of text.matchAll(statement)) {

@@ -10,6 +10,7 @@ export function graphemes(s: string): string[] {
 }
 
 // Zero-width: combining marks, joiners, variation selectors, bidi marks and isolates, BOM.
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: each zero-width code point is matched alone, on purpose (a run of them is measured).
 const ZERO_WIDTH = /^(?:\p{Mn}|\p{Me}|\p{Cf}|[\u200B-\u200F\u2028-\u202E\u2060-\u206F\uFE00-\uFE0F\uFEFF])+$/u;
 // Shown two columns wide: emoji presentation, emoji made so by VS16, flags, keycaps.
 const WIDE_EMOJI = /\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F|\p{Regional_Indicator}|\u20E3/u;

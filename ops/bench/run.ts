@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: runs the benchmark suite on this machine and writes
- * bench-results/<time>-<scale>.json and .md. Not a test: nothing here
+ * bench-results/<time>-<scale>.json and .md, and bench-results/latest.json
+ * (the per-system, per-scenario summary of ops/bench/summary.ts). Not a test: nothing here
  * passes or fails on timing. Options:
  *
- *   --scale smoke|full      (default full; smoke is the CI-sized run)
- *   --only fanout,idle,storm,external
+ *   --scale smoke|quick|full (default full; smoke is the CI-sized run; quick: 1:1 and groups of 10 only, a few minutes)
+ *   --only fanout,idle,storm,external,scaleout (scaleout: Parley at R1/R3 with 1/2 gateways; only when named)
  *   --systems parley,peer
  *   --sustain 60            seconds of the brief's 5,000 sends/s phase
  *   --storm-clients 2000    storm size (skips the separate 20,000-client Parley storm)
@@ -17,7 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { markdownReport } from './report.js';
-import { fullScale, SMOKE } from './scales.js';
+import { fullScale, QUICK, SMOKE } from './scales.js';
+import { writeRunFiles } from './results.js';
 import { runSuite, type ScenarioName, type SuiteResult, type SystemName } from './suite.js';
 
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -42,7 +44,8 @@ if (values.report) {
   process.stdout.write(markdownReport(JSON.parse(fs.readFileSync(values.report, 'utf8')) as SuiteResult) + '\n');
   process.exit(0);
 }
-const chosen = values.scale === 'smoke' ? SMOKE : fullScale(Number(values.sustain));
+if (!['smoke', 'quick', 'full'].includes(values.scale)) throw new Error(`--scale ${values.scale}: smoke, quick or full`);
+const chosen = values.scale === 'smoke' ? SMOKE : values.scale === 'quick' ? QUICK : fullScale(Number(values.sustain));
 const stormClients = values['storm-clients'] ? Number(values['storm-clients']) : null;
 const sized = stormClients ? { ...chosen, storm: { ...chosen.storm, clients: stormClients }, stormTargetClients: null } : chosen;
 const topologies = values.topologies?.split(',');
@@ -54,9 +57,5 @@ const result = await runSuite({
   ...(values.systems ? { systems: values.systems.split(',') as SystemName[] } : {}),
   ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
 });
-fs.mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `${result.startedAt.replace(/[:.]/g, '-')}-${scale.name}`);
-fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
-const md = markdownReport(result);
-fs.writeFileSync(`${base}.md`, md);
-process.stdout.write(`${md}\nwritten: ${base}.json and ${base}.md\n`);
+const files = writeRunFiles(result, values.out);
+process.stdout.write(`${files.markdown}\nwritten: ${[files.json, files.md, files.latest].filter(Boolean).join(', ')}\n`);

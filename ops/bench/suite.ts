@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ensureNatsServer } from '../embedded/nats-binary.js';
+import { startNatsCluster } from '../embedded/nats-cluster.js';
 import { startNatsServer } from '../embedded/nats-server.js';
 import { startEmbeddedPostgres } from '../embedded/postgres.js';
-import { postgresPids } from './lib/private-stack.js';
-import { openFilesLimit } from './lib/proc.js';
+import { postmasterPid } from './lib/private-stack.js';
+import { openFilesLimit, sampleProcesses, sampleTreeCpuUs } from './lib/proc.js';
 import { LoadPool } from './load/pool.js';
 import { commitInfo, machineInfo, type MachineInfo } from './machine.js';
 import type { Scale } from './scales.js';
@@ -20,7 +21,15 @@ import { startPeer } from './targets/peer.js';
 import type { Target } from './targets/target.js';
 
 export type SystemName = 'parley' | 'peer';
-export type ScenarioName = 'fanout' | 'idle' | 'storm' | 'external';
+export type ScenarioName = 'fanout' | 'idle' | 'storm' | 'external' | 'scaleout';
+
+/** One scale-out configuration of Parley: stream replicas (1: one nats-server; 3: a local 3-node cluster) and gateway processes. */
+export interface ScaleoutResult {
+  replicas: number;
+  gateways: number;
+  natsServers: number;
+  fanout: FanoutResult;
+}
 
 export interface SuiteOptions {
   scale: Scale;
@@ -56,6 +65,8 @@ export interface SuiteResult {
   /** Parley's storm at the brief's size (over several gateways when one process's open-files limit is too low). */
   parleyStormAtTarget: StormResult | null;
   external: ExternalResult[];
+  /** `--only scaleout`: Parley at R1 and R3 with one and two gateways (empty otherwise). */
+  scaleout: ScaleoutResult[];
 }
 
 /** Headroom for a server process's own descriptors (NATS, Postgres pool, chDB, listen socket, stdio). */
@@ -70,7 +81,7 @@ function stormCapacity(spec: StormSpec, fdLimit: number): number {
 export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const systems = o.systems ?? ['parley', 'peer'];
-  const scenarios = new Set(o.scenarios ?? ['fanout', 'idle', 'storm', 'external']);
+  const scenarios = new Set<ScenarioName>(o.scenarios ?? o.scale.defaultScenarios ?? ['fanout', 'idle', 'storm', 'external']);
   const tag = randomBytes(3).toString('hex');
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
@@ -91,6 +102,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     peer: { fanout: [], idle: null, storm: null, notes: [] },
     parleyStormAtTarget: null,
     external: [],
+    scaleout: [],
   };
   // Ctrl-C or SIGTERM: stop the servers this run started (children follow their IPC channel).
   const onSignal = (signal: NodeJS.Signals) => {
@@ -107,7 +119,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     let natsUrl = o.natsUrl;
     const infra: { nats?: number; pgDir?: string } = {};
     let pgAdminUrl = o.pgAdminUrl;
-    const needServers = scenarios.has('fanout') || scenarios.has('idle') || scenarios.has('storm');
+    const needServers = scenarios.has('fanout') || scenarios.has('idle') || scenarios.has('storm') || scenarios.has('scaleout');
     if (needServers && !natsUrl) {
       const binary = await ensureNatsServer({ projectDir: o.projectDir, log: quietLog });
       const nats = await startNatsServer({ binary: binary.path, dataDir: path.join(dir, 'nats'), port: 0, maxPayload: 1 << 20, log: quietLog });
@@ -131,13 +143,26 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       url.pathname = `/${name}`;
       return url.toString();
     };
-    const start = async (system: SystemName, gateways = 1): Promise<{ target: Target; pool: LoadPool; stop(): Promise<void> }> => {
+    /** Every server process a system uses besides its own (the peer uses Postgres only), when this run started it. */
+    const infraOf = (system: SystemName, natsPids: number[]): Record<string, () => number> => {
+      const kinds: Record<string, () => number> = {};
+      if (system === 'parley' && natsPids.length) kinds.nats = () => sampleProcesses(natsPids).cpuUs;
+      const pgDir = infra.pgDir;
+      // The postmaster's tree, exited backends included (their CPU moves to the postmaster's children time).
+      if (pgDir) kinds.postgres = () => sampleTreeCpuUs(postmasterPid(pgDir));
+      return kinds;
+    };
+    const start = async (
+      system: SystemName,
+      gateways = 1,
+      nats: { url: string; pids: number[]; env?: Record<string, string> } = { url: natsUrl!, pids: infra.nats ? [infra.nats] : [] },
+    ): Promise<{ target: Target; pool: LoadPool; stop(): Promise<void> }> => {
       const n = dbCounter;
       const target =
         system === 'parley'
-          ? await startParley({ natsUrl: natsUrl!, databaseUrl: await newDatabase('parley'), namespace: `b${tag}${n}`, dataDir: path.join(dir, `parley-${n}`), gateways, stableMs: Math.min(1000, o.scale.settleMs) })
+          ? await startParley({ natsUrl: nats.url, databaseUrl: await newDatabase('parley'), namespace: `b${tag}${n}`, dataDir: path.join(dir, `parley-${n}`), gateways, stableMs: Math.min(1000, o.scale.settleMs), ...(nats.env ? { env: nats.env } : {}) })
           : await startPeer({ databaseUrl: await newDatabase('peer') });
-      target.infraPids = () => [...(infra.nats ? [infra.nats] : []), ...(infra.pgDir ? postgresPids(infra.pgDir) : [])];
+      target.infra = infraOf(system, nats.pids);
       const pool = await LoadPool.start(o.scale.loadWorkers, system, target.urls);
       return {
         target,
@@ -200,6 +225,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
         await (current as { stop(): Promise<void> } | null)?.stop();
       }
     }
+    if (scenarios.has('scaleout')) result.scaleout = await runScaleout(o, dir, start, log);
     result.external = await (externals ?? runExternals());
   } finally {
     process.off('SIGINT', onSignal);
@@ -210,6 +236,45 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   result.finishedAt = new Date().toISOString();
   result.loadAverageAtEnd = os.loadavg();
   return result;
+}
+
+type StartTarget = (system: SystemName, gateways: number, nats: { url: string; pids: number[]; env?: Record<string, string> }) => Promise<{ target: Target; pool: LoadPool; stop(): Promise<void> }>;
+
+/**
+ * Scale-out (issue 15): the same groups-of-10 load against Parley with one
+ * nats-server (R1) and a local 3-node cluster with STREAM_REPLICAS=3, each
+ * with one and two gateway processes (clients spread over them), a fresh
+ * deployment and database each. Every server process's CPU is counted:
+ * gateways, the workers process, every nats-server, Postgres.
+ */
+async function runScaleout(o: SuiteOptions, dir: string, start: StartTarget, log: (line: string) => void): Promise<ScaleoutResult[]> {
+  const out: ScaleoutResult[] = [];
+  const binary = await ensureNatsServer({ projectDir: o.projectDir, log: quietLog });
+  for (const replicas of [1, 3]) {
+    let nats: { url: string; pids: number[]; stop(): Promise<void> };
+    if (replicas === 1) {
+      const one = await startNatsServer({ binary: binary.path, dataDir: path.join(dir, 'scaleout-r1'), port: 0, maxPayload: 1 << 20, log: quietLog });
+      nats = { url: one.url, pids: [one.pid], stop: () => one.stop() };
+    } else {
+      const cluster = await startNatsCluster({ binary: binary.path, dataDir: path.join(dir, 'scaleout-r3'), size: 3, clientPorts: [0, 0, 0], routePorts: [0, 0, 0], maxPayload: 1 << 20, log: quietLog });
+      nats = { url: cluster.url, pids: cluster.nodes.map((n) => n.handle.pid), stop: () => cluster.stop() };
+    }
+    try {
+      for (const gateways of [1, 2]) {
+        log(`parley scale-out: R${replicas} on ${nats.pids.length} nats-server(s), ${gateways} gateway(s)`);
+        const s = await start('parley', gateways, { url: nats.url, pids: nats.pids, env: { STREAM_REPLICAS: String(replicas) } });
+        try {
+          const fanout = await runFanout(s.target, s.pool, o.scale.scaleout.spec, o.scale.scaleout.phases, `so${replicas}${gateways}`, log);
+          out.push({ replicas, gateways, natsServers: nats.pids.length, fanout });
+        } finally {
+          await s.stop();
+        }
+      }
+    } finally {
+      await nats.stop();
+    }
+  }
+  return out;
 }
 
 /** The embedded servers' own logs stay out of the benchmark output unless they fail. */

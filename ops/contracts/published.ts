@@ -6,11 +6,9 @@ import * as errors from '../../contracts/errors.js';
 import * as events from '../../contracts/events/index.js';
 import * as frames from '../../contracts/frames.js';
 import * as http from '../../contracts/http.js';
-import * as ids from '../../contracts/ids.js';
 import * as notifications from '../../contracts/notifications.js';
-import * as text from '../../contracts/text.js';
 import { HTTP_ROUTES, type RouteSpec } from './http-routes.js';
-import { repoRoot } from './reference.js';
+import { repoRoot, SHARED_TYPES } from './reference.js';
 import type { JsonSchema } from './schema-doc.js';
 
 /**
@@ -29,29 +27,13 @@ export const OPENAPI_PATH = path.join(PUBLISHED_DIR, 'openapi.json');
 
 const VERSION = '1';
 
-/** Types used in many places: defined once, referenced everywhere else. */
-const SHARED: [string, z.ZodType][] = [
-  ['UserId', ids.UserId],
-  ['ConversationId', ids.ConversationId],
-  ['MessageId', ids.MessageId],
-  ['ClientMsgId', ids.ClientMsgId],
-  ['RequestId', ids.RequestId],
-  ['MessageText', text.MessageText],
-  ['Title', text.Title],
-  ['Emoji', events.Emoji],
-  ['AttachmentId', events.AttachmentId],
-  ['AttachmentRef', events.AttachmentRef],
-  ['MessageRef', events.MessageRef],
-  ['ErrorCode', errors.ErrorCode],
-];
-
 type Defs = Record<string, JsonSchema>;
 
 const literal = (s: z.ZodType, key: string) => ((s as z.ZodObject).shape[key] as z.ZodLiteral<string>).value;
 
 /** Schemas with a definition of their own: everywhere else they appear as a `$ref` to it. */
 function namedSchemas(): [string, z.ZodType][] {
-  const named: [string, z.ZodType][] = [...SHARED];
+  const named: [string, z.ZodType][] = [...SHARED_TYPES];
   for (const union of events.ParleyEvent.options) for (const s of union.options) named.push([`Event.${literal(s, 'type')}`, s]);
   named.push(['ErrorBody', errors.ErrorBody]);
   for (const module of [http, notifications, analytics]) {

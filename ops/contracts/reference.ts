@@ -43,22 +43,25 @@ function entries(m: Module): [string, unknown][] {
     .map((k) => [k, m[k]]);
 }
 
+/** Types used in many places: defined (documented) once and referenced everywhere else, in every generated document. */
+export const SHARED_TYPES: readonly [string, z.ZodType][] = [
+  ['UserId', ids.UserId],
+  ['ConversationId', ids.ConversationId],
+  ['MessageId', ids.MessageId],
+  ['ClientMsgId', ids.ClientMsgId],
+  ['RequestId', ids.RequestId],
+  ['MessageText', text.MessageText],
+  ['Title', text.Title],
+  ['Emoji', events.Emoji],
+  ['AttachmentId', events.AttachmentId],
+  ['AttachmentRef', events.AttachmentRef],
+  ['MessageRef', events.MessageRef],
+  ['ErrorCode', errors.ErrorCode],
+];
+
 /** Shared scalar and small object types: rendered once under "Shared types", linked everywhere else. */
 function sharedTypes(): { names: NamedTypes; list: [string, z.ZodType][] } {
-  const list: [string, z.ZodType][] = [
-    ['UserId', ids.UserId],
-    ['ConversationId', ids.ConversationId],
-    ['MessageId', ids.MessageId],
-    ['ClientMsgId', ids.ClientMsgId],
-    ['RequestId', ids.RequestId],
-    ['MessageText', text.MessageText],
-    ['Title', text.Title],
-    ['Emoji', events.Emoji],
-    ['AttachmentId', events.AttachmentId],
-    ['AttachmentRef', events.AttachmentRef],
-    ['MessageRef', events.MessageRef],
-    ['ErrorCode', errors.ErrorCode],
-  ];
+  const list = [...SHARED_TYPES];
   const names = z.registry<{ id: string }>();
   for (const [id, schema] of list) names.add(schema, { id });
   return { names, list };

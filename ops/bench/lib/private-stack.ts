@@ -51,6 +51,11 @@ export async function startPrivateStack(opts: { syncInterval?: string; postgres?
   }
 }
 
+/** The postmaster's pid (from postmaster.pid): its process tree is Postgres. */
+export function postmasterPid(dataDir: string): number {
+  return Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
 /** Postgres' own CPU: the postmaster (pid from postmaster.pid) and its backends. */
 export function postgresPids(dataDir: string): number[] {
   const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);

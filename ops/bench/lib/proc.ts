@@ -44,6 +44,32 @@ export function sampleProcess(pid: number): ProcSample {
   return { cpuUs: (ticks * 1_000_000) / clockTicks(), rss: rssKb * 1024, fds, at: performance.now() };
 }
 
+/**
+ * CPU of a process and all its children, µs, counting children that exited
+ * too: the kernel adds a reaped child's CPU to its parent's cutime/cstime,
+ * so a short-lived child (a Postgres backend) is neither lost nor counted
+ * twice between two readings. Children that exit while being listed are
+ * skipped (their CPU shows up in the parent's next reading).
+ */
+export function sampleTreeCpuUs(rootPid: number): number {
+  const fields = (pid: number) => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const root = fields(rootPid);
+  let ticks = Number(root[11]) + Number(root[12]) + Number(root[13]) + Number(root[14]);
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const f = fields(Number(entry));
+      if (Number(f[1]) === rootPid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (ticks * 1_000_000) / clockTicks();
+}
+
 /** Sum over several processes (e.g. all gateways of a deployment). */
 export function sampleProcesses(pids: number[]): ProcSample {
   const all = pids.map(sampleProcess);

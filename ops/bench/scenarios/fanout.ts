@@ -52,6 +52,14 @@ export interface PhaseResult {
   /** NATS + Postgres CPU over the phase, µs (0 when they are not this run's own). */
   infraCpuUs: number;
   loadCpuUs: number;
+  /** CPU over the phase, µs, per kind of server process (gateways, workers, nats, postgres); the load generator is not in it. */
+  cpuUsBy: Record<string, number>;
+  /** Every server process of the system (gateways + role processes + NATS + Postgres it uses; chDB runs inside the workers). */
+  allServerCpuUs: number;
+  allCpuPerSendUs: number;
+  allCpuPerDeliveryUs: number;
+  /** Acked sends per second of all-process server CPU. */
+  sendsPerServerCpuSecond: number;
   wallSeconds: number;
 }
 
@@ -108,7 +116,8 @@ export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec
     const rate = phase.mode === 'open' ? (typeof phase.rate === 'number' ? phase.rate : Math.max(1, Math.round(lastMax * (phase.rate?.ofMax ?? 0.5)))) : 0;
     const server0 = sampleProcesses(target.serverPids);
     const support0 = sampleProcesses(target.supportPids);
-    const infra0 = sampleProcesses(target.infraPids?.() ?? []);
+    const infraGroups = target.infra ?? {};
+    const infra0 = Object.fromEntries(Object.entries(infraGroups).map(([k, cpuUs]) => [k, cpuUs()]));
     const load0 = await pool.cpuUs();
     const profiling = profileDir && target.profile ? target.profile : null;
     await profiling?.start();
@@ -123,9 +132,14 @@ export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec
     }
     const server1 = sampleProcesses(target.serverPids);
     const support1 = sampleProcesses(target.supportPids);
-    const infra1 = sampleProcesses(target.infraPids?.() ?? []);
+    const infra1 = Object.fromEntries(Object.entries(infraGroups).map(([k, cpuUs]) => [k, cpuUs()]));
     const load1 = await pool.cpuUs();
     const serverCpuUs = server1.cpuUs - server0.cpuUs;
+    const supportCpuUs = support1.cpuUs - support0.cpuUs;
+    const cpuUsBy: Record<string, number> = { [target.name === 'peer' ? 'server' : 'gateways']: serverCpuUs, ...(target.supportPids.length ? { workers: supportCpuUs } : {}) };
+    for (const k of Object.keys(infraGroups)) cpuUsBy[k] = Math.max(0, infra1[k]! - infra0[k]!);
+    const infraCpuUs = Object.keys(infraGroups).reduce((a, k) => a + cpuUsBy[k]!, 0);
+    const allServerCpuUs = serverCpuUs + supportCpuUs + infraCpuUs;
     const r: PhaseResult = {
       name: phase.name,
       mode: phase.mode,
@@ -146,16 +160,21 @@ export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec
       serverCpuUs,
       cpuPerIncomingUs: run.acked ? serverCpuUs / run.acked : 0,
       cpuPerDeliveredUs: drain.received ? serverCpuUs / drain.received : 0,
-      supportCpuUs: support1.cpuUs - support0.cpuUs,
-      infraCpuUs: Math.max(0, infra1.cpuUs - infra0.cpuUs),
+      supportCpuUs,
+      infraCpuUs,
       loadCpuUs: load1 - load0,
+      cpuUsBy,
+      allServerCpuUs,
+      allCpuPerSendUs: run.acked ? allServerCpuUs / run.acked : 0,
+      allCpuPerDeliveryUs: drain.received ? allServerCpuUs / drain.received : 0,
+      sendsPerServerCpuSecond: allServerCpuUs ? run.acked / (allServerCpuUs / 1e6) : 0,
       wallSeconds,
     };
     if (phase.mode === 'closed') lastMax = r.sendsPerSecond;
     results.push(r);
     log(
       `  ${spec.topology} ${phase.name}: ${Math.round(r.sendsPerSecond)} sends/s, ${Math.round(r.deliveriesPerSecond)} deliveries/s, p50 ${r.latencyMs.p50} ms p99 ${r.latencyMs.p99} ms, ` +
-        `lost ${r.lost} dup ${r.duplicates}, server CPU ${r.cpuPerIncomingUs.toFixed(1)} µs/in ${r.cpuPerDeliveredUs.toFixed(2)} µs/delivery` +
+        `lost ${r.lost} dup ${r.duplicates}, gateway CPU ${r.cpuPerIncomingUs.toFixed(1)} µs/in, all server processes ${r.allCpuPerSendUs.toFixed(1)} µs/send ${r.allCpuPerDeliveryUs.toFixed(2)} µs/delivery` +
         (Object.keys(r.failed).length ? `, failed ${JSON.stringify(r.failed)}` : '') +
         (r.behind ? `, behind ${r.behind}` : ''),
     );

@@ -41,6 +41,9 @@ export interface StormResult {
   eventsDelivered: number;
   serverCpuSeconds: number;
   supportCpuSeconds: number;
+  /** NATS and Postgres CPU over the storm (when this run started them), and every server process together. */
+  infraCpuSeconds?: number;
+  allServerCpuSeconds?: number;
   errors: string[];
 }
 
@@ -94,6 +97,8 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
 
   const server0 = sampleProcesses(target.serverPids);
   const support0 = sampleProcesses(target.supportPids);
+  const infraCpu = () => Object.values(target.infra ?? {}).reduce((a, cpuUs) => a + cpuUs(), 0);
+  const infra0 = infraCpu();
   const profiling = profileDir && target.profile ? target.profile : null;
   await profiling?.start();
   const r = await pool.storm('storm', nowMicros(), spec.deadlineSeconds * 1000, sent.acked);
@@ -104,6 +109,7 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
   }
   const server1 = sampleProcesses(target.serverPids);
   const support1 = sampleProcesses(target.supportPids);
+  const infraCpuSeconds = (infraCpu() - infra0) / 1e6;
   const result: StormResult = {
     clients: r.clients,
     setupFailed: sc.failed + wc.failed,
@@ -125,6 +131,8 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
     eventsDelivered: r.received,
     serverCpuSeconds: (server1.cpuUs - server0.cpuUs) / 1e6,
     supportCpuSeconds: (support1.cpuUs - support0.cpuUs) / 1e6,
+    infraCpuSeconds,
+    allServerCpuSeconds: (server1.cpuUs - server0.cpuUs + support1.cpuUs - support0.cpuUs) / 1e6 + infraCpuSeconds,
     errors: r.errors,
   };
   log(

@@ -17,6 +17,8 @@ export interface ParleyTargetOptions {
   gateways: number;
   /** How long the read model's checkpoint must stand still before settle() returns. */
   stableMs?: number;
+  /** More environment for every process (e.g. STREAM_REPLICAS=3 on a cluster). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
       RATE_FRAMES_PER_SECOND: '1000000',
       RATE_SENDS_PER_SECOND: '1000000',
       RATE_HTTP_PER_SECOND: '1000000',
+      ...o.env,
     };
   };
   const children: Child[] = [];

@@ -13,8 +13,11 @@ export interface Target {
   serverPids: number[];
   /** Processes doing the rest of the job (Parley's projector/analytics/notifier), reported for context. */
   supportPids: number[];
-  /** NATS and Postgres processes, when this run started them (set by the suite): where the rest of the CPU goes. */
-  infraPids?: () => number[];
+  /**
+   * Cumulative CPU (µs) of the NATS and Postgres processes this system uses, by kind (`nats`, `postgres`),
+   * when this run started them (set by the suite); read at the start and end of every phase.
+   */
+  infra?: Record<string, () => number>;
   createConversations(specs: ConvSpec[]): Promise<string[]>;
   /** Waits until everything appended so far is visible to connecting clients (Parley: the read model). */
   settle(): Promise<void>;

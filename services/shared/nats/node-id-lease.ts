@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { NatsSetupRefused } from './refusal.js';
+import { decodeLeaseEntry, isWrongLastSequence } from './kv-lease-entries.js';
 import { reconcileStream } from './replicas.js';
 
 /**
@@ -63,18 +64,7 @@ interface LeaseValue {
 
 type State = 'held' | 'stale' | 'lost' | 'released';
 
-function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-}
-
-function decode(entry: KvEntry | null): LeaseValue | null {
-  if (!entry || entry.operation !== 'PUT') return null;
-  try {
-    return entry.json<LeaseValue>();
-  } catch {
-    return null;
-  }
-}
+const decode = (entry: KvEntry | null) => decodeLeaseEntry<LeaseValue>(entry);
 
 function describeHolder(entry: KvEntry | null): string {
   const v = decode(entry);

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { Logger } from '../logger.js';
+import { decodeLeaseEntry, isWrongLastSequence } from './kv-lease-entries.js';
 import { reconcileStream } from './replicas.js';
 
 /**
@@ -86,18 +87,7 @@ export type AcquireResult = { held: true; reclaimedFrom?: string } | { held: fal
 
 const RELEASE_TIMEOUT_MS = 2_000;
 
-function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-}
-
-function decode(entry: KvEntry | null): LeaseValue | null {
-  if (!entry || entry.operation !== 'PUT') return null;
-  try {
-    return entry.json<LeaseValue>();
-  } catch {
-    return null;
-  }
-}
+const decode = (entry: KvEntry | null) => decodeLeaseEntry<LeaseValue>(entry);
 
 /** The bucket of one namespace's role leases, opened once per process. */
 export class RoleLeases {

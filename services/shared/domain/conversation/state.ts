@@ -121,12 +121,13 @@ export function evolve(state: ConversationState, event: ConversationEvent, seq: 
       state.members.set(event.data.from, 'admin');
       state.members.set(event.data.to, 'owner');
       return;
-    case 'message.sent':
+    case 'message.sent': {
       state.messages.set(event.data.messageId, { seq, sender: event.actor, at: event.at, status: 'active' });
       let bySender = state.sentByClientId.get(event.actor);
       if (!bySender) state.sentByClientId.set(event.actor, (bySender = new Map()));
       bySender.set(event.data.clientMsgId, event.data.messageId);
       return;
+    }
     case 'message.edited':
       return;
     case 'message.recalled':
