@@ -18,10 +18,11 @@ function isNotFound(err: unknown): boolean {
  * could hand out events out of order (unacknowledged deliveries left by a
  * stopped or crashed runner would come back only after ack_wait, behind
  * newer ones), when it is ahead of the checkpoint (an operator reset it
- * back), or when the projection's subjects changed. Only one runner per
+ * back), when the projection's subjects changed, or when the runner asks
+ * (`reposition`: one of its deliveries never reached it). Only one runner per
  * projection is expected to be running.
  */
-export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, checkpoint: number, log: Logger): Promise<void> {
+export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, checkpoint: number, log: Logger, options: { reposition?: boolean } = {}): Promise<void> {
   let info;
   try {
     info = await jsm.consumers.info(spec.stream, spec.name);
@@ -31,7 +32,7 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, ch
   if (info) {
     const filters = info.config.filter_subjects ?? (info.config.filter_subject ? [info.config.filter_subject] : []);
     const sameFilters = filters.length === spec.filterSubjects.length && filters.every((f) => spec.filterSubjects.includes(f));
-    if (sameFilters && info.num_ack_pending === 0 && info.ack_floor.stream_seq <= checkpoint) return;
+    if (!options.reposition && sameFilters && info.num_ack_pending === 0 && info.ack_floor.stream_seq <= checkpoint) return;
     log.info('repositioning the projector consumer at its checkpoint', {
       consumer: spec.name,
       checkpoint,

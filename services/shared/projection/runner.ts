@@ -6,6 +6,7 @@ import type { ShardInfo } from '../nats/streams.js';
 import { applyDeliveries } from './apply.js';
 import { CheckpointMoved, ensureCheckpointRow, readCheckpoint } from './checkpoint.js';
 import { consumerLag, ensureDurable } from './consumer.js';
+import { DeliveryGap, DeliverySequence } from './delivery-sequence.js';
 import { InOrderGate } from './in-order.js';
 import { collectProjectorGauges, projectorMetrics, type ProjectorMetrics } from './metrics.js';
 import { consumerFilter, type Projection, type ProjectorDeps } from './projection.js';
@@ -74,6 +75,10 @@ export class ProjectionRunner {
   private readonly metrics: ProjectorMetrics;
   private readonly shard: ShardInfo;
   private collecting = false;
+  /** Consumer deliveries of the open session, checked for holes (delivery-sequence.ts). */
+  private deliveries = new DeliverySequence(0);
+  /** Set after a hole: the next session recreates the consumer at the checkpoint. */
+  private repositionNext = false;
 
   constructor(
     private readonly deps: ProjectorDeps,
@@ -134,8 +139,10 @@ export class ProjectionRunner {
     }
     this.committed = checkpoint.seq;
     const spec = { stream: this.shard.stream, name: this.consumerName, filterSubjects: consumerFilter(this.projection, this.deps.subjects), maxAckPending: this.batchSize * 4 };
-    await ensureDurable(nats.jsm, spec, checkpoint.seq, this.log);
+    await ensureDurable(nats.jsm, spec, checkpoint.seq, this.log, { reposition: this.repositionNext });
+    this.repositionNext = false;
     const consumer = await nats.js.consumers.get(this.shard.stream, this.consumerName);
+    this.deliveries = new DeliverySequence((await consumer.info(false)).delivered.consumer_seq);
     // Without abort_on_missing_resource a deleted consumer would leave consume() waiting forever.
     return consumer.consume({ max_messages: this.batchSize, abort_on_missing_resource: true });
   }
@@ -153,7 +160,10 @@ export class ProjectionRunner {
           await this.messages?.close().catch(() => undefined);
           break;
         }
-        if (err instanceof CheckpointMoved) this.log.info('checkpoint moved, reopening from it', { err: err.message });
+        if (err instanceof DeliveryGap) {
+          this.repositionNext = true;
+          this.log.warn('a delivery went to another client or was lost; repositioning the consumer at the checkpoint', { err: err.message });
+        } else if (err instanceof CheckpointMoved) this.log.info('checkpoint moved, reopening from it', { err: err.message });
         // What an operator's reset does on purpose (it deletes the consumer so the runner repositions it).
         else if (/consumer (deleted|not found)/i.test(String((err as Error)?.message))) this.log.info('projector consumer was deleted, reopening from the checkpoint');
         else this.log.warn('projector session failed, reopening from the checkpoint', { err });
@@ -182,6 +192,7 @@ export class ProjectionRunner {
   private async consume(messages: ConsumerMessages): Promise<void> {
     const gate = new InOrderGate<JsMsg>();
     for await (const msg of messages) {
+      this.deliveries.next(msg.info.deliverySequence, msg.seq);
       // Already covered by the checkpoint (a redelivery after a lost ack).
       if (msg.seq <= this.committed) {
         msg.ack();
