@@ -1,8 +1,9 @@
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Locator, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { startTestPlatform, TEST_JWT_SECRET, type TestPlatform } from '../support/platform.js';
 import { launchChromium } from './browser.js';
 import { solidPng } from './png.js';
 
@@ -276,6 +277,20 @@ describe('the web client', () => {
     await send(ivy.page, 'are you there?');
     await expect.poll(() => ivy.page.getByText(/Message not sent/).count(), { timeout: 10_000 }).toBe(1);
     await shot(ivy.page, 'features');
+  });
+
+  it('returns a pasted token that has expired to the sign-in form, saying so, instead of retrying it forever', async () => {
+    const { page } = await user();
+    await page.goto(p.http);
+    const now = Math.floor(Date.now() / 1000);
+    const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'web-ivy', iss: p.config.auth.issuer, iat: now - 3600, exp: now - 60 })}`;
+    const expired = `${unsigned}.${createHmac('sha256', TEST_JWT_SECRET).update(unsigned).digest('base64url')}`;
+    await page.getByLabel('User id').fill('web-ivy');
+    await page.getByLabel(/^Token/).fill(expired);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.locator('#signin-error').textContent(), { timeout: 10_000 }).toMatch(/expired/);
+    expect(await page.getByRole('button', { name: 'Sign in' }).isVisible()).toBe(true);
   });
 
   it('works with the keyboard alone: sign in, start a conversation, send', async () => {

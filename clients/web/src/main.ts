@@ -121,13 +121,24 @@ function describeSynced(frame: SyncedFrame): { text: string; kind: string } {
 
 // ---- sign in -------------------------------------------------------------
 
-function jwtSubject(token: string): string | null {
+function jwtClaims(token: string): { sub?: unknown; exp?: unknown } {
   try {
-    const payload = JSON.parse(atob(token.split('.')[1]!.replaceAll('-', '+').replaceAll('_', '/')));
-    return typeof payload.sub === 'string' ? payload.sub : null;
+    return JSON.parse(atob(token.split('.')[1]!.replaceAll('-', '+').replaceAll('_', '/')));
   } catch {
-    return null;
+    return {};
   }
+}
+
+function jwtSubject(token: string): string | null {
+  const { sub } = jwtClaims(token);
+  return typeof sub === 'string' ? sub : null;
+}
+
+/** True once a token's `exp` (seconds) has passed. The gateway refuses it at the upgrade with an HTTP 401 a page
+ * never sees (the browser reports a bare 1006), so without this the page would retry an expired token forever. */
+function jwtExpired(token: string): boolean {
+  const { exp } = jwtClaims(token);
+  return typeof exp === 'number' && exp * 1000 <= Date.now();
 }
 
 ui.signinForm.addEventListener('submit', (ev) => {
@@ -154,7 +165,9 @@ async function signIn(): Promise<void> {
   }
 }
 
-ui.signOut.addEventListener('click', () => {
+ui.signOut.addEventListener('click', () => signOut());
+
+function signOut(reason = ''): void {
   client?.close();
   client = null;
   session = null;
@@ -166,8 +179,9 @@ ui.signOut.addEventListener('click', () => {
   ui.signOut.hidden = true;
   ui.me.textContent = '';
   showConnection('signed-out');
+  ui.signinError.textContent = reason;
   ui.signinUser.focus();
-});
+}
 
 function start(next: Session): void {
   session = next;
@@ -185,6 +199,11 @@ function start(next: Session): void {
       if (session?.dev) {
         session.token = (await devToken(session.userId)).token;
         api = new Api(session.token);
+      }
+      if (jwtExpired(session!.token)) {
+        // A pasted token cannot be renewed here: back to the sign-in form, saying why.
+        queueMicrotask(() => signOut('Your token has expired: paste a fresh one.'));
+        throw new Error('the token has expired');
       }
       return session!.token;
     },
