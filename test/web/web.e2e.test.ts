@@ -121,7 +121,7 @@ describe('the web client', () => {
 
     // Alice starts a 1:1 with the contract's names.
     await alice.page.getByRole('button', { name: 'New conversation' }).click();
-    await alice.page.getByLabel('Members').fill('web-bob');
+    await alice.page.getByRole('textbox', { name: 'Members', exact: true }).fill('web-bob');
     await alice.page.getByRole('button', { name: 'Create' }).click();
     await send(alice.page, 'hello @web-bob');
     await expect.poll(() => messageTexts(alice.page)).toEqual(['hello @web-bob']);
@@ -204,7 +204,7 @@ describe('the web client', () => {
     const frank = await user();
     await Promise.all([signIn(erin.page, 'web-erin'), signIn(frank.page, 'web-frank')]);
     await erin.page.getByRole('button', { name: 'New conversation' }).click();
-    await erin.page.getByLabel('Members').fill('web-frank');
+    await erin.page.getByRole('textbox', { name: 'Members', exact: true }).fill('web-frank');
     await erin.page.getByRole('button', { name: 'Create' }).click();
     await erin.page.getByLabel('Attach a file').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: solidPng(48, 32, [30, 120, 220]) });
     await expect.poll(() => erin.page.locator('.chip').textContent()).toContain('square.png');
@@ -222,7 +222,7 @@ describe('the web client', () => {
     const jack = await user();
     await Promise.all([signIn(ivy.page, 'web-ivy'), signIn(jack.page, 'web-jack')]);
     await ivy.page.getByRole('button', { name: 'New conversation' }).click();
-    await ivy.page.getByLabel('Members').fill('web-jack');
+    await ivy.page.getByRole('textbox', { name: 'Members', exact: true }).fill('web-jack');
     await ivy.page.getByRole('button', { name: 'Create' }).click();
     await send(ivy.page, 'first');
     await openConversation(jack.page, 'web-ivy');
@@ -262,8 +262,8 @@ describe('the web client', () => {
 
     // A channel.
     await ivy.page.getByRole('button', { name: 'New conversation' }).click();
-    await ivy.page.getByLabel('Channel').check();
-    await ivy.page.getByLabel('Members').fill('web-jack');
+    await ivy.page.getByLabel('Channel', { exact: true }).check();
+    await ivy.page.getByRole('textbox', { name: 'Members', exact: true }).fill('web-jack');
     await ivy.page.getByLabel('Title').fill('announcements');
     await ivy.page.getByRole('button', { name: 'Create' }).click();
     await expect.poll(() => ivy.page.getByRole('heading', { level: 2, name: '# announcements' }).count()).toBe(1);
@@ -277,6 +277,83 @@ describe('the web client', () => {
     await send(ivy.page, 'are you there?');
     await expect.poll(() => ivy.page.getByText(/Message not sent/).count(), { timeout: 10_000 }).toBe(1);
     await shot(ivy.page, 'features');
+  });
+
+  it('joins an open channel by id, sees its messages read-only where only admins post, and leaves it', async () => {
+    const kim = await user();
+    const lee = await user();
+    await Promise.all([signIn(kim.page, 'web-kim'), signIn(lee.page, 'web-lee')]);
+    await kim.page.getByRole('button', { name: 'New conversation' }).click();
+    await kim.page.getByLabel('Channel', { exact: true }).check();
+    await kim.page.getByLabel('Title').fill('open news');
+    await kim.page.getByLabel('Open channel').check();
+    await kim.page.getByLabel('Only admins post').check();
+    await kim.page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => kim.page.getByRole('heading', { level: 2, name: '# open news' }).count()).toBe(1);
+    await send(kim.page, 'welcome, readers');
+    await expect.poll(() => messageTexts(kim.page)).toEqual(['welcome, readers']);
+    // The header names the id others join with; the owner may post.
+    const info = (await kim.page.locator('#conversation-info').textContent()) ?? '';
+    expect(info).toMatch(/open, admins post/);
+    const channelId = info.match(/id (\S+)$/)?.[1];
+    expect(channelId).toBeTruthy();
+    expect(await kim.page.getByRole('textbox', { name: 'Message' }).isDisabled()).toBe(false);
+
+    // A wrong id is refused with a reason, not silently.
+    await lee.page.getByRole('textbox', { name: 'Channel id' }).fill('c_doesnotexist');
+    await lee.page.getByRole('button', { name: 'Join', exact: true }).click();
+    await expect.poll(() => lee.page.locator('#join-error').textContent(), { timeout: 10_000 }).toMatch(/^Could not join/);
+
+    await lee.page.getByRole('textbox', { name: 'Channel id' }).fill(channelId!);
+    await lee.page.getByRole('button', { name: 'Join', exact: true }).click();
+    await expect.poll(() => lee.page.getByRole('heading', { level: 2, name: '# open news' }).count(), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => messageTexts(lee.page), { timeout: 10_000 }).toEqual(['welcome, readers']);
+    // Only admins post: the message box is disabled for Lee, with the reason next to it.
+    await expect.poll(() => lee.page.getByRole('textbox', { name: 'Message' }).isDisabled()).toBe(true);
+    expect(await lee.page.getByRole('button', { name: 'Send', exact: true }).isDisabled()).toBe(true);
+    expect(await lee.page.getByText('Only admins can post in this channel.').isVisible()).toBe(true);
+    await send(kim.page, 'second post');
+    await expect.poll(() => messageTexts(lee.page), { timeout: 10_000 }).toEqual(['welcome, readers', 'second post']);
+    await expect.poll(() => lee.page.getByRole('list', { name: 'Members' }).getByRole('listitem').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringContaining('web-lee'), expect.stringContaining('web-kim')]),
+    );
+    await shot(lee.page, 'channel-joined');
+
+    // Leaving takes it out of Lee's list; Kim's header counts one member again.
+    await lee.page.getByRole('button', { name: 'Leave', exact: true }).click();
+    await expect.poll(() => lee.page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: /open news/ }).count(), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => kim.page.locator('#conversation-info').textContent(), { timeout: 10_000 }).toMatch(/^channel, 1 members/);
+  });
+
+  it('lists a group\'s members with their presence, and renames and adds members from the header', async () => {
+    const mia = await user();
+    const ned = await user();
+    await Promise.all([signIn(mia.page, 'web-mia'), signIn(ned.page, 'web-ned')]);
+    await mia.page.getByRole('button', { name: 'New conversation' }).click();
+    await mia.page.getByRole('textbox', { name: 'Members', exact: true }).fill('web-ned, web-oz');
+    await mia.page.getByLabel('Title').fill('Presence club');
+    await mia.page.getByRole('button', { name: 'Create' }).click();
+    const members = mia.page.getByRole('list', { name: 'Members' }).getByRole('listitem');
+    const state = (id: string) => members.filter({ hasText: id }).textContent();
+    await expect.poll(() => state('web-ned'), { timeout: 15_000 }).toBe('web-ned online');
+    expect(await state('web-mia')).toBe('web-mia online (you)');
+    // web-oz never signed in: offline, never seen.
+    await expect.poll(() => state('web-oz')).toBe('web-oz offline');
+
+    // Ned closes his page: within a presence refresh he shows offline with when he was last seen.
+    await ned.context.close();
+    await expect.poll(() => state('web-ned'), { timeout: 20_000 }).toMatch(/^web-ned offline, last seen \d/);
+    await shot(mia.page, 'members', true);
+
+    await mia.page.getByRole('button', { name: 'Rename', exact: true }).click();
+    await mia.page.getByRole('textbox', { name: 'New name' }).fill('Presence club 2');
+    await mia.page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => mia.page.getByRole('heading', { level: 2, name: 'Presence club 2' }).count(), { timeout: 10_000 }).toBe(1);
+
+    await mia.page.getByRole('textbox', { name: 'Add members' }).fill('web-pat');
+    await mia.page.getByRole('button', { name: 'Add', exact: true }).click();
+    await expect.poll(() => state('web-pat'), { timeout: 10_000 }).toBe('web-pat offline');
+    await expect.poll(() => mia.page.locator('#members-count').textContent(), { timeout: 10_000 }).toBe('(4)');
   });
 
   it('returns a pasted token that has expired to the sign-in form, saying so, instead of retrying it forever', async () => {

@@ -67,7 +67,12 @@ export class Api {
     return this.get(`/v1/presence?userIds=${userIds.map(encodeURIComponent).join(',')}`);
   }
 
-  create(body: { kind: 'direct'; peer: string } | { kind: 'group' | 'channel'; title: string; members: string[] }): Promise<CreateConversationResponse> {
+  create(
+    body:
+      | { kind: 'direct'; peer: string }
+      | { kind: 'group'; title: string; members: string[] }
+      | { kind: 'channel'; title: string; members: string[]; joinPolicy?: 'open' | 'invite'; postPolicy?: 'everyone' | 'admins' },
+  ): Promise<CreateConversationResponse> {
     return this.post('/v1/conversations', body);
   }
 

@@ -1,4 +1,4 @@
-import type { AttachmentRef, ConversationSummary, EventFrame, MessageView, ReceiptFrame, SyncedFrame, TypingFrame } from '../../../contracts/index.js';
+import type { AttachmentRef, CommandResult, ConversationSummary, EventFrame, MessageView, PresenceResponse, ReceiptFrame, SyncedFrame, TypingFrame } from '../../../contracts/index.js';
 import { keyValueStorage, ParleyClient, ParleyError, type ConnectionState } from '../../sdk/index.js';
 import { Api, ApiError, devToken } from './api.js';
 import { byId, formatTime, h } from './dom.js';
@@ -28,6 +28,11 @@ interface Conv {
   loading: boolean;
   /** Read markers of the other members (receipt frames and the receipts endpoint). */
   reads: Map<string, number>;
+  /**
+   * Members this page knows of: from the creation and membership events it has seen and the senders of loaded
+   * messages. The HTTP API has no member list, so for a channel joined later this is a partial view.
+   */
+  members: Set<string>;
 }
 
 const SESSION_KEY = 'parley.session';
@@ -47,6 +52,22 @@ const ui = {
   newForm: byId<HTMLFormElement>('new-conversation-form'),
   newMembers: byId<HTMLInputElement>('new-members'),
   newTitle: byId<HTMLInputElement>('new-title'),
+  newOpen: byId<HTMLInputElement>('new-open'),
+  newAdminsPost: byId<HTMLInputElement>('new-admins-post'),
+  joinForm: byId<HTMLFormElement>('join-form'),
+  joinId: byId<HTMLInputElement>('join-id'),
+  joinError: byId('join-error'),
+  rename: byId<HTMLButtonElement>('rename'),
+  leave: byId<HTMLButtonElement>('leave'),
+  renameForm: byId<HTMLFormElement>('rename-form'),
+  renameTitle: byId<HTMLInputElement>('rename-title'),
+  membersPanel: byId('members-panel'),
+  membersList: byId<HTMLUListElement>('members'),
+  membersCount: byId('members-count'),
+  addMembersForm: byId<HTMLFormElement>('add-members-form'),
+  addMembersInput: byId<HTMLInputElement>('add-members-input'),
+  readOnly: byId('read-only'),
+  send: byId<HTMLButtonElement>('send'),
   newError: byId('new-error'),
   showArchived: byId<HTMLInputElement>('show-archived'),
   searchForm: byId<HTMLFormElement>('search-form'),
@@ -235,7 +256,7 @@ window.addEventListener('online', () => client?.reconnectNow());
 
 function conv(id: string): Conv {
   let c = convs.get(id);
-  if (!c) convs.set(id, (c = { summary: null, messages: new Map(), nextCursor: undefined, loading: false, reads: new Map() }));
+  if (!c) convs.set(id, (c = { summary: null, messages: new Map(), nextCursor: undefined, loading: false, reads: new Map(), members: new Set() }));
   return c;
 }
 
@@ -303,6 +324,7 @@ function onEvent(frame: EventFrame): void {
         reactions: [],
       };
       if (!c.messages.has(m.messageId)) c.messages.set(m.messageId, m);
+      c.members.add(ev.actor);
       if (ev.actor === me) outbox?.remove(ev.data.clientMsgId);
       if (c.summary) {
         c.summary.lastActivityAt = ev.at;
@@ -340,8 +362,19 @@ function onEvent(frame: EventFrame): void {
       m.reactions = m.reactions.filter((x) => x.count > 0);
       break;
     }
+    case 'conversation.created':
+    case 'members.added':
+      for (const m of ev.data.members) c.members.add(m.userId);
+      scheduleListReload();
+      if (id === openId) void loadPresence(id);
+      break;
+    case 'member.removed':
+      c.members.delete(ev.data.userId);
+      scheduleListReload();
+      if (id === openId) renderMembers();
+      break;
     default:
-      // Membership, titles, policies, blocks: the list (and header) are refetched.
+      // Titles, policies, roles: the list (and header) are refetched.
       scheduleListReload();
   }
   renderList();
@@ -463,14 +496,16 @@ function submitComposer(): void {
   showConnection(client.state);
 }
 
-async function command(frame: Parameters<ParleyClient['command']>[0]): Promise<boolean> {
-  if (!client) return false;
+/** A command through the SDK: its result, or null once the failure has been announced. */
+async function command(frame: Parameters<ParleyClient['command']>[0], say: (text: string) => void = announce): Promise<CommandResult | null> {
+  if (!client) return null;
   try {
-    await client.command(frame);
-    return true;
+    const result = await client.command(frame);
+    lastSeq = Math.max(lastSeq, result.seq);
+    return result;
   } catch (err) {
-    announce(err instanceof ParleyError && err.code === 'unavailable' ? 'Not connected: try again when online.' : `Failed: ${(err as Error).message}`);
-    return false;
+    say(err instanceof ParleyError && err.code === 'unavailable' ? 'Not connected: try again when online.' : `Failed: ${(err as Error).message}`);
+    return null;
   }
 }
 
@@ -616,7 +651,13 @@ ui.newForm.addEventListener('submit', async (ev) => {
     return;
   }
   try {
-    const created = await api!.create(kind === 'direct' ? { kind, peer: members[0]! } : { kind, title, members });
+    const created = await api!.create(
+      kind === 'direct'
+        ? { kind, peer: members[0]! }
+        : kind === 'channel'
+          ? { kind, title, members, joinPolicy: ui.newOpen.checked ? 'open' : 'invite', postPolicy: ui.newAdminsPost.checked ? 'admins' : 'everyone' }
+          : { kind, title, members },
+    );
     lastSeq = Math.max(lastSeq, created.seq);
     ui.newForm.reset();
     ui.newForm.hidden = true;
@@ -655,7 +696,9 @@ ui.searchForm.addEventListener('submit', async (ev) => {
 // ---- open conversation -------------------------------------------------------------
 
 async function openConversation(id: string): Promise<void> {
+  if (openId !== id) presenceOf = new Map();
   openId = id;
+  ui.renameForm.hidden = true;
   endComposing();
   document.body.classList.add('has-open');
   ui.composer.hidden = false;
@@ -666,6 +709,7 @@ async function openConversation(id: string): Promise<void> {
   if (c.nextCursor === undefined) await loadHistory(id, true);
   markReadIfVisible();
   void loadReceipts(id);
+  renderMembers();
   void loadPresence(id);
   ui.input.focus();
 }
@@ -682,6 +726,7 @@ async function loadHistory(id: string, latest: boolean): Promise<void> {
   c.loading = true;
   try {
     const page = await api.history(id, latest ? null : c.nextCursor);
+    for (const m of page.messages) c.members.add(m.senderId);
     for (const m of page.messages) c.messages.set(m.messageId, { ...m, reactions: m.reactions.map((r) => ({ emoji: r.emoji, count: r.count, mine: r.mine })) });
     if (latest) {
       if (c.nextCursor === undefined || c.nextCursor === null) c.nextCursor = page.nextCursor;
@@ -715,6 +760,7 @@ function renderHeader(): void {
   if (!s) {
     ui.title.textContent = openId;
     ui.info.textContent = '';
+    ui.membersPanel.hidden = true;
     return;
   }
   ui.title.textContent = `${s.kind === 'channel' ? '# ' : ''}${titleOf(s)}`;
@@ -724,7 +770,26 @@ function renderHeader(): void {
   setToggle(ui.archive, s.archived, 'Archive', 'Unarchive');
   ui.block.hidden = s.kind !== 'direct';
   if (s.peer) setToggle(ui.block, blocked.has(s.peer), 'Block', 'Unblock');
-  if (s.kind !== 'direct') ui.info.textContent = `${s.kind}, ${s.memberCount} members, you are ${s.role}`;
+  const manager = s.role === 'owner' || s.role === 'admin';
+  ui.leave.hidden = s.kind === 'direct';
+  ui.rename.hidden = s.kind === 'direct' || !manager;
+  if (ui.rename.hidden) ui.renameForm.hidden = true;
+  if (s.kind !== 'direct') {
+    // The id is what others need to join an open channel.
+    const policy = s.kind === 'channel' ? `, ${s.joinPolicy === 'open' ? 'open' : 'invite only'}${s.postPolicy === 'admins' ? ', admins post' : ''}, id ${s.conversationId}` : '';
+    ui.info.textContent = `${s.kind}, ${s.memberCount} members, you are ${s.role}${policy}`;
+  }
+  // The posting permission: a channel where only admins post is read-only for its members.
+  const readOnly = s.kind === 'channel' && s.postPolicy === 'admins' && !manager;
+  ui.input.disabled = readOnly;
+  ui.send.disabled = readOnly;
+  ui.attach.disabled = readOnly;
+  ui.readOnly.hidden = !readOnly;
+  if (readOnly) ui.input.setAttribute('aria-describedby', 'read-only composer-hint');
+  else ui.input.setAttribute('aria-describedby', 'composer-hint');
+  ui.membersPanel.hidden = s.kind === 'direct';
+  ui.addMembersForm.hidden = s.kind === 'direct' || !manager;
+  renderMembers();
 }
 
 function setToggle(button: HTMLButtonElement, on: boolean, off: string, onLabel: string): void {
@@ -757,18 +822,134 @@ async function prefs(change: { mutedUntil?: number | null; pinned?: boolean; arc
   }
 }
 
+/** Most members the panel lists (and asks presence for): a channel may have thousands; the count says how many. */
+const MEMBERS_SHOWN = 50;
+/** Presence of the members listed for the open conversation only (never for every conversation). */
+type PresenceView = PresenceResponse['presence'][number];
+let presenceOf = new Map<string, PresenceView>();
+
+function shownMembers(id: string): string[] {
+  const me = session?.userId;
+  const known = [...conv(id).members].filter((u) => u !== me).sort();
+  return (me ? [me, ...known] : known).slice(0, MEMBERS_SHOWN);
+}
+
 async function loadPresence(id: string): Promise<void> {
   const s = convs.get(id)?.summary;
-  if (!s?.peer || !api) return;
+  if (!s || !api) return;
+  const ids = s.peer ? [s.peer] : shownMembers(id);
+  if (ids.length === 0) return;
   try {
-    const { presence } = await api.presence([s.peer]);
-    const p = presence[0];
-    if (openId === id && p) ui.info.textContent = p.status === 'online' ? `${s.peer} is online` : `${s.peer} is offline${p.lastSeenAt ? `, last seen ${formatTime(p.lastSeenAt)}` : ''}`;
+    const { presence } = await api.presence(ids);
+    if (openId !== id) return;
+    if (s.peer) {
+      const p = presence[0];
+      if (p) ui.info.textContent = p.status === 'online' ? `${s.peer} is online` : `${s.peer} is offline${p.lastSeenAt ? `, last seen ${formatTime(p.lastSeenAt)}` : ''}`;
+      return;
+    }
+    presenceOf = new Map(presence.map((p) => [p.userId, p]));
+    renderMembers();
   } catch {
     // Presence is decoration: the conversation works without it.
   }
 }
-setInterval(() => openId && void loadPresence(openId), 30_000);
+setInterval(() => openId && void loadPresence(openId), 10_000);
+
+function presenceText(userId: string): string {
+  if (userId === session?.userId) return 'online (you)';
+  const p = presenceOf.get(userId);
+  if (!p) return '';
+  return p.status === 'online' ? 'online' : `offline${p.lastSeenAt ? `, last seen ${formatTime(p.lastSeenAt)}` : ''}`;
+}
+
+function renderMembers(): void {
+  const s = openId ? convs.get(openId)?.summary : null;
+  if (!openId || !s || s.kind === 'direct') {
+    ui.membersList.replaceChildren();
+    return;
+  }
+  const shown = shownMembers(openId);
+  const known = conv(openId).members.size;
+  ui.membersCount.textContent = `(${s.memberCount}${shown.length < s.memberCount ? `, ${shown.length} shown` : ''})`;
+  ui.membersList.replaceChildren(
+    ...shown.map((u) => {
+      const state = presenceText(u);
+      return h('li', { class: `member ${presenceOf.get(u)?.status ?? ''}`, 'data-user': u }, h('span', { class: 'member-id', text: u }), state ? h('small', { class: 'member-state', text: ` ${state}` }) : null);
+    }),
+    ...(known < s.memberCount && shown.length < MEMBERS_SHOWN ? [h('li', { class: 'member more', text: `and ${s.memberCount - shown.length} more` })] : []),
+  );
+}
+
+ui.leave.addEventListener('click', async () => {
+  const id = openId;
+  if (!id) return;
+  if (!(await command({ t: 'leave', conversationId: id }))) return;
+  const c = convs.get(id);
+  if (c) c.summary = null;
+  openId = null;
+  ui.composer.hidden = true;
+  ui.actions.hidden = true;
+  ui.membersPanel.hidden = true;
+  ui.title.textContent = 'No conversation open';
+  ui.info.textContent = '';
+  document.body.classList.remove('has-open');
+  renderMessages();
+  renderList();
+  await loadList();
+  ui.newButton.focus();
+});
+
+ui.rename.addEventListener('click', () => {
+  ui.renameForm.hidden = !ui.renameForm.hidden;
+  const s = openId ? convs.get(openId)?.summary : null;
+  if (!ui.renameForm.hidden) {
+    ui.renameTitle.value = s?.title ?? '';
+    ui.renameTitle.focus();
+  }
+});
+
+ui.renameForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const title = ui.renameTitle.value.trim();
+  if (!openId || !title) return;
+  const s = convs.get(openId)?.summary;
+  if (await command({ t: 'rename', conversationId: openId, title })) {
+    if (s) s.title = title;
+    ui.renameForm.hidden = true;
+    renderHeader();
+    renderList();
+  }
+});
+
+ui.addMembersForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const userIds = ui.addMembersInput.value.split(',').map((m) => m.trim()).filter(Boolean);
+  if (!openId || userIds.length === 0) return;
+  if (await command({ t: 'add_members', conversationId: openId, userIds })) {
+    for (const u of userIds) conv(openId).members.add(u);
+    ui.addMembersInput.value = '';
+    scheduleListReload();
+    void loadPresence(openId);
+    renderMembers();
+  }
+});
+
+ui.joinForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  ui.joinError.textContent = '';
+  const id = ui.joinId.value.trim();
+  if (!id) {
+    ui.joinError.textContent = 'Enter a channel id.';
+    ui.joinId.focus();
+    return;
+  }
+  const joined = await command({ t: 'join', conversationId: id }, (text) => (ui.joinError.textContent = `Could not join: ${text}`));
+  if (!joined) return;
+  ui.joinId.value = '';
+  conv(id).members.add(session!.userId);
+  await loadList();
+  await openConversation(id);
+});
 
 /** Seeds "seen by" for the last own message from the receipts endpoint; receipt frames keep it current. */
 async function loadReceipts(id: string): Promise<void> {
