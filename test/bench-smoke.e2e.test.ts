@@ -45,6 +45,7 @@ describe('benchmark suite (smoke)', () => {
       expect(s.storm!.resumed).toBeGreaterThan(0);
       expect(s.storm!.duplicates).toBe(0);
       expect(s.storm!.allResumedSeconds).toBeGreaterThan(0);
+      expect(s.storm!.allServerCpuSeconds).toBeGreaterThanOrEqual(s.storm!.serverCpuSeconds);
     }
     for (const e of r.external.filter((x) => x.present)) {
       expect(e.exitCode, `${e.file}: ${e.output.join('\n')}`).toBe(0);

@@ -3,7 +3,7 @@ import type { StormResult } from './scenarios/storm.js';
 import type { SuiteResult } from './suite.js';
 import { summarize } from './summary.js';
 
-const int = (n: number) => Math.round(n).toLocaleString('en');
+const int = (n: number | undefined) => (n === undefined ? '–' : Math.round(n).toLocaleString('en'));
 // Runs recorded before a figure existed (`--report old.json`) show a dash for it.
 const f1 = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(1));
 const f2 = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(2));

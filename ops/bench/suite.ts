@@ -256,7 +256,13 @@ async function runScaleout(o: SuiteOptions, dir: string, start: StartTarget, log
       const one = await startNatsServer({ binary: binary.path, dataDir: path.join(dir, 'scaleout-r1'), port: 0, maxPayload: 1 << 20, log: quietLog });
       nats = { url: one.url, pids: [one.pid], stop: () => one.stop() };
     } else {
-      const cluster = await startNatsCluster({ binary: binary.path, dataDir: path.join(dir, 'scaleout-r3'), size: 3, clientPorts: [0, 0, 0], routePorts: [0, 0, 0], maxPayload: 1 << 20, log: quietLog });
+      // Free ports are picked before the servers bind them: on a busy machine another process may take one
+      // first and the cluster never forms; a second attempt picks new ones.
+      const startCluster = (attempt: number) => startNatsCluster({ binary: binary.path, dataDir: path.join(dir, `scaleout-r3-${attempt}`), size: 3, clientPorts: [0, 0, 0], routePorts: [0, 0, 0], maxPayload: 1 << 20, log: quietLog });
+      const cluster = await startCluster(1).catch((err: unknown) => {
+        log(`  the 3-node cluster did not form (${String(err)}); once more on new ports`);
+        return startCluster(2);
+      });
       nats = { url: cluster.url, pids: cluster.nodes.map((n) => n.handle.pid), stop: () => cluster.stop() };
     }
     try {

@@ -54,8 +54,8 @@ export function summarize(r: Pick<SuiteResult, 'parley' | 'peer'>): SummaryRow[]
         system,
         scenario: scenarioName(f),
         maxSendsPerSec: max ? round(max.sendsPerSecond, 1) : null,
-        serverCpuUsPerSend: cpu?.acked ? round(cpu.allCpuPerSendUs, 1) : null,
-        sendsPerCpuSecond: cpu?.allServerCpuUs ? round(cpu.sendsPerServerCpuSecond, 1) : null,
+        serverCpuUsPerSend: cpu?.acked && cpu.allCpuPerSendUs !== undefined ? round(cpu.allCpuPerSendUs, 1) : null,
+        sendsPerCpuSecond: cpu?.allServerCpuUs ? round(cpu.sendsPerServerCpuSecond, 1) : null, // null too for runs recorded before the figure existed
         cpuPhase: cpu?.name ?? null,
         half: latency(f.phases.find((p) => p.name === 'half of max')),
         at1000: latency(f.phases.find(isAt1000)),
