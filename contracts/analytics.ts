@@ -165,7 +165,14 @@ export const BusiestHoursReport = z.strictObject({
 });
 export type BusiestHoursReport = z.infer<typeof BusiestHoursReport>;
 
-export type AnalyticsReport = MessagesReport | ActiveUsersReport | LatencyReport | TopConversationsReport | RetentionReport | ConversationKindsReport | BusiestHoursReport;
+export type AnalyticsReport =
+  | MessagesReport
+  | ActiveUsersReport
+  | LatencyReport
+  | TopConversationsReport
+  | RetentionReport
+  | ConversationKindsReport
+  | BusiestHoursReport;
 
 /** POST /v1/analytics/sql: one read-only statement (SELECT with WITH/UNION, EXPLAIN, DESCRIBE TABLE, SHOW TABLES) on the analytics tables (docs/analytics.md). */
 export const SqlRequest = z.strictObject({

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { advancePosition, decodePosition, encodeShardPosition, MessageText, shouldReconnect, CloseCode, parseStoredEvent, subjectsFor, parseEntitySubject } from './index.js';
+import {
+  advancePosition,
+  decodePosition,
+  encodeShardPosition,
+  MessageText,
+  shouldReconnect,
+  CloseCode,
+  parseStoredEvent,
+  subjectsFor,
+  parseEntitySubject,
+} from './index.js';
 
 describe('message text policy', () => {
   it.each([
@@ -41,7 +51,10 @@ describe('sync positions', () => {
     const stale = advancePosition(later, encodeShardPosition({ shard: 0, epoch: 'e1', seq: 7 }));
     expect(decodePosition(stale)).toEqual([{ shard: 0, epoch: 'e1', seq: 9 }]);
     const other = advancePosition(later, encodeShardPosition({ shard: 1, epoch: 'x', seq: 2 }));
-    expect(decodePosition(other)).toEqual([{ shard: 0, epoch: 'e1', seq: 9 }, { shard: 1, epoch: 'x', seq: 2 }]);
+    expect(decodePosition(other)).toEqual([
+      { shard: 0, epoch: 'e1', seq: 9 },
+      { shard: 1, epoch: 'x', seq: 2 },
+    ]);
     const recreated = advancePosition(later, encodeShardPosition({ shard: 0, epoch: 'e2', seq: 1 }));
     expect(decodePosition(recreated)).toEqual([{ shard: 0, epoch: 'e2', seq: 1 }]);
   });

@@ -9,7 +9,12 @@ import { Title } from './text.js';
 export const DevTokenRequest = z.strictObject({
   userId: UserId,
   /** Lifetime in seconds; default 86400. */
-  ttlSeconds: z.number().int().min(60).max(30 * 86400).optional(),
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86400)
+    .optional(),
 });
 export const TokenResponse = z.strictObject({
   token: z.string(),
@@ -85,7 +90,10 @@ export type ConversationSummary = z.infer<typeof ConversationSummary>;
 
 /** Query of GET /v1/conversations/:id/messages. `after` waits (up to 5 s) until the read model includes that stream sequence. */
 export const HistoryQuery = z.strictObject({
-  before: z.string().regex(/^[0-9]{1,16}$/).optional(),
+  before: z
+    .string()
+    .regex(/^[0-9]{1,16}$/)
+    .optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   after: z.coerce.number().int().nonnegative().optional(),
 });
@@ -138,7 +146,9 @@ export type HealthResponse = z.infer<typeof HealthResponse>;
 export const UnreadResponse = z.strictObject({
   total: z.number().int().nonnegative(),
   mentions: z.number().int().nonnegative(),
-  conversations: z.array(z.strictObject({ conversationId: ConversationId, unread: z.number().int().nonnegative(), mentions: z.number().int().nonnegative(), muted: z.boolean() })),
+  conversations: z.array(
+    z.strictObject({ conversationId: ConversationId, unread: z.number().int().nonnegative(), mentions: z.number().int().nonnegative(), muted: z.boolean() }),
+  ),
 });
 export type UnreadResponse = z.infer<typeof UnreadResponse>;
 
@@ -168,7 +178,12 @@ export type VersionsResponse = z.infer<typeof VersionsResponse>;
 
 /** GET /v1/presence?userIds=a,b : only users who share a conversation with the caller are answered. */
 export const PresenceQuery = z.strictObject({
-  userIds: z.string().min(1).max(2000).transform((s) => s.split(',')).pipe(z.array(UserId).min(1).max(100)),
+  userIds: z
+    .string()
+    .min(1)
+    .max(2000)
+    .transform((s) => s.split(','))
+    .pipe(z.array(UserId).min(1).max(100)),
 });
 export const PresenceResponse = z.strictObject({
   presence: z.array(z.strictObject({ userId: UserId, status: z.enum(['online', 'offline']), lastSeenAt: z.number().int().nullable() })),
@@ -176,6 +191,12 @@ export const PresenceResponse = z.strictObject({
 export type PresenceResponse = z.infer<typeof PresenceResponse>;
 
 /** POST /v1/attachments?name=<file name>, raw bytes as the body, Content-Type set. */
-export const UploadQuery = z.strictObject({ name: z.string().min(1).max(255).refine((s) => !/[\u0000-\u001f\/\\]/.test(s), 'invalid file name') });
+export const UploadQuery = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(255)
+    .refine((s) => !/[\u0000-\u001f\/\\]/.test(s), 'invalid file name'),
+});
 export const UploadResponse = AttachmentRef.extend({ deduplicated: z.boolean() });
 export type UploadResponse = z.infer<typeof UploadResponse>;

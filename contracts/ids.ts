@@ -12,14 +12,22 @@ export const UserId = z.string().min(1).max(64).regex(SUBJECT_SAFE, 'user ids us
 export type UserId = z.infer<typeof UserId>;
 
 /** `d_<hash>` for 1:1 conversations (derived from the pair), `g_<snowflake>` for groups. */
-export const ConversationId = z.string().min(3).max(80).regex(/^[dgc]_[A-Za-z0-9_-]+$/, 'not a conversation id');
+export const ConversationId = z
+  .string()
+  .min(3)
+  .max(80)
+  .regex(/^[dgc]_[A-Za-z0-9_-]+$/, 'not a conversation id');
 export type ConversationId = z.infer<typeof ConversationId>;
 
 /**
  * Chosen by the client once per message and reused on every retry: the server
  * answers a retried id with the original message instead of storing it twice.
  */
-export const ClientMsgId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_:.-]+$/, 'client message ids use A-Z a-z 0-9 _ : . -');
+export const ClientMsgId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_:.-]+$/, 'client message ids use A-Z a-z 0-9 _ : . -');
 export type ClientMsgId = z.infer<typeof ClientMsgId>;
 
 /** A 64-bit time-ordered snowflake id, as a decimal string (JSON numbers lose precision past 2^53). */

@@ -92,7 +92,10 @@ export type NotificationStatus = z.infer<typeof NotificationStatus>;
 export const NotificationListQuery = z.strictObject({
   status: NotificationStatus.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  before: z.string().regex(/^[0-9]{1,18}$/).optional(),
+  before: z
+    .string()
+    .regex(/^[0-9]{1,18}$/)
+    .optional(),
 });
 export type NotificationListQuery = z.infer<typeof NotificationListQuery>;
 

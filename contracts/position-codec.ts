@@ -53,7 +53,15 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * no other keys; `ShardPosition` in position.ts is the same shape as a schema.
  */
 function isShardPosition(v: unknown): v is ShardPosition {
-  return isObject(v) && hasOnlyKeys(v, ['shard', 'epoch', 'seq']) && isCount(v.shard) && isCount(v.seq) && typeof v.epoch === 'string' && v.epoch.length >= 1 && v.epoch.length <= 64;
+  return (
+    isObject(v) &&
+    hasOnlyKeys(v, ['shard', 'epoch', 'seq']) &&
+    isCount(v.shard) &&
+    isCount(v.seq) &&
+    typeof v.epoch === 'string' &&
+    v.epoch.length >= 1 &&
+    v.epoch.length <= 64
+  );
 }
 
 function tokenShape(v: unknown): { p: ShardPosition[]; r: Record<string, number> } | null {
@@ -120,7 +128,10 @@ export function advancePosition(token: string | null, eventPos: string): string 
 /** The token with `shard`'s sequence lowered to at most `seq` (to resume from before a detected gap). */
 export function rewindPosition(token: string, shard: number, seq: number): string {
   const parts = decodePosition(token) ?? [];
-  return encodePosition(parts.map((p) => (p.shard === shard ? { ...p, seq: Math.min(p.seq, seq) } : p)), rewindsOf(token));
+  return encodePosition(
+    parts.map((p) => (p.shard === shard ? { ...p, seq: Math.min(p.seq, seq) } : p)),
+    rewindsOf(token),
+  );
 }
 
 /** The sequence a token holds for `shard` (0 when absent or unreadable). */

@@ -35,6 +35,10 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const sameShape: Same<ShardPosition, ShardPositionShape> = true;
 void sameShape;
 
-export const PositionToken = z.string().min(1).max(65_536).refine((s) => decodePosition(s) !== null, {
-  message: 'not a sync position token',
-});
+export const PositionToken = z
+  .string()
+  .min(1)
+  .max(65_536)
+  .refine((s) => decodePosition(s) !== null, {
+    message: 'not a sync position token',
+  });

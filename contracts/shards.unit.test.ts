@@ -57,7 +57,13 @@ describe('positions over several shards', () => {
   });
 
   it('take a new epoch of one shard without touching the other', () => {
-    const token = advancePosition(encodePosition([{ shard: 0, epoch: 'e0', seq: 9 }, { shard: 1, epoch: 'e1', seq: 40 }]), encodeShardPosition({ shard: 1, epoch: 'e1b', seq: 2 }));
+    const token = advancePosition(
+      encodePosition([
+        { shard: 0, epoch: 'e0', seq: 9 },
+        { shard: 1, epoch: 'e1', seq: 40 },
+      ]),
+      encodeShardPosition({ shard: 1, epoch: 'e1b', seq: 2 }),
+    );
     expect(decodePosition(token)).toEqual([
       { shard: 0, epoch: 'e0', seq: 9 },
       { shard: 1, epoch: 'e1b', seq: 2 },

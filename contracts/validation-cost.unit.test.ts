@@ -22,7 +22,7 @@ const HOSTILE: Record<string, string> = {
   'combining marks': `a${'\u0301'.repeat(LENGTH)}`,
   'regional indicators': '🇫'.repeat(LENGTH / 2),
   'lone surrogates': '\ud800'.repeat(LENGTH),
-  'digits': '9'.repeat(LENGTH),
+  digits: '9'.repeat(LENGTH),
 };
 
 /** The top-level field names of a frame schema (every option of a union). */

@@ -65,7 +65,9 @@ async function jwtSecret(): Promise<Record<string, string>> {
 }
 
 function startGateway(index: number, env: Record<string, string>, withWorkers: boolean): ChildProcess {
-  const entry = runningFromSources ? ['--import', 'tsx', path.join(projectDir, 'ops', 'start.ts')] : [path.join(path.dirname(fileURLToPath(import.meta.url)), 'start.js')];
+  const entry = runningFromSources
+    ? ['--import', 'tsx', path.join(projectDir, 'ops', 'start.ts')]
+    : [path.join(path.dirname(fileURLToPath(import.meta.url)), 'start.js')];
   const args = [...entry, '--exit-with-parent', ...(withWorkers ? [] : ['--no-workers'])];
   // Same process group: a terminal's Ctrl-C reaches each gateway directly, which stops itself.
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: 'inherit' });
@@ -123,7 +125,12 @@ async function main(): Promise<void> {
     detached: true,
   });
   if (stopping) return;
-  postgres = await startEmbeddedPostgres({ dataDir: path.join(clusterDir, 'postgres'), port: config.postgres.embeddedPort, log: log.child({ dependency: 'postgres' }), detached: true });
+  postgres = await startEmbeddedPostgres({
+    dataDir: path.join(clusterDir, 'postgres'),
+    port: config.postgres.embeddedPort,
+    log: log.child({ dependency: 'postgres' }),
+    detached: true,
+  });
   const databaseUrl = await postgres.ensureDatabase('parley');
   if (stopping) return;
   const shared: Record<string, string> = {
@@ -155,7 +162,10 @@ async function waitHealthy(port: number): Promise<void> {
   const url = `http://${config.gateway.host}:${port}/healthz`;
   const deadline = Date.now() + 120_000;
   while (!stopping) {
-    const ok = await fetch(url).then((r) => r.status === 200, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`gateway on port ${port} not healthy after 120 s`);
     await new Promise((r) => setTimeout(r, 250));

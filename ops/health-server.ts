@@ -17,7 +17,11 @@ export interface HealthServer {
  * 200 when what the active roles need is up; a standby role is healthy and
  * says so in the `roles` check.
  */
-export async function startHealthServer(runtime: Runtime, extra: Record<string, HealthCheck>, required: () => readonly string[] = () => requiredChecks([])): Promise<HealthServer> {
+export async function startHealthServer(
+  runtime: Runtime,
+  extra: Record<string, HealthCheck>,
+  required: () => readonly string[] = () => requiredChecks([]),
+): Promise<HealthServer> {
   const { config, log } = runtime;
   const checks: Record<string, HealthCheck> = {
     nats: async () => {
@@ -54,7 +58,11 @@ export async function startHealthServer(runtime: Runtime, extra: Record<string, 
       );
       return;
     }
-    reply(404, JSON.stringify({ error: { code: 'not_found', message: 'only /healthz, /readyz and /metrics here (no gateway role in this process)' } }), 'application/json');
+    reply(
+      404,
+      JSON.stringify({ error: { code: 'not_found', message: 'only /healthz, /readyz and /metrics here (no gateway role in this process)' } }),
+      'application/json',
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -87,7 +87,11 @@ export async function startRoles(config: Config, log: Logger, options: PlatformO
   }
   // The analysts' ClickHouse-compatible endpoint runs with the analytics role: refused before anything starts if unsafe.
   if (roles.includes('analytics')) enforceAnalyticsHttp(config);
-  const runtime = await openRuntime(config, log, { natsUrl: options.natsUrl, databaseUrl: options.databaseUrl, name: config.nodeId === undefined ? 'parley' : `parley-${config.nodeId}` });
+  const runtime = await openRuntime(config, log, {
+    natsUrl: options.natsUrl,
+    databaseUrl: options.databaseUrl,
+    name: config.nodeId === undefined ? 'parley' : `parley-${config.nodeId}`,
+  });
   runtime.metrics.includeRuntimeSeries(roles.join(','));
   const stops: (() => Promise<void>)[] = [];
   const singles = new Map<Role, SingleActiveRole<Stoppable>>();
@@ -114,14 +118,22 @@ export async function startRoles(config: Config, log: Logger, options: PlatformO
       roles: async () => describeRoles(roles, roleStatus()),
       // One `projector` check over every projection runner active here: the read model's and the notifier's.
       projector: async () => {
-        const runners = [...(service<ProjectorService>('projector')?.runners ?? []), ...(service<NotifierService>('notifier') ? [service<NotifierService>('notifier')!.runner] : [])];
+        const runners = [
+          ...(service<ProjectorService>('projector')?.runners ?? []),
+          ...(service<NotifierService>('notifier') ? [service<NotifierService>('notifier')!.runner] : []),
+        ];
         if (runners.length === 0) return 'no projection active in this process';
         return projectorLagCheck(runners, config.projector.maxHealthyLag)();
       },
     };
     if (!singleRoles.includes('projector') && !singleRoles.includes('notifier')) delete healthChecks.projector;
     // Readiness follows the roles working here now: a standby's dependencies count once it takes over.
-    const activeRoles = (): Role[] => [...(withGateway ? (['gateway'] as const) : []), ...roleStatus().filter((s) => s.state === 'active').map((s) => s.role as Role)];
+    const activeRoles = (): Role[] => [
+      ...(withGateway ? (['gateway'] as const) : []),
+      ...roleStatus()
+        .filter((s) => s.state === 'active')
+        .map((s) => s.role as Role),
+    ];
     const readiness = () => requiredChecks(activeRoles());
     let gateway: GatewayService | undefined;
     let health: HealthServer | undefined;

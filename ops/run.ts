@@ -90,7 +90,12 @@ export async function runProcess(options: RunOptions = {}): Promise<void> {
     if (roles.includes('gateway')) enforceExposure(config);
     stack = await startStack(config, log, projectDir, { ownsSignals: true });
     if (stopReason) return void (await stopAndExit(0));
-    running = await startRoles(config, log, { natsUrl: stack.natsUrl, databaseUrl: stack.databaseUrl, roles, onNodeIdLost: (reason) => requestStop(`node id lease lost (${reason})`, 1) });
+    running = await startRoles(config, log, {
+      natsUrl: stack.natsUrl,
+      databaseUrl: stack.databaseUrl,
+      roles,
+      onNodeIdLost: (reason) => requestStop(`node id lease lost (${reason})`, 1),
+    });
     if (stopReason) return void (await stopAndExit(0));
     starting = false;
     const port = running.gateway?.port ?? running.health?.port;

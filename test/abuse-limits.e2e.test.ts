@@ -12,7 +12,20 @@ import { api, TestClient } from './support/ws-client.js';
  * uploads that cannot run as active content when downloaded.
  */
 
-const ACTIVE_TYPES = ['image/svg+xml', 'text/html', 'application/xhtml+xml', 'application/xml', 'text/xml', 'application/javascript', 'text/javascript', 'application/pdf', 'text/plain', 'application/octet-stream', 'image/x-icon', 'text/css'];
+const ACTIVE_TYPES = [
+  'image/svg+xml',
+  'text/html',
+  'application/xhtml+xml',
+  'application/xml',
+  'text/xml',
+  'application/javascript',
+  'text/javascript',
+  'application/pdf',
+  'text/plain',
+  'application/octet-stream',
+  'image/x-icon',
+  'text/css',
+];
 const INLINE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'audio/mpeg', 'audio/ogg', 'video/mp4', 'video/webm'];
 const MAX_CONNECTIONS = 3;
 const FRAMES_PER_SECOND = 5; // bursts of 10
@@ -71,12 +84,14 @@ describe('connections per user (MAX_CONNECTIONS_PER_USER)', () => {
       opened[0]!.once('close', () => resolve());
       opened[0]!.close();
     });
-    await expect.poll(async () => {
-      const again = await open(token);
-      if (isRefusal(again)) return again.status;
-      opened[0] = again;
-      return 101;
-    }).toBe(101);
+    await expect
+      .poll(async () => {
+        const again = await open(token);
+        if (isRefusal(again)) return again.status;
+        opened[0] = again;
+        return 101;
+      })
+      .toBe(101);
     for (const ws of opened) ws.close();
   });
 });

@@ -4,7 +4,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ActiveUsersReport, LatencyReport, MessagesReport, RetentionReport, SqlResponse, TopConversationsReport, type ParleyEvent } from '../contracts/index.js';
+import {
+  ActiveUsersReport,
+  LatencyReport,
+  MessagesReport,
+  RetentionReport,
+  SqlResponse,
+  TopConversationsReport,
+  type ParleyEvent,
+} from '../contracts/index.js';
 import { analytics as analyticsCli } from '../ops/cli/analytics.js';
 import { isAppError } from '../services/shared/errors.js';
 import type { CliIO } from '../ops/cli/command.js';
@@ -33,7 +41,14 @@ const sql = (query: string, token = ADMIN) => api(p.http, 'POST', '/v1/analytics
 function cliIO(): CliIO & { lines: string[]; errors: string[] } {
   const lines: string[] = [];
   const errors: string[] = [];
-  const env = { PARLEY_DATA_DIR: p.config.dataDir, PARLEY_NAMESPACE: p.namespace, HOST: '127.0.0.1', PORT: String(p.platform.gateway.port), ANALYTICS_ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'warn' };
+  const env = {
+    PARLEY_DATA_DIR: p.config.dataDir,
+    PARLEY_NAMESPACE: p.namespace,
+    HOST: '127.0.0.1',
+    PORT: String(p.platform.gateway.port),
+    ANALYTICS_ADMIN_TOKEN: ADMIN,
+    LOG_LEVEL: 'warn',
+  };
   return { lines, errors, out: (l) => lines.push(l), err: (l) => errors.push(l), env, signal: new AbortController().signal };
 }
 
@@ -72,7 +87,11 @@ afterAll(async () => {
 
 describe('report endpoints answer what the raw table says', () => {
   it('messages per minute, hour and day, for all conversations or one', async () => {
-    for (const [granularity, fn] of [['minute', 'toStartOfMinute'], ['hour', 'toStartOfHour'], ['day', 'toStartOfDay']] as const) {
+    for (const [granularity, fn] of [
+      ['minute', 'toStartOfMinute'],
+      ['hour', 'toStartOfHour'],
+      ['day', 'toStartOfDay'],
+    ] as const) {
       const r = await report('messages', { granularity });
       expect(r.status).toBe(200);
       const body = MessagesReport.parse(r.body);
@@ -86,7 +105,11 @@ describe('report endpoints answer what the raw table says', () => {
   });
 
   it('daily, weekly and monthly active users', async () => {
-    for (const [period, fn] of [['day', 'toDate'], ['week', 'toMonday'], ['month', 'toStartOfMonth']] as const) {
+    for (const [period, fn] of [
+      ['day', 'toDate'],
+      ['week', 'toMonday'],
+      ['month', 'toStartOfMonth'],
+    ] as const) {
       const body = ActiveUsersReport.parse((await report('active-users', { period })).body);
       const raw = await a.q<{ p: string; u: string }>(`SELECT toString(${fn}(at)) AS p, uniqExact(actor) AS u FROM {db}.events GROUP BY p ORDER BY p`);
       expect(body.rows).toEqual(raw.map((x) => ({ period: x.p, activeUsers: Number(x.u) })));
@@ -103,7 +126,9 @@ describe('report endpoints answer what the raw table says', () => {
 
   it('send-to-deliver latency percentiles and histogram', async () => {
     const body = LatencyReport.parse((await report('latency', { granularity: 'minute' })).body);
-    const [raw] = await a.q<{ n: string; q: number[]; mx: number }>('SELECT count() AS n, quantilesTiming(0.5, 0.9, 0.99, 0.999)(latency_ms) AS q, max(latency_ms) AS mx FROM {db}.deliveries');
+    const [raw] = await a.q<{ n: string; q: number[]; mx: number }>(
+      'SELECT count() AS n, quantilesTiming(0.5, 0.9, 0.99, 0.999)(latency_ms) AS q, max(latency_ms) AS mx FROM {db}.deliveries',
+    );
     expect(body.total).toEqual({ deliveries: Number(raw!.n), p50Ms: raw!.q[0], p90Ms: raw!.q[1], p99Ms: raw!.q[2], p999Ms: raw!.q[3], maxMs: raw!.mx });
     expect(body.histogram.reduce((s, h) => s + h.deliveries, 0)).toBe(Number(raw!.n));
     expect(body.rows.reduce((s, r) => s + r.deliveries, 0)).toBe(Number(raw!.n));
@@ -145,7 +170,7 @@ describe('report endpoints answer what the raw table says', () => {
 
 describe('read-only SQL', () => {
   it('answers a SELECT with columns and rows', async () => {
-    const r = await sql('WITH 2 AS two SELECT count() * two AS n, uniqExact(conversation_id) AS c FROM parley.events WHERE type = \'message.sent\';');
+    const r = await sql("WITH 2 AS two SELECT count() * two AS n, uniqExact(conversation_id) AS c FROM parley.events WHERE type = 'message.sent';");
     expect(r.status).toBe(200);
     const body = SqlResponse.parse(r.body);
     const [raw] = await a.q<{ n: string; c: string }>("SELECT count() * 2 AS n, uniqExact(conversation_id) AS c FROM {db}.events WHERE type = 'message.sent'");
@@ -196,7 +221,10 @@ describe('the CLI', () => {
 
   it('refuses through the gateway what the HTTP endpoint refuses (one check for both)', async () => {
     for (const query of ["SELECT `file`('/etc/hostname')", 'SELECT * FROM system.settings']) {
-      const err = await analyticsCli.commands.sql!.run([query], cliIO()).then(() => null, (e: unknown) => e);
+      const err = await analyticsCli.commands.sql!.run([query], cliIO()).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(isAppError(err, 'sql_rejected'), query).toBe(true);
     }
   });
@@ -204,7 +232,10 @@ describe('the CLI', () => {
   it('rejects a statement that is not read-only, with exit status 1', async () => {
     const run = promisify(execFile);
     const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
-    const result = await run(tsx, ['ops/cli/main.ts', 'analytics', 'sql', 'DROP TABLE parley.events'], { cwd: root, env: { ...process.env, ...cliIO().env } }).then(
+    const result = await run(tsx, ['ops/cli/main.ts', 'analytics', 'sql', 'DROP TABLE parley.events'], {
+      cwd: root,
+      env: { ...process.env, ...cliIO().env },
+    }).then(
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => err,
     );

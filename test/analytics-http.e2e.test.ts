@@ -69,10 +69,22 @@ describe('@clickhouse/client against the endpoint', () => {
     const q = 'SELECT number AS n, toString(number * 2) AS s FROM numbers(3)';
     const json = await (await client.query({ query: q, format: 'JSON' })).json<{ n: string; s: string }>();
     expect(json.meta?.map((m) => m.name)).toEqual(['n', 's']);
-    expect(json.data.map((r) => [Number(r.n), r.s])).toEqual([[0, '0'], [1, '2'], [2, '4']]);
+    expect(json.data.map((r) => [Number(r.n), r.s])).toEqual([
+      [0, '0'],
+      [1, '2'],
+      [2, '4'],
+    ]);
     // chDB prints 64-bit integers unquoted in JSON (output_format_json_quote_64bit_integers = 0).
-    expect(await (await client.query({ query: q, format: 'JSONEachRow' })).json()).toEqual([{ n: 0, s: '0' }, { n: 1, s: '2' }, { n: 2, s: '4' }]);
-    expect(await (await client.query({ query: q, format: 'JSONCompactEachRow' })).json()).toEqual([[0, '0'], [1, '2'], [2, '4']]);
+    expect(await (await client.query({ query: q, format: 'JSONEachRow' })).json()).toEqual([
+      { n: 0, s: '0' },
+      { n: 1, s: '2' },
+      { n: 2, s: '4' },
+    ]);
+    expect(await (await client.query({ query: q, format: 'JSONCompactEachRow' })).json()).toEqual([
+      [0, '0'],
+      [1, '2'],
+      [2, '4'],
+    ]);
     expect(await (await client.query({ query: q, format: 'CSV' })).text()).toBe('0,"0"\n1,"2"\n2,"4"\n');
     expect(await (await client.query({ query: q, format: 'TabSeparated' })).text()).toBe('0\t0\n1\t2\n2\t4\n');
     expect(await (await client.query({ query: q, format: 'TabSeparatedWithNames' })).text()).toBe('n\ts\n0\t0\n1\t2\n2\t4\n');
@@ -82,13 +94,26 @@ describe('@clickhouse/client against the endpoint', () => {
 
   it('binds query parameters, and checks them substituted', async () => {
     const s = "it's a\ttab, a \\ backslash,\na newline and ünïcødé 🎉";
-    const rs = await client.query({ query: 'SELECT {n:UInt32} + 1 AS m, {s:String} AS s, {a:Array(UInt8)} AS a', format: 'JSONEachRow', query_params: { n: 41, s, a: [1, 2] } });
+    const rs = await client.query({
+      query: 'SELECT {n:UInt32} + 1 AS m, {s:String} AS s, {a:Array(UInt8)} AS a',
+      format: 'JSONEachRow',
+      query_params: { n: 41, s, a: [1, 2] },
+    });
     expect(await rs.json()).toEqual([{ m: 42, s, a: [1, 2] }]);
     // An Identifier parameter is a table name like a written one.
-    await expect(client.query({ query: 'SELECT * FROM {t:Identifier}', format: 'JSONEachRow', query_params: { t: 'system.users' } })).rejects.toMatchObject({ code: '497', type: 'ACCESS_DENIED' });
-    const nullable = await client.query({ query: 'SELECT {v:Nullable(String)} AS v, {w:String} AS w', format: 'JSONEachRow', query_params: { v: null, w: '\\N' } });
+    await expect(client.query({ query: 'SELECT * FROM {t:Identifier}', format: 'JSONEachRow', query_params: { t: 'system.users' } })).rejects.toMatchObject({
+      code: '497',
+      type: 'ACCESS_DENIED',
+    });
+    const nullable = await client.query({
+      query: 'SELECT {v:Nullable(String)} AS v, {w:String} AS w',
+      format: 'JSONEachRow',
+      query_params: { v: null, w: '\\N' },
+    });
     expect(await nullable.json()).toEqual([{ v: null, w: '\\N' }]);
-    expect(await (await client.query({ query: 'SELECT count() AS c FROM {t:Identifier}', format: 'JSONEachRow', query_params: { t: 'events' } })).json()).toHaveLength(1);
+    expect(
+      await (await client.query({ query: 'SELECT count() AS c FROM {t:Identifier}', format: 'JSONEachRow', query_params: { t: 'events' } })).json(),
+    ).toHaveLength(1);
   });
 
   it('streams a result of 100,000 rows', async () => {
@@ -110,7 +135,9 @@ describe('@clickhouse/client against the endpoint', () => {
     await expect(client.query({ query: 'SELECT * FROM no_such_table', format: 'JSON' })).rejects.toMatchObject({ code: '60', type: 'UNKNOWN_TABLE' });
     await expect(client.query({ query: "SELECT * FROM file('/etc/passwd')", format: 'JSON' })).rejects.toMatchObject({ code: '497', type: 'ACCESS_DENIED' });
     // Refused by the guard (ACCESS_DENIED) or already by its parse (an INSERT's inline data: SYNTAX_ERROR).
-    await expect(client.command({ query: `INSERT INTO ${p.config.clickhouse.database}.events (seq) VALUES (1)` })).rejects.toMatchObject({ code: expect.stringMatching(/^(62|497)$/) });
+    await expect(client.command({ query: `INSERT INTO ${p.config.clickhouse.database}.events (seq) VALUES (1)` })).rejects.toMatchObject({
+      code: expect.stringMatching(/^(62|497)$/),
+    });
     await expect(client.command({ query: 'CREATE TABLE x (a UInt8) ENGINE = Memory' })).rejects.toMatchObject({ code: '497' });
     const wrong = connect('not-the-password-at-all');
     try {
@@ -132,7 +159,11 @@ describe('@clickhouse/client against the endpoint', () => {
     const rs = await client.query({ query: 'SELECT number FROM numbers(1000)', format: 'JSONEachRow', clickhouse_settings: { max_result_rows: '10' } });
     expect(await rs.json()).toHaveLength(10);
     await expect(client.query({ query: 'SELECT 1', format: 'JSON', clickhouse_settings: { readonly: '0' } })).rejects.toMatchObject({ code: '164' });
-    const big = await client.query({ query: 'SELECT number FROM numbers(1000)', format: 'JSONEachRow', clickhouse_settings: { max_result_rows: '1000000', result_overflow_mode: 'throw' } });
+    const big = await client.query({
+      query: 'SELECT number FROM numbers(1000)',
+      format: 'JSONEachRow',
+      clickhouse_settings: { max_result_rows: '1000000', result_overflow_mode: 'throw' },
+    });
     expect(await big.json()).toHaveLength(1000);
   });
 });
@@ -144,7 +175,9 @@ describe('curl against the endpoint', () => {
     expect(await curl('-u', basic, '--data-binary', 'SELECT 2 + 2', `${base}/`)).toBe('4\n');
     expect(await curl('-u', basic, '--data-binary', 'SELECT number AS n FROM numbers(2) FORMAT JSONEachRow', `${base}/`)).toBe('{"n":0}\n{"n":1}\n');
     expect(await curl('-u', basic, '--data-binary', 'FROM numbers(2) FORMAT CSV', `${base}/?query=SELECT%20number`)).toBe('0\n1\n');
-    expect(await curl('-H', 'X-ClickHouse-User: analyst', '-H', `X-ClickHouse-Key: ${PASSWORD}`, `${base}/?query=SELECT%203&default_format=JSONCompact`)).toMatch(/"data":\s*\[\s*\[3\]\s*\]/);
+    expect(
+      await curl('-H', 'X-ClickHouse-User: analyst', '-H', `X-ClickHouse-Key: ${PASSWORD}`, `${base}/?query=SELECT%203&default_format=JSONCompact`),
+    ).toMatch(/"data":\s*\[\s*\[3\]\s*\]/);
     expect(await curl(`${base}/?user=analyst&password=${PASSWORD}&query=SELECT%20%7Bx%3AUInt8%7D&param_x=9`)).toBe('9\n');
     const head = await curl('-u', basic, '-D', '-', '-o', '/dev/null', `${base}/?query=SELECT%201&query_id=q-123`);
     expect(head).toMatch(/^HTTP\/1\.1 200/);
@@ -177,7 +210,14 @@ describe('curl against the endpoint', () => {
 describe('the development default', () => {
   it('accepts user analyst with an empty password, and nothing else', async () => {
     // What http/plan.ts starts with dev tokens on loopback and no password (its table test covers when).
-    const dev = await startAnalyticsHttp({ host: '127.0.0.1', port: 0, credentials: { user: 'analyst', password: '' }, database: p.config.clickhouse.database, client: p.platform.runtime.clickhouseReadOnly, log: createLogger({ level: 'silent' }) });
+    const dev = await startAnalyticsHttp({
+      host: '127.0.0.1',
+      port: 0,
+      credentials: { user: 'analyst', password: '' },
+      database: p.config.clickhouse.database,
+      client: p.platform.runtime.clickhouseReadOnly,
+      log: createLogger({ level: 'silent' }),
+    });
     try {
       const url = `http://127.0.0.1:${dev.port}`;
       expect(await curl('-u', 'analyst:', `${url}/?query=SELECT%2042`)).toBe('42\n');
@@ -193,7 +233,11 @@ describe('the development default', () => {
 
 describe('the same refusals as POST /v1/analytics/sql', () => {
   const fill = (sql: string) =>
-    sql.replaceAll('{db}', p.config.clickhouse.database).replaceAll('{secret}', secretFile).replaceAll('{out}', outFile).replaceAll('{port}', String(canaryPort));
+    sql
+      .replaceAll('{db}', p.config.clickhouse.database)
+      .replaceAll('{secret}', secretFile)
+      .replaceAll('{out}', outFile)
+      .replaceAll('{port}', String(canaryPort));
   // A trailing FORMAT clause is this endpoint's way to pick the output format, so those two run here.
   const cases = REFUSED_SQL.filter((sql) => !/^select 1 format \w+$/i.test(sql));
 

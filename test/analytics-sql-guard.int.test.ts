@@ -35,8 +35,7 @@ let canary: http.Server;
 let canaryHits = 0;
 let port = 0;
 
-const fill = (sql: string) =>
-  sql.replaceAll('{db}', db).replaceAll('{secret}', secretFile).replaceAll('{out}', outFile).replaceAll('{port}', String(port));
+const fill = (sql: string) => sql.replaceAll('{db}', db).replaceAll('{secret}', secretFile).replaceAll('{out}', outFile).replaceAll('{port}', String(port));
 
 /** Each must run and answer rows. */
 const ALLOWED: string[] = [
@@ -74,7 +73,7 @@ const ALLOWED: string[] = [
   'SELECT * EXCEPT (ingested_at) FROM {db}.events LIMIT 1',
   'SELECT * FROM {db}.events ORDER BY seq DESC LIMIT 10 BY conversation_id',
   'SELECT count() FROM {db}.events FINAL',
-  'SELECT toTypeName(now()), toDate(\'2026-01-01\'), parseDateTimeBestEffortOrNull(\'2026-01-01 10:00:00\')',
+  "SELECT toTypeName(now()), toDate('2026-01-01'), parseDateTimeBestEffortOrNull('2026-01-01 10:00:00')",
   'SHOW TABLES',
   'SHOW TABLES FROM {db}',
   "SHOW TABLES LIKE 'messages%'",
@@ -105,7 +104,9 @@ beforeAll(async () => {
   port = (canary.address() as AddressInfo).port;
   client = createAnalyticsClient(config);
   await migrateClickHouse(client, db, createLogger({ level: 'warn' }));
-  await client.command({ query: `INSERT INTO ${db}.events (shard, epoch, seq, entity_kind, entity_id, type, at, actor, conversation_id, text_chars, text_bytes) VALUES (0, 'e1', 1, 'conv', 'g_1', 'message.sent', now64(3), 'ada', 'g_1', 5, 5), (0, 'e1', 2, 'conv', 'g_1', 'message.sent', now64(3), 'bo', 'g_1', 3, 3)` });
+  await client.command({
+    query: `INSERT INTO ${db}.events (shard, epoch, seq, entity_kind, entity_id, type, at, actor, conversation_id, text_chars, text_bytes) VALUES (0, 'e1', 1, 'conv', 'g_1', 'message.sent', now64(3), 'ada', 'g_1', 5, 5), (0, 'e1', 2, 'conv', 'g_1', 'message.sent', now64(3), 'bo', 'g_1', 3, 3)`,
+  });
   readOnly = await createReadOnlyAnalyticsClient(config);
 });
 
@@ -166,13 +167,18 @@ describe('the analytics SQL guard', () => {
   });
 
   it('runs in a session the engine itself keeps read-only and limited', async () => {
-    const setting = async (name: string) => (await (await readOnly.query({ query: `SELECT getSetting('${name}') AS v`, format: 'JSONEachRow' })).json<{ v: unknown }>())[0]!.v;
+    const setting = async (name: string) =>
+      (await (await readOnly.query({ query: `SELECT getSetting('${name}') AS v`, format: 'JSONEachRow' })).json<{ v: unknown }>())[0]!.v;
     expect(String(await setting('readonly'))).toBe('1');
     expect(String(await setting('allow_ddl'))).toMatch(/^(0|false)$/);
     expect(String(await setting('allow_introspection_functions'))).toMatch(/^(0|false)$/);
     expect(String(await setting('max_execution_time'))).toBe('30');
     // Even without the guard, the session refuses table functions that reach out, and writes.
-    for (const q of [`SELECT * FROM url('http://127.0.0.1:${port}/', 'LineAsString')`, `SELECT * FROM file('${secretFile}', 'LineAsString')`, `INSERT INTO ${db}.events (seq) VALUES (9)`]) {
+    for (const q of [
+      `SELECT * FROM url('http://127.0.0.1:${port}/', 'LineAsString')`,
+      `SELECT * FROM file('${secretFile}', 'LineAsString')`,
+      `INSERT INTO ${db}.events (seq) VALUES (9)`,
+    ]) {
       await expect(readOnly.query({ query: q, format: 'JSONEachRow' }).then((rs) => rs.text())).rejects.toThrow(/READONLY|readonly/);
     }
     expect(canaryHits).toBe(0);
@@ -181,7 +187,10 @@ describe('the analytics SQL guard', () => {
 
 describe('the function allow-list against the engine catalog', () => {
   it('admits no function that aliases a refused one, and every listed name exists', async () => {
-    const catalog = await (await client.query({ query: 'SELECT name, alias_to FROM system.functions', format: 'JSONEachRow' })).json<{ name: string; alias_to: string }>();
+    const catalog = await (await client.query({ query: 'SELECT name, alias_to FROM system.functions', format: 'JSONEachRow' })).json<{
+      name: string;
+      alias_to: string;
+    }>();
     const names = new Set(catalog.map((f) => f.name.toLowerCase()));
     // Case-insensitive lookups cannot reach a refused function through an admitted spelling.
     const leaks = catalog.filter((f) => isAllowedFunction(f.name) && f.alias_to !== '' && !isAllowedFunction(f.alias_to));
@@ -189,7 +198,22 @@ describe('the function allow-list against the engine catalog', () => {
     // Names the parser rewrites aside, the list holds no typo that might one day name something else.
     const unknown = ALLOWED_FUNCTION_NAMES.filter((n) => !names.has(n.toLowerCase()) && !PARSER_FUNCTION_NAMES.has(n));
     expect(unknown).toEqual([]);
-    for (const refused of ['file', 'url', 'dictGet', 'joinGet', 'getSetting', 'getServerSetting', 'hostName', 'currentUser', 'sleep', 'arrayReduce', 'formatRow', 'aiGenerate', 'showCertificate', 'catboostEvaluate']) {
+    for (const refused of [
+      'file',
+      'url',
+      'dictGet',
+      'joinGet',
+      'getSetting',
+      'getServerSetting',
+      'hostName',
+      'currentUser',
+      'sleep',
+      'arrayReduce',
+      'formatRow',
+      'aiGenerate',
+      'showCertificate',
+      'catboostEvaluate',
+    ]) {
       expect(isAllowedFunction(refused), refused).toBe(false);
     }
   });

@@ -87,7 +87,10 @@ describe.each(targets)('analytics storage on $name', ({ url }) => {
   it('counts a batch once however often it is sent, and a batch that failed halfway once after its retry', async () => {
     const now = Date.now();
     const [g1, bad] = ['g_url1', 'g_urlbad'];
-    const first = batch([created(g1, ['ana', 'ben'], now - 2 * DAY), ...Array.from({ length: 20 }, (_, i) => sent(g1, i % 2 ? 'ana' : 'ben', `第${i}条 👋`, now - 2 * DAY + i * 61_000))]);
+    const first = batch([
+      created(g1, ['ana', 'ben'], now - 2 * DAY),
+      ...Array.from({ length: 20 }, (_, i) => sent(g1, i % 2 ? 'ana' : 'ben', `第${i}条 👋`, now - 2 * DAY + i * 61_000)),
+    ]);
     await writeIntent(client, db, key, first.intent);
     await insertEvents(client, db, first.lines, first.intent.token);
     await insertEvents(client, db, first.lines, first.intent.token);
@@ -110,13 +113,22 @@ describe.each(targets)('analytics storage on $name', ({ url }) => {
   });
 
   it('answers a standard report from the rollups, and read-only SQL that cannot write', async () => {
-    const report = (await runReport({ client, database: db }, 'messages', parseReportQuery('messages', {
-      from: new Date(Date.now() - 3 * DAY).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), granularity: 'day',
-    }))) as MessagesReport;
+    const report = (await runReport(
+      { client, database: db },
+      'messages',
+      parseReportQuery('messages', {
+        from: new Date(Date.now() - 3 * DAY).toISOString(),
+        to: new Date(Date.now() + 60_000).toISOString(),
+        granularity: 'day',
+      }),
+    )) as MessagesReport;
     expect(report.rows.reduce((n, r) => n + r.messages, 0)).toBe(22);
 
     const answer = await runReadOnlySql(readOnly, { query: `SELECT type, count() AS n FROM ${db}.events GROUP BY type ORDER BY type`, maxRows: 10 });
-    expect(answer.rows.map(([type, n]) => [type, Number(n)])).toEqual([['conversation.created', 2], ['message.sent', 22]]);
+    expect(answer.rows.map(([type, n]) => [type, Number(n)])).toEqual([
+      ['conversation.created', 2],
+      ['message.sent', 22],
+    ]);
     // Past the static check, the session itself refuses writes.
     await expect(readOnly.command({ query: `CREATE TABLE ${db}.sneaky (x UInt8) ENGINE = Memory` })).rejects.toThrow(/readonly/i);
   });

@@ -42,13 +42,17 @@ describe('the analytics projector', () => {
     const events: ParleyEvent[] = [
       created(g1, ['ana', 'ben', 'cai'], now - 9 * DAY),
       created(g2, ['ben', 'dan'], now - 3 * DAY),
-      ...Array.from({ length: 30 }, (_, i) => sent(g1, ['ana', 'ben', 'cai'][i % 3]!, `第${i}条 message 👋🏽 ${'x'.repeat(i)}`, now - (9 - (i % 10)) * DAY + i * 60_000)),
+      ...Array.from({ length: 30 }, (_, i) =>
+        sent(g1, ['ana', 'ben', 'cai'][i % 3]!, `第${i}条 message 👋🏽 ${'x'.repeat(i)}`, now - (9 - (i % 10)) * DAY + i * 60_000),
+      ),
       ...Array.from({ length: 12 }, (_, i) => sent(g2, i % 2 ? 'ben' : 'dan', `hi ${i} مرحبا`, now - 3 * DAY + i * 1000)),
     ];
     await appendAll(p.platform.runtime, events);
     await expectLogEqualsClickHouse();
     // Text never reaches ClickHouse: only its length.
-    const [row] = await a.q<{ c: string; b: string }>(`SELECT text_chars AS c, text_bytes AS b FROM {db}.events WHERE type = 'message.sent' AND conversation_id = '${g2}' ORDER BY seq LIMIT 1`);
+    const [row] = await a.q<{ c: string; b: string }>(
+      `SELECT text_chars AS c, text_bytes AS b FROM {db}.events WHERE type = 'message.sent' AND conversation_id = '${g2}' ORDER BY seq LIMIT 1`,
+    );
     expect(row).toEqual({ c: 'hi 0 مرحبا'.length, b: Buffer.byteLength('hi 0 مرحبا') });
   });
 
@@ -58,14 +62,20 @@ describe('the analytics projector', () => {
     await a.command('CREATE TABLE {db}.fault_sink (x UInt8) ENGINE = Null');
     await a.command(`CREATE MATERIALIZED VIEW {db}.fault_mv TO {db}.fault_sink AS SELECT throwIf(conversation_id = '${bad}') AS x FROM {db}.events`);
     const [badSeq] = await appendAll(p.platform.runtime, [sent(bad, 'eve', 'the poisoned one')]);
-    await appendAll(p.platform.runtime, Array.from({ length: 10 }, (_, i) => sent(ok, 'fay', `after ${i}`)));
+    await appendAll(
+      p.platform.runtime,
+      Array.from({ length: 10 }, (_, i) => sent(ok, 'fay', `after ${i}`)),
+    );
     await waitUntil(() => p.errorLogs.some((l) => expectedErrors.test(l)), 10_000, 'a failed insert');
     // The first attempt landed in part: the raw row is there, the checkpoint is not past it.
     expect(await a.q(`SELECT toUInt32(count()) AS n FROM {db}.events WHERE conversation_id = '${bad}'`)).toEqual([{ n: 1 }]);
     expect(a.analytics.projector.insertedThrough).toBeLessThan(badSeq!);
 
     // More events arrive while the batch is being retried, then the projector stops in the middle of it all.
-    await appendAll(p.platform.runtime, Array.from({ length: 5 }, (_, i) => sent(ok, 'gus', `during ${i}`)));
+    await appendAll(
+      p.platform.runtime,
+      Array.from({ length: 5 }, (_, i) => sent(ok, 'gus', `during ${i}`)),
+    );
     await a.analytics.projector.stop();
     await a.command('DROP VIEW {db}.fault_mv');
     await a.command('DROP TABLE {db}.fault_sink');
@@ -86,7 +96,9 @@ describe('the analytics projector', () => {
     await a.settled();
     const snapshot = async () => ({
       counts: await a.clickhouseCounts(),
-      minutes: await a.q('SELECT toUnixTimestamp(minute) AS m, conversation_id AS c, sum(messages) AS n FROM {db}.messages_by_minute GROUP BY m, c ORDER BY m, c'),
+      minutes: await a.q(
+        'SELECT toUnixTimestamp(minute) AS m, conversation_id AS c, sum(messages) AS n FROM {db}.messages_by_minute GROUP BY m, c ORDER BY m, c',
+      ),
       users: await a.q('SELECT toString(day) AS d, user_id AS u, sum(events) AS e FROM {db}.active_users_daily GROUP BY d, u ORDER BY d, u'),
     });
     const before = await snapshot();
@@ -96,7 +108,10 @@ describe('the analytics projector', () => {
   });
 
   it('catches up in many batches, each acked once for all its events', async () => {
-    await appendAll(p.platform.runtime, Array.from({ length: 40 }, (_, i) => sent(`g_many${id()}`, 'hal', `batch me ${i}`)));
+    await appendAll(
+      p.platform.runtime,
+      Array.from({ length: 40 }, (_, i) => sent(`g_many${id()}`, 'hal', `batch me ${i}`)),
+    );
     const { runtime } = p.platform;
     await a.analytics.projector.stop();
     const small = new AnalyticsProjector(runtime, { maxBatch: 7, maxDelayMs: 20 });
@@ -121,11 +136,13 @@ describe('the analytics projector', () => {
   it("stores the gateway's send-to-deliver timing; latency rollups equal the raw deliveries", async () => {
     const [hal, ivy] = await Promise.all(['hal', 'ivy'].map(async (u) => TestClient.connect(p.ws, await p.token(u))));
     try {
-      const conv = (await (await fetch(`${p.http}/v1/conversations`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${await p.token('hal')}` },
-        body: JSON.stringify({ kind: 'direct', peer: 'ivy' }),
-      })).json()) as { conversationId: string };
+      const conv = (await (
+        await fetch(`${p.http}/v1/conversations`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${await p.token('hal')}` },
+          body: JSON.stringify({ kind: 'direct', peer: 'ivy' }),
+        })
+      ).json()) as { conversationId: string };
       await Promise.all([hal!.joined(conv.conversationId), ivy!.joined(conv.conversationId)]);
       const seqs: number[] = [];
       for (let i = 0; i < 5; i++) {
@@ -133,7 +150,8 @@ describe('the analytics projector', () => {
         seqs.push(ack.result.seq);
         await ivy!.message(conv.conversationId, `timing ${i}`);
       }
-      const rows = async () => a.q<{ seq: string; latency_ms: number }>(`SELECT seq, latency_ms FROM {db}.deliveries WHERE conversation_id = '${conv.conversationId}' ORDER BY seq`);
+      const rows = async () =>
+        a.q<{ seq: string; latency_ms: number }>(`SELECT seq, latency_ms FROM {db}.deliveries WHERE conversation_id = '${conv.conversationId}' ORDER BY seq`);
       await waitUntil(async () => (await rows()).length >= 5, 10_000, 'delivery timing rows');
       const stored = await rows();
       expect(stored.map((r) => Number(r.seq))).toEqual(seqs);

@@ -43,13 +43,42 @@ describe('bad WebSocket input gets a typed error frame and the connection is kep
     { name: 'a JSON array', frame: '[1,2,3]', code: 'invalid_frame' },
     { name: 'no frame type', frame: '{"id":"a2"}', code: 'invalid_frame', id: 'a2' },
     { name: 'an unknown frame type', frame: '{"t":"launch_missiles","id":"a3"}', code: 'unknown_frame_type', id: 'a3' },
-    { name: 'wrong field types', frame: JSON.stringify({ t: 'send', id: 'a4', conversationId: 42, clientMsgId: ['x'], text: true }), code: 'invalid_frame', id: 'a4' },
-    { name: 'unknown fields', frame: JSON.stringify({ t: 'send', id: 'a5', conversationId: 'g_1', clientMsgId: 'x', text: 'hi', senderId: 'bystander' }), code: 'invalid_frame', id: 'a5' },
-    { name: 'a NUL character in text', frame: JSON.stringify({ t: 'send', id: 'a6', conversationId: 'g_1', clientMsgId: 'x', text: 'a\u0000b' }), code: 'invalid_frame', id: 'a6' },
-    { name: 'a bidi override in text', frame: JSON.stringify({ t: 'send', id: 'a7', conversationId: 'g_1', clientMsgId: 'x', text: 'abc\u202Egnp.exe' }), code: 'invalid_frame', id: 'a7' },
-    { name: 'empty text', frame: JSON.stringify({ t: 'send', id: 'a8', conversationId: 'g_1', clientMsgId: 'x', text: '   ' }), code: 'invalid_frame', id: 'a8' },
+    {
+      name: 'wrong field types',
+      frame: JSON.stringify({ t: 'send', id: 'a4', conversationId: 42, clientMsgId: ['x'], text: true }),
+      code: 'invalid_frame',
+      id: 'a4',
+    },
+    {
+      name: 'unknown fields',
+      frame: JSON.stringify({ t: 'send', id: 'a5', conversationId: 'g_1', clientMsgId: 'x', text: 'hi', senderId: 'bystander' }),
+      code: 'invalid_frame',
+      id: 'a5',
+    },
+    {
+      name: 'a NUL character in text',
+      frame: JSON.stringify({ t: 'send', id: 'a6', conversationId: 'g_1', clientMsgId: 'x', text: 'a\u0000b' }),
+      code: 'invalid_frame',
+      id: 'a6',
+    },
+    {
+      name: 'a bidi override in text',
+      frame: JSON.stringify({ t: 'send', id: 'a7', conversationId: 'g_1', clientMsgId: 'x', text: 'abc\u202Egnp.exe' }),
+      code: 'invalid_frame',
+      id: 'a7',
+    },
+    {
+      name: 'empty text',
+      frame: JSON.stringify({ t: 'send', id: 'a8', conversationId: 'g_1', clientMsgId: 'x', text: '   ' }),
+      code: 'invalid_frame',
+      id: 'a8',
+    },
     { name: 'a binary frame', frame: Buffer.from('{"t":"ping"}'), binary: true, code: 'binary_not_supported' },
-    { name: 'an oversized frame', frame: JSON.stringify({ t: 'send', id: 'a9', conversationId: 'g_1', clientMsgId: 'x', text: 'x'.repeat(100_000) }), code: 'frame_too_large' },
+    {
+      name: 'an oversized frame',
+      frame: JSON.stringify({ t: 'send', id: 'a9', conversationId: 'g_1', clientMsgId: 'x', text: 'x'.repeat(100_000) }),
+      code: 'frame_too_large',
+    },
   ];
 
   for (const c of cases) {

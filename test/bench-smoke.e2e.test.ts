@@ -19,10 +19,12 @@ const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 describe('benchmark suite (smoke)', () => {
   it('runs every scenario against Parley and the peer and reports figures', { timeout: 240_000 }, async () => {
     const lines: string[] = [];
-    const r = await runSuite({ scale: SMOKE, projectDir, natsUrl: inject('natsUrl'), pgAdminUrl: inject('pgAdminUrl'), log: (l) => lines.push(l) }).catch((err: unknown) => {
-      // The suite's own progress lines say which step broke.
-      throw new Error(`${String(err)}\n${lines.join('\n')}`, { cause: err });
-    });
+    const r = await runSuite({ scale: SMOKE, projectDir, natsUrl: inject('natsUrl'), pgAdminUrl: inject('pgAdminUrl'), log: (l) => lines.push(l) }).catch(
+      (err: unknown) => {
+        // The suite's own progress lines say which step broke.
+        throw new Error(`${String(err)}\n${lines.join('\n')}`, { cause: err });
+      },
+    );
     for (const system of ['parley', 'peer'] as const) {
       const s = r[system];
       expect(s.fanout.map((f) => f.topology)).toEqual(['direct', 'group', 'channel']);
@@ -57,7 +59,14 @@ describe('benchmark suite (smoke)', () => {
     try {
       const files = writeRunFiles(r, out);
       const latest = latestJsonSchema.parse(JSON.parse(fs.readFileSync(files.latest!, 'utf8')));
-      expect(latest.map((x) => `${x.system}/${x.scenario}`)).toEqual(['parley/direct', 'parley/group10', 'parley/channel20', 'peer/direct', 'peer/group10', 'peer/channel20']);
+      expect(latest.map((x) => `${x.system}/${x.scenario}`)).toEqual([
+        'parley/direct',
+        'parley/group10',
+        'parley/channel20',
+        'peer/direct',
+        'peer/group10',
+        'peer/channel20',
+      ]);
       for (const row of latest) {
         expect(row.maxSendsPerSec, row.scenario).toBeGreaterThan(0);
         // The smoke channel has a max phase only; 1:1 and groups have all three.

@@ -18,7 +18,10 @@ const out = path.join(root, '.parley', `build-test-${process.pid}`);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-build-test-'));
 
 function jsFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')).map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => path.join(dir, f));
 }
 
 beforeAll(() => {
@@ -33,7 +36,15 @@ afterAll(() => {
 
 describe('production build', () => {
   it('compiles every part of the program, and nothing it emits loads tsx', () => {
-    for (const entry of ['ops/start.js', 'ops/cli/main.js', 'services/gateway/service.js', 'migrations/postgres/index.js', 'contracts/index.js', 'clients/terminal/main.js', 'clients/sdk/index.js']) {
+    for (const entry of [
+      'ops/start.js',
+      'ops/cli/main.js',
+      'services/gateway/service.js',
+      'migrations/postgres/index.js',
+      'contracts/index.js',
+      'clients/terminal/main.js',
+      'clients/sdk/index.js',
+    ]) {
       expect(fs.existsSync(path.join(out, entry)), entry).toBe(true);
     }
     const files = jsFiles(out);

@@ -6,15 +6,11 @@ import { api, TestClient } from './support/ws-client.js';
 const fx = usePlatform();
 const connect = (userId: string) => fx.connect(userId);
 
-
-
 async function createDirect(userId: string, peer: string) {
   const r = await api(fx.p.http, 'POST', '/v1/conversations', await fx.p.token(userId), { kind: 'direct', peer });
   expect([200, 201]).toContain(r.status);
   return r.body as { conversationId: string; seq: number; created: boolean };
 }
-
-
 
 describe('two users chat over real WebSockets', () => {
   it('delivers a message live to both members, acks the sender with its position, and keeps it in history', async () => {
@@ -60,7 +56,11 @@ describe('two users chat over real WebSockets', () => {
   it('creates a group with initial members who all receive its messages; the list shows the latest message', async () => {
     const members = ['gina', 'hank', 'ivy'];
     const [gina, hank, ivy] = await Promise.all(members.map(connect));
-    const created = await api(fx.p.http, 'POST', '/v1/conversations', await fx.p.token('gina'), { kind: 'group', title: 'BQ prep 小组', members: ['hank', 'ivy', 'hank'] });
+    const created = await api(fx.p.http, 'POST', '/v1/conversations', await fx.p.token('gina'), {
+      kind: 'group',
+      title: 'BQ prep 小组',
+      members: ['hank', 'ivy', 'hank'],
+    });
     expect(created.status).toBe(201);
     const id = created.body.conversationId as string;
     await Promise.all([gina!, hank!, ivy!].map((c) => c.joined(id)));
@@ -148,7 +148,7 @@ describe('membership is enforced', () => {
 });
 
 describe('the gateway answers /healthz', () => {
-  it('reports NATS, Postgres, ClickHouse and the projector\'s lag as ok', async () => {
+  it("reports NATS, Postgres, ClickHouse and the projector's lag as ok", async () => {
     const r = await api(fx.p.http, 'GET', '/healthz');
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('ok');

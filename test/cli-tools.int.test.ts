@@ -24,7 +24,7 @@ function bashComplete(text: string, line: string): string[] {
 }
 
 describe('parley completion', () => {
-  it('completes groups, commands and each command\'s options in bash, from the command table', async () => {
+  it("completes groups, commands and each command's options in bash, from the command table", async () => {
     const bash = await script('bash');
     expect(bashComplete(bash, 'parley ')).toEqual(['streams', 'projectors', 'parked', 'log', 'analytics', 'start', 'completion', 'help']);
     expect(bashComplete(bash, 'parley pro')).toEqual(['projectors']);

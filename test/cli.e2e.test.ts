@@ -22,7 +22,11 @@ function io(out: string[], err: string[] = []): CliIO {
   return { out: (l) => out.push(l), err: (l) => err.push(l), env: env(), signal: new AbortController().signal };
 }
 
-async function run(group: { commands: Record<string, { run(args: string[], io: CliIO): Promise<void> }> }, command: string, args: string[] = []): Promise<string[]> {
+async function run(
+  group: { commands: Record<string, { run(args: string[], io: CliIO): Promise<void> }> },
+  command: string,
+  args: string[] = [],
+): Promise<string[]> {
   const out: string[] = [];
   await group.commands[command]!.run(args, io(out));
   return out;
@@ -31,7 +35,10 @@ async function run(group: { commands: Record<string, { run(args: string[], io: C
 /** The real entry point, as `npm run parley -- ...` runs it. */
 async function parley(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(path.join(root, 'node_modules/.bin/tsx'), ['ops/cli/main.ts', ...args], { cwd: root, env: { ...process.env, ...env() } });
+    const { stdout, stderr } = await promisify(execFile)(path.join(root, 'node_modules/.bin/tsx'), ['ops/cli/main.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, ...env() },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -41,7 +48,12 @@ async function parley(...args: string[]): Promise<{ code: number; stdout: string
 
 beforeAll(async () => {
   p = await startTestPlatform({ withWorkers: false });
-  seqs = await appendAll(p.platform.runtime, [created('g_cli', ['ops', 'dev']), sent('g_cli', 'ops', 'hello 运维'), sent('g_other', 'dev', 'not this one'), sent('g_cli', 'dev', 'bye 👋')]);
+  seqs = await appendAll(p.platform.runtime, [
+    created('g_cli', ['ops', 'dev']),
+    sent('g_cli', 'ops', 'hello 运维'),
+    sent('g_other', 'dev', 'not this one'),
+    sent('g_cli', 'dev', 'bye 👋'),
+  ]);
 });
 
 afterAll(async () => {
@@ -49,10 +61,13 @@ afterAll(async () => {
 });
 
 describe('the operator CLI', () => {
-  it('exports one conversation\'s log as NDJSON, exactly as stored (through the real entry point)', async () => {
+  it("exports one conversation's log as NDJSON, exactly as stored (through the real entry point)", async () => {
     const { code, stdout, stderr } = await parley('streams', 'export', 'g_cli');
     expect(code).toBe(0);
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.seq)).toEqual([seqs[0], seqs[1], seqs[3]]);
     expect(lines.map((l) => l.event.type)).toEqual(['conversation.created', 'message.sent', 'message.sent']);
     expect(lines[1]).toMatchObject({ subject: `${p.namespace}.ev.conv.g_cli`, event: { actor: 'ops', data: { text: 'hello 运维' } } });
@@ -60,7 +75,7 @@ describe('the operator CLI', () => {
     expect(stderr).toContain('exported 3 events of g_cli');
   });
 
-  it('answers usage mistakes with status 2 and the command\'s usage', async () => {
+  it("answers usage mistakes with status 2 and the command's usage", async () => {
     const usage: string[] = [];
     expect(await main(['projectors', 'reset', 'read-model'], io([], usage))).toBe(2);
     expect(usage.join('\n')).toContain('--to-seq is required');
@@ -68,7 +83,8 @@ describe('the operator CLI', () => {
     expect(await main(['streams', 'tail'], io([]))).toBe(2);
     const help: string[] = [];
     expect(await main(['help'], io([], help))).toBe(0);
-    for (const cmd of ['streams info', 'streams tail', 'streams export', 'projectors rebuild', 'projectors reset', 'parked redrive']) expect(help.join('\n')).toContain(`parley ${cmd}`);
+    for (const cmd of ['streams info', 'streams tail', 'streams export', 'projectors rebuild', 'projectors reset', 'parked redrive'])
+      expect(help.join('\n')).toContain(`parley ${cmd}`);
     const failing: string[] = [];
     expect(await main(['projectors', 'rebuild', 'no-such-projector'], io([], failing))).toBe(1);
     expect(failing.join('\n')).toContain('[not_found] no projector named no-such-projector');

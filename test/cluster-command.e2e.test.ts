@@ -71,7 +71,12 @@ describe('npm run cluster', () => {
       LOG_LEVEL: 'info',
     };
     // Its own process group, as a shell gives a foreground job: the group is what Ctrl-C signals.
-    child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'ops', 'cluster.ts')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'ops', 'cluster.ts')], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

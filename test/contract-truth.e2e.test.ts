@@ -112,7 +112,7 @@ describe('appends', () => {
 });
 
 describe('typing', () => {
-  it('reaches the other members, and none of the typist\'s own connections', async () => {
+  it("reaches the other members, and none of the typist's own connections", async () => {
     const fay = await connect('fay');
     const fayPhone = await connect('fay');
     const d = await fay.ok({ t: 'create', kind: 'direct', peer: 'gus' });
@@ -153,7 +153,13 @@ describe('attachments in a send', () => {
     ['a path', '../../etc/passwd'],
   ])('answer not_found for %s', async (_name, id) => {
     const { hal, conversationId } = await conversation();
-    const reply = await hal.request({ t: 'send', conversationId, clientMsgId: `a-${Math.random().toString(36).slice(2)}`, text: 'see attached', attachments: [id] });
+    const reply = await hal.request({
+      t: 'send',
+      conversationId,
+      clientMsgId: `a-${Math.random().toString(36).slice(2)}`,
+      text: 'see attached',
+      attachments: [id],
+    });
     expect(reply).toMatchObject({ t: 'error', code: 'not_found', retryable: false });
     expect(ServerFrame.safeParse(reply).success).toBe(true);
   });
@@ -184,7 +190,13 @@ describe('token expiry', () => {
     const { config } = fx.p.platform.runtime;
     const secret = new TextEncoder().encode(config.auth.jwtSecret!);
     const exp = Math.floor(Date.now() / 1000) + 2;
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('kit').setIssuer(config.auth.issuer).setIssuedAt().setExpirationTime(exp).sign(secret);
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('kit')
+      .setIssuer(config.auth.issuer)
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(secret);
     const started = Date.now();
     const ws = new WebSocket(`${fx.p.ws}?token=${token}`);
     const closed = await new Promise<number>((resolve, reject) => {

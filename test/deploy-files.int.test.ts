@@ -47,16 +47,42 @@ const PLACEHOLDER = '__SET_ME__';
 const UNIT_KEYS: Record<string, string[]> = {
   Unit: ['Description', 'Documentation', 'After', 'Wants', 'Requires'],
   Service: [
-    'Type', 'User', 'Group', 'WorkingDirectory', 'EnvironmentFile', 'Environment', 'ExecStart', 'ExecReload', 'KillSignal',
-    'TimeoutStopSec', 'Restart', 'RestartSec', 'LimitNOFILE', 'StateDirectory', 'NoNewPrivileges', 'ProtectSystem', 'ProtectHome',
-    'ReadWritePaths', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectControlGroups',
-    'RestrictAddressFamilies', 'LockPersonality', 'RestrictRealtime', 'CapabilityBoundingSet',
+    'Type',
+    'User',
+    'Group',
+    'WorkingDirectory',
+    'EnvironmentFile',
+    'Environment',
+    'ExecStart',
+    'ExecReload',
+    'KillSignal',
+    'TimeoutStopSec',
+    'Restart',
+    'RestartSec',
+    'LimitNOFILE',
+    'StateDirectory',
+    'NoNewPrivileges',
+    'ProtectSystem',
+    'ProtectHome',
+    'ReadWritePaths',
+    'PrivateTmp',
+    'PrivateDevices',
+    'ProtectKernelTunables',
+    'ProtectKernelModules',
+    'ProtectControlGroups',
+    'RestrictAddressFamilies',
+    'LockPersonality',
+    'RestrictRealtime',
+    'CapabilityBoundingSet',
   ],
   Install: ['WantedBy'],
 };
 
 /** Sample instances of each template: every NATS node config, two gateway ports. */
-const natsNodes = fs.readdirSync(path.join(deploy, 'nats')).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -'.conf'.length));
+const natsNodes = fs
+  .readdirSync(path.join(deploy, 'nats'))
+  .filter((f) => f.endsWith('.conf'))
+  .map((f) => f.slice(0, -'.conf'.length));
 const units = fs.readdirSync(path.join(deploy, 'systemd')).filter((f) => f.endsWith('.service'));
 function instancesOf(file: string): string[] {
   if (!file.includes('@')) return [''];
@@ -117,8 +143,14 @@ describe('ops/deploy/parley.env', () => {
   it('sets each variable once, only variables the configuration reads, none that are per process', () => {
     const names = envFileEntries.map(([k]) => k);
     expect(new Set(names).size, 'a variable set twice').toBe(names.length);
-    expect(names.filter((n) => !known.has(n)), 'unknown to services/shared/config.ts').toEqual([]);
-    expect(names.filter((n) => PER_PROCESS.includes(n)), 'per-process variables (the units set them)').toEqual([]);
+    expect(
+      names.filter((n) => !known.has(n)),
+      'unknown to services/shared/config.ts',
+    ).toEqual([]);
+    expect(
+      names.filter((n) => PER_PROCESS.includes(n)),
+      'per-process variables (the units set them)',
+    ).toEqual([]);
   });
 
   it('refuses to start as shipped: the secrets are placeholders the configuration rejects', () => {
@@ -148,28 +180,36 @@ describe('ops/deploy/systemd', () => {
   const parleyUnits = units.filter((f) => f.startsWith('parley-'));
   const instances = parleyUnits.flatMap((file) => instancesOf(file).map((instance) => ({ file, instance })));
 
-  it.each(instances)('$file ($instance): runs the built CLI with accepted flags, writes only where allowed, loads a production config', ({ file, instance }) => {
-    const unit = parsed.get(file)!;
-    const x = (v: string) => expandSpecifiers(v, instance);
-    expect(unitValue(unit, 'Service', 'WorkingDirectory')).toBe(INSTALL_DIR);
-    expect(unitValue(unit, 'Service', 'EnvironmentFile')).toBe(ENV_FILE);
-    expect(unitValue(unit, 'Service', 'KillSignal'), 'Parley stops cleanly on SIGTERM').toBe('SIGTERM');
-    // Parley exits within 10 s of SIGTERM (ops/run.ts): systemd must not SIGKILL it first.
-    expect(Number(unitValue(unit, 'Service', 'TimeoutStopSec'))).toBeGreaterThan(10);
-    rolesOfCommand(splitCommand(x(unitValue(unit, 'Service', 'ExecStart'))));
+  it.each(instances)(
+    '$file ($instance): runs the built CLI with accepted flags, writes only where allowed, loads a production config',
+    ({ file, instance }) => {
+      const unit = parsed.get(file)!;
+      const x = (v: string) => expandSpecifiers(v, instance);
+      expect(unitValue(unit, 'Service', 'WorkingDirectory')).toBe(INSTALL_DIR);
+      expect(unitValue(unit, 'Service', 'EnvironmentFile')).toBe(ENV_FILE);
+      expect(unitValue(unit, 'Service', 'KillSignal'), 'Parley stops cleanly on SIGTERM').toBe('SIGTERM');
+      // Parley exits within 10 s of SIGTERM (ops/run.ts): systemd must not SIGKILL it first.
+      expect(Number(unitValue(unit, 'Service', 'TimeoutStopSec'))).toBeGreaterThan(10);
+      rolesOfCommand(splitCommand(x(unitValue(unit, 'Service', 'ExecStart'))));
 
-    const unitEnv = Object.fromEntries(unitValues(unit, 'Service', 'Environment').flatMap((line) => parseEnvironmentLine(x(line))));
-    const env = withSecrets({ ...envFile, ...unitEnv });
-    expectProductionConfig(env, unitName(file, instance));
-    // ProtectSystem=strict makes everything else read-only: the data dir must be writable.
-    const dataDir = env.PARLEY_DATA_DIR;
-    expect(dataDir, 'each process has its own PARLEY_DATA_DIR').toBeDefined();
-    const writable = unitValues(unit, 'Service', 'ReadWritePaths').flatMap((v) => splitCommand(x(v)));
-    expect(writable.some((dir) => dataDir === dir || dataDir!.startsWith(`${dir}/`)), `${dataDir} under ReadWritePaths ${writable.join(' ')}`).toBe(true);
-  });
+      const unitEnv = Object.fromEntries(unitValues(unit, 'Service', 'Environment').flatMap((line) => parseEnvironmentLine(x(line))));
+      const env = withSecrets({ ...envFile, ...unitEnv });
+      expectProductionConfig(env, unitName(file, instance));
+      // ProtectSystem=strict makes everything else read-only: the data dir must be writable.
+      const dataDir = env.PARLEY_DATA_DIR;
+      expect(dataDir, 'each process has its own PARLEY_DATA_DIR').toBeDefined();
+      const writable = unitValues(unit, 'Service', 'ReadWritePaths').flatMap((v) => splitCommand(x(v)));
+      expect(
+        writable.some((dir) => dataDir === dir || dataDir!.startsWith(`${dir}/`)),
+        `${dataDir} under ReadWritePaths ${writable.join(' ')}`,
+      ).toBe(true);
+    },
+  );
 
   it('every role runs somewhere; two gateway instances differ in port and data dir', () => {
-    const roles = new Set(instances.flatMap(({ file, instance }) => rolesOfCommand(splitCommand(expandSpecifiers(unitValue(parsed.get(file)!, 'Service', 'ExecStart'), instance)))));
+    const roles = new Set(
+      instances.flatMap(({ file, instance }) => rolesOfCommand(splitCommand(expandSpecifiers(unitValue(parsed.get(file)!, 'Service', 'ExecStart'), instance)))),
+    );
     expect([...roles].sort()).toEqual([...ROLES].sort());
     const gateways = instances.filter((i) => i.file.startsWith('parley-gateway@'));
     const envOf = ({ file, instance }: { file: string; instance: string }) =>
@@ -185,7 +225,10 @@ describe('ops/deploy/systemd', () => {
     expect(args).toEqual(['-c', `/etc/nats/${node}.conf`]);
     const storeDir = natsConfValues(read(`nats/${node}.conf`), 'store_dir')[0]!;
     const writable = unitValues(unit, 'Service', 'ReadWritePaths');
-    expect(writable.some((dir) => storeDir.startsWith(`${dir}/`)), `${storeDir} under ${writable.join(' ')}`).toBe(true);
+    expect(
+      writable.some((dir) => storeDir.startsWith(`${dir}/`)),
+      `${storeDir} under ${writable.join(' ')}`,
+    ).toBe(true);
   });
 
   // systemd's own parser, where this machine has it: its warnings (an unknown key, a bad value) fail the test.
@@ -222,18 +265,34 @@ describe('ops/deploy/nats', () => {
     expect(natsRoutes(confs[0]!.text)).toHaveLength(3);
     for (const c of confs) expect(natsConfValues(c.text, 'sync_interval')).toEqual(['1s']);
     // Parley's NATS_URL names the same hosts on the client port.
-    const routeHosts = natsRoutes(confs[0]!.text).map((r) => new URL(r).hostname).sort();
-    const clientHosts = envFile.NATS_URL!.split(',').map((u) => new URL(u).hostname).sort();
+    const routeHosts = natsRoutes(confs[0]!.text)
+      .map((r) => new URL(r).hostname)
+      .sort();
+    const clientHosts = envFile
+      .NATS_URL!.split(',')
+      .map((u) => new URL(u).hostname)
+      .sort();
     expect(clientHosts).toEqual(routeHosts);
   });
 });
 
 describe('ops/deploy/compose.yaml and Dockerfile', () => {
   const raw = parseYaml(read('compose.yaml'), { merge: true }) as Record<string, unknown>;
-  const secrets = { POSTGRES_PASSWORD: 'pg-secret', CLICKHOUSE_PASSWORD: 'ch-secret', AUTH_JWT_SECRET: randomBytes(32).toString('hex'), ANALYTICS_ADMIN_TOKEN: randomBytes(24).toString('hex') };
+  const secrets = {
+    POSTGRES_PASSWORD: 'pg-secret',
+    CLICKHOUSE_PASSWORD: 'ch-secret',
+    AUTH_JWT_SECRET: randomBytes(32).toString('hex'),
+    ANALYTICS_ADMIN_TOKEN: randomBytes(24).toString('hex'),
+  };
   type Service = {
-    image?: string; build?: { context: string; dockerfile: string }; command?: string[]; environment?: Record<string, string>;
-    healthcheck?: { test: string[] }; depends_on?: Record<string, { condition: string }>; volumes?: string[]; hostname?: string;
+    image?: string;
+    build?: { context: string; dockerfile: string };
+    command?: string[];
+    environment?: Record<string, string>;
+    healthcheck?: { test: string[] };
+    depends_on?: Record<string, { condition: string }>;
+    volumes?: string[];
+    hostname?: string;
   };
   const compose = interpolateDeep(raw, secrets) as { services: Record<string, Service> };
   const services = compose.services;
@@ -301,13 +360,20 @@ describe('ops/deploy/compose.yaml and Dockerfile', () => {
       }
     }
     const natsServices = Object.entries(services).filter(([, s]) => s.image?.startsWith('nats:'));
-    expect(natsServices.map(([n]) => n).sort()).toEqual(natsRoutes(read('nats/n1.conf')).map((r) => new URL(r).hostname).sort());
+    expect(natsServices.map(([n]) => n).sort()).toEqual(
+      natsRoutes(read('nats/n1.conf'))
+        .map((r) => new URL(r).hostname)
+        .sort(),
+    );
     for (const [, s] of natsServices) {
       const mountedConf = s.volumes!.find((v) => v.endsWith(':/etc/nats/nats-server.conf:ro'))!;
       expect(s.command).toContain('/etc/nats/nats-server.conf');
       const conf = fs.readFileSync(path.resolve(deploy, mountedConf.split(':')[0]!), 'utf8');
       const storeDir = natsConfValues(conf, 'store_dir')[0]!;
-      expect(s.volumes!.some((v) => storeDir.startsWith(`${v.split(':')[1]}/`)), `${storeDir} on a volume`).toBe(true);
+      expect(
+        s.volumes!.some((v) => storeDir.startsWith(`${v.split(':')[1]}/`)),
+        `${storeDir} on a volume`,
+      ).toBe(true);
     }
   });
 });

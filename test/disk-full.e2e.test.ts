@@ -187,7 +187,12 @@ describe.skipIf(!isRoot)('a full disk under the event log', () => {
       if (stored.event.type === 'message.sent') inLog.push(stored.event.data.text);
     }
     expect(inLog).toEqual(acked);
-    await waitUntil(async () => (await api(platform.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?limit=200`, bobToken)).body.messages?.length === acked.length, 20_000, 'the read model to catch up');
+    await waitUntil(
+      async () =>
+        (await api(platform.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?limit=200`, bobToken)).body.messages?.length === acked.length,
+      20_000,
+      'the read model to catch up',
+    );
     const history = await api(platform.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?limit=200`, bobToken);
     expect(history.body.messages.map((m: { text: string }) => m.text)).toEqual([...acked].reverse());
   }, 90_000);
@@ -298,7 +303,8 @@ describe.skipIf(!isRoot)('a full disk under Postgres', () => {
     clients.push(alice);
     const conv = (await api(platform.http, 'POST', '/v1/conversations', aliceToken, { kind: 'direct', peer: 'bob' })).body;
     await alice.joined(conv.conversationId);
-    const history = async () => (await api(platform.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?limit=200`, bobToken)).body.messages as { text: string }[];
+    const history = async () =>
+      (await api(platform.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?limit=200`, bobToken)).body.messages as { text: string }[];
     const acked: string[] = [];
     for (let i = 0; i < 3; i++) {
       expect((await alice.send(conv.conversationId, `before ${i}`, `b${i}`)).t).toBe('ack');

@@ -15,7 +15,12 @@ import { startTestPlatform, type TestPlatform } from './support/platform.js';
  */
 function upcastV0(e: Record<string, unknown>): Record<string, unknown> {
   const d = e.data as { conversationId: string; messageId: string; body: string };
-  return { ...e, v: 1, at: (e.at as number) * 1000, data: { conversationId: d.conversationId, messageId: d.messageId, clientMsgId: `v0-${d.messageId}`, text: d.body } };
+  return {
+    ...e,
+    v: 1,
+    at: (e.at as number) * 1000,
+    data: { conversationId: d.conversationId, messageId: d.messageId, clientMsgId: `v0-${d.messageId}`, text: d.body },
+  };
 }
 
 let p: TestPlatform;
@@ -33,7 +38,13 @@ afterAll(async () => {
 describe('versioned events', () => {
   it('upcasts on read: a parsed v0 event is the v1 event it stands for', () => {
     const v0 = { type: 'message.sent', v: 0, at: 1_700_000_000, actor: 'ann', data: { conversationId: 'g_x', messageId: '5', body: 'hi' } };
-    expect(parseStoredEvent(v0)).toEqual({ type: 'message.sent', v: 1, at: 1_700_000_000_000, actor: 'ann', data: { conversationId: 'g_x', messageId: '5', clientMsgId: 'v0-5', text: 'hi' } });
+    expect(parseStoredEvent(v0)).toEqual({
+      type: 'message.sent',
+      v: 1,
+      at: 1_700_000_000_000,
+      actor: 'ann',
+      data: { conversationId: 'g_x', messageId: '5', clientMsgId: 'v0-5', text: 'hi' },
+    });
   });
 
   it('projects a log mixing v0 and v1 into the same read model as an all-v1 log, live and when rebuilt', async () => {
@@ -46,18 +57,38 @@ describe('versioned events', () => {
       const actor = i % 2 ? 'ben' : 'ann';
       const messageId = String(900 + i);
       const clientMsgId = `v0-${messageId}`;
-      const v1 = { type: 'message.sent' as const, v: 1 as const, at: (at + i) * 1000, actor, data: { conversationId: 'g_v1only', messageId, clientMsgId, text } };
+      const v1 = {
+        type: 'message.sent' as const,
+        v: 1 as const,
+        at: (at + i) * 1000,
+        actor,
+        data: { conversationId: 'g_v1only', messageId, clientMsgId, text },
+      };
       if (i % 2 === 0) {
-        await appendRaw(rt, rt.subjects.conv('g_mixed'), { type: 'message.sent', v: 0, at: at + i, actor, data: { conversationId: 'g_mixed', messageId, body: text } });
+        await appendRaw(rt, rt.subjects.conv('g_mixed'), {
+          type: 'message.sent',
+          v: 0,
+          at: at + i,
+          actor,
+          data: { conversationId: 'g_mixed', messageId, body: text },
+        });
       } else {
         await appendAll(rt, [{ ...v1, data: { ...v1.data, conversationId: 'g_mixed' } }]);
       }
       last = (await appendAll(rt, [v1]))[0]!;
     }
-    await waitUntil(async () => (await rt.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'read-model').executeTakeFirst())?.seq === String(last));
+    await waitUntil(
+      async () =>
+        (await rt.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'read-model').executeTakeFirst())?.seq === String(last),
+    );
 
     const rows = (id: string) =>
-      rt.db.selectFrom('messages').select(['message_id', 'sender_id', 'client_msg_id', 'text', 'created_at', 'ordinal']).where('conversation_id', '=', id).orderBy('seq').execute();
+      rt.db
+        .selectFrom('messages')
+        .select(['message_id', 'sender_id', 'client_msg_id', 'text', 'created_at', 'ordinal'])
+        .where('conversation_id', '=', id)
+        .orderBy('seq')
+        .execute();
     const mixed = await rows('g_mixed');
     expect(mixed.map((r) => r.text)).toEqual(lines);
     expect(mixed).toEqual(await rows('g_v1only'));

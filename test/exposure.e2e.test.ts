@@ -21,7 +21,11 @@ afterAll(() => fs.rm(dataDir, { recursive: true, force: true }));
 function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; lines: string[]; ms: number }> {
   const t = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PARLEY_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env } });
+    const child = spawn(command, args, {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PARLEY_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -40,19 +44,23 @@ describe('exposed with development defaults', () => {
   it.each([
     ['npm start with HOST=0.0.0.0', 'npm', ['start'], '0.0.0.0'],
     ['tsx ops/start.ts with HOST=::', path.join(root, 'node_modules/.bin/tsx'), ['ops/start.ts'], '::'],
-  ])('%s refuses in one line, before starting nats-server or Postgres', async (_name, command, args, host) => {
-    const ports = { PORT: String(await pickFreePort()), NATS_PORT: String(await pickFreePort()), POSTGRES_PORT: String(await pickFreePort()) };
-    const r = await run(command, args as string[], { HOST: host as string, ...ports });
-    expect(r.code).toBe(1);
-    // Every line it logged: exactly one, the refusal, naming what to set.
-    expect(r.lines).toHaveLength(1);
-    const line = JSON.parse(r.lines[0]!) as { level: string; msg: string };
-    expect(line.level).toBe('error');
-    expect(line.msg).toMatch(/^refusing to start: HOST=.* is not a loopback address/);
-    for (const v of ['AUTH_JWT_SECRET', 'PARLEY_ALLOW_INSECURE_BIND=true', 'HOST=127.0.0.1']) expect(line.msg).toContain(v);
-    // Nothing was started: no server directories under the data dir.
-    expect(await fs.readdir(dataDir)).toEqual([]);
-  }, 30_000);
+  ])(
+    '%s refuses in one line, before starting nats-server or Postgres',
+    async (_name, command, args, host) => {
+      const ports = { PORT: String(await pickFreePort()), NATS_PORT: String(await pickFreePort()), POSTGRES_PORT: String(await pickFreePort()) };
+      const r = await run(command, args as string[], { HOST: host as string, ...ports });
+      expect(r.code).toBe(1);
+      // Every line it logged: exactly one, the refusal, naming what to set.
+      expect(r.lines).toHaveLength(1);
+      const line = JSON.parse(r.lines[0]!) as { level: string; msg: string };
+      expect(line.level).toBe('error');
+      expect(line.msg).toMatch(/^refusing to start: HOST=.* is not a loopback address/);
+      for (const v of ['AUTH_JWT_SECRET', 'PARLEY_ALLOW_INSECURE_BIND=true', 'HOST=127.0.0.1']) expect(line.msg).toContain(v);
+      // Nothing was started: no server directories under the data dir.
+      expect(await fs.readdir(dataDir)).toEqual([]);
+    },
+    30_000,
+  );
 
   it('startPlatform (every other way the gateway starts) refuses before connecting to anything', async () => {
     const config = loadConfig({ HOST: '0.0.0.0', PARLEY_DATA_DIR: dataDir });

@@ -4,7 +4,18 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_FRAME_SCHEMAS, CLIENT_FRAME_TYPES, CloseCode, ErrorBody, ReportName } from '../contracts/index.js';
 import { usePlatform } from './support/fixture.js';
-import { deeplyNested, headerValue, invalidUtf8, mutatedObject, NASTY_ESCAPES, pathSegment, queryString, requestHeaders, safeEncode, summarized } from './support/hostile-inputs.js';
+import {
+  deeplyNested,
+  headerValue,
+  invalidUtf8,
+  mutatedObject,
+  NASTY_ESCAPES,
+  pathSegment,
+  queryString,
+  requestHeaders,
+  safeEncode,
+  summarized,
+} from './support/hostile-inputs.js';
 import { api, TestClient, type Frame } from './support/ws-client.js';
 
 /**
@@ -17,7 +28,9 @@ import { api, TestClient, type Frame } from './support/ws-client.js';
  */
 
 // Limits high enough that the fuzz reaches the handlers instead of the limiters (test/abuse-limits.e2e.test.ts covers those).
-const fx = usePlatform({ env: { RATE_HTTP_PER_SECOND: '1000000', RATE_FRAMES_PER_SECOND: '1000000', RATE_SENDS_PER_SECOND: '1000000', MAX_CONNECTIONS_PER_USER: '10000' } });
+const fx = usePlatform({
+  env: { RATE_HTTP_PER_SECOND: '1000000', RATE_FRAMES_PER_SECOND: '1000000', RATE_SENDS_PER_SECOND: '1000000', MAX_CONNECTIONS_PER_USER: '10000' },
+});
 
 const seed = process.env.PARLEY_FUZZ_SEED ? Number(process.env.PARLEY_FUZZ_SEED) : Date.now() % 2 ** 31;
 /** Wall-clock budget per phase; the whole file stays well under 30 s. */
@@ -50,7 +63,11 @@ beforeAll(async () => {
   const sent = await fuzzer.ok({ t: 'send', conversationId, clientMsgId: 'seed-message', text: 'hello fuzz' });
   seq = sent.seq;
   messageId = sent.messageId;
-  const upload = await fetch(`${fx.p.http}/v1/attachments?name=a.png`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' }, body: Buffer.from('not really a png') });
+  const upload = await fetch(`${fx.p.http}/v1/attachments?name=a.png`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' },
+    body: Buffer.from('not really a png'),
+  });
   attachmentId = ((await upload.json()) as { id: string }).id;
 });
 
@@ -126,11 +143,22 @@ describe('HTTP: every route, hostile paths, queries, headers and bodies', () => 
       { weight: 1, arbitrary: fc.integer({ min: 1, max: 64 * 1024 }).map((n) => summarized(Buffer.alloc(fx.p.config.gateway.maxBodyBytes + n, 0x20))) },
     );
     const target = fc.oneof(
-      { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...routes), fc.array(pathSegment(valid), { minLength: 3, maxLength: 3 })).map(([r, segs]) => {
-        let i = 0;
-        return { method: r.method.toUpperCase(), pattern: r.pattern, path: r.pattern.replace(/:[a-z]+/gi, () => segs[i++]!) };
-      }) },
-      { weight: 1, arbitrary: fc.tuple(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'), fc.array(pathSegment(['v1', 'conversations', 'attachments', 'ws', 'healthz']), { maxLength: 6 })).map(([method, segs]) => ({ method, pattern: '(random)', path: `/${segs.join('/')}` })) },
+      {
+        weight: 6,
+        arbitrary: fc.tuple(fc.constantFrom(...routes), fc.array(pathSegment(valid), { minLength: 3, maxLength: 3 })).map(([r, segs]) => {
+          let i = 0;
+          return { method: r.method.toUpperCase(), pattern: r.pattern, path: r.pattern.replace(/:[a-z]+/gi, () => segs[i++]!) };
+        }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(
+            fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
+            fc.array(pathSegment(['v1', 'conversations', 'attachments', 'ws', 'healthz']), { maxLength: 6 }),
+          )
+          .map(([method, segs]) => ({ method, pattern: '(random)', path: `/${segs.join('/')}` })),
+      },
     );
     const req = fc.record({ target, query: queryString(valid), headers: requestHeaders(token), body, trailingSlash: fc.boolean() });
 
@@ -166,7 +194,12 @@ describe('HTTP: every route, hostile paths, queries, headers and bodies', () => 
         const path = r.pattern.replace(/:[a-z]+/gi, v);
         const query = `?q=${v}&userIds=${v}&cursor=${v}&before=${v}&name=${v}&status=${v}&conversationId=${v}`;
         for (const q of ['', query]) {
-          const a = await request(r.method.toUpperCase(), path + q, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, r.method === 'post' ? Buffer.from(JSON.stringify({ userId: v, kind: v, url: v, sql: v })) : undefined);
+          const a = await request(
+            r.method.toUpperCase(),
+            path + q,
+            { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            r.method === 'post' ? Buffer.from(JSON.stringify({ userId: v, kind: v, url: v, sql: v })) : undefined,
+          );
           checkAnswer(`${r.method} ${(path + q).slice(0, 200)}`, a, r.pattern);
         }
       }
@@ -174,7 +207,13 @@ describe('HTTP: every route, hostile paths, queries, headers and bodies', () => 
   });
 
   it('the reported crash: a malformed percent-encoding in a path parameter is a 400, not a dead process', async () => {
-    for (const path of ['/v1/conversations/%ZZ/messages', '/v1/conversations/%E0%A4/messages', '/v1/attachments/%', '/v1/analytics/reports/%C0%AF', '/v1/notifications/channels/%ED%A0%80/remove']) {
+    for (const path of [
+      '/v1/conversations/%ZZ/messages',
+      '/v1/conversations/%E0%A4/messages',
+      '/v1/attachments/%',
+      '/v1/analytics/reports/%C0%AF',
+      '/v1/notifications/channels/%ED%A0%80/remove',
+    ]) {
       const method = path.endsWith('/remove') ? 'POST' : 'GET';
       const a = await request(method, path, { authorization: `Bearer ${token}` });
       expect(a.status, path).toBe(400);
@@ -234,16 +273,38 @@ function isCompleteAnswer(text: string): boolean {
 
 describe('WebSocket upgrades with hostile tokens, positions and headers', () => {
   it('either upgrades or refuses with a typed 4xx', async () => {
-    const position = fc.oneof(fc.constant(undefined), fc.string({ maxLength: 50 }).map(safeEncode), fc.constantFrom(...NASTY_ESCAPES), fc.integer({ min: 1000, max: 70_000 }).map((n) => 'p'.repeat(n)));
-    const tokenParam = fc.oneof(fc.constant(token), fc.constant(undefined), fc.string({ maxLength: 40 }).map(safeEncode), fc.constantFrom(...NASTY_ESCAPES), fc.constant(`${token}x`));
+    const position = fc.oneof(
+      fc.constant(undefined),
+      fc.string({ maxLength: 50 }).map(safeEncode),
+      fc.constantFrom(...NASTY_ESCAPES),
+      fc.integer({ min: 1000, max: 70_000 }).map((n) => 'p'.repeat(n)),
+    );
+    const tokenParam = fc.oneof(
+      fc.constant(token),
+      fc.constant(undefined),
+      fc.string({ maxLength: 40 }).map(safeEncode),
+      fc.constantFrom(...NASTY_ESCAPES),
+      fc.constant(`${token}x`),
+    );
     const key = fc.oneof(fc.constant('dGhlIHNhbXBsZSBub25jZQ=='), headerValue(40));
     const version = fc.constantFrom('13', '8', '', 'abc', '13, 8');
-    const extra = fc.array(fc.tuple(fc.constantFrom('sec-websocket-protocol', 'sec-websocket-extensions', 'authorization', 'origin', 'x-request-id'), headerValue(500)), { maxLength: 4 });
+    const extra = fc.array(
+      fc.tuple(fc.constantFrom('sec-websocket-protocol', 'sec-websocket-extensions', 'authorization', 'origin', 'x-request-id'), headerValue(500)),
+      { maxLength: 4 },
+    );
     await fuzzFor(
       BUDGET_MS.upgrade,
       fc.asyncProperty(fc.record({ position, tokenParam, key, version, extra }), async ({ position: pos, tokenParam: tok, key: k, version: v, extra: ex }) => {
         const query = [tok !== undefined ? `token=${tok}` : '', pos !== undefined ? `position=${pos}` : ''].filter(Boolean).join('&');
-        const lines = [`GET /v1/ws${query ? `?${query}` : ''} HTTP/1.1`, 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${k}`, `Sec-WebSocket-Version: ${v}`, ...ex.map(([n, val]) => `${n}: ${val}`)];
+        const lines = [
+          `GET /v1/ws${query ? `?${query}` : ''} HTTP/1.1`,
+          'Host: 127.0.0.1',
+          'Upgrade: websocket',
+          'Connection: Upgrade',
+          `Sec-WebSocket-Key: ${k}`,
+          `Sec-WebSocket-Version: ${v}`,
+          ...ex.map(([n, val]) => `${n}: ${val}`),
+        ];
         const answer = await rawExchange(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), 1500);
         const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
         const what = `upgrade ${lines.join(' | ').slice(0, 300)}`;
@@ -260,8 +321,21 @@ describe('WebSocket upgrades with hostile tokens, positions and headers', () => 
 describe('WebSocket frames: random, mutated, binary, oversized, bad UTF-8, deeply nested', () => {
   it('answers each with a typed error frame or closes with a documented code, and keeps serving', async () => {
     const values: Record<string, unknown> = {
-      id: 'f', conversationId, messageId, text: 'hello', emoji: '👍', userId: 'fuzz-peer', userIds: ['fuzz-peer'], seq, clientMsgId: 'c',
-      kind: 'group', title: 'fuzz', members: ['fuzz-peer'], peer: 'fuzz-peer', role: 'member', attachments: [attachmentId],
+      id: 'f',
+      conversationId,
+      messageId,
+      text: 'hello',
+      emoji: '👍',
+      userId: 'fuzz-peer',
+      userIds: ['fuzz-peer'],
+      seq,
+      clientMsgId: 'c',
+      kind: 'group',
+      title: 'fuzz',
+      members: ['fuzz-peer'],
+      peer: 'fuzz-peer',
+      role: 'member',
+      attachments: [attachmentId],
     };
     const templates = CLIENT_FRAME_TYPES.map((t) => {
       const shape = (CLIENT_FRAME_SCHEMAS[t] as unknown as { shape?: Record<string, unknown> }).shape;
@@ -277,7 +351,12 @@ describe('WebSocket frames: random, mutated, binary, oversized, bad UTF-8, deepl
       { weight: 2, arbitrary: deeplyNested(30_000).map((s) => ({ data: text(s) })) },
       { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }).map((s) => ({ data: text(s) })) },
       { weight: 2, arbitrary: fc.uint8Array({ maxLength: 500 }).map((b) => ({ data: summarized(Buffer.from(b)), binary: true })) },
-      { weight: 1, arbitrary: fc.integer({ min: 1, max: 100_000 }).map((n) => ({ data: text(JSON.stringify({ t: 'send', id: 'big', conversationId, clientMsgId: 'big', text: 'x'.repeat(maxFrame + n) })) })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .integer({ min: 1, max: 100_000 })
+          .map((n) => ({ data: text(JSON.stringify({ t: 'send', id: 'big', conversationId, clientMsgId: 'big', text: 'x'.repeat(maxFrame + n) })) })),
+      },
       { weight: 1, arbitrary: invalidUtf8.map((data) => ({ data, dropsConnection: true })) },
       { weight: 1, arbitrary: fc.constant(null).map(() => ({ data: text('y'.repeat((1 << 20) + 1)), dropsConnection: true })) },
     );
@@ -297,7 +376,12 @@ describe('WebSocket frames: random, mutated, binary, oversized, bad UTF-8, deepl
         frames += batch.length;
         // A ping after the batch: its pong says every frame before it was read (answers to commands may follow later).
         const probe = `probe${frames}`;
-        const pong = client.next((f) => f.t === 'pong' && f.id === probe, 10_000, client.frames.length).then(() => null, (err: Error) => err);
+        const pong = client
+          .next((f) => f.t === 'pong' && f.id === probe, 10_000, client.frames.length)
+          .then(
+            () => null,
+            (err: Error) => err,
+          );
         client.sendRaw(JSON.stringify({ t: 'ping', id: probe }));
         const outcome = await Promise.race([pong, client.closed]);
         checkErrors(client);
@@ -305,7 +389,10 @@ describe('WebSocket frames: random, mutated, binary, oversized, bad UTF-8, deepl
         if (outcome === null) return;
         // Closed: only the documented ways. 1006 only when a frame broke the WebSocket layer's own limits.
         const allowed: number[] = [CloseCode.policyViolation, ...(mayDrop ? [1006] : [])];
-        if (!allowed.includes(outcome.code)) throw new Error(`connection closed with ${outcome.code} ${outcome.reason} after ${JSON.stringify(batch.map((f) => f.data.subarray(0, 120).toString('latin1')))}`);
+        if (!allowed.includes(outcome.code))
+          throw new Error(
+            `connection closed with ${outcome.code} ${outcome.reason} after ${JSON.stringify(batch.map((f) => f.data.subarray(0, 120).toString('latin1')))}`,
+          );
         client = await fx.connect('fuzzer');
         checked = 0;
       }),

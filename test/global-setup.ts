@@ -42,21 +42,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       dataDir: path.join(pgDir, 'data'),
       port: 0,
       // Durability is pointless for throwaway test data; these make DDL and commits much faster.
-      extraFlags: [
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
-        '-c', 'max_connections=300',
-      ],
+      extraFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
       log,
     }),
   ]);
 
   const teardown = async () => {
-    await Promise.allSettled([
-      nats.status === 'fulfilled' ? nats.value.stop() : undefined,
-      pg.status === 'fulfilled' ? pg.value.stop() : undefined,
-    ]);
+    await Promise.allSettled([nats.status === 'fulfilled' ? nats.value.stop() : undefined, pg.status === 'fulfilled' ? pg.value.stop() : undefined]);
     await Promise.all([natsDir, pgDir].map((d) => fs.rm(d, { recursive: true, force: true })));
   };
   if (nats.status === 'rejected' || pg.status === 'rejected') {

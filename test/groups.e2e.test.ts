@@ -5,9 +5,8 @@ import { api, TestClient } from './support/ws-client.js';
 const fx = usePlatform();
 const connect = (userId: string) => fx.connect(userId);
 
-
-const list = async (userId: string, after: number) => (await api(fx.p.http, 'GET', `/v1/conversations?after=${after}`, await fx.p.token(userId))).body.conversations as any[];
-
+const list = async (userId: string, after: number) =>
+  (await api(fx.p.http, 'GET', `/v1/conversations?after=${after}`, await fx.p.token(userId))).body.conversations as any[];
 
 describe('groups: roles and membership', () => {
   it('owner, admins and members each may do exactly what their role allows', async () => {
@@ -60,7 +59,9 @@ describe('groups: roles and membership', () => {
     expect(views.find((c) => c.conversationId === dm.conversationId)).toMatchObject({ kind: 'direct', memberCount: 2, lastMessage: { text: 'in the 1:1' } });
     // Someone outside the 1:1 cannot use it as a template.
     const eve = await connect('eve2');
-    expect(await eve.request({ t: 'create', kind: 'group', title: 'x', members: [], fromConversationId: dm.conversationId })).toMatchObject({ code: 'not_member' });
+    expect(await eve.request({ t: 'create', kind: 'group', title: 'x', members: [], fromConversationId: dm.conversationId })).toMatchObject({
+      code: 'not_member',
+    });
     // A 1:1 has exactly its two members.
     expect(await ann!.request({ t: 'add_members', conversationId: dm.conversationId, userIds: ['cat'] })).toMatchObject({ code: 'forbidden' });
   });
@@ -78,7 +79,9 @@ describe('channels', () => {
     await fan!.message(id, 'welcome everyone');
     // Invite-only: joining alone is refused; an open channel can be joined.
     expect(await lurker!.request({ t: 'join', conversationId: id })).toMatchObject({ code: 'forbidden' });
-    expect(await fan!.request({ t: 'set_channel_policies', conversationId: id, postPolicy: 'everyone', joinPolicy: 'open' })).toMatchObject({ code: 'forbidden' });
+    expect(await fan!.request({ t: 'set_channel_policies', conversationId: id, postPolicy: 'everyone', joinPolicy: 'open' })).toMatchObject({
+      code: 'forbidden',
+    });
     await host!.ok({ t: 'set_channel_policies', conversationId: id, postPolicy: 'everyone', joinPolicy: 'open' });
     await lurker!.ok({ t: 'join', conversationId: id });
     await lurker!.joined(id);

@@ -32,7 +32,14 @@ function runtimeImports(text: string): string[] {
     if (m[2]) continue; // import type / export type
     const names = /\{([^}]*)\}/.exec(m[3]!);
     // `import { type A, type B } from` is erased too; a default or namespace import next to the braces is not.
-    const onlyTypes = names && m[3]!.trim().startsWith('{') && names[1]!.split(',').map((n) => n.trim()).filter(Boolean).every((n) => n.startsWith('type '));
+    const onlyTypes =
+      names &&
+      m[3]!.trim().startsWith('{') &&
+      names[1]!
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean)
+        .every((n) => n.startsWith('type '));
     if (!onlyTypes) found.push(m[4]!);
   }
   // Side-effect imports: import './x.js';
@@ -49,7 +56,14 @@ function resolve(from: string, spec: string): string | null {
 }
 
 function findCycles(files: string[]): string[][] {
-  const graph = new Map(files.map((f) => [f, runtimeImports(fs.readFileSync(f, 'utf8')).map((s) => resolve(f, s)).filter((d): d is string => d !== null)]));
+  const graph = new Map(
+    files.map((f) => [
+      f,
+      runtimeImports(fs.readFileSync(f, 'utf8'))
+        .map((s) => resolve(f, s))
+        .filter((d): d is string => d !== null),
+    ]),
+  );
   const state = new Map<string, 'open' | 'done'>();
   const stack: string[] = [];
   const cycles: string[][] = [];

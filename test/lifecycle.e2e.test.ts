@@ -41,7 +41,13 @@ function npmStart(): Run {
     cwd: root,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PARLEY_DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
+    env: {
+      ...process.env,
+      PARLEY_DATA_DIR: dataDir,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    },
   });
   for (const s of [npm.stdout!, npm.stderr!]) s.on('data', (c: Buffer) => output.push(...c.toString().split('\n').filter(Boolean)));
   return { npm, output };
@@ -51,7 +57,10 @@ async function untilHealthy(run: Run): Promise<void> {
   const deadline = Date.now() + 40_000;
   while (Date.now() < deadline) {
     if (run.npm.exitCode !== null) throw new Error(`npm start exited (${run.npm.exitCode}):\n${run.output.slice(-15).join('\n')}`);
-    const status = await fetch(`http://127.0.0.1:${ports.PORT}/healthz`).then((r) => r.status, () => 0);
+    const status = await fetch(`http://127.0.0.1:${ports.PORT}/healthz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) return;
     await sleep(100);
   }
@@ -118,7 +127,11 @@ describe('npm start stops everything it started', () => {
     await sleep(300);
     // The servers are orphans now, holding the ports: the situation to recover from.
     const orphans = first.tree.filter((p) => p.pid === first.nats || p.pid === first.postgres);
-    expect(stillRunning(orphans).map((p) => p.pid).sort()).toEqual([first.nats, first.postgres].sort());
+    expect(
+      stillRunning(orphans)
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([first.nats, first.postgres].sort());
 
     const second = await startAndMap();
     // Nothing of the first run is left: the servers were stopped, npm and the rest went with the platform.

@@ -95,7 +95,10 @@ describe('an event the platform cannot read, on a conversation subject', () => {
     expect(synced.status).toBe('complete');
     expect(alice.frames.filter((f) => f.t === 'event' && poisons.includes(f.seq))).toEqual([]);
 
-    for (const [who, text] of [[bob, 'm2'], [alice, 'm3']] as const) {
+    for (const [who, text] of [
+      [bob, 'm2'],
+      [alice, 'm3'],
+    ] as const) {
       const reply = await who.send(group, text);
       expect(reply, JSON.stringify(reply)).toMatchObject({ t: 'ack' });
     }
@@ -198,7 +201,13 @@ describe('decodable events that make no sense', () => {
     const subject = rt.subjects.conv(group);
     const at = Date.now();
     // An edit of a message that does not exist, and a user's event on the conversation's subject.
-    await appendRaw(rt, subject, { type: 'message.edited', v: 1, at, actor: 'mallory', data: { conversationId: group, target: { messageId: '123', seq: 999_999 }, text: 'edited' } });
+    await appendRaw(rt, subject, {
+      type: 'message.edited',
+      v: 1,
+      at,
+      actor: 'mallory',
+      data: { conversationId: group, target: { messageId: '123', seq: 999_999 }, text: 'edited' },
+    });
     await appendRaw(rt, subject, { type: 'read.marked', v: 1, at, actor: 'mallory', data: { conversationId: group, seq: 1 } });
     const alice = await connect('alice');
     expect((await alice.send(group, 'm5')).t).toBe('ack');
@@ -209,7 +218,13 @@ describe('decodable events that make no sense', () => {
 
   it('a tombstone of one the write side folded in (a forged removal) makes it fold the conversation again without it', async () => {
     const rt = p.platform.runtime;
-    const forged = await appendRaw(rt, rt.subjects.conv(group), { type: 'member.removed', v: 1, at: Date.now(), actor: 'alice', data: { conversationId: group, userId: 'bob', self: false } });
+    const forged = await appendRaw(rt, rt.subjects.conv(group), {
+      type: 'member.removed',
+      v: 1,
+      at: Date.now(),
+      actor: 'alice',
+      data: { conversationId: group, userId: 'bob', self: false },
+    });
     const bob = await connect('bob');
     expect(await bob.send(group, 'refused')).toMatchObject({ t: 'error', code: 'not_member' });
     await caughtUp();

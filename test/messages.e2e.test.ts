@@ -22,7 +22,6 @@ async function history(userId: string, after: number, conversationId = group) {
   return r.body.messages as any[];
 }
 
-
 describe('messages', () => {
   it('get time-ordered 64-bit ids carrying the node id', async () => {
     const a = await mem.send(group, 'first');
@@ -35,7 +34,13 @@ describe('messages', () => {
 
   it('replies carry a quoted preview, and @mentions are parsed, stored and counted', async () => {
     const original = await mem.send(group, '个人开发可以，看你怎么讲了。比如说你参加solo hackathon，赢了，就很牛逼了');
-    const reply = await adm.ok({ t: 'send', conversationId: group, clientMsgId: 'r1', text: 'agree @mem, and @mem2 should try too (not @stranger)', replyTo: original.result.messageId });
+    const reply = await adm.ok({
+      t: 'send',
+      conversationId: group,
+      clientMsgId: 'r1',
+      text: 'agree @mem, and @mem2 should try too (not @stranger)',
+      replyTo: original.result.messageId,
+    });
     const live = await mem2.event('message.sent', (d) => d.messageId === reply.messageId);
     expect(live.event.data.replyTo).toEqual({ messageId: original.result.messageId, seq: original.result.seq });
     expect(live.event.data.mentions).toEqual(['mem', 'mem2']);
@@ -92,7 +97,13 @@ describe('messages', () => {
   it('counts reactions per emoji with who reacted, idempotently, within the distinct-emoji limit', async () => {
     const m = await own.send(group, 'react to me');
     const id = m.result.messageId;
-    for (const [c, e] of [[mem, '👍'], [adm, '👍'], [mem2, '👍🏽'], [own, '👨‍👩‍👧']] as const) await c.ok({ t: 'react', conversationId: group, messageId: id, emoji: e });
+    for (const [c, e] of [
+      [mem, '👍'],
+      [adm, '👍'],
+      [mem2, '👍🏽'],
+      [own, '👨‍👩‍👧'],
+    ] as const)
+      await c.ok({ t: 'react', conversationId: group, messageId: id, emoji: e });
     await mem.ok({ t: 'react', conversationId: group, messageId: id, emoji: '👍' }); // again: no change
     expect(await mem.request({ t: 'react', conversationId: group, messageId: id, emoji: '🎉' })).toMatchObject({ code: 'limit_exceeded' });
     expect(await mem.request({ t: 'react', conversationId: group, messageId: id, emoji: 'lol' })).toMatchObject({ code: 'invalid_frame' });
@@ -110,8 +121,13 @@ describe('messages', () => {
 describe('attachments', () => {
   const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('parley test image '.repeat(100))]);
   const upload = async (userId: string, body: Buffer, type: string, name = 'pic.png') =>
-    fetch(`${fx.p.http}/v1/attachments?name=${encodeURIComponent(name)}`, { method: 'POST', headers: { authorization: `Bearer ${await fx.p.token(userId)}`, 'content-type': type }, body });
-  const download = async (userId: string, id: string) => fetch(`${fx.p.http}/v1/attachments/${id}`, { headers: { authorization: `Bearer ${await fx.p.token(userId)}` } });
+    fetch(`${fx.p.http}/v1/attachments?name=${encodeURIComponent(name)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await fx.p.token(userId)}`, 'content-type': type },
+      body,
+    });
+  const download = async (userId: string, id: string) =>
+    fetch(`${fx.p.http}/v1/attachments/${id}`, { headers: { authorization: `Bearer ${await fx.p.token(userId)}` } });
 
   it('uploads once per content hash, references from a message, and serves members only', async () => {
     const first = await upload('mem', png, 'image/png', '截图 1.png');
@@ -133,7 +149,9 @@ describe('attachments', () => {
     expect(got.headers.get('content-type')).toBe('image/png');
     expect(Buffer.from(await got.arrayBuffer()).equals(png)).toBe(true);
     expect((await download('outsider', a.id)).status).toBe(404);
-    expect(await mem.request({ t: 'send', conversationId: group, clientMsgId: 'att-2', text: 'ghost', attachments: ['0'.repeat(64)] })).toMatchObject({ code: 'not_found' });
+    expect(await mem.request({ t: 'send', conversationId: group, clientMsgId: 'att-2', text: 'ghost', attachments: ['0'.repeat(64)] })).toMatchObject({
+      code: 'not_found',
+    });
   });
 
   it('enforces type and size limits', async () => {

@@ -10,7 +10,14 @@ import { startStack, type Stack } from '../ops/stack.js';
 import { loadConfig, type Config } from '../services/shared/config.js';
 import { createLogger, redactUrlCredentials } from '../services/shared/logger.js';
 import { connectNats, natsClientAuth } from '../services/shared/nats/connection.js';
-import { EMBEDDED_NATS_USER, embeddedNatsPasswordFile, natsConnectionOptions, readEmbeddedNatsPassword, redactNatsUrl, splitNatsUrl } from '../services/shared/nats/credentials.js';
+import {
+  EMBEDDED_NATS_USER,
+  embeddedNatsPasswordFile,
+  natsConnectionOptions,
+  readEmbeddedNatsPassword,
+  redactNatsUrl,
+  splitNatsUrl,
+} from '../services/shared/nats/credentials.js';
 import { createDatabase, TEST_JWT_SECRET, uniqueNamespace } from './support/platform.js';
 
 /**
@@ -57,7 +64,12 @@ afterAll(async () => {
 const port = () => stack.embedded.nats!.port;
 
 function cliIO(env: Record<string, string>, out: string[], err: string[]): CliIO {
-  return { out: (l) => out.push(l), err: (l) => err.push(l), env: { PARLEY_NAMESPACE: namespace, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', ...env }, signal: new AbortController().signal };
+  return {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    env: { PARLEY_NAMESPACE: namespace, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', ...env },
+    signal: new AbortController().signal,
+  };
 }
 
 describe('the embedded nats-server', () => {
@@ -160,7 +172,10 @@ describe('NATS passwords in logs', () => {
 
 describe('NATS client settings', () => {
   it('split credentials out of NATS_URL, explicit settings winning', () => {
-    expect(splitNatsUrl('nats://u:p%40ss@h1:4222, nats://h2:4223')).toEqual({ servers: ['nats://h1:4222', 'nats://h2:4223'], auth: { user: 'u', password: 'p@ss' } });
+    expect(splitNatsUrl('nats://u:p%40ss@h1:4222, nats://h2:4223')).toEqual({
+      servers: ['nats://h1:4222', 'nats://h2:4223'],
+      auth: { user: 'u', password: 'p@ss' },
+    });
     expect(splitNatsUrl('tls://tok@h:4222').auth).toEqual({ token: 'tok' });
     expect(natsConnectionOptions('nats://u:p@h:1', { user: 'v', password: 'q' })).toMatchObject({ servers: ['nats://h:1'], user: 'v', pass: 'q' });
     expect(natsConnectionOptions('nats://u:p@h:1', { token: 't' })).toMatchObject({ token: 't' });
@@ -173,8 +188,14 @@ describe('NATS client settings', () => {
     try {
       // A .creds file's shape (JWT and nkey seed blocks); the authenticator parses it when the server asks.
       const creds = path.join(dir, 'user.creds');
-      fs.writeFileSync(creds, '-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.e30.sig\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\nSUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4\n------END USER NKEY SEED------\n');
-      const options = natsConnectionOptions('tls://h:4222', { credsFile: creds, tls: { caFile: path.join(dir, 'ca.pem'), certFile: path.join(dir, 'c.pem'), keyFile: path.join(dir, 'k.pem') } });
+      fs.writeFileSync(
+        creds,
+        '-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.e30.sig\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\nSUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4\n------END USER NKEY SEED------\n',
+      );
+      const options = natsConnectionOptions('tls://h:4222', {
+        credsFile: creds,
+        tls: { caFile: path.join(dir, 'ca.pem'), certFile: path.join(dir, 'c.pem'), keyFile: path.join(dir, 'k.pem') },
+      });
       expect(typeof options.authenticator).toBe('function');
       expect(options.tls).toEqual({ caFile: path.join(dir, 'ca.pem'), certFile: path.join(dir, 'c.pem'), keyFile: path.join(dir, 'k.pem') });
       const config = loadConfig({ NATS_URL: 'tls://h:4222', NATS_CREDS: creds, NATS_TLS_CA: 'ca.pem' }, dir);

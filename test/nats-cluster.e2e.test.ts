@@ -26,7 +26,13 @@ let cluster: NatsClusterHandle;
 let nats: NatsHandles;
 
 beforeAll(async () => {
-  cluster = await startNatsCluster({ binary: inject('natsBinary'), dataDir, clientPorts: [0, 0, 0], routePorts: [0, 0, 0], log: createTestLog('nats-cluster') });
+  cluster = await startNatsCluster({
+    binary: inject('natsBinary'),
+    dataDir,
+    clientPorts: [0, 0, 0],
+    routePorts: [0, 0, 0],
+    log: createTestLog('nats-cluster'),
+  });
   nats = await connectNats(cluster.url, 'cluster-test', quiet);
 }, 60_000);
 
@@ -109,7 +115,13 @@ describe('two gateways on the cluster', () => {
     // A fresh cluster: the previous test killed one node of the shared one.
     await nats.nc.close();
     await cluster.stop();
-    cluster = await startNatsCluster({ binary: inject('natsBinary'), dataDir: path.join(dataDir, 'second'), clientPorts: [0, 0, 0], routePorts: [0, 0, 0], log: createTestLog('nats-cluster') });
+    cluster = await startNatsCluster({
+      binary: inject('natsBinary'),
+      dataDir: path.join(dataDir, 'second'),
+      clientPorts: [0, 0, 0],
+      routePorts: [0, 0, 0],
+      log: createTestLog('nats-cluster'),
+    });
     nats = await connectNats(cluster.url, 'cluster-test', quiet);
     const env = { STREAM_REPLICAS: '3' };
     gw1 = await startTestPlatform({ natsUrl: cluster.url, env });
@@ -122,7 +134,7 @@ describe('two gateways on the cluster', () => {
     await gw1?.stop();
   });
 
-  it('replicates every stream and bucket, and each gateway sees the other one\'s messages live', async () => {
+  it("replicates every stream and bucket, and each gateway sees the other one's messages live", async () => {
     for (const name of await nats.jsm.streams.names().next()) {
       if (name.includes(gw1.namespace)) expect([name, (await nats.jsm.streams.info(name)).config.num_replicas]).toEqual([name, 3]);
     }

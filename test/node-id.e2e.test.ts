@@ -141,7 +141,14 @@ describe('node ids of running platforms', () => {
 
   /** Shares the test platforms' data dir: chDB takes one per process. */
   async function platformWithoutNodeId(namespace: string, databaseUrl: string, dataDir: string): Promise<Platform> {
-    const config = loadConfig({ PARLEY_NAMESPACE: namespace, PARLEY_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', AUTH_JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent' });
+    const config = loadConfig({
+      PARLEY_NAMESPACE: namespace,
+      PARLEY_DATA_DIR: dataDir,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: 'silent',
+    });
     expect(config.nodeId).toBeUndefined();
     const p = await startPlatform(config, quiet, { natsUrl: inject('natsUrl'), databaseUrl, withWorkers: false });
     platforms.push(p);
@@ -152,7 +159,9 @@ describe('node ids of running platforms', () => {
     const first = await startTestPlatform({ nodeId: 5 });
     platforms.push(first.platform);
     expect(first.platform.runtime.nodeId).toBe(5);
-    const refused = await startTestPlatform({ namespace: first.namespace, databaseUrl: first.databaseUrl, withWorkers: false, nodeId: 5 }).catch((e: unknown) => e);
+    const refused = await startTestPlatform({ namespace: first.namespace, databaseUrl: first.databaseUrl, withWorkers: false, nodeId: 5 }).catch(
+      (e: unknown) => e,
+    );
     expect(refused).toBeInstanceOf(NatsSetupRefused);
     expect((refused as Error).message).toMatch(/^NODE_ID=5 is in use/);
 

@@ -41,7 +41,14 @@ async function restartNotifier(allowPrivateTargets: boolean): Promise<void> {
 
 beforeAll(async () => {
   p = await startTestPlatform({
-    env: { NOTIFY_ALLOW_HTTP: 'true', NOTIFY_ALLOW_PRIVATE_TARGETS: 'false', NOTIFY_COALESCE_MS: '200', NOTIFY_RETRY_BASE_MS: '100', NOTIFY_RETRY_MAX_DELAY_MS: '100', NOTIFY_MAX_ATTEMPTS: '2' },
+    env: {
+      NOTIFY_ALLOW_HTTP: 'true',
+      NOTIFY_ALLOW_PRIVATE_TARGETS: 'false',
+      NOTIFY_COALESCE_MS: '200',
+      NOTIFY_RETRY_BASE_MS: '100',
+      NOTIFY_RETRY_MAX_DELAY_MS: '100',
+      NOTIFY_MAX_ATTEMPTS: '2',
+    },
     captureLogs: true,
   });
   // The platform's notifier would resolve example.com names for real: this file's notifier resolves them inward instead.
@@ -63,7 +70,10 @@ describe('notification targets, private targets not allowed', () => {
     const port = new URL(receiver.url('/')).port;
     const register = (body: unknown) => n.as('ray', 'POST', '/v1/notifications/channels', body);
     const direct = await register({ kind: 'webhook', url: receiver.url('/ray') });
-    expect(direct).toMatchObject({ status: 422, body: { code: 'target_not_allowed', retryable: false, message: expect.stringContaining('127.0.0.1 is a loopback address') } });
+    expect(direct).toMatchObject({
+      status: 422,
+      body: { code: 'target_not_allowed', retryable: false, message: expect.stringContaining('127.0.0.1 is a loopback address') },
+    });
     const spellings = [
       `http://0x7f.1:${port}/ray`,
       `http://2130706433:${port}/ray`,
@@ -81,7 +91,10 @@ describe('notification targets, private targets not allowed', () => {
       const r = await register({ kind: 'webhook', url });
       expect([url, r.status, r.body.code]).toEqual([url, 422, 'target_not_allowed']);
     }
-    const push = await register({ kind: 'webpush', subscription: { endpoint: receiver.url('/push/ray'), expirationTime: null, keys: new WebPushDevice().keys } });
+    const push = await register({
+      kind: 'webpush',
+      subscription: { endpoint: receiver.url('/push/ray'), expirationTime: null, keys: new WebPushDevice().keys },
+    });
     expect(push).toMatchObject({ status: 422, body: { code: 'target_not_allowed' } });
     expect((await n.as('ray', 'GET', '/v1/notifications/channels')).body).toEqual({ channels: [] });
     expect(receiver.requests).toEqual([]);
@@ -102,7 +115,9 @@ describe('notification targets, private targets not allowed', () => {
     expect(receiver.on('/sam')).toEqual([]);
     expect(resolved).toContain('hooks.example.com');
     // The operator sees why.
-    const warnings = p.logs.map((l) => JSON.parse(l) as { msg: string; detail?: string; level: string }).filter((l) => l.msg === 'notification target refused by the address policy');
+    const warnings = p.logs
+      .map((l) => JSON.parse(l) as { msg: string; detail?: string; level: string })
+      .filter((l) => l.msg === 'notification target refused by the address policy');
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings[0]).toMatchObject({ level: 'warn', detail: expect.stringContaining('hooks.example.com resolves to 127.0.0.1, a loopback address') });
   });

@@ -49,7 +49,8 @@ async function server(handler: http.RequestListener): Promise<number> {
   return (s.address() as AddressInfo).port;
 }
 
-const hook = (c: TargetClient, url: string, timeoutMs = 2000) => sendWebhook(c, { url, secret: 's'.repeat(20), body: '{"x":1}', notificationId: '1', attempt: 1, timeoutMs });
+const hook = (c: TargetClient, url: string, timeoutMs = 2000) =>
+  sendWebhook(c, { url, secret: 's'.repeat(20), body: '{"x":1}', notificationId: '1', attempt: 1, timeoutMs });
 
 beforeAll(async () => {
   receiver = await HttpReceiver.start();
@@ -72,7 +73,12 @@ describe('webhook delivery under the target policy', () => {
     const port = new URL(receiver.url('/')).port;
     const resolve = inwardResolver();
     const refused = await hook(client(strict, resolve), `http://hooks.example.com:${port}/by-name`);
-    expect(refused).toMatchObject({ outcome: 'retry', error: 'unreachable', refused: true, detail: expect.stringContaining('hooks.example.com resolves to 127.0.0.1, a loopback address') });
+    expect(refused).toMatchObject({
+      outcome: 'retry',
+      error: 'unreachable',
+      refused: true,
+      detail: expect.stringContaining('hooks.example.com resolves to 127.0.0.1, a loopback address'),
+    });
     expect(resolve.calls).toEqual(['hooks.example.com']);
     expect(receiver.on('/by-name')).toEqual([]);
 
@@ -124,12 +130,25 @@ describe('webhook delivery under the target policy', () => {
 describe('Web Push delivery under the same policy', () => {
   const vapid = webpush.generateVAPIDKeys();
   const push = (c: TargetClient, endpoint: string) =>
-    sendWebPush(c, { endpoint, ...new WebPushDevice().keys, body: '{"x":1}', conversationId: 'd_1', mentioned: false, vapid, vapidSubject: 'mailto:ops@example.com', timeoutMs: 2000 });
+    sendWebPush(c, {
+      endpoint,
+      ...new WebPushDevice().keys,
+      body: '{"x":1}',
+      conversationId: 'd_1',
+      mentioned: false,
+      vapid,
+      vapidSubject: 'mailto:ops@example.com',
+      timeoutMs: 2000,
+    });
 
   it('refuses a push endpoint on a loopback address or a name resolving inward; nothing reaches it', async () => {
     expect(await push(client(strict), receiver.url('/push/direct'))).toMatchObject({ outcome: 'retry', error: 'unreachable', refused: true });
     const port = new URL(receiver.url('/')).port;
-    expect(await push(client(strict, inwardResolver()), `http://push.example.com:${port}/push/by-name`)).toMatchObject({ outcome: 'retry', error: 'unreachable', refused: true });
+    expect(await push(client(strict, inwardResolver()), `http://push.example.com:${port}/push/by-name`)).toMatchObject({
+      outcome: 'retry',
+      error: 'unreachable',
+      refused: true,
+    });
     expect(receiver.requests.filter((r) => r.path.startsWith('/push/'))).toEqual([]);
     // The control: allowed, the same endpoint gets the encrypted request.
     expect(await push(client(dev, inwardResolver()), `http://push.example.com:${port}/push/by-name`)).toEqual({ outcome: 'sent' });

@@ -13,7 +13,15 @@ let ana: TestClient;
 
 beforeAll(async () => {
   // The push service stand-in is on 127.0.0.1: private targets are refused unless allowed (notification-targets tests).
-  p = await startTestPlatform({ env: { NOTIFY_COALESCE_MS: '200', NOTIFY_ALLOW_HTTP: 'true', NOTIFY_ALLOW_PRIVATE_TARGETS: 'true', NOTIFY_RETRY_BASE_MS: '200', NOTIFY_RATE_PER_MINUTE: '1' } });
+  p = await startTestPlatform({
+    env: {
+      NOTIFY_COALESCE_MS: '200',
+      NOTIFY_ALLOW_HTTP: 'true',
+      NOTIFY_ALLOW_PRIVATE_TARGETS: 'true',
+      NOTIFY_RETRY_BASE_MS: '200',
+      NOTIFY_RATE_PER_MINUTE: '1',
+    },
+  });
   push = await HttpReceiver.start();
   n = notificationApi(p);
   ana = await TestClient.connect(p.ws, await p.token('ana'));
@@ -44,7 +52,15 @@ describe('Web Push', () => {
     expect(vapid.publicKey).toBe(publicKey);
 
     const payload = NotificationPayload.parse(JSON.parse(device.decrypt(req!.body)));
-    expect(payload).toMatchObject({ userId: 'hal', conversationId: d.conversationId, conversationKind: 'direct', count: 1, senderId: 'ana', preview: '你好 hal 👋🏽 مرحبا', lastSeq: sent.seq });
+    expect(payload).toMatchObject({
+      userId: 'hal',
+      conversationId: d.conversationId,
+      conversationKind: 'direct',
+      count: 1,
+      senderId: 'ana',
+      preview: '你好 hal 👋🏽 مرحبا',
+      lastSeq: sent.seq,
+    });
     // Another device's keys cannot read it.
     expect(() => new WebPushDevice().decrypt(req!.body)).toThrow();
     await waitFor('sent', async () => (await n.list('hal', 'sent')).length === 1);
@@ -70,7 +86,9 @@ describe('per-device rate limits', () => {
     await waitFor('the first one sent', async () => (await n.list('lee', 'sent')).length === 1);
     await ana.ok({ t: 'send', conversationId: d.conversationId, clientMsgId: 'rl2', text: 'second' });
     // One per minute in this file: the second waits for its turn instead of failing.
-    const held = await waitFor('the second one held back', async () => (await n.list('lee', 'pending')).find((x) => x.deliveries[0]?.nextAttemptAt > Date.now() + 30_000));
+    const held = await waitFor('the second one held back', async () =>
+      (await n.list('lee', 'pending')).find((x) => x.deliveries[0]?.nextAttemptAt > Date.now() + 30_000),
+    );
     expect(held.deliveries[0]).toMatchObject({ channelId: hook.id, status: 'pending', attempts: 0, lastError: null });
     expect(push.on('/hook/lee')).toHaveLength(1);
   });
@@ -87,8 +105,15 @@ describe('notification channels over HTTP', () => {
     expect(await bad({ kind: 'webpush', subscription: { endpoint: 'https://push.example/x', keys: wrongKey } })).toBe('invalid_request');
     expect((await n.as('joy', 'POST', '/v1/notifications/channels', 'not json')).body.code).toBe('invalid_json');
 
-    const first = await n.as('joy', 'POST', '/v1/notifications/channels', { kind: 'webhook', url: 'https://example.com/hook', secret: 'a-secret-of-16-chars-or-more' });
-    expect(first).toMatchObject({ status: 201, body: { created: true, secret: 'a-secret-of-16-chars-or-more', channel: { kind: 'webhook', url: 'https://example.com/hook' } } });
+    const first = await n.as('joy', 'POST', '/v1/notifications/channels', {
+      kind: 'webhook',
+      url: 'https://example.com/hook',
+      secret: 'a-secret-of-16-chars-or-more',
+    });
+    expect(first).toMatchObject({
+      status: 201,
+      body: { created: true, secret: 'a-secret-of-16-chars-or-more', channel: { kind: 'webhook', url: 'https://example.com/hook' } },
+    });
     const again = await n.as('joy', 'POST', '/v1/notifications/channels', { kind: 'webhook', url: 'https://example.com/hook' });
     expect(again).toMatchObject({ status: 200, body: { created: false, channel: { id: first.body.channel.id } } });
     expect(again.body.secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
@@ -103,7 +128,9 @@ describe('notification channels over HTTP', () => {
 
     expect((await n.as('joy', 'GET', '/v1/notifications?status=lost')).body.code).toBe('invalid_request');
     expect(await n.as('joy', 'GET', '/v1/notifications?limit=5')).toEqual({ status: 200, body: { notifications: [], nextCursor: null } });
-    expect((await n.as('joy', 'GET', '/v1/notifications/vapid-public-key')).body.publicKey).toBe((await n.as('kay', 'GET', '/v1/notifications/vapid-public-key')).body.publicKey);
+    expect((await n.as('joy', 'GET', '/v1/notifications/vapid-public-key')).body.publicKey).toBe(
+      (await n.as('kay', 'GET', '/v1/notifications/vapid-public-key')).body.publicKey,
+    );
     expect((await fetch(`${p.http}/v1/notifications`)).status).toBe(401);
     expect(p.errorLogs).toEqual([]);
   });

@@ -29,7 +29,13 @@ const send = (conversationId: string, text: string) => ana.ok({ t: 'send', conve
 beforeAll(async () => {
   p = await startTestPlatform({
     // The receiver is on 127.0.0.1: private targets are refused unless allowed (notification-targets tests).
-    env: { NOTIFY_COALESCE_MS: String(WINDOW_MS), NOTIFY_ALLOW_HTTP: 'true', NOTIFY_ALLOW_PRIVATE_TARGETS: 'true', NOTIFY_RETRY_BASE_MS: '200', NOTIFY_MAX_ATTEMPTS: '3' },
+    env: {
+      NOTIFY_COALESCE_MS: String(WINDOW_MS),
+      NOTIFY_ALLOW_HTTP: 'true',
+      NOTIFY_ALLOW_PRIVATE_TARGETS: 'true',
+      NOTIFY_RETRY_BASE_MS: '200',
+      NOTIFY_MAX_ATTEMPTS: '3',
+    },
   });
   hooks = await HttpReceiver.start();
   n = notificationApi(p);
@@ -55,7 +61,19 @@ describe('notifications for offline members', () => {
     await send(g.conversationId, 'two 你好');
     const third = await send(g.conversationId, 'three @bea 👋🏽');
     const [one] = await waitFor('the first notification', () => hooks.on('/bea').length === 1 && bodies('bea'));
-    expect(one).toMatchObject({ type: 'parley.notification', userId: 'bea', conversationId: g.conversationId, conversationKind: 'group', title: 'Team', count: 3, mentioned: true, senderId: 'ana', preview: 'three @bea 👋🏽', firstSeq: first.seq, lastSeq: third.seq });
+    expect(one).toMatchObject({
+      type: 'parley.notification',
+      userId: 'bea',
+      conversationId: g.conversationId,
+      conversationKind: 'group',
+      title: 'Team',
+      count: 3,
+      mentioned: true,
+      senderId: 'ana',
+      preview: 'three @bea 👋🏽',
+      firstSeq: first.seq,
+      lastSeq: third.seq,
+    });
     expect(hooks.on('/bea')[0]!.at - first.at).toBeGreaterThanOrEqual(WINDOW_MS - 50);
     expect(verifySignature(hooks.on('/bea')[0]!, secrets.get('bea')!)).toBe(true);
     expect(verifySignature(hooks.on('/bea')[0]!, 'not-the-secret-0123456789')).toBe(false);
@@ -65,7 +83,10 @@ describe('notifications for offline members', () => {
     const second = await waitFor('the second notification', () => hooks.on('/bea').length === 2 && bodies('bea')[1]);
     expect(second).toMatchObject({ count: 1, firstSeq: fourth.seq, lastSeq: fourth.seq, mentioned: false });
     const listed = await waitFor('both sent', async () => ((await n.list('bea', 'sent')).length === 2 ? n.list('bea') : null));
-    expect(listed.map((x) => [x.status, x.count, x.deliveries[0].attempts])).toEqual([['sent', 1, 1], ['sent', 3, 1]]);
+    expect(listed.map((x) => [x.status, x.count, x.deliveries[0].attempts])).toEqual([
+      ['sent', 1, 1],
+      ['sent', 3, 1],
+    ]);
 
     expect(hooks.on('/cid')).toEqual([]);
     expect(hooks.on('/dan')).toEqual([]);
@@ -92,7 +113,11 @@ describe('notifications for offline members', () => {
     await send(df.conversationId, 'and you?');
     const [eve] = await waitFor('eve sent', async () => (await n.list('eve', 'sent')).length === 1 && n.list('eve'));
     const tries = hooks.on('/eve');
-    expect(tries.map((r) => [r.status, r.headers['parley-attempt']])).toEqual([[500, '1'], [500, '2'], [200, '3']]);
+    expect(tries.map((r) => [r.status, r.headers['parley-attempt']])).toEqual([
+      [500, '1'],
+      [500, '2'],
+      [200, '3'],
+    ]);
     expect(new Set(tries.map((r) => r.body.toString())).size).toBe(1);
     // Backoff: base 200 ms in this file (1 s by default), doubling.
     expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(180);
@@ -121,7 +146,10 @@ describe('notifications for offline members', () => {
   it('replaying the log from the start sends nothing again, and the notifier goes on afterwards', async () => {
     // cid was online for the first test's messages: a replay that re-evaluated them would notify cid now.
     await Promise.all(clients.filter((c) => c !== ana).map((c) => c.close()));
-    const before = { requests: hooks.requests.length, rows: await p.platform.runtime.db.selectFrom('notifications').select(['id', 'status', 'message_count']).orderBy('id').execute() };
+    const before = {
+      requests: hooks.requests.length,
+      rows: await p.platform.runtime.db.selectFrom('notifications').select(['id', 'status', 'message_count']).orderBy('id').execute(),
+    };
     const rt = p.platform.runtime;
     await p.platform.notifier!.stop();
     await sql`update projector_checkpoints set seq = 0 where projector = 'notifier'`.execute(rt.db);

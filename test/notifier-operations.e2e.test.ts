@@ -33,10 +33,20 @@ beforeAll(async () => {
   p = await startTestPlatform();
   const rt = p.platform.runtime;
   const [first] = await appendAll(rt, [created('g_ops', ['ann', 'ben'])]);
-  const old = await appendRaw(rt, rt.subjects.conv('g_ops'), { type: 'message.sent', v: 0, at: Date.now(), actor: 'ann', data: { conversationId: 'g_ops', messageId: '4242', body: 'from an older version 📜' } });
+  const old = await appendRaw(rt, rt.subjects.conv('g_ops'), {
+    type: 'message.sent',
+    v: 0,
+    at: Date.now(),
+    actor: 'ann',
+    data: { conversationId: 'g_ops', messageId: '4242', body: 'from an older version 📜' },
+  });
   const [behind] = await appendAll(rt, [sent('g_ops', 'ben', 'held behind it')]);
   seqs = [first!, old, behind!];
-  await waitUntil(async () => (await listParked(rt.db, { projector: 'notifier' })).length === 2, 10_000, 'the notifier to park the event and hold the next one');
+  await waitUntil(
+    async () => (await listParked(rt.db, { projector: 'notifier' })).length === 2,
+    10_000,
+    'the notifier to park the event and hold the next one',
+  );
   await waitUntil(async () => (await p.platform.notifier!.runner.lag()) === 0, 10_000, 'the notifier to catch up');
 });
 
@@ -64,7 +74,7 @@ describe('the notifier in the operator CLI', () => {
     expect(err.join('\n')).toContain('projector notifier cannot be rebuilt');
   });
 
-  it('re-drives its parked events through the notifier\'s projection once they can be read, in order, unblocking the conversation', async () => {
+  it("re-drives its parked events through the notifier's projection once they can be read, in order, unblocking the conversation", async () => {
     const failed: string[] = [];
     expect(await main(['parked', 'redrive', 'notifier', 'conv:g_ops'], cliIO(p, failed))).toBe(1);
     expect(JSON.parse(failed[0]!)).toMatchObject({ ok: false, entity: 'conv:g_ops', seq: seqs[1] });
@@ -85,8 +95,13 @@ describe('the notifier in the operator CLI', () => {
   it('resets its checkpoint: the running notifier reopens there and applies the log again, creating nothing twice', async () => {
     const db = p.platform.runtime.db;
     const at = p.platform.notifier!.runner.checkpoint;
-    const checkpoint = async () => Number((await db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'notifier').executeTakeFirstOrThrow()).seq);
-    const rows = () => db.selectFrom('notifications').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const checkpoint = async () =>
+      Number((await db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'notifier').executeTakeFirstOrThrow()).seq);
+    const rows = () =>
+      db
+        .selectFrom('notifications')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow();
     const before = await rows();
     expect(await cli(projectors, 'reset', ['notifier', '--to-seq', '0'])).toMatchObject({ projector: 'notifier', from: at, to: 0, consumerDeleted: true });
     // The row says 0 now; it is back only once the running notifier has applied the log again.

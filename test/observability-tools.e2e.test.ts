@@ -47,7 +47,11 @@ beforeAll(async () => {
   const analytics = new AnalyticsProbe(p);
   await analytics.settled();
   // Delivery timing reaches ClickHouse in its own batches (core NATS, not the log).
-  await waitUntil(async () => Number((await analytics.q<{ n: string }>('SELECT count() AS n FROM {db}.deliveries'))[0]!.n) >= 3, 15_000, 'delivery timing rows');
+  await waitUntil(
+    async () => Number((await analytics.q<{ n: string }>('SELECT count() AS n FROM {db}.deliveries'))[0]!.n) >= 3,
+    15_000,
+    'delivery timing rows',
+  );
   await api(p.http, 'GET', '/v1/conversations');
   const res = await fetch(`${p.http}/metrics`);
   page = await res.text();
@@ -74,12 +78,20 @@ describe('/metrics', () => {
     for (const f of families) {
       expect(f.help, f.name).not.toBe('');
       expect(f.type, f.name).not.toBe('UNTYPED');
-      for (const s of f.metrics) for (const v of [s.value, s.count, s.sum].filter((x) => x !== undefined)) expect(Number.isNaN(Number(v)) && v !== 'NaN', `${f.name} ${v}`).toBe(false);
+      for (const s of f.metrics)
+        for (const v of [s.value, s.count, s.sum].filter((x) => x !== undefined)) expect(Number.isNaN(Number(v)) && v !== 'NaN', `${f.name} ${v}`).toBe(false);
     }
   });
 
   it('has the process and Node.js runtime series, labelled by the process roles', () => {
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds']) expect(exposed.has(name), name).toBe(true);
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_gc_duration_seconds',
+    ])
+      expect(exposed.has(name), name).toBe(true);
     const rss = families.find((f) => f.name === 'process_resident_memory_bytes')!;
     expect(rss.metrics[0]!.labels).toEqual({ role: 'gateway,projector,membership,analytics,notifier' });
   });
@@ -94,7 +106,11 @@ describe('/metrics', () => {
     expect(exposed.get('parley_notification_attempt_seconds')).toBe('HISTOGRAM');
     expect(exposed.get('parley_nats_connected')).toBe('GAUGE');
     expect(families.find((f) => f.name === 'parley_nats_connected')!.metrics[0]!.value).toBe('1');
-    expect(families.find((f) => f.name === 'parley_storage_full')!.metrics.map((m) => [m.labels!.store, m.value])).toEqual([['nats', '0'], ['postgres', '0'], ['clickhouse', '0']]);
+    expect(families.find((f) => f.name === 'parley_storage_full')!.metrics.map((m) => [m.labels!.store, m.value])).toEqual([
+      ['nats', '0'],
+      ['postgres', '0'],
+      ['clickhouse', '0'],
+    ]);
   });
 
   it('has non-decreasing buckets ending in +Inf equal to _count for every histogram series', () => {
@@ -132,7 +148,7 @@ describe('reports: conversation kinds and busiest hours', () => {
   const window = () => ({ from: new Date(Date.now() - 7 * DAY).toISOString(), to: new Date(Date.now() + 60_000).toISOString() });
   const ctx = () => ({ client: p.platform.runtime.clickhouseReadOnly, database: p.config.clickhouse.database });
 
-  it('counts messages by the kind of their conversation, over HTTP as in the CLI\'s direct path', async () => {
+  it("counts messages by the kind of their conversation, over HTTP as in the CLI's direct path", async () => {
     const w = window();
     const res = await api(p.http, 'GET', `/v1/analytics/reports/conversation-kinds?${new URLSearchParams(w)}`, ADMIN);
     expect(res.status).toBe(200);
@@ -146,7 +162,11 @@ describe('reports: conversation kinds and busiest hours', () => {
 
   it('counts messages per hour of the day and per weekday and hour, equal to the raw events', async () => {
     const raw = new Map(
-      (await new AnalyticsProbe(p).q<{ d: number; h: number; n: string }>(`SELECT toDayOfWeek(at) AS d, toHour(at) AS h, count() AS n FROM {db}.events WHERE type = 'message.sent' GROUP BY d, h`)).map((r) => [`${r.d}:${r.h}`, Number(r.n)]),
+      (
+        await new AnalyticsProbe(p).q<{ d: number; h: number; n: string }>(
+          `SELECT toDayOfWeek(at) AS d, toHour(at) AS h, count() AS n FROM {db}.events WHERE type = 'message.sent' GROUP BY d, h`,
+        )
+      ).map((r) => [`${r.d}:${r.h}`, Number(r.n)]),
     );
     const byHour = BusiestHoursReport.parse(await runReport(ctx(), 'busiest-hours', parseReportQuery('busiest-hours', window())));
     expect(byHour.rows).toHaveLength(24);
@@ -169,7 +189,10 @@ describe('ops/prometheus/alerts.yml', () => {
       expect(typeof g.name).toBe('string');
       expect(g.rules.length).toBeGreaterThan(0);
       for (const r of g.rules) {
-        expect(Object.keys(r).every((k) => ['alert', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'].includes(k)), JSON.stringify(r)).toBe(true);
+        expect(
+          Object.keys(r).every((k) => ['alert', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'].includes(k)),
+          JSON.stringify(r),
+        ).toBe(true);
         expect(r.alert).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
         expect(alerts.has(r.alert as string), `${r.alert} twice`).toBe(false);
         alerts.add(r.alert as string);
@@ -178,10 +201,23 @@ describe('ops/prometheus/alerts.yml', () => {
         expect((r.labels as Record<string, string>).severity).toMatch(/^(warning|critical)$/);
         expect(typeof (r.annotations as Record<string, string>).summary).toBe('string');
         // Balanced brackets: a cheap syntax check without promtool.
-        for (const [open, close] of [['(', ')'], ['{', '}'], ['[', ']']] as const) expect((r.expr as string).split(open).length, `${r.alert} ${open}${close}`).toBe((r.expr as string).split(close).length);
+        for (const [open, close] of [
+          ['(', ')'],
+          ['{', '}'],
+          ['[', ']'],
+        ] as const)
+          expect((r.expr as string).split(open).length, `${r.alert} ${open}${close}`).toBe((r.expr as string).split(close).length);
       }
     }
-    for (const topic of ['ParleyProjectorLagHigh', 'ParleyParkedEvents', 'ParleyNatsDisconnected', 'ParleyStorageFull', 'ParleyGateway5xxRate', 'ParleyWebhookFailureRate']) expect(alerts.has(topic), topic).toBe(true);
+    for (const topic of [
+      'ParleyProjectorLagHigh',
+      'ParleyParkedEvents',
+      'ParleyNatsDisconnected',
+      'ParleyStorageFull',
+      'ParleyGateway5xxRate',
+      'ParleyWebhookFailureRate',
+    ])
+      expect(alerts.has(topic), topic).toBe(true);
   });
 
   it('only names metrics the platform exposes', () => {
@@ -207,24 +243,31 @@ describe('ops/grafana/parley.json', () => {
     for (const t of targets) expect(known.get(t.datasource.uid), t.panel).toBe(t.datasource.type);
     expect(targets.filter((t) => t.datasource.type === 'grafana-clickhouse-datasource').length).toBeGreaterThanOrEqual(6);
     expect(targets.filter((t) => t.datasource.type === 'prometheus').length).toBeGreaterThanOrEqual(6);
-    expect((parseYaml(fs.readFileSync('ops/grafana/provisioning/dashboards.yaml', 'utf8')) as { providers: { type: string }[] }).providers[0]!.type).toBe('file');
+    expect((parseYaml(fs.readFileSync('ops/grafana/provisioning/dashboards.yaml', 'utf8')) as { providers: { type: string }[] }).providers[0]!.type).toBe(
+      'file',
+    );
   });
 
-  it('runs every ClickHouse query, macros expanded as the plugin does, through the analysts\' SQL guard', async () => {
+  it("runs every ClickHouse query, macros expanded as the plugin does, through the analysts' SQL guard", async () => {
     const to = Math.floor(Date.now() / 1000) + 60;
     const results = new Map<string, unknown[][]>();
     for (const t of targets.filter((x) => x.datasource.type === 'grafana-clickhouse-datasource')) {
       const sql = expandClickHouseMacros(t.rawSql!, { from: to - 7 * 86_400, to, intervalSeconds: 300 });
       expect(sql, t.panel).not.toContain('$__');
-      const res = await runReadOnlySql(p.platform.runtime.clickhouseReadOnly, { query: sql, maxRows: 10_000 }, p.config.clickhouse.database).catch((err: Error) => {
-        throw new Error(`${t.panel}: ${err.message}`);
-      });
+      const res = await runReadOnlySql(p.platform.runtime.clickhouseReadOnly, { query: sql, maxRows: 10_000 }, p.config.clickhouse.database).catch(
+        (err: Error) => {
+          throw new Error(`${t.panel}: ${err.message}`);
+        },
+      );
       results.set(t.panel, res.rows);
     }
     // The traffic: three messages in a group now (alice the only actor: bob's join derives from her action), two in a channel three days ago.
     const sum = (panel: string, col: number) => results.get(panel)!.reduce((n, r) => n + Number(r[col]), 0);
     expect(sum('Messages', 1)).toBe(5);
-    expect(results.get('Messages per conversation kind')!.map((r) => [r[0], Number(r[1])])).toEqual([['group', 3], ['channel', 2]]);
+    expect(results.get('Messages per conversation kind')!.map((r) => [r[0], Number(r[1])])).toEqual([
+      ['group', 3],
+      ['channel', 2],
+    ]);
     expect(sum('Busiest hours of the day (UTC)', 1)).toBe(5);
     expect(Number(results.get('Daily active users')!.at(-1)![1])).toBe(1);
     expect(results.get('Daily active users')!.length).toBe(2);

@@ -67,7 +67,7 @@ describe('GET /metrics', () => {
 });
 
 describe('request ids', () => {
-  it('are echoed and carried by the handler\'s log lines; a malformed one is replaced', async () => {
+  it("are echoed and carried by the handler's log lines; a malformed one is replaced", async () => {
     const token = await p.token('alice');
     const res = await fetch(`${p.http}/v1/conversations`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': 'trace-42' } });
     expect(res.status).toBe(200);
@@ -95,7 +95,10 @@ describe('GET /healthz', () => {
     expect(ok.body.checks.projector).toMatchObject({ ok: true, detail: 'read-model lag 0, notifier lag 0' });
 
     await runner.stop();
-    await appendAll(p.platform.runtime, Array.from({ length: 8 }, (_, i) => sent('g_lagging', 'alice', `backlog ${i}`)));
+    await appendAll(
+      p.platform.runtime,
+      Array.from({ length: 8 }, (_, i) => sent('g_lagging', 'alice', `backlog ${i}`)),
+    );
     const down = await api(p.http, 'GET', '/healthz');
     expect(down.status).toBe(503);
     expect(down.body.down).toEqual(['projector']);
@@ -111,7 +114,10 @@ describe('GET /healthz', () => {
     const notifier = p.platform.notifier!.runner;
     await caughtUp();
     await notifier.stop();
-    await appendAll(p.platform.runtime, Array.from({ length: 6 }, (_, i) => sent('g_quiet', 'bob', `unnotified ${i}`)));
+    await appendAll(
+      p.platform.runtime,
+      Array.from({ length: 6 }, (_, i) => sent('g_quiet', 'bob', `unnotified ${i}`)),
+    );
     await waitUntil(async () => (await p.platform.projector!.runners[0]!.lag()) === 0, 10_000, 'the read model to catch up');
     const down = await api(p.http, 'GET', '/healthz');
     expect(down.status).toBe(503);

@@ -86,7 +86,11 @@ describe('a send answered as a duplicate without a sequence', () => {
       }
       expect(stored).toEqual([{ seq: result.seq, messageId: result.messageId }]);
       // A later retry is answered from the state: the same message.
-      expect(await commands.send('ann', { conversationId, clientMsgId: 'pending-1', text: 'hello' })).toMatchObject({ seq: result.seq, messageId: result.messageId, duplicate: true });
+      expect(await commands.send('ann', { conversationId, clientMsgId: 'pending-1', text: 'hello' })).toMatchObject({
+        seq: result.seq,
+        messageId: result.messageId,
+        duplicate: true,
+      });
     });
   }
 });

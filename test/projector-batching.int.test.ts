@@ -24,7 +24,7 @@ async function writeLog(): Promise<void> {
   const rt = p.platform.runtime;
   let state = 7;
   const rnd = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-  const pick = <T,>(a: T[]) => a[Math.floor(rnd() * a.length)]!;
+  const pick = <T>(a: T[]) => a[Math.floor(rnd() * a.length)]!;
   const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
   const convs: { id: string; members: string[]; msgs: { seq: number; messageId: string; sender: string }[] }[] = [];
   const T0 = 1_760_000_000_000;
@@ -32,12 +32,28 @@ async function writeLog(): Promise<void> {
   const user = (u: string, event: Omit<ParleyEvent, 'v'>) => appendRaw(rt, rt.subjects.user(u), { v: 1, ...event });
   const create = async (id: string, members: string[], at: number, extra: Record<string, unknown> = {}) => {
     convs.push({ id, members: [...members], msgs: [] });
-    await conv({ id }, { type: 'conversation.created', at, actor: members[0]!, data: { conversationId: id, kind: 'group', title: `t ${id}`, members: members.map((u, i) => ({ userId: u, role: i === 0 ? 'owner' : 'member' })), ...extra } } as never);
+    await conv({ id }, {
+      type: 'conversation.created',
+      at,
+      actor: members[0]!,
+      data: {
+        conversationId: id,
+        kind: 'group',
+        title: `t ${id}`,
+        members: members.map((u, i) => ({ userId: u, role: i === 0 ? 'owner' : 'member' })),
+        ...extra,
+      },
+    } as never);
   };
   for (let i = 0; i < 4; i++) await create(`g_${i}`, [users[i]!, users[i + 1]!, users[i + 2]!], T0);
   await create('c_chan', users.slice(0, 6), T0, { kind: 'channel', postPolicy: 'admins', joinPolicy: 'open' });
   // Never written by the platform, but a projection must still not depend on batches: a message before its conversation.
-  await conv({ id: 'g_late' }, { type: 'message.sent', at: T0, actor: 'u1', data: { conversationId: 'g_late', messageId: '1', clientMsgId: 'early', text: 'too early' } } as never);
+  await conv({ id: 'g_late' }, {
+    type: 'message.sent',
+    at: T0,
+    actor: 'u1',
+    data: { conversationId: 'g_late', messageId: '1', clientMsgId: 'early', text: 'too early' },
+  } as never);
   await create('g_late', ['u1', 'u2'], T0);
   let clientId = 0;
   for (let step = 0; step < 400; step++, count++) {
@@ -54,14 +70,42 @@ async function writeLog(): Promise<void> {
       // Now and then a client id retried after the log's dedup window: stored twice, projected once.
       const id = rnd() < 0.05 && clientId > 0 ? `k${clientId - 1}` : `k${clientId++}`;
       const messageId = String(7_300_000_000_000_000_000n + BigInt(step));
-      const seq = await conv(c, { type: 'message.sent', at, actor: sender, data: { conversationId: c.id, messageId, clientMsgId: id, text: `${pick(['个人开发可以 😂', 'ok 👍', 'مرحبا', 'hello world'])} ${step}`, ...reply, ...mentions, ...attachments } } as never);
+      const seq = await conv(c, {
+        type: 'message.sent',
+        at,
+        actor: sender,
+        data: {
+          conversationId: c.id,
+          messageId,
+          clientMsgId: id,
+          text: `${pick(['个人开发可以 😂', 'ok 👍', 'مرحبا', 'hello world'])} ${step}`,
+          ...reply,
+          ...mentions,
+          ...attachments,
+        },
+      } as never);
       c.msgs.push({ seq, messageId, sender });
     } else if (r < 0.55) {
-      await conv(c, { type: 'message.edited', at, actor: target!.sender, data: { conversationId: c.id, target: ref, text: `edited ${step}`, ...(rnd() < 0.5 ? { mentions: [pick(c.members)] } : {}) } } as never);
+      await conv(c, {
+        type: 'message.edited',
+        at,
+        actor: target!.sender,
+        data: { conversationId: c.id, target: ref, text: `edited ${step}`, ...(rnd() < 0.5 ? { mentions: [pick(c.members)] } : {}) },
+      } as never);
     } else if (r < 0.58) {
-      await conv(c, { type: rnd() < 0.5 ? 'message.recalled' : 'message.deleted', at, actor: target!.sender, data: { conversationId: c.id, target: ref } } as never);
+      await conv(c, {
+        type: rnd() < 0.5 ? 'message.recalled' : 'message.deleted',
+        at,
+        actor: target!.sender,
+        data: { conversationId: c.id, target: ref },
+      } as never);
     } else if (r < 0.65) {
-      await conv(c, { type: rnd() < 0.7 ? 'reaction.added' : 'reaction.removed', at, actor: pick(c.members), data: { conversationId: c.id, target: ref, emoji: pick(['👍', '😂']) } } as never);
+      await conv(c, {
+        type: rnd() < 0.7 ? 'reaction.added' : 'reaction.removed',
+        at,
+        actor: pick(c.members),
+        data: { conversationId: c.id, target: ref, emoji: pick(['👍', '😂']) },
+      } as never);
     } else if (r < 0.77) {
       const u = pick(c.members);
       await user(u, { type: rnd() < 0.6 ? 'read.marked' : 'delivered.marked', at, actor: u, data: { conversationId: c.id, seq: target!.seq } } as never);
@@ -71,7 +115,12 @@ async function writeLog(): Promise<void> {
     } else if (r < 0.84) {
       const u = `n${step}`;
       c.members.push(u);
-      await conv(c, { type: 'members.added', at, actor: c.members[0]!, data: { conversationId: c.id, members: [{ userId: u, role: 'member' }], self: false } } as never);
+      await conv(c, {
+        type: 'members.added',
+        at,
+        actor: c.members[0]!,
+        data: { conversationId: c.id, members: [{ userId: u, role: 'member' }], self: false },
+      } as never);
     } else if (r < 0.86 && c.members.length > 3) {
       await conv(c, { type: 'member.removed', at, actor: c.members[0]!, data: { conversationId: c.id, userId: c.members.pop()!, self: false } } as never);
     } else if (r < 0.88) {
@@ -80,7 +129,21 @@ async function writeLog(): Promise<void> {
     } else if (r < 0.97) {
       // Conversations keep being created between messages; now and then a creation is written again.
       const again = rnd() < 0.15;
-      if (again) await conv(c, { type: 'conversation.created', at, actor: 'u3', data: { conversationId: c.id, kind: 'group', title: 'again', members: [{ userId: 'u3', role: 'owner' }, { userId: 'u9', role: 'member' }] } } as never);
+      if (again)
+        await conv(c, {
+          type: 'conversation.created',
+          at,
+          actor: 'u3',
+          data: {
+            conversationId: c.id,
+            kind: 'group',
+            title: 'again',
+            members: [
+              { userId: 'u3', role: 'owner' },
+              { userId: 'u9', role: 'member' },
+            ],
+          },
+        } as never);
       else await create(`g_n${step}`, [pick(users), 'u8', 'u9'], at);
     } else {
       await conv(c, { type: 'conversation.renamed', at, actor: c.members[0]!, data: { conversationId: c.id, title: `renamed ${step}` } } as never);

@@ -33,7 +33,10 @@ let clientIds = 0;
 const send = (userId: string, conversationId: string, text: string, extra: Record<string, unknown> = {}) =>
   command(userId, { t: 'send', conversationId, clientMsgId: `k${++clientIds}`, text, ...extra });
 
-const runners = (): Record<'read-model' | 'notifier', ProjectionRunner> => ({ 'read-model': p.platform.projector!.runners[0]!, notifier: p.platform.notifier!.runner });
+const runners = (): Record<'read-model' | 'notifier', ProjectionRunner> => ({
+  'read-model': p.platform.projector!.runners[0]!,
+  notifier: p.platform.notifier!.runner,
+});
 
 async function lastSeq(): Promise<number> {
   const rt = p.platform.runtime;
@@ -85,7 +88,11 @@ async function reset(projector: 'read-model' | 'notifier', to: number): Promise<
   const out: string[] = [];
   await projectors.commands.reset!.run([projector, '--to-seq', String(to)], cliIO(p, out));
   expect(JSON.parse(out.join('\n'))).toMatchObject({ projector, from: at, to });
-  await waitUntil(async () => (await checkpoint(projector)) >= at && (await runners()[projector].lag()) === 0, 15_000, `${projector} to re-apply the log from ${to}`);
+  await waitUntil(
+    async () => (await checkpoint(projector)) >= at && (await runners()[projector].lag()) === 0,
+    15_000,
+    `${projector} to re-apply the log from ${to}`,
+  );
 }
 
 /** The whole log, as the projections receive it. */
@@ -105,10 +112,14 @@ beforeAll(async () => {
   db = p.platform.runtime.db;
   // Channels for two members who stay offline: they are the ones the notifier creates rows for.
   for (const u of ['bea', 'cid']) {
-    await db.insertInto('notification_channels').values({ id: `ch_${u}`, user_id: u, kind: 'webhook', url: `https://hooks.invalid/${u}`, secret: 's'.repeat(32) }).execute();
+    await db
+      .insertInto('notification_channels')
+      .values({ id: `ch_${u}`, user_id: u, kind: 'webhook', url: `https://hooks.invalid/${u}`, secret: 's'.repeat(32) })
+      .execute();
   }
 
-  const g = (await api(p.http, 'POST', '/v1/conversations', await p.token('ana'), { kind: 'group', title: 'Idempotent 幂等', members: ['bea', 'cid'] })).body.conversationId as string;
+  const g = (await api(p.http, 'POST', '/v1/conversations', await p.token('ana'), { kind: 'group', title: 'Idempotent 幂等', members: ['bea', 'cid'] })).body
+    .conversationId as string;
   ids.group = g;
   const d = (await api(p.http, 'POST', '/v1/conversations', await p.token('ana'), { kind: 'direct', peer: 'bea' })).body.conversationId as string;
   const m1 = await send('ana', g, 'first 🌱');
@@ -151,14 +162,29 @@ afterAll(async () => {
 describe('projections are idempotent per event', () => {
   it('the scenario left what it should (so the comparisons below compare something)', async () => {
     const m = await db.selectFrom('messages').select(['text', 'status', 'edit_count']).orderBy('seq').execute();
-    expect(m.map((r) => [r.status, r.edit_count])).toEqual([['active', 2], ['recalled', 0], ['deleted', 0], ['active', 0], ['active', 0]]);
+    expect(m.map((r) => [r.status, r.edit_count])).toEqual([
+      ['active', 2],
+      ['recalled', 0],
+      ['deleted', 0],
+      ['active', 0],
+      ['active', 0],
+    ]);
     expect(await db.selectFrom('message_versions').select('version').orderBy('version').execute()).toEqual([{ version: 0 }, { version: 1 }, { version: 2 }]);
     expect((await db.selectFrom('message_reactions').select('emoji').orderBy('emoji').execute()).map((r) => r.emoji).sort()).toEqual(['👍', '😂'].sort());
     const cid = await db.selectFrom('conversation_members').selectAll().where('user_id', '=', 'cid').executeTakeFirstOrThrow();
     expect([cid.pinned, cid.archived]).toEqual([false, false]);
     expect(await db.selectFrom('conversations').select('member_count').where('kind', '=', 'group').executeTakeFirstOrThrow()).toEqual({ member_count: 4 });
-    const pending = await db.selectFrom('notifications').select(['user_id', 'last_seq']).where('conversation_id', '=', ids.group).where('status', '=', 'pending').orderBy('user_id').execute();
-    expect(pending).toEqual([{ user_id: 'bea', last_seq: String(seqs.last) }, { user_id: 'cid', last_seq: String(seqs.last) }]);
+    const pending = await db
+      .selectFrom('notifications')
+      .select(['user_id', 'last_seq'])
+      .where('conversation_id', '=', ids.group)
+      .where('status', '=', 'pending')
+      .orderBy('user_id')
+      .execute();
+    expect(pending).toEqual([
+      { user_id: 'bea', last_seq: String(seqs.last) },
+      { user_id: 'cid', last_seq: String(seqs.last) },
+    ]);
   });
 
   it('a read model reset to the start, the middle or just before an edit converges to the same rows', async () => {
@@ -205,16 +231,34 @@ describe('projections are idempotent per event', () => {
 describe('events outside their entity’s order', () => {
   it('are not applied: another conversation’s edit on a subject, a reaction in a conversation that was never created', async () => {
     const rt = p.platform.runtime;
-    const direct = await db.selectFrom('messages').select(['conversation_id', 'seq', 'message_id']).where('conversation_id', '!=', ids.group).executeTakeFirstOrThrow();
+    const direct = await db
+      .selectFrom('messages')
+      .select(['conversation_id', 'seq', 'message_id'])
+      .where('conversation_id', '!=', ids.group)
+      .executeTakeFirstOrThrow();
     const target = { messageId: direct.message_id, seq: Number(direct.seq) };
     const before = await readModel();
     // Never appended by the write side: the group's subject carrying an edit of the 1:1's message, and a reaction
     // on the subject of a conversation with no creation. Either, applied, would escape the per-entity sequence.
-    await appendRaw(rt, rt.subjects.conv(ids.group), { type: 'message.edited', v: 1, at: Date.now(), actor: 'ana', data: { conversationId: direct.conversation_id, target, text: 'forged' } });
-    await appendRaw(rt, rt.subjects.conv('g_nowhere'), { type: 'reaction.added', v: 1, at: Date.now(), actor: 'ana', data: { conversationId: 'g_nowhere', target, emoji: '👍' } });
+    await appendRaw(rt, rt.subjects.conv(ids.group), {
+      type: 'message.edited',
+      v: 1,
+      at: Date.now(),
+      actor: 'ana',
+      data: { conversationId: direct.conversation_id, target, text: 'forged' },
+    });
+    await appendRaw(rt, rt.subjects.conv('g_nowhere'), {
+      type: 'reaction.added',
+      v: 1,
+      at: Date.now(),
+      actor: 'ana',
+      data: { conversationId: 'g_nowhere', target, emoji: '👍' },
+    });
     await settled();
     expect(await readModel()).toEqual(before);
-    expect(await db.selectFrom('messages').select('edit_count').where('conversation_id', '=', direct.conversation_id).executeTakeFirstOrThrow()).toEqual({ edit_count: 0 });
+    expect(await db.selectFrom('messages').select('edit_count').where('conversation_id', '=', direct.conversation_id).executeTakeFirstOrThrow()).toEqual({
+      edit_count: 0,
+    });
   });
 });
 

@@ -172,7 +172,11 @@ describe('stopping', () => {
     const rt = p.platform.runtime;
     const lines: string[] = [];
     const log = createLogger({ level: 'info', write: (l) => lines.push(l) });
-    const own = new ProjectionRunner({ ...rt, log }, { name: 'stop-probe', filterSubjects: [rt.subjects.allEvents], apply: async () => undefined }, { retryDelayMs: 300 });
+    const own = new ProjectionRunner(
+      { ...rt, log },
+      { name: 'stop-probe', filterSubjects: [rt.subjects.allEvents], apply: async () => undefined },
+      { retryDelayMs: 300 },
+    );
     await own.start();
     await waitUntil(async () => (await own.lag()) === 0, 10_000, 'the probe to catch up');
     await deleteDurable(rt.nats.jsm, rt.shards[0]!.stream, own.consumerName);

@@ -18,7 +18,14 @@ let p: TestPlatform;
 const clients: TestClient[] = [];
 let group = '';
 let direct = '';
-const TEXTS = ['请问亚麻recruiter嘉宾，能给个内推吗？感谢', 'Frank, thank you very much! I appreciate it!', '吹牛就没输过 😂', 'שלום עולם', '👩‍👩‍👧‍👦 family call at 8?', 'ok 👍'];
+const TEXTS = [
+  '请问亚麻recruiter嘉宾，能给个内推吗？感谢',
+  'Frank, thank you very much! I appreciate it!',
+  '吹牛就没输过 😂',
+  'שלום עולם',
+  '👩‍👩‍👧‍👦 family call at 8?',
+  'ok 👍',
+];
 
 async function connect(userId: string): Promise<TestClient> {
   const c = await TestClient.connect(p.ws, await p.token(userId));
@@ -40,7 +47,8 @@ beforeAll(async () => {
   // Room for a sender that does not pause, during the rebuild under traffic.
   p = await startTestPlatform({ env: { RATE_SENDS_PER_SECOND: '10000', RATE_FRAMES_PER_SECOND: '10000' } });
   const [alice, bob] = [await connect('alice'), await connect('bob')];
-  group = (await api(p.http, 'POST', '/v1/conversations', await p.token('alice'), { kind: 'group', title: 'Replay 重放', members: ['bob', 'carol'] })).body.conversationId;
+  group = (await api(p.http, 'POST', '/v1/conversations', await p.token('alice'), { kind: 'group', title: 'Replay 重放', members: ['bob', 'carol'] })).body
+    .conversationId;
   direct = (await api(p.http, 'POST', '/v1/conversations', await p.token('bob'), { kind: 'direct', peer: 'alice' })).body.conversationId;
   await alice.joined(group);
   await alice.joined(direct);
@@ -66,7 +74,9 @@ describe('rebuilding the read model', () => {
     const historyBefore = await api(p.http, 'GET', `/v1/conversations/${group}/messages?limit=200`, await p.token('carol'));
     const lastSeq = (await rt.nats.jsm.streams.info(rt.shards[0]!.stream)).state.last_seq;
     const seen: string[] = [];
-    const subs: Subscription[] = [rt.subjects.allLive, rt.subjects.allEvents].map((s) => rt.nats.nc.subscribe(s, { callback: (_e, m) => void seen.push(m.subject) }));
+    const subs: Subscription[] = [rt.subjects.allLive, rt.subjects.allEvents].map((s) =>
+      rt.nats.nc.subscribe(s, { callback: (_e, m) => void seen.push(m.subject) }),
+    );
 
     const report = await rebuild(rt, projectionByName(rt.subjects, 'read-model'), { maxDeliveries: 3 });
     await rt.nats.nc.flush();
@@ -114,7 +124,12 @@ describe('rebuilding the read model', () => {
     expect(sent).toBeGreaterThan(0);
     expect(report.comparison!.every((c) => c.equal)).toBe(true);
     await caughtUp();
-    const during = await p.platform.runtime.db.selectFrom('messages').select('text').where('conversation_id', '=', group).where('text', 'like', 'during the rebuild %').execute();
+    const during = await p.platform.runtime.db
+      .selectFrom('messages')
+      .select('text')
+      .where('conversation_id', '=', group)
+      .where('text', 'like', 'during the rebuild %')
+      .execute();
     expect(during).toHaveLength(sent);
   });
 
@@ -143,7 +158,14 @@ describe('rebuilding the read model', () => {
     expect(rm).toMatchObject({ consumer: `${p.namespace}-read-model`, lag: 0, parked: 0, held: 0, epochMatchesStream: true, rebuildable: true });
     expect(rm!.checkpoint).toBeGreaterThan(0);
     // The notifier is listed like the read model; having side effects, it cannot be rebuilt.
-    expect(rows.find((r) => r.projector === 'notifier')).toMatchObject({ consumer: `${p.namespace}-notifier`, lag: 0, parked: 0, held: 0, epochMatchesStream: true, rebuildable: false });
+    expect(rows.find((r) => r.projector === 'notifier')).toMatchObject({
+      consumer: `${p.namespace}-notifier`,
+      lag: 0,
+      parked: 0,
+      held: 0,
+      epochMatchesStream: true,
+      rebuildable: false,
+    });
   });
 });
 

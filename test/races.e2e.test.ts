@@ -24,7 +24,13 @@ async function log(conversationId: string): Promise<{ seq: number; event: Parley
 
 beforeAll(async () => {
   gw1 = await startTestPlatform({ nodeId: 1, env: { RATE_SENDS_PER_SECOND: '1000', RATE_FRAMES_PER_SECOND: '1000' } });
-  gw2 = await startTestPlatform({ namespace: gw1.namespace, databaseUrl: gw1.databaseUrl, withWorkers: false, nodeId: 2, env: { RATE_SENDS_PER_SECOND: '1000', RATE_FRAMES_PER_SECOND: '1000' } });
+  gw2 = await startTestPlatform({
+    namespace: gw1.namespace,
+    databaseUrl: gw1.databaseUrl,
+    withWorkers: false,
+    nodeId: 2,
+    env: { RATE_SENDS_PER_SECOND: '1000', RATE_FRAMES_PER_SECOND: '1000' },
+  });
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
@@ -41,7 +47,9 @@ describe('races between gateways', () => {
       await victim.joined(g.conversationId);
       // Warm gateway 2's cache so its view is stale when the removal lands.
       await victim.send(g.conversationId, 'warm-up');
-      const posts = Array.from({ length: 5 }, (_, i) => victim.request({ t: 'send', conversationId: g.conversationId, clientMsgId: `r${round}-${i}`, text: `post ${i}` }));
+      const posts = Array.from({ length: 5 }, (_, i) =>
+        victim.request({ t: 'send', conversationId: g.conversationId, clientMsgId: `r${round}-${i}`, text: `post ${i}` }),
+      );
       const removal = admin.ok({ t: 'remove_member', conversationId: g.conversationId, userId: 'race-victim' });
       const [replies, removed] = await Promise.all([Promise.all(posts), removal]);
       const events = await log(g.conversationId);
@@ -86,7 +94,9 @@ describe('races between gateways', () => {
         a2.request({ t: 'edit', conversationId: g.conversationId, messageId: m.result.messageId, text: 'edited' }),
         a1.request({ t: 'recall', conversationId: g.conversationId, messageId: m.result.messageId }),
       ]);
-      const events = (await log(g.conversationId)).filter((e) => 'target' in e.event.data && (e.event.data as { target: { messageId: string } }).target.messageId === m.result.messageId);
+      const events = (await log(g.conversationId)).filter(
+        (e) => 'target' in e.event.data && (e.event.data as { target: { messageId: string } }).target.messageId === m.result.messageId,
+      );
       const recall = events.findIndex((e) => e.event.type === 'message.recalled');
       expect(recall).toBeGreaterThanOrEqual(0);
       expect(events.slice(recall + 1)).toEqual([]);

@@ -48,16 +48,59 @@ let membershipOnly: RoleProcess;
 async function startMembershipOnly(): Promise<RoleProcess> {
   const namespace = uniqueNamespace('rz');
   const databaseUrl = await createDatabase(namespace);
-  const config = loadConfig({ PARLEY_NAMESPACE: namespace, HOST: '127.0.0.1', PORT: '0', NODE_ID: '3', AUTH_JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn', PARLEY_DATA_DIR: gatewayOnly.config.dataDir });
+  const config = loadConfig({
+    PARLEY_NAMESPACE: namespace,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    NODE_ID: '3',
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'warn',
+    PARLEY_DATA_DIR: gatewayOnly.config.dataDir,
+  });
   return startRoles(config, createLogger({ level: 'silent' }), { natsUrl: inject('natsUrl'), databaseUrl, roles: ['membership'] });
 }
 
 const cases = [
-  { name: 'a gateway', process: () => gatewayOnly.http, runtime: () => gatewayOnly.platform.runtime, broken: 'clickhouse', ready: true, required: ['nats', 'postgres'] },
-  { name: 'a gateway', process: () => gatewayOnly.http, runtime: () => gatewayOnly.platform.runtime, broken: 'postgres', ready: false, required: ['nats', 'postgres'] },
-  { name: 'a process with every role (its analytics active)', process: () => everything.http, runtime: () => everything.platform.runtime, broken: 'clickhouse', ready: false, required: ['nats', 'postgres', 'clickhouse'] },
-  { name: 'a membership worker', process: () => `http://127.0.0.1:${membershipOnly.health!.port}`, runtime: () => membershipOnly.runtime, broken: 'clickhouse', ready: true, required: ['nats'] },
-  { name: 'a membership worker', process: () => `http://127.0.0.1:${membershipOnly.health!.port}`, runtime: () => membershipOnly.runtime, broken: 'postgres', ready: true, required: ['nats'] },
+  {
+    name: 'a gateway',
+    process: () => gatewayOnly.http,
+    runtime: () => gatewayOnly.platform.runtime,
+    broken: 'clickhouse',
+    ready: true,
+    required: ['nats', 'postgres'],
+  },
+  {
+    name: 'a gateway',
+    process: () => gatewayOnly.http,
+    runtime: () => gatewayOnly.platform.runtime,
+    broken: 'postgres',
+    ready: false,
+    required: ['nats', 'postgres'],
+  },
+  {
+    name: 'a process with every role (its analytics active)',
+    process: () => everything.http,
+    runtime: () => everything.platform.runtime,
+    broken: 'clickhouse',
+    ready: false,
+    required: ['nats', 'postgres', 'clickhouse'],
+  },
+  {
+    name: 'a membership worker',
+    process: () => `http://127.0.0.1:${membershipOnly.health!.port}`,
+    runtime: () => membershipOnly.runtime,
+    broken: 'clickhouse',
+    ready: true,
+    required: ['nats'],
+  },
+  {
+    name: 'a membership worker',
+    process: () => `http://127.0.0.1:${membershipOnly.health!.port}`,
+    runtime: () => membershipOnly.runtime,
+    broken: 'postgres',
+    ready: true,
+    required: ['nats'],
+  },
 ] as const;
 
 describe('readiness per role', () => {
@@ -70,24 +113,27 @@ describe('readiness per role', () => {
     started.push(membershipOnly);
   }, 60_000);
 
-  it.each(cases)('$name with $broken down: /readyz ready=$ready, /healthz 503 with $broken down in its body', async ({ process, runtime, broken, ready, required }) => {
-    const base = process();
-    const before = await api(base, 'GET', '/readyz');
-    expect(before.status).toBe(200);
-    expect(before.body).toMatchObject({ ready: true, required });
+  it.each(cases)(
+    '$name with $broken down: /readyz ready=$ready, /healthz 503 with $broken down in its body',
+    async ({ process, runtime, broken, ready, required }) => {
+      const base = process();
+      const before = await api(base, 'GET', '/readyz');
+      expect(before.status).toBe(200);
+      expect(before.body).toMatchObject({ ready: true, required });
 
-    const restore = await breakDependency(runtime(), broken);
-    try {
-      for (const path of ['/readyz', '/healthz']) {
-        const r = await api(base, 'GET', path);
-        // The same body on both: every check with its state.
-        expect(r.body.checks[broken]).toMatchObject({ ok: false });
-        expect(r.body).toMatchObject({ status: 'down', down: [broken], ready, required });
-        expect(r.status).toBe(path === '/healthz' || !ready ? 503 : 200);
+      const restore = await breakDependency(runtime(), broken);
+      try {
+        for (const path of ['/readyz', '/healthz']) {
+          const r = await api(base, 'GET', path);
+          // The same body on both: every check with its state.
+          expect(r.body.checks[broken]).toMatchObject({ ok: false });
+          expect(r.body).toMatchObject({ status: 'down', down: [broken], ready, required });
+          expect(r.status).toBe(path === '/healthz' || !ready ? 503 : 200);
+        }
+      } finally {
+        await restore();
       }
-    } finally {
-      await restore();
-    }
-    expect((await api(base, 'GET', '/healthz')).status).toBe(200);
-  });
+      expect((await api(base, 'GET', '/healthz')).status).toBe(200);
+    },
+  );
 });

@@ -3,14 +3,20 @@ import { CloseCode, decodePosition, encodeShardPosition } from '../contracts/ind
 import { usePlatform } from './support/fixture.js';
 import { api, TestClient, type Frame } from './support/ws-client.js';
 
-const fx = usePlatform({ env: { MAX_BUFFERED_BYTES: '65536', MAX_REPLAY_EVENTS: '80', STREAM_DUPLICATE_WINDOW_SECONDS: '1', RATE_SENDS_PER_SECOND: '1000', RATE_FRAMES_PER_SECOND: '1000' } });
+const fx = usePlatform({
+  env: {
+    MAX_BUFFERED_BYTES: '65536',
+    MAX_REPLAY_EVENTS: '80',
+    STREAM_DUPLICATE_WINDOW_SECONDS: '1',
+    RATE_SENDS_PER_SECOND: '1000',
+    RATE_FRAMES_PER_SECOND: '1000',
+  },
+});
 const connect = (userId: string, position?: string | null) => fx.connect(userId, position);
-
 
 /** Event frames received after the welcome, as (seq, type) pairs. */
 const events = (c: TestClient) => c.frames.filter((f) => f.t === 'event');
 const synced = (c: TestClient) => c.frames.find((f) => f.t === 'synced')!;
-
 
 describe('resume', () => {
   it('replays exactly what a device missed, in order, then goes live; joined conversations appear, left ones stop', async () => {
@@ -74,7 +80,9 @@ describe('resume', () => {
     const back = await connect('vic', position);
     await sending;
     await back.message(g.conversationId, 'during 29');
-    const texts = events(back).filter((f) => f.event.type === 'message.sent').map((f) => f.event.data.text);
+    const texts = events(back)
+      .filter((f) => f.event.type === 'message.sent')
+      .map((f) => f.event.data.text);
     expect(texts).toEqual([...Array.from({ length: 20 }, (_, i) => `offline ${i}`), ...Array.from({ length: 30 }, (_, i) => `during ${i}`)]);
   });
 

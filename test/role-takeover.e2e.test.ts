@@ -138,7 +138,13 @@ describe('single-active roles', () => {
     expect(texts).toEqual(sent);
     const { db, store } = gw.platform.runtime;
     const checkpoint = await db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'read-model').executeTakeFirstOrThrow();
-    await waitUntil(async () => Number((await db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'read-model').executeTakeFirstOrThrow()).seq) === (await store.bounds()).lastSeq, 10_000, 'checkpoint at the head of the log');
+    await waitUntil(
+      async () =>
+        Number((await db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'read-model').executeTakeFirstOrThrow()).seq) ===
+        (await store.bounds()).lastSeq,
+      10_000,
+      'checkpoint at the head of the log',
+    );
     expect(Number(checkpoint.seq)).toBeGreaterThan(0);
   }, 30_000);
 

@@ -129,7 +129,11 @@ describe('roles as separate processes', () => {
     const alice = await TestClient.connect(`ws://127.0.0.1:${gatewayA.port}/v1/ws`, await token(gatewayA, 'alice'));
     const bob = await TestClient.connect(`ws://127.0.0.1:${gatewayB.port}/v1/ws`, await token(gatewayB, 'bob'));
     clients.push(alice, bob);
-    const created = await api(gatewayA.base, 'POST', '/v1/conversations', await token(gatewayA, 'alice'), { kind: 'group', title: 'roles', members: ['alice', 'bob'] });
+    const created = await api(gatewayA.base, 'POST', '/v1/conversations', await token(gatewayA, 'alice'), {
+      kind: 'group',
+      title: 'roles',
+      members: ['alice', 'bob'],
+    });
     expect(created.status).toBe(201);
     const id = created.body.conversationId as string;
     // Membership events come from the workers process's membership reactor.
@@ -170,10 +174,14 @@ describe('roles as separate processes', () => {
     expect(workers2.output.some((l) => l.includes('took the projector lease of a process that is gone'))).toBe(false);
     await until(async () => (await history(gatewayA)).length === 3, 10_000, 'history after the takeover');
     process.kill(workers1.child.pid!, 'SIGCONT');
-    await until(async () => {
-      const roles = (await health(workers1)).roles;
-      return allStandby(workers2).every((s) => roles.includes(s));
-    }, 3 * TTL_SECONDS * 1000, 'the thawed holder to stand by');
+    await until(
+      async () => {
+        const roles = (await health(workers1)).roles;
+        return allStandby(workers2).every((s) => roles.includes(s));
+      },
+      3 * TTL_SECONDS * 1000,
+      'the thawed holder to stand by',
+    );
     expect(workers1.output.some((l) => l.includes('lost the projector lease; stopping the projector role and standing by'))).toBe(true);
     expect((await bob.send(id, 'after the thaw')).t).toBe('ack');
     await until(async () => (await history(gatewayA)).length === 4, 10_000, 'history after the thaw');

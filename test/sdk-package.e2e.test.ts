@@ -63,7 +63,12 @@ describe('the SDK package', () => {
   it('runs in Node: connects, sends, receives its own event, folds the position', async () => {
     const sdk = (await import(pathToFileURL(path.join(out, 'index.js')).href)) as typeof import('../clients/sdk/index.js');
     const storage = new sdk.MemoryStorage();
-    const client = new sdk.ParleyClient({ url: p.ws, token: () => p.token('pkg-alice'), storage, WebSocket: WebSocket as unknown as import('../clients/sdk/index.js').WebSocketFactory });
+    const client = new sdk.ParleyClient({
+      url: p.ws,
+      token: () => p.token('pkg-alice'),
+      storage,
+      WebSocket: WebSocket as unknown as import('../clients/sdk/index.js').WebSocketFactory,
+    });
     const texts: string[] = [];
     client.on('event', (f) => {
       if (f.event.type === 'message.sent') texts.push(f.event.data.text);

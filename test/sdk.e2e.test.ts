@@ -8,7 +8,13 @@ let p: TestPlatform;
 const clients: ParleyClient[] = [];
 
 function client(userId: string, storage = new MemoryStorage()): { c: ParleyClient; events: EventFrame[]; storage: MemoryStorage } {
-  const c = new ParleyClient({ url: p.ws, token: () => p.token(userId), storage, WebSocket: WebSocket as unknown as WebSocketFactory, backoff: { baseMs: 20, maxMs: 200 } });
+  const c = new ParleyClient({
+    url: p.ws,
+    token: () => p.token(userId),
+    storage,
+    WebSocket: WebSocket as unknown as WebSocketFactory,
+    backoff: { baseMs: 20, maxMs: 200 },
+  });
   const events: EventFrame[] = [];
   c.on('event', (e) => events.push(e));
   clients.push(c);

@@ -37,7 +37,9 @@ describe('appends to the stream', () => {
 
   it('many at once each get their own answer', async () => {
     const { store, subjects } = p.platform.runtime;
-    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => store.append(subjects.conv(`g_many_${i}`), created(`g_many_${i}`, ['ann']), { expectedLastSubjectSeq: 0 })));
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => store.append(subjects.conv(`g_many_${i}`), created(`g_many_${i}`, ['ann']), { expectedLastSubjectSeq: 0 })),
+    );
     expect(new Set(results.map((r) => r.seq)).size).toBe(300);
     for (let i = 0; i < 300; i += 37) expect((await store.get(results[i]!.seq))?.subject).toBe(subjects.conv(`g_many_${i}`));
   });

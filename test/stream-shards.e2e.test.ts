@@ -80,7 +80,9 @@ describe('the shard count of a deployment', () => {
     await nats.js.publish(`${namespace}.ev.1.conv.g_elsewhere`, '{}');
     const refused = await startTestPlatform({ namespace, withWorkers: false }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(NatsSetupRefused);
-    expect((refused as Error).message).toMatch(/^STREAM_SHARDS=1 does not match this deployment: its log has 2 stream shards \(events in .*_events_1\); .*docs\/operations\.md, "Stream shards"\)$/);
+    expect((refused as Error).message).toMatch(
+      /^STREAM_SHARDS=1 does not match this deployment: its log has 2 stream shards \(events in .*_events_1\); .*docs\/operations\.md, "Stream shards"\)$/,
+    );
     // Refused before provisioning: shard 0's stream was not created next to the foreign layout.
     await expect(nats.jsm.streams.info(subjectsFor(namespace).stream(0))).rejects.toThrow(/not found/i);
     await nats.jsm.streams.delete(shard1);
@@ -114,7 +116,11 @@ describe('the streams of several shards (the layout STREAM_SHARDS > 1 will use)'
     const namespace = uniqueNamespace('shards');
     const subjects = subjectsFor(namespace);
     const zero = eventStreamConfig(subjects, 0, settings);
-    expect(zero).toMatchObject({ name: `${namespace}_events_0`, subjects: [`${namespace}.ev.conv.*`, `${namespace}.ev.user.*`], republish: { src: `${namespace}.ev.>`, dest: `${namespace}.live.>` } });
+    expect(zero).toMatchObject({
+      name: `${namespace}_events_0`,
+      subjects: [`${namespace}.ev.conv.*`, `${namespace}.ev.user.*`],
+      republish: { src: `${namespace}.ev.>`, dest: `${namespace}.live.>` },
+    });
     const one = eventStreamConfig(subjects, 1, settings);
     const two = eventStreamConfig(subjects, 2, settings);
     for (const c of [zero, one, two]) await nats.jsm.streams.add({ ...c, storage: StorageType.Memory });
@@ -127,7 +133,8 @@ describe('the streams of several shards (the layout STREAM_SHARDS > 1 will use)'
       });
       await nats.nc.flush();
       const acks = [];
-      for (const subject of [`${namespace}.ev.conv.g_a`, `${namespace}.ev.1.conv.g_b`, `${namespace}.ev.1.conv.g_b`, `${namespace}.ev.2.user.u_c`]) acks.push(await nats.js.publish(subject, '{}'));
+      for (const subject of [`${namespace}.ev.conv.g_a`, `${namespace}.ev.1.conv.g_b`, `${namespace}.ev.1.conv.g_b`, `${namespace}.ev.2.user.u_c`])
+        acks.push(await nats.js.publish(subject, '{}'));
       expect(acks.map((a) => `${a.stream}:${a.seq}`)).toEqual([`${zero.name}:1`, `${one.name}:1`, `${one.name}:2`, `${two.name}:1`]);
       const deadline = Date.now() + 5000;
       while (live.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

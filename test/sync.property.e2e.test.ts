@@ -44,7 +44,13 @@ const action = fc.oneof(
 beforeAll(async () => {
   gw1 = await startTestPlatform({ nodeId: 1, env });
   gw2Port = await pickFreePort();
-  gw2 = await startTestPlatform({ namespace: gw1.namespace, databaseUrl: gw1.databaseUrl, withWorkers: false, nodeId: 2, env: { ...env, PORT: String(gw2Port) } });
+  gw2 = await startTestPlatform({
+    namespace: gw1.namespace,
+    databaseUrl: gw1.databaseUrl,
+    withWorkers: false,
+    nodeId: 2,
+    env: { ...env, PORT: String(gw2Port) },
+  });
 });
 afterAll(async () => {
   await gw2?.stop();
@@ -52,7 +58,13 @@ afterAll(async () => {
 });
 
 function online(d: Device): Promise<void> {
-  const client = new ParleyClient({ url: d.url(), token: () => gw1.token(d.user), storage: d.storage, WebSocket: WebSocket as unknown as WebSocketFactory, backoff: { baseMs: 10, maxMs: 150 } });
+  const client = new ParleyClient({
+    url: d.url(),
+    token: () => gw1.token(d.user),
+    storage: d.storage,
+    WebSocket: WebSocket as unknown as WebSocketFactory,
+    backoff: { baseMs: 10, maxMs: 150 },
+  });
   client.on('event', (e) => d.received.push(e));
   client.on('synced', (s) => {
     d.firstPosition ??= positionSeq(s.position);
@@ -90,7 +102,8 @@ describe('sync under random disconnects and a gateway restart', () => {
         ]);
         await Promise.all(devices.map(online));
         const owner = devices[0]!.client!;
-        const group = ((await owner.command({ t: 'create', kind: 'group', title: `pbt ${run}`, members: users.slice(1) })) as { conversationId: string }).conversationId;
+        const group = ((await owner.command({ t: 'create', kind: 'group', title: `pbt ${run}`, members: users.slice(1) })) as { conversationId: string })
+          .conversationId;
         const direct = ((await owner.command({ t: 'create', kind: 'direct', peer: users[1]! })) as { conversationId: string }).conversationId;
         const convs = [group, direct];
         const sends: Promise<SendResult>[] = [];
@@ -118,7 +131,13 @@ describe('sync under random disconnects and a gateway restart', () => {
             if (!d.client) await online(d);
           } else {
             await gw2.stop();
-            gw2 = await startTestPlatform({ namespace: gw1.namespace, databaseUrl: gw1.databaseUrl, withWorkers: false, nodeId: 2, env: { ...env, PORT: String(gw2Port) } });
+            gw2 = await startTestPlatform({
+              namespace: gw1.namespace,
+              databaseUrl: gw1.databaseUrl,
+              withWorkers: false,
+              nodeId: 2,
+              env: { ...env, PORT: String(gw2Port) },
+            });
           }
           await new Promise((r) => setTimeout(r, 5));
         }
@@ -126,7 +145,10 @@ describe('sync under random disconnects and a gateway restart', () => {
         await Promise.all(sends);
 
         for (const d of devices) {
-          const subjects = [gw1.platform.runtime.subjects.user(d.user), ...convs.filter((c) => c !== direct || d.user !== users[2]).map((c) => gw1.platform.runtime.subjects.conv(c))];
+          const subjects = [
+            gw1.platform.runtime.subjects.user(d.user),
+            ...convs.filter((c) => c !== direct || d.user !== users[2]).map((c) => gw1.platform.runtime.subjects.conv(c)),
+          ];
           let expected: { subject: string; seq: number }[] = [];
           await until(
             async () => {

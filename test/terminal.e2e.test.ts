@@ -124,11 +124,19 @@ describe('the terminal client', () => {
     const last = await alice.waitFor(/^\[[-\d :]+\] bob: msg 25 你好 👋🏽$/, header);
     const shown = alice.lines.slice(header + 1, last + 1);
     expect(shown[0]).toBe('» earlier messages: /history');
-    expect(shown.slice(1).map((l) => l.replace(/^\[[-\d :]+\] /, ''))).toEqual([...Array.from({ length: 19 }, (_, i) => `bob: msg ${i + 6}`), 'bob: msg 25 你好 👋🏽']);
+    expect(shown.slice(1).map((l) => l.replace(/^\[[-\d :]+\] /, ''))).toEqual([
+      ...Array.from({ length: 19 }, (_, i) => `bob: msg ${i + 6}`),
+      'bob: msg 25 你好 👋🏽',
+    ]);
 
     at = alice.enter('/history 5');
     const end = await alice.waitFor('» that is the beginning of the conversation', at);
-    expect(alice.lines.slice(at, end).filter((l) => l.includes('bob: msg')).map((l) => l.replace(/^\[[-\d :]+\] /, ''))).toEqual(['bob: msg 1', 'bob: msg 2', 'bob: msg 3', 'bob: msg 4', 'bob: msg 5']);
+    expect(
+      alice.lines
+        .slice(at, end)
+        .filter((l) => l.includes('bob: msg'))
+        .map((l) => l.replace(/^\[[-\d :]+\] /, '')),
+    ).toEqual(['bob: msg 1', 'bob: msg 2', 'bob: msg 3', 'bob: msg 4', 'bob: msg 5']);
   });
 
   it('sends (with typing signals), and shows live messages, typing, receipts and other conversations', async () => {
@@ -154,7 +162,11 @@ describe('the terminal client', () => {
 
     const receiptsBefore = bob.frames.length;
     at = alice.enter('/read');
-    await bob.next((f) => f.t === 'receipt' && f.userId === 'alice' && f.kind === 'read' && f.conversationId === direct && f.seq >= sent.seq, WAIT_MS, receiptsBefore);
+    await bob.next(
+      (f) => f.t === 'receipt' && f.userId === 'alice' && f.kind === 'read' && f.conversationId === direct && f.seq >= sent.seq,
+      WAIT_MS,
+      receiptsBefore,
+    );
     await alice.waitFor('» marked bob read', at);
 
     at = alice.lines.length;

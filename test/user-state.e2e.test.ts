@@ -8,7 +8,6 @@ import { api, TestClient } from './support/ws-client.js';
 const fx = usePlatform({ env: { RATE_SENDS_PER_SECOND: '5', PRESENCE_TTL_SECONDS: '5' } });
 const connect = (userId: string) => fx.connect(userId);
 
-
 /** Sends, honouring rate_limited answers by waiting retryAfterMs (this file runs with a low send limit). */
 async function paced(c: TestClient, frame: Record<string, unknown>): Promise<Record<string, any>> {
   for (;;) {
@@ -20,10 +19,9 @@ async function paced(c: TestClient, frame: Record<string, unknown>): Promise<Rec
 }
 const get = async (userId: string, url: string) => (await api(fx.p.http, 'GET', url, await fx.p.token(userId))).body;
 
-
 describe('read markers, receipts and unread counts', () => {
   it('are the same on every device, live, and "seen by" follows the markers', async () => {
-    const [amy, bo, cy] = await Promise.all(['amy', 'bo', 'cy'].map(connect)) as TestClient[];
+    const [amy, bo, cy] = (await Promise.all(['amy', 'bo', 'cy'].map(connect))) as TestClient[];
     const boPhone = await connect('bo');
     const g = await amy!.ok({ t: 'create', kind: 'group', title: 'receipts', members: ['bo', 'cy'] });
     await Promise.all([bo!, cy!, boPhone].map((c) => c.joined(g.conversationId)));
@@ -56,7 +54,7 @@ describe('read markers, receipts and unread counts', () => {
 
 describe('typing', () => {
   it('is ephemeral, throttled, expires by itself, and only for members', async () => {
-    const [dee, eli, fay] = await Promise.all(['dee', 'eli', 'fay'].map(connect)) as TestClient[];
+    const [dee, eli, fay] = (await Promise.all(['dee', 'eli', 'fay'].map(connect))) as TestClient[];
     const d = await dee!.ok({ t: 'create', kind: 'direct', peer: 'eli' });
     await eli!.joined(d.conversationId);
     const before = await fx.p.platform.runtime.store.lastSubjectSeq(fx.p.platform.runtime.subjects.conv(d.conversationId));
@@ -114,7 +112,7 @@ describe('mute, pin and archive', () => {
 
 describe('blocking', () => {
   it('stops 1:1 messages both ways, and hides the blocked user in groups for the blocker only', async () => {
-    const [max, ned, oz] = await Promise.all(['max', 'ned', 'oz'].map(connect)) as TestClient[];
+    const [max, ned, oz] = (await Promise.all(['max', 'ned', 'oz'].map(connect))) as TestClient[];
     const d = await max!.ok({ t: 'create', kind: 'direct', peer: 'ned' });
     const g = await max!.ok({ t: 'create', kind: 'group', title: 'trio', members: ['ned', 'oz'] });
     await ned!.joined(g.conversationId);
@@ -135,18 +133,24 @@ describe('search', () => {
   it('finds Chinese and English messages the user may read, and nothing else', async () => {
     // A real multi-user chat log excerpt (Chinese, English, emoji, timestamps), shipped with the tests.
     const seed = fs.readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/chat-log-excerpt.txt'), 'utf8');
-    const lines = seed.split(/\s{2,}/).map((l) => l.trim()).filter((l) => l.length > 3 && l.length < 300).slice(0, 40);
-    const [pam, quin] = await Promise.all(['pam', 'quin'].map(connect)) as TestClient[];
+    const lines = seed
+      .split(/\s{2,}/)
+      .map((l) => l.trim())
+      .filter((l) => l.length > 3 && l.length < 300)
+      .slice(0, 40);
+    const [pam, quin] = (await Promise.all(['pam', 'quin'].map(connect))) as TestClient[];
     const g = await pam!.ok({ t: 'create', kind: 'group', title: 'seed chat', members: ['quin'] });
     await quin!.joined(g.conversationId);
     let last = 0;
-    for (const [i, line] of lines.entries()) last = (await paced(i % 2 ? quin! : pam!, { t: 'send', conversationId: g.conversationId, clientMsgId: `s${i}`, text: line })).seq;
+    for (const [i, line] of lines.entries())
+      last = (await paced(i % 2 ? quin! : pam!, { t: 'send', conversationId: g.conversationId, clientMsgId: `s${i}`, text: line })).seq;
     const secret = await connect('rex');
     const other = await secret.ok({ t: 'create', kind: 'direct', peer: 'sam' });
     const hidden = (await secret.ok({ t: 'send', conversationId: other.conversationId, clientMsgId: 'h', text: 'recruiter 内推 secret' })).seq;
     const after = Math.max(last, hidden);
 
-    const search = async (user: string, q: string) => (await get(user, `/v1/search?q=${encodeURIComponent(q)}&after=${after}`)).messages.map((m: any) => m.text) as string[];
+    const search = async (user: string, q: string) =>
+      (await get(user, `/v1/search?q=${encodeURIComponent(q)}&after=${after}`)).messages.map((m: any) => m.text) as string[];
     const cjk = await search('pam', '内推');
     expect(cjk.length).toBeGreaterThan(0);
     expect(cjk.every((t) => t.includes('内推'))).toBe(true);
@@ -164,7 +168,9 @@ describe('rate limits', () => {
   it('answer floods with rate_limited and a retry-after, and recover', async () => {
     const tom = await connect('tom');
     const d = await tom.ok({ t: 'create', kind: 'direct', peer: 'uma' });
-    const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => tom.request({ t: 'send', conversationId: d.conversationId, clientMsgId: `f${i}`, text: `flood ${i}` })));
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => tom.request({ t: 'send', conversationId: d.conversationId, clientMsgId: `f${i}`, text: `flood ${i}` })),
+    );
     const limited = replies.filter((r) => r.t === 'error');
     expect(limited.length).toBeGreaterThan(0);
     expect(limited[0]).toMatchObject({ code: 'rate_limited', retryable: true, retryAfterMs: expect.any(Number) });

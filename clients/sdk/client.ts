@@ -113,7 +113,14 @@ export class ParleyClient extends Emitter<Events> {
     const clientMsgId = extra.clientMsgId ?? randomId();
     return new Promise((resolve, reject) => {
       this.sends.add({
-        frame: { t: 'send', conversationId, clientMsgId, text, ...(extra.replyTo ? { replyTo: extra.replyTo } : {}), ...(extra.attachments ? { attachments: extra.attachments } : {}) },
+        frame: {
+          t: 'send',
+          conversationId,
+          clientMsgId,
+          text,
+          ...(extra.replyTo ? { replyTo: extra.replyTo } : {}),
+          ...(extra.attachments ? { attachments: extra.attachments } : {}),
+        },
         resolve,
         reject,
       });
@@ -159,7 +166,10 @@ export class ParleyClient extends Emitter<Events> {
       return this.scheduleReconnect();
     }
     const viaQuery = this.options.tokenTransport === 'query';
-    const params = [...(viaQuery ? [`token=${encodeURIComponent(token)}`] : []), ...(this.positionToken ? [`position=${encodeURIComponent(this.positionToken)}`] : [])];
+    const params = [
+      ...(viaQuery ? [`token=${encodeURIComponent(token)}`] : []),
+      ...(this.positionToken ? [`position=${encodeURIComponent(this.positionToken)}`] : []),
+    ];
     const url = params.length ? `${this.options.url}?${params.join('&')}` : this.options.url;
     const socket = viaQuery ? new Impl(url) : new Impl(url, ['parley.v1', `parley.bearer.${token}`]);
     this.socket = socket;
@@ -275,7 +285,10 @@ export class ParleyClient extends Emitter<Events> {
       this.request(item.frame, item.frame.clientMsgId).then(
         (result) => this.sends.settle(item.frame.clientMsgId, result as SendResult),
         (err: Error) => {
-          this.sends.fail(item.frame.clientMsgId, err instanceof ParleyError ? err : new ParleyError({ code: 'timeout', message: err.message, retryable: true }));
+          this.sends.fail(
+            item.frame.clientMsgId,
+            err instanceof ParleyError ? err : new ParleyError({ code: 'timeout', message: err.message, retryable: true }),
+          );
           this.scheduleSendFlush();
         },
       );
@@ -285,11 +298,14 @@ export class ParleyClient extends Emitter<Events> {
   private scheduleSendFlush(): void {
     const due = this.sends.nextDue();
     if (due === null || this.sendTimer) return;
-    this.sendTimer = setTimeout(() => {
-      this.sendTimer = null;
-      this.flushSends();
-      this.scheduleSendFlush();
-    }, Math.max(0, due - Date.now()));
+    this.sendTimer = setTimeout(
+      () => {
+        this.sendTimer = null;
+        this.flushSends();
+        this.scheduleSendFlush();
+      },
+      Math.max(0, due - Date.now()),
+    );
   }
 
   private request(frame: Record<string, unknown>, clientMsgId?: string): Promise<CommandResult> {

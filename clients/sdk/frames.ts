@@ -18,11 +18,26 @@ const int: Check = (v) => typeof v === 'number' && Number.isSafeInteger(v);
 const count: Check = (v) => int(v) && (v as number) >= 0;
 const positive: Check = (v) => int(v) && (v as number) > 0;
 const bool: Check = (v) => typeof v === 'boolean';
-const oneOf = (...values: string[]): Check => (v) => typeof v === 'string' && values.includes(v);
-const optional = (c: Check): Check => (v) => v === undefined || c(v);
-const shape = (fields: Record<string, Check>): Check => (v) => obj(v) && Object.entries(fields).every(([k, c]) => c(v[k]));
-const nullable = (c: Check): Check => (v) => v === null || c(v);
-const arrayOf = (c: Check): Check => (v) => Array.isArray(v) && v.every(c);
+const oneOf =
+  (...values: string[]): Check =>
+  (v) =>
+    typeof v === 'string' && values.includes(v);
+const optional =
+  (c: Check): Check =>
+  (v) =>
+    v === undefined || c(v);
+const shape =
+  (fields: Record<string, Check>): Check =>
+  (v) =>
+    obj(v) && Object.entries(fields).every(([k, c]) => c(v[k]));
+const nullable =
+  (c: Check): Check =>
+  (v) =>
+    v === null || c(v);
+const arrayOf =
+  (c: Check): Check =>
+  (v) =>
+    Array.isArray(v) && v.every(c);
 
 const FRAMES: Record<string, Record<string, Check>> = {
   welcome: { userId: str, connectionId: str, serverTime: int, heartbeatMs: positive, limits: shape({ maxFrameBytes: positive, maxTextCodePoints: positive }) },

@@ -396,7 +396,8 @@ export class TerminalSession {
       const open = this.open;
       const affected = open && (f.resync.conversations === null || f.resync.conversations.includes(open.info.conversationId));
       this.print(r.info(`some events could not be replayed (${f.resync.reason})${affected ? '; reloading the open conversation' : ''}`));
-      if (open && affected) void this.enqueue(() => (this.open === open ? this.openConversation(open.info.conversationId) : Promise.resolve())).catch(() => undefined);
+      if (open && affected)
+        void this.enqueue(() => (this.open === open ? this.openConversation(open.info.conversationId) : Promise.resolve())).catch(() => undefined);
     }
   }
 

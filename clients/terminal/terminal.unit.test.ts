@@ -73,15 +73,20 @@ describe('terminal text', () => {
 
 describe('terminal rendering', () => {
   const now = new Date(2026, 0, 15, 12, 0);
-  const r = new Renderer('alice', undefined, () => 80, () => now);
+  const r = new Renderer(
+    'alice',
+    undefined,
+    () => 80,
+    () => now,
+  );
 
   it('renders messages as plain lines, continuation lines indented, tombstones without text', () => {
     const at = new Date(2026, 0, 15, 9, 5).getTime();
     expect(r.message({ seq: 1, senderId: 'bob', text: '你好 👋\nsecond line', at })).toEqual(['[09:05] bob: 你好 👋', '    second line']);
     expect(r.message({ seq: 2, senderId: 'bob', text: '', at, status: 'recalled' })).toEqual(['[09:05] bob: (message recalled)']);
-    expect(r.message({ seq: 3, senderId: 'bob', text: 'x', at: new Date(2026, 0, 14, 23, 59).getTime(), editedAt: at, reactions: [{ emoji: '👍', count: 2 }] })).toEqual([
-      '[2026-01-14 23:59] bob: x (edited) 👍2',
-    ]);
+    expect(
+      r.message({ seq: 3, senderId: 'bob', text: 'x', at: new Date(2026, 0, 14, 23, 59).getTime(), editedAt: at, reactions: [{ emoji: '👍', count: 2 }] }),
+    ).toEqual(['[2026-01-14 23:59] bob: x (edited) 👍2']);
   });
 
   it('renders a conversation row with its unread count and a preview cut to the terminal width', () => {
@@ -105,8 +110,15 @@ describe('terminal rendering', () => {
 describe('terminal options', () => {
   it('reads the flags, with defaults from the environment', () => {
     expect(parseOptions(['--user', 'alice'], {})).toMatchObject({ user: 'alice', server: 'http://127.0.0.1:8080', token: null, color: null });
-    expect(parseOptions(['-u', 'alice', '-s', 'ws://h:9/', '--data-dir', '/tmp/x', '--no-color'], {})).toMatchObject({ server: 'http://h:9', dataDir: '/tmp/x', color: false });
-    expect(parseOptions(['--user', 'alice'], { PARLEY_DATA_DIR: '/var/parley', PARLEY_SERVER: 'https://chat.example' })).toMatchObject({ dataDir: '/var/parley', server: 'https://chat.example' });
+    expect(parseOptions(['-u', 'alice', '-s', 'ws://h:9/', '--data-dir', '/tmp/x', '--no-color'], {})).toMatchObject({
+      server: 'http://h:9',
+      dataDir: '/tmp/x',
+      color: false,
+    });
+    expect(parseOptions(['--user', 'alice'], { PARLEY_DATA_DIR: '/var/parley', PARLEY_SERVER: 'https://chat.example' })).toMatchObject({
+      dataDir: '/var/parley',
+      server: 'https://chat.example',
+    });
     expect(parseOptions(['--help'], {})).toEqual({ help: true });
   });
 

@@ -34,5 +34,13 @@ export const PreferencesSet = event('preferences.set', {
 export const UserBlocked = event('user.blocked', { userId: UserId });
 export const UserUnblocked = event('user.unblocked', { userId: UserId });
 
-export const UserEvent = z.discriminatedUnion('type', [MembershipJoined, MembershipLeft, ReadMarked, DeliveredMarked, PreferencesSet, UserBlocked, UserUnblocked]);
+export const UserEvent = z.discriminatedUnion('type', [
+  MembershipJoined,
+  MembershipLeft,
+  ReadMarked,
+  DeliveredMarked,
+  PreferencesSet,
+  UserBlocked,
+  UserUnblocked,
+]);
 export type UserEvent = z.infer<typeof UserEvent>;

@@ -42,12 +42,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('messages_pk', ['conversation_id', 'seq'])
     .execute();
   // Idempotent sends beyond the log's dedup window: one message per sender and client id in a conversation.
-  await db.schema
-    .createIndex('messages_client_msg_idx')
-    .on('messages')
-    .columns(['conversation_id', 'sender_id', 'client_msg_id'])
-    .unique()
-    .execute();
+  await db.schema.createIndex('messages_client_msg_idx').on('messages').columns(['conversation_id', 'sender_id', 'client_msg_id']).unique().execute();
   await db.schema.createIndex('messages_message_id_idx').on('messages').column('message_id').execute();
 
   await db.schema

@@ -42,7 +42,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('search', sql`tsvector`)
     .execute();
   await db.schema.createIndex('messages_search_idx').on('messages').using('gin').column('search').execute();
-  await db.schema.createIndex('messages_reply_idx').on('messages').columns(['conversation_id', 'reply_to_seq']).where(sql.ref('reply_to_seq'), 'is not', null).execute();
+  await db.schema
+    .createIndex('messages_reply_idx')
+    .on('messages')
+    .columns(['conversation_id', 'reply_to_seq'])
+    .where(sql.ref('reply_to_seq'), 'is not', null)
+    .execute();
 
   await db.schema
     .createTable('message_versions')
@@ -91,5 +96,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ['user_blocks', 'message_attachments', 'message_mentions', 'message_reactions', 'message_versions']) await db.schema.dropTable(t).ifExists().execute();
+  for (const t of ['user_blocks', 'message_attachments', 'message_mentions', 'message_reactions', 'message_versions'])
+    await db.schema.dropTable(t).ifExists().execute();
 }

@@ -59,7 +59,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .columns(['conversation_id', 'user_id'])
     .where(sql.ref('status'), '=', 'pending')
     .execute();
-  await db.schema.createIndex('notifications_due_idx').on('notifications').column('due_at').where(sql<boolean>`status = 'pending' and not dispatched`).execute();
+  await db.schema
+    .createIndex('notifications_due_idx')
+    .on('notifications')
+    .column('due_at')
+    .where(sql<boolean>`status = 'pending' and not dispatched`)
+    .execute();
 
   await db.schema
     .createTable('notification_deliveries')

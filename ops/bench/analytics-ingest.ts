@@ -26,7 +26,13 @@ import { migrateClickHouse } from '../../services/shared/clickhouse-migrate.js';
 import { loadConfig } from '../../services/shared/config.js';
 import { createLogger } from '../../services/shared/logger.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '500000' }, batch: { type: 'string', default: String(DEFAULT_MAX_BATCH) }, phases: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '500000' },
+    batch: { type: 'string', default: String(DEFAULT_MAX_BATCH) },
+    phases: { type: 'boolean', default: false },
+  },
+});
 const N = Number(values.events);
 const BATCH = Number(values.batch);
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -49,12 +55,41 @@ for (let i = 0; i < N; i++) {
   const r = i % 20;
   let event: ParleyEvent;
   let subject = `parley.ev.conv.${conv}`;
-  if (r < 17) event = { type: 'message.sent', v: 1, at, actor, data: { conversationId: conv, messageId: String(7_300_000_000_000_000_000n + BigInt(i)), clientMsgId: `c${i}`, text: texts[i % texts.length]! } };
-  else if (r === 17) event = { type: 'reaction.added', v: 1, at, actor, data: { conversationId: conv, target: { messageId: String(7_300_000_000_000_000_000n + BigInt(i - 1)), seq: i }, emoji: '👍' } };
+  if (r < 17)
+    event = {
+      type: 'message.sent',
+      v: 1,
+      at,
+      actor,
+      data: { conversationId: conv, messageId: String(7_300_000_000_000_000_000n + BigInt(i)), clientMsgId: `c${i}`, text: texts[i % texts.length]! },
+    };
+  else if (r === 17)
+    event = {
+      type: 'reaction.added',
+      v: 1,
+      at,
+      actor,
+      data: { conversationId: conv, target: { messageId: String(7_300_000_000_000_000_000n + BigInt(i - 1)), seq: i }, emoji: '👍' },
+    };
   else if (r === 18) {
     event = { type: 'read.marked', v: 1, at, actor, data: { conversationId: conv, seq: i } };
     subject = `parley.ev.user.${actor}`;
-  } else event = { type: 'conversation.created', v: 1, at, actor, data: { conversationId: conv, kind: 'group', title: 'room', members: [{ userId: actor, role: 'owner' }, { userId: 'u1', role: 'member' }] } };
+  } else
+    event = {
+      type: 'conversation.created',
+      v: 1,
+      at,
+      actor,
+      data: {
+        conversationId: conv,
+        kind: 'group',
+        title: 'room',
+        members: [
+          { userId: actor, role: 'owner' },
+          { userId: 'u1', role: 'member' },
+        ],
+      },
+    };
   stored.push({ subject, bytes: encoder.encode(JSON.stringify(event)) });
 }
 out(`${N} events generated (${(stored.reduce((s, e) => s + e.bytes.length, 0) / N).toFixed(0)} bytes each on average); ingesting in batches of ${BATCH}`);
@@ -96,7 +131,9 @@ if (values.phases) {
   for (const [first, last, lines] of batches) await insert(first, last, lines);
   const chSeconds = (performance.now() - t1) / 1000;
   out(`JS alone: ${((jsCpu * 1000) / N).toFixed(1)} µs CPU per event (${Math.round(N / (jsCpu / 1000)).toLocaleString('en')} events/s on one core)`);
-  out(`ClickHouse alone: ${Math.round(N / chSeconds).toLocaleString('en')} events/s, ${(((cpuMs(process.cpuUsage(cpu0)) - jsCpu) * 1000) / N).toFixed(1)} µs CPU per event`);
+  out(
+    `ClickHouse alone: ${Math.round(N / chSeconds).toLocaleString('en')} events/s, ${(((cpuMs(process.cpuUsage(cpu0)) - jsCpu) * 1000) / N).toFixed(1)} µs CPU per event`,
+  );
   elapsed = (performance.now() - t0) / 1000;
 } else {
   // As the projector does: the next batch is prepared while the previous one is inserted.
@@ -112,12 +149,22 @@ if (values.phases) {
 }
 const cpu = process.cpuUsage(cpu0);
 
-const rs = await client.query({ query: `SELECT (SELECT count() FROM ${db}.events) AS events, (SELECT sum(messages) FROM ${db}.messages_by_minute) AS messages`, format: 'JSONEachRow' });
+const rs = await client.query({
+  query: `SELECT (SELECT count() FROM ${db}.events) AS events, (SELECT sum(messages) FROM ${db}.messages_by_minute) AS messages`,
+  format: 'JSONEachRow',
+});
 const [check] = await rs.json<{ events: string; messages: string }>();
-out(`ingested ${N} events in ${elapsed.toFixed(2)} s: ${Math.round(N / elapsed).toLocaleString('en')} events/s${values.phases ? ' (phases one after the other)' : ''}`);
+out(
+  `ingested ${N} events in ${elapsed.toFixed(2)} s: ${Math.round(N / elapsed).toLocaleString('en')} events/s${values.phases ? ' (phases one after the other)' : ''}`,
+);
 out(`CPU: ${((cpu.user + cpu.system) / N).toFixed(1)} µs per event (all threads); JS read+map+serialise: ${((prepareMs * 1000) / N).toFixed(1)} µs per event`);
 // Other work on the machine moves these figures a lot: say how busy it was.
-out(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+out(
+  `machine: ${os.cpus().length} cores, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 out(`check: events table ${check!.events}, messages rollup ${check!.messages} (expected ${N} and ${stored.filter((_, i) => i % 20 < 17).length})`);
 await client.close();
 fs.rmSync(dataDir, { recursive: true, force: true });

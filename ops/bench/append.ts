@@ -20,7 +20,13 @@ import { EventStore } from '../../services/shared/nats/event-store.js';
 import { ensureEventStreams } from '../../services/shared/nats/streams.js';
 import { startPrivateStack } from './lib/private-stack.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, modes: { type: 'string', default: '1s,2m,always' }, concurrency: { type: 'string', default: '1,16,128' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    modes: { type: 'string', default: '1s,2m,always' },
+    concurrency: { type: 'string', default: '1,16,128' },
+  },
+});
 const SECONDS = Number(values.seconds);
 const out = (line: string) => process.stdout.write(line + '\n');
 const log = createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') });
@@ -41,7 +47,18 @@ async function measure(syncInterval: string, concurrency: number): Promise<void>
       let last = 0;
       while (performance.now() < deadline) {
         const i = n++;
-        const event: ParleyEvent = { type: 'message.sent', v: 1, at: Date.now(), actor: `u${w}`, data: { conversationId, messageId: String(7_300_000_000_000_000_000n + BigInt(i)), clientMsgId: `c${i}`, text: `Would you please give an example of a bar raising answer? 谢谢 🙏 #${i}` } };
+        const event: ParleyEvent = {
+          type: 'message.sent',
+          v: 1,
+          at: Date.now(),
+          actor: `u${w}`,
+          data: {
+            conversationId,
+            messageId: String(7_300_000_000_000_000_000n + BigInt(i)),
+            clientMsgId: `c${i}`,
+            text: `Would you please give an example of a bar raising answer? 谢谢 🙏 #${i}`,
+          },
+        };
         const started = performance.now();
         last = (await store.append(subjects.conv(conversationId), event, { msgId: `send:${conversationId}:u${w}:c${i}`, expectedLastSubjectSeq: last })).seq;
         latencies.push(performance.now() - started);
@@ -64,4 +81,9 @@ async function measure(syncInterval: string, concurrency: number): Promise<void>
 for (const mode of values.modes.split(',')) {
   for (const c of values.concurrency.split(',').map(Number)) await measure(mode, c);
 }
-out(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+out(
+  `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);

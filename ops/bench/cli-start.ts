@@ -70,7 +70,10 @@ async function startPlatform(entry: string, env: NodeJS.ProcessEnv): Promise<() 
   const deadline = Date.now() + 180_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the platform exited (${child.exitCode})`);
-    const ok = await fetch(`http://127.0.0.1:${env.PORT}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${env.PORT}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error('the platform did not become healthy within 3 minutes');
     await new Promise((r) => setTimeout(r, 500));
@@ -85,16 +88,33 @@ async function startPlatform(entry: string, env: NodeJS.ProcessEnv): Promise<() 
 const entry = cliEntry();
 const cli = path.relative(root, entry);
 const env = { ...process.env, LOG_LEVEL: 'warn' };
-process.stdout.write(`node ${process.version}, ${runs} runs each after one warm-up; wall clock per spawn\n\n| command | median | min | max | exit |\n|---|---|---|---|---|\n`);
+process.stdout.write(
+  `node ${process.version}, ${runs} runs each after one warm-up; wall clock per spawn\n\n| command | median | min | max | exit |\n|---|---|---|---|---|\n`,
+);
 measure('node -e 0', ['-e', '0'], env);
 measure(`node ${cli} --help`, [entry, '--help'], env);
 measure(`node ${cli} completion bash`, [entry, 'completion', 'bash'], env);
 measure(`node ${cli} projectors reset (usage error)`, [entry, 'projectors', 'reset'], env);
 if (args.includes('--platform')) {
-  const platformEnv = { ...env, PARLEY_DATA_DIR: path.join(benchDir, 'data'), NATS_PORT: '14222', POSTGRES_PORT: '15432', PORT: '18080', ANALYTICS_HTTP_PORT: 'off', PARLEY_NAMESPACE: 'clibench' };
+  const platformEnv = {
+    ...env,
+    PARLEY_DATA_DIR: path.join(benchDir, 'data'),
+    NATS_PORT: '14222',
+    POSTGRES_PORT: '15432',
+    PORT: '18080',
+    ANALYTICS_HTTP_PORT: 'off',
+    PARLEY_NAMESPACE: 'clibench',
+  };
   const stop = await startPlatform(entry, platformEnv);
   try {
-    for (const command of [['streams', 'info'], ['streams', 'consumers'], ['projectors', 'list'], ['parked', 'list'], ['log', 'tombstones']]) measure(`node ${cli} ${command.join(' ')}`, [entry, ...command], platformEnv);
+    for (const command of [
+      ['streams', 'info'],
+      ['streams', 'consumers'],
+      ['projectors', 'list'],
+      ['parked', 'list'],
+      ['log', 'tombstones'],
+    ])
+      measure(`node ${cli} ${command.join(' ')}`, [entry, ...command], platformEnv);
   } finally {
     await stop();
   }

@@ -33,14 +33,21 @@ import { ensureEventStreams } from '../../services/shared/nats/streams.js';
 import { postgresPids, startPrivateStack } from './lib/private-stack.js';
 import { sampleProcess, sampleProcesses } from './lib/proc.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, conversations: { type: 'string', default: '1000' }, burst: { type: 'string', default: '8' }, batch: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '200000' },
+    conversations: { type: 'string', default: '1000' },
+    burst: { type: 'string', default: '8' },
+    batch: { type: 'string', default: '10000' },
+  },
+});
 const N = Number(values.events);
 const C = Number(values.conversations);
 const BATCH = Number(values.batch);
 const BURST = Number(values.burst);
 // A fixed seed: every run replays the same log.
 let state = 42;
-const random = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+const random = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
 const out = (line: string) => process.stdout.write(line + '\n');
 const log = createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') });
 
@@ -55,7 +62,14 @@ try {
   const projection = projectionByName(subjects, 'read-model');
 
   // The log: C groups of 5, then N messages round-robin over them, in several scripts and with emoji.
-  const texts = ['个人开发可以，看你怎么讲了', 'Would you please give an example of a bar raising answer?', '吹牛就没输过 😂😂', 'مرحبا بالجميع', 'ok 👍', 'Frank, thank you very much! I appreciate it!'];
+  const texts = [
+    '个人开发可以，看你怎么讲了',
+    'Would you please give an example of a bar raising answer?',
+    '吹牛就没输过 😂😂',
+    'مرحبا بالجميع',
+    'ok 👍',
+    'Frank, thank you very much! I appreciate it!',
+  ];
   const enc = new TextEncoder();
   const t0 = Date.now() - 86_400_000;
   let inFlight: Promise<unknown>[] = [];
@@ -69,21 +83,34 @@ try {
   const appendStarted = performance.now();
   for (let c = 0; c < C; c++) {
     const members = Array.from({ length: 5 }, (_, i) => ({ userId: `u${(c * 5 + i) % 5000}`, role: i === 0 ? 'owner' : 'member' }));
-    await publish(subjects.conv(`g_${c}`), { type: 'conversation.created', v: 1, at: t0, actor: members[0]!.userId, data: { conversationId: `g_${c}`, kind: 'group', title: `room ${c}`, members } });
+    await publish(subjects.conv(`g_${c}`), {
+      type: 'conversation.created',
+      v: 1,
+      at: t0,
+      actor: members[0]!.userId,
+      data: { conversationId: `g_${c}`, kind: 'group', title: `room ${c}`, members },
+    });
   }
   for (let i = 0; i < N; ) {
     const c = BURST <= 1 ? i % C : Math.floor(random() * C);
     const run = BURST <= 1 ? 1 : 1 + Math.floor(random() * (2 * BURST - 1));
     const speakers = 2 + Math.floor(random() * 2);
     for (let j = 0; j < run && i < N; j++, i++) {
-      const data = { conversationId: `g_${c}`, messageId: String(7_300_000_000_000_000_000n + BigInt(i)), clientMsgId: `c${i}`, text: `${texts[i % texts.length]} #${i}` };
+      const data = {
+        conversationId: `g_${c}`,
+        messageId: String(7_300_000_000_000_000_000n + BigInt(i)),
+        clientMsgId: `c${i}`,
+        text: `${texts[i % texts.length]} #${i}`,
+      };
       await publish(subjects.conv(`g_${c}`), { type: 'message.sent', v: 1, at: t0 + i, actor: `u${(c * 5 + (j % speakers)) % 5000}`, data });
     }
   }
   await Promise.all(inFlight);
   const lastSeq = (await nats.jsm.streams.info(shards[0]!.stream)).state.last_seq;
   const total = N + C;
-  out(`log: ${total} events (${C} conversations, ${N} messages in bursts of ${BURST} on average) appended in ${((performance.now() - appendStarted) / 1000).toFixed(1)} s`);
+  out(
+    `log: ${total} events (${C} conversations, ${N} messages in bursts of ${BURST} on average) appended in ${((performance.now() - appendStarted) / 1000).toFixed(1)} s`,
+  );
 
   const pgDir = path.join(stack.dir, 'postgres');
   const measure = async (what: string, fn: () => Promise<void>) => {
@@ -95,7 +122,9 @@ try {
     const self1 = sampleProcess(process.pid);
     const pg1 = sampleProcesses(postgresPids(pgDir));
     const rate = Math.round(total / seconds);
-    out(`${what}: ${total} events in ${seconds.toFixed(2)} s = ${rate} events/s; CPU per event: node ${((self1.cpuUs - self0.cpuUs) / total).toFixed(1)} µs, postgres ${((pg1.cpuUs - pg0.cpuUs) / total).toFixed(1)} µs`);
+    out(
+      `${what}: ${total} events in ${seconds.toFixed(2)} s = ${rate} events/s; CPU per event: node ${((self1.cpuUs - self0.cpuUs) / total).toFixed(1)} µs, postgres ${((pg1.cpuUs - pg0.cpuUs) / total).toFixed(1)} µs`,
+    );
     return rate;
   };
 
@@ -130,11 +159,20 @@ try {
   const self1 = sampleProcess(process.pid);
   const pg1 = sampleProcesses(postgresPids(pgDir));
   const rebuildSeconds = (performance.now() - rebuildStarted) / 1000;
-  out(`rebuild replay (ordered consumer into shadow tables, batches of ${BATCH}): ${replayed} events in ${replaySeconds.toFixed(2)} s = ${Math.round(replayed / replaySeconds)} events/s`);
-  out(`rebuild total (shadow schema, replay, indexes, hash verification of ${report.comparison?.length} tables, swap): ${rebuildSeconds.toFixed(2)} s = ${Math.round(replayed / rebuildSeconds)} events/s end to end; verified equal: ${report.comparison?.every((c) => c.equal)}`);
+  out(
+    `rebuild replay (ordered consumer into shadow tables, batches of ${BATCH}): ${replayed} events in ${replaySeconds.toFixed(2)} s = ${Math.round(replayed / replaySeconds)} events/s`,
+  );
+  out(
+    `rebuild total (shadow schema, replay, indexes, hash verification of ${report.comparison?.length} tables, swap): ${rebuildSeconds.toFixed(2)} s = ${Math.round(replayed / rebuildSeconds)} events/s end to end; verified equal: ${report.comparison?.every((c) => c.equal)}`,
+  );
   out(`  phases: ${phases.join(', ')}`);
   out(`rebuild CPU per event: node ${((self1.cpuUs - self0.cpuUs) / replayed).toFixed(1)} µs, postgres ${((pg1.cpuUs - pg0.cpuUs) / replayed).toFixed(1)} µs`);
-  out(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  out(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
 } finally {
   await nats.nc.drain().catch(() => undefined);
   await db.destroy();

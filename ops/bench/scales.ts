@@ -35,8 +35,22 @@ export const SMOKE: Scale = {
   name: 'smoke',
   loadWorkers: 2,
   fanout: [
-    { spec: { topology: 'direct', conversations: 10, members: 2, senders: 2 }, phases: [{ name: 'max', mode: 'closed', seconds: 0.5, window: 2 }, { name: 'half of max', mode: 'open', seconds: 0.5, rate: { ofMax: 0.5 } }, { ...AT_1000, seconds: 0.5 }] },
-    { spec: { topology: 'group', conversations: 2, members: 10, senders: 10 }, phases: [{ name: 'max', mode: 'closed', seconds: 0.5, window: 1 }, { name: 'half of max', mode: 'open', seconds: 0.5, rate: { ofMax: 0.5 } }, { ...AT_1000, seconds: 0.5 }] },
+    {
+      spec: { topology: 'direct', conversations: 10, members: 2, senders: 2 },
+      phases: [
+        { name: 'max', mode: 'closed', seconds: 0.5, window: 2 },
+        { name: 'half of max', mode: 'open', seconds: 0.5, rate: { ofMax: 0.5 } },
+        { ...AT_1000, seconds: 0.5 },
+      ],
+    },
+    {
+      spec: { topology: 'group', conversations: 2, members: 10, senders: 10 },
+      phases: [
+        { name: 'max', mode: 'closed', seconds: 0.5, window: 1 },
+        { name: 'half of max', mode: 'open', seconds: 0.5, rate: { ofMax: 0.5 } },
+        { ...AT_1000, seconds: 0.5 },
+      ],
+    },
     { spec: { topology: 'channel', conversations: 1, members: 20, senders: 2 }, phases: [{ name: 'max', mode: 'closed', seconds: 0.5, window: 2 }] },
   ],
   idleConnections: 20,
@@ -45,7 +59,13 @@ export const SMOKE: Scale = {
   freshTargets: false,
   settleMs: 200,
   external: 'smoke',
-  scaleout: { spec: { topology: 'group', conversations: 2, members: 10, senders: 10 }, phases: [{ name: 'max', mode: 'closed', seconds: 0.5, window: 1 }, { name: '100/s', mode: 'open', seconds: 0.5, rate: 100 }] },
+  scaleout: {
+    spec: { topology: 'group', conversations: 2, members: 10, senders: 10 },
+    phases: [
+      { name: 'max', mode: 'closed', seconds: 0.5, window: 1 },
+      { name: '100/s', mode: 'open', seconds: 0.5, rate: 100 },
+    ],
+  },
 };
 
 /** `--scale quick`: groups of 10 and 1:1 for both systems in a few minutes (bench-results/latest.json included); not the recorded run. */
@@ -88,11 +108,7 @@ export function fullScale(sustainSeconds: number): Scale {
     fanout: [
       {
         spec: { topology: 'direct', conversations: 500, members: 2, senders: 2 },
-        phases: [
-          { name: 'max', mode: 'closed', seconds: 20, window: 4 },
-          { name: 'half of max', mode: 'open', seconds: 20, rate: { ofMax: 0.5 } },
-          AT_1000,
-        ],
+        phases: [{ name: 'max', mode: 'closed', seconds: 20, window: 4 }, { name: 'half of max', mode: 'open', seconds: 20, rate: { ofMax: 0.5 } }, AT_1000],
       },
       {
         spec: { topology: 'group', conversations: 100, members: 10, senders: 10 },

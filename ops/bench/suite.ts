@@ -160,7 +160,15 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       const n = dbCounter;
       const target =
         system === 'parley'
-          ? await startParley({ natsUrl: nats.url, databaseUrl: await newDatabase('parley'), namespace: `b${tag}${n}`, dataDir: path.join(dir, `parley-${n}`), gateways, stableMs: Math.min(1000, o.scale.settleMs), ...(nats.env ? { env: nats.env } : {}) })
+          ? await startParley({
+              natsUrl: nats.url,
+              databaseUrl: await newDatabase('parley'),
+              namespace: `b${tag}${n}`,
+              dataDir: path.join(dir, `parley-${n}`),
+              gateways,
+              stableMs: Math.min(1000, o.scale.settleMs),
+              ...(nats.env ? { env: nats.env } : {}),
+            })
           : await startPeer({ databaseUrl: await newDatabase('peer') });
       target.infra = infraOf(system, nats.pids);
       const pool = await LoadPool.start(o.scale.loadWorkers, system, target.urls);
@@ -202,7 +210,8 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
         if (scenarios.has('idle')) {
           log(`${system}: idle connections`);
           const n = Math.min(o.scale.idleConnections, fdLimit - FD_HEADROOM);
-          if (n < o.scale.idleConnections) r.notes.push(`idle: ${n} connections instead of ${o.scale.idleConnections}: one process may open ${fdLimit} files here`);
+          if (n < o.scale.idleConnections)
+            r.notes.push(`idle: ${n} connections instead of ${o.scale.idleConnections}: one process may open ${fdLimit} files here`);
           const { target, pool } = await fresh();
           r.idle = await runIdle(target, pool, n, tag, log, o.scale.settleMs);
         }
@@ -210,7 +219,8 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
           log(`${system}: reconnect storm`);
           const cap = stormCapacity(o.scale.storm, fdLimit);
           const clients = Math.min(o.scale.storm.clients, cap);
-          if (clients < o.scale.storm.clients) r.notes.push(`storm: ${clients} clients instead of ${o.scale.storm.clients}: one process may open ${fdLimit} files here`);
+          if (clients < o.scale.storm.clients)
+            r.notes.push(`storm: ${clients} clients instead of ${o.scale.storm.clients}: one process may open ${fdLimit} files here`);
           const { target, pool } = await fresh();
           r.storm = await runStorm(target, pool, { ...o.scale.storm, clients }, `${tag}s`, log, o.profileDir);
           if (system === 'parley' && o.scale.stormTargetClients) {
@@ -238,7 +248,11 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   return result;
 }
 
-type StartTarget = (system: SystemName, gateways: number, nats: { url: string; pids: number[]; env?: Record<string, string> }) => Promise<{ target: Target; pool: LoadPool; stop(): Promise<void> }>;
+type StartTarget = (
+  system: SystemName,
+  gateways: number,
+  nats: { url: string; pids: number[]; env?: Record<string, string> },
+) => Promise<{ target: Target; pool: LoadPool; stop(): Promise<void> }>;
 
 /**
  * Scale-out (issue 15): the same groups-of-10 load against Parley with one
@@ -258,7 +272,16 @@ async function runScaleout(o: SuiteOptions, dir: string, start: StartTarget, log
     } else {
       // Free ports are picked before the servers bind them: on a busy machine another process may take one
       // first and the cluster never forms; a second attempt picks new ones.
-      const startCluster = (attempt: number) => startNatsCluster({ binary: binary.path, dataDir: path.join(dir, `scaleout-r3-${attempt}`), size: 3, clientPorts: [0, 0, 0], routePorts: [0, 0, 0], maxPayload: 1 << 20, log: quietLog });
+      const startCluster = (attempt: number) =>
+        startNatsCluster({
+          binary: binary.path,
+          dataDir: path.join(dir, `scaleout-r3-${attempt}`),
+          size: 3,
+          clientPorts: [0, 0, 0],
+          routePorts: [0, 0, 0],
+          maxPayload: 1 << 20,
+          log: quietLog,
+        });
       const cluster = await startCluster(1).catch((err: unknown) => {
         log(`  the 3-node cluster did not form (${String(err)}); once more on new ports`);
         return startCluster(2);

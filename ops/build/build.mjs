@@ -20,10 +20,14 @@ import { build } from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // --out-dir: elsewhere than dist/ (the build test's own copy). Inside the project, so node_modules resolve from it.
 const outArg = process.argv.indexOf('--out-dir');
-const dist = path.resolve(root, outArg > 0 ? process.argv[outArg + 1] ?? 'dist' : 'dist');
+const dist = path.resolve(root, outArg > 0 ? (process.argv[outArg + 1] ?? 'dist') : 'dist');
 
 fs.rmSync(dist, { recursive: true, force: true });
-const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', dist], { stdio: 'inherit' });
+const tsc = spawnSync(
+  process.execPath,
+  [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', dist],
+  { stdio: 'inherit' },
+);
 if (tsc.status !== 0) {
   process.stderr.write(`build: tsc failed (exit ${tsc.status ?? tsc.signal})\n`);
   process.exit(1);

@@ -103,7 +103,11 @@ export class Device {
         this.refused.push(`${clientMsgId}: ${reply.code} ${reply.message}`);
         return false;
       }
-      this.note('send not acked', { device: this.name, clientMsgId, reply: reply ? `${reply.code}: ${reply.message}` : 'no answer (timeout or connection lost)' });
+      this.note('send not acked', {
+        device: this.name,
+        clientMsgId,
+        reply: reply ? `${reply.code}: ${reply.message}` : 'no answer (timeout or connection lost)',
+      });
       // Timeout, a retryable error or a dropped connection: same clientMsgId again, after a pause.
       await sleep(reply?.retryAfterMs ?? backoff(attempt));
     }
@@ -141,7 +145,9 @@ export class Device {
 
   private connectOnce(): Promise<void> {
     const position = this.position;
-    const socket = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}${position ? `&position=${encodeURIComponent(position)}` : ''}`, { handshakeTimeout: 5000 });
+    const socket = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}${position ? `&position=${encodeURIComponent(position)}` : ''}`, {
+      handshakeTimeout: 5000,
+    });
     this.socket = socket;
     this.synced = false;
     this.closedByUs = false;

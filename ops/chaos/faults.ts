@@ -41,7 +41,13 @@ async function leaderIndex(ctx: FaultContext): Promise<{ index: number; name: st
   return { index: ctx.nats.indexOf(name), name };
 }
 
-async function natsFault(ctx: FaultContext, name: string, holdMs: number, inject: (i: number) => void, heal: (i: number) => Promise<void> | void): Promise<FaultOutcome> {
+async function natsFault(
+  ctx: FaultContext,
+  name: string,
+  holdMs: number,
+  inject: (i: number) => void,
+  heal: (i: number) => Promise<void> | void,
+): Promise<FaultOutcome> {
   const leader = await leaderIndex(ctx);
   const injectedAt = Date.now();
   inject(leader.index);

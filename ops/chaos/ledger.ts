@@ -72,7 +72,8 @@ export class Ledger {
     const first = this.acks.get(k);
     if (!first) return void this.acks.set(k, a);
     // A retry's ack must name the original message: anything else is a second stored copy.
-    if (first.messageId !== a.messageId || first.seq !== a.seq) this.ackMismatch.push(`${k}: acked as ${first.messageId}@${first.seq} and ${a.messageId}@${a.seq}`);
+    if (first.messageId !== a.messageId || first.seq !== a.seq)
+      this.ackMismatch.push(`${k}: acked as ${first.messageId}@${first.seq} and ${a.messageId}@${a.seq}`);
   }
 
   /** One conversation event frame arriving at a device. */

@@ -11,7 +11,18 @@ import { pickFreePort } from '../embedded/free-port.js';
 import { ensureNatsServer } from '../embedded/nats-binary.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../embedded/postgres.js';
 import { projectDirOf } from '../project-dir.js';
-import { activeWorkerKill, natsFreeze, natsKill, natsPartition, postgresRestart, processKill, projectorActive, type Fault, type FaultContext, type FaultOutcome } from './faults.js';
+import {
+  activeWorkerKill,
+  natsFreeze,
+  natsKill,
+  natsPartition,
+  postgresRestart,
+  processKill,
+  projectorActive,
+  type Fault,
+  type FaultContext,
+  type FaultOutcome,
+} from './faults.js';
 import { fetchHistory } from './history.js';
 import { Ledger, type StoredMessage } from './ledger.js';
 import { startLoad, type Load } from './load.js';
@@ -94,8 +105,22 @@ async function main(): Promise<number> {
   const binary = await ensureNatsServer({ projectDir, log, ...(config.nats.serverBinary ? { explicitPath: config.nats.serverBinary } : {}) });
   const pgPort = await pickFreePort();
   const startPostgres = () =>
-    startEmbeddedPostgres({ dataDir: path.join(runDir, 'postgres'), port: pgPort, extraFlags: ['-c', 'max_connections=300'], log: log.child({ dependency: 'postgres' }), detached: true });
-  [nats, postgres] = await Promise.all([startChaosNats({ binary: binary.path, dataDir: path.join(runDir, 'nats'), maxPayload: Math.max(1 << 20, maxEventBytes(config)), log: log.child({ dependency: 'nats' }) }), startPostgres()]);
+    startEmbeddedPostgres({
+      dataDir: path.join(runDir, 'postgres'),
+      port: pgPort,
+      extraFlags: ['-c', 'max_connections=300'],
+      log: log.child({ dependency: 'postgres' }),
+      detached: true,
+    });
+  [nats, postgres] = await Promise.all([
+    startChaosNats({
+      binary: binary.path,
+      dataDir: path.join(runDir, 'nats'),
+      maxPayload: Math.max(1 << 20, maxEventBytes(config)),
+      log: log.child({ dependency: 'nats' }),
+    }),
+    startPostgres(),
+  ]);
   const databaseUrl = await postgres.ensureDatabase('parley');
   probe = await StreamProbe.open(nats.url, subjectsFor(NAMESPACE).stream(0));
   await probe.waitPlacement(3, 60_000);
@@ -170,7 +195,12 @@ async function main(): Promise<number> {
     async gatewaysHealthy(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       for (const port of gatewayPorts) {
-        while ((await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0)) !== 200) {
+        while (
+          (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+            (r) => r.status,
+            () => 0,
+          )) !== 200
+        ) {
           if (Date.now() > deadline) throw new Error(`gateway on ${port} not healthy after ${timeoutMs} ms`);
           await sleep(200);
         }

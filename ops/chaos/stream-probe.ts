@@ -130,7 +130,13 @@ export class StreamProbe {
         if (m.subject.startsWith(prefix)) {
           const ev = JSON.parse(decoder.decode(m.data)) as { type?: string; actor?: string; data?: Record<string, unknown> };
           if (ev.type === 'message.sent' && ev.data) {
-            out.push({ conversationId: String(ev.data.conversationId), clientMsgId: String(ev.data.clientMsgId), sender: String(ev.actor), messageId: String(ev.data.messageId), seq: m.seq });
+            out.push({
+              conversationId: String(ev.data.conversationId),
+              clientMsgId: String(ev.data.clientMsgId),
+              sender: String(ev.actor),
+              messageId: String(ev.data.messageId),
+              seq: m.seq,
+            });
           }
         }
         if (m.seq >= last) {

@@ -20,7 +20,9 @@ function optionsOf(usage: string): string[] {
 function table(groups: Record<string, CommandGroup>, startUsage: string) {
   const words = [...Object.keys(groups), ...TOP_LEVEL];
   const commands = Object.entries(groups).map(([name, g]) => ({ name, commands: Object.keys(g.commands) }));
-  const options = Object.entries(groups).flatMap(([name, g]) => Object.entries(g.commands).map(([cmd, c]) => ({ key: `${name} ${cmd}`, options: [...optionsOf(c.usage), ...GLOBAL_OPTIONS] })));
+  const options = Object.entries(groups).flatMap(([name, g]) =>
+    Object.entries(g.commands).map(([cmd, c]) => ({ key: `${name} ${cmd}`, options: [...optionsOf(c.usage), ...GLOBAL_OPTIONS] })),
+  );
   return { words, commands, options, start: [...optionsOf(startUsage), '--help'] };
 }
 

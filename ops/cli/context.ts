@@ -34,9 +34,11 @@ export async function resolveUrls(config: Config): Promise<{ natsUrl: string; da
   const natsUrl = config.nats.url ?? `nats://127.0.0.1:${config.nats.embeddedPort}`;
   if (config.postgres.url) return { natsUrl, databaseUrl: config.postgres.url };
   const passwordFile = path.join(config.dataDir, 'postgres.password');
-  const password = (await fs.readFile(passwordFile, 'utf8').catch(() => {
-    throw new Error(`DATABASE_URL is not set and there is no embedded Postgres password at ${passwordFile}: set DATABASE_URL or PARLEY_DATA_DIR`);
-  })).trim();
+  const password = (
+    await fs.readFile(passwordFile, 'utf8').catch(() => {
+      throw new Error(`DATABASE_URL is not set and there is no embedded Postgres password at ${passwordFile}: set DATABASE_URL or PARLEY_DATA_DIR`);
+    })
+  ).trim();
   return { natsUrl, databaseUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${config.postgres.embeddedPort}/parley` };
 }
 

@@ -38,13 +38,26 @@ async function projectorsBefore(ctx: OpsContext, seq: number): Promise<Before[]>
       .where('shard', '=', shard.shard)
       .where('seq', '=', String(seq))
       .executeTakeFirst();
-    out.push({ projector: r.projector, checkpoint: Number(r.seq), parked: row?.status === 'parked' || row?.status === 'held', discarded: row?.status === 'discarded' });
+    out.push({
+      projector: r.projector,
+      checkpoint: Number(r.seq),
+      parked: row?.status === 'parked' || row?.status === 'held',
+      discarded: row?.status === 'discarded',
+    });
   }
   return out;
 }
 
 /** Waits (bounded) for each projector to pass the tombstone, then says what each did with the event. */
-async function outcomes(ctx: OpsContext, signal: AbortSignal, before: Before[], seq: number, readable: boolean, tombstoneSeq: number, waitMs: number): Promise<Record<string, ProjectorOutcome>> {
+async function outcomes(
+  ctx: OpsContext,
+  signal: AbortSignal,
+  before: Before[],
+  seq: number,
+  readable: boolean,
+  tombstoneSeq: number,
+  waitMs: number,
+): Promise<Record<string, ProjectorOutcome>> {
   const shard = ctx.shards[0]!;
   const deadline = Date.now() + waitMs;
   const out: Record<string, ProjectorOutcome> = {};
@@ -55,9 +68,20 @@ async function outcomes(ctx: OpsContext, signal: AbortSignal, before: Before[], 
     }
     out[b.projector] = 'pending';
     for (;;) {
-      const row = await ctx.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', b.projector).where('shard', '=', shard.shard).executeTakeFirst();
+      const row = await ctx.db
+        .selectFrom('projector_checkpoints')
+        .select('seq')
+        .where('projector', '=', b.projector)
+        .where('shard', '=', shard.shard)
+        .executeTakeFirst();
       if (row && Number(row.seq) >= tombstoneSeq) {
-        const parked = await ctx.db.selectFrom('parked_events').select('status').where('projector', '=', b.projector).where('shard', '=', shard.shard).where('seq', '=', String(seq)).executeTakeFirst();
+        const parked = await ctx.db
+          .selectFrom('parked_events')
+          .select('status')
+          .where('projector', '=', b.projector)
+          .where('shard', '=', shard.shard)
+          .where('seq', '=', String(seq))
+          .executeTakeFirst();
         out[b.projector] = parked?.status === 'tombstoned' ? 'resolved' : 'pending';
         break;
       }
@@ -95,12 +119,27 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
   const msg = await ctx.nats.jsm.direct.getMessage(shard.stream, { seq: args.seq });
   if (!msg) throw new AppError('not_found', `there is no event at ${shard.stream} sequence ${args.seq} (never stored, or aged out)`);
   const entity = parseEntitySubject(msg.subject);
-  if (!entity || !msg.subject.startsWith(ctx.subjects.eventPrefix)) throw new AppError('invalid_request', `sequence ${args.seq} is on ${msg.subject}, not an entity's event subject`);
+  if (!entity || !msg.subject.startsWith(ctx.subjects.eventPrefix))
+    throw new AppError('invalid_request', `sequence ${args.seq} is on ${msg.subject}, not an entity's event subject`);
   const target = decodeEntry(msg.seq, msg.subject, msg.data);
   if (target.event?.type === 'log.tombstoned') throw new AppError('invalid_request', `sequence ${args.seq} is itself a tombstone; tombstones are final`);
-  const existing = await ctx.db.selectFrom('log_tombstones').selectAll().where('stream', '=', shard.stream).where('epoch', '=', shard.epoch).where('seq', '=', String(args.seq)).executeTakeFirst();
+  const existing = await ctx.db
+    .selectFrom('log_tombstones')
+    .selectAll()
+    .where('stream', '=', shard.stream)
+    .where('epoch', '=', shard.epoch)
+    .where('seq', '=', String(args.seq))
+    .executeTakeFirst();
   if (existing) {
-    printJson(io, { stream: shard.stream, seq: args.seq, subject: msg.subject, tombstoneSeq: Number(existing.tombstone_seq), alreadyTombstoned: true, reason: existing.reason, by: existing.by });
+    printJson(io, {
+      stream: shard.stream,
+      seq: args.seq,
+      subject: msg.subject,
+      tombstoneSeq: Number(existing.tombstone_seq),
+      alreadyTombstoned: true,
+      reason: existing.reason,
+      by: existing.by,
+    });
     return;
   }
   const parsed = LogTombstoned.safeParse({
@@ -119,7 +158,9 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
     for (let attempt = 1; ; attempt++) {
       const last = await store.lastSubjectSeq(msg.subject);
       try {
-        tombstoneSeq = (await store.append(msg.subject, parsed.data, { expectedLastSubjectSeq: last, msgId: `tombstone:${shard.stream}:${shard.epoch}:${args.seq}` })).seq;
+        tombstoneSeq = (
+          await store.append(msg.subject, parsed.data, { expectedLastSubjectSeq: last, msgId: `tombstone:${shard.stream}:${shard.epoch}:${args.seq}` })
+        ).seq;
         break;
       } catch (err) {
         if (!(err instanceof WrongLastSequence) || attempt >= 10) throw err;
@@ -131,7 +172,9 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
   await recordTombstone(ctx.db, { stream: shard.stream, epoch: shard.epoch }, msg.subject, tombstoneSeq, parsed.data);
   io.err(`appended log.tombstoned at ${tombstoneSeq}; waiting up to ${args.waitMs} ms for the projectors`);
   const projectors = await outcomes(ctx, io.signal, before, args.seq, target.event !== null, tombstoneSeq, args.waitMs);
-  const rebuild = Object.entries(projectors).filter(([, o]) => o === 'applied_before_tombstone').map(([p]) => p);
+  const rebuild = Object.entries(projectors)
+    .filter(([, o]) => o === 'applied_before_tombstone')
+    .map(([p]) => p);
   const blocked = await stillParked(ctx, msg.subject);
   const blockedSeqs = [...new Set(Object.values(blocked).flat())].sort((a, b) => a - b);
   printJson(io, {
@@ -143,7 +186,9 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
     tombstoneSeq,
     projectors,
     ...(rebuild.length > 0
-      ? { note: `applied before it was tombstoned by ${rebuild.join(', ')}: its effect (if any) stays there until \`parley projectors rebuild <name> --no-verify\`` }
+      ? {
+          note: `applied before it was tombstoned by ${rebuild.join(', ')}: its effect (if any) stays there until \`parley projectors rebuild <name> --no-verify\``,
+        }
       : {}),
     ...(blockedSeqs.length > 0
       ? {
@@ -162,7 +207,11 @@ export const log: CommandGroup = {
       summary:
         'record (as a log.tombstoned event on the same subject) that the event at sequence N is ignored by the write side, every projection (replays too) and resumes; resolves its parked entries',
       run: async (args, io) => {
-        const { values } = parse(args, { stream: { type: 'string' }, seq: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, 'wait-ms': { type: 'string' } }, 0);
+        const { values } = parse(
+          args,
+          { stream: { type: 'string' }, seq: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, 'wait-ms': { type: 'string' } },
+          0,
+        );
         if (values.seq === undefined) throw new UsageError('--seq is required');
         const seq = intOption(values.seq, 'seq')!;
         if (seq < 1) throw new UsageError('--seq must be a stream sequence (1 or more)');
@@ -181,8 +230,26 @@ export const log: CommandGroup = {
         const limit = intOption(values.limit, 'limit', 1000)!;
         await withOps(io, async (ctx) => {
           const shard = ctx.shards[0]!;
-          const rows = await ctx.db.selectFrom('log_tombstones').selectAll().where('stream', '=', shard.stream).where('epoch', '=', shard.epoch).orderBy('seq').limit(limit).execute();
-          for (const r of rows) io.out(JSON.stringify({ stream: r.stream, seq: Number(r.seq), subject: r.subject, reason: r.reason, by: r.by, tombstoneSeq: Number(r.tombstone_seq), createdAt: r.created_at }));
+          const rows = await ctx.db
+            .selectFrom('log_tombstones')
+            .selectAll()
+            .where('stream', '=', shard.stream)
+            .where('epoch', '=', shard.epoch)
+            .orderBy('seq')
+            .limit(limit)
+            .execute();
+          for (const r of rows)
+            io.out(
+              JSON.stringify({
+                stream: r.stream,
+                seq: Number(r.seq),
+                subject: r.subject,
+                reason: r.reason,
+                by: r.by,
+                tombstoneSeq: Number(r.tombstone_seq),
+                createdAt: r.created_at,
+              }),
+            );
         });
       },
     },

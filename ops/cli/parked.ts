@@ -19,7 +19,11 @@ export const parked: CommandGroup = {
       usage: '[--projector P] [--status open|all|parked|held|redriven|discarded|tombstoned] [--entity E] [--limit N] [--payload]',
       summary: 'parked events (default: open ones, i.e. parked and held) with reason and attempts',
       run: async (args, io) => {
-        const { values } = parse(args, { projector: { type: 'string' }, status: { type: 'string' }, entity: { type: 'string' }, limit: { type: 'string' }, payload: { type: 'boolean' } }, 0);
+        const { values } = parse(
+          args,
+          { projector: { type: 'string' }, status: { type: 'string' }, entity: { type: 'string' }, limit: { type: 'string' }, payload: { type: 'boolean' } },
+          0,
+        );
         const status = (values.status ?? 'open') as (typeof STATUSES)[number];
         if (!STATUSES.includes(status)) throw new UsageError(`--status is one of ${STATUSES.join(', ')}`);
         await withDatabase(io, async (db) => {

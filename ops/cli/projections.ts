@@ -35,7 +35,8 @@ export function isRebuildable(subjects: Subjects, name: string): boolean {
 export function rebuildableProjection(subjects: Subjects, name: string): Projection {
   const found = withTables(subjects, name);
   if (found) return found;
-  if (projectorNames(subjects).includes(name)) throw new Error(`projector ${name} cannot be rebuilt: it declares no tables (it has side effects); reset it instead`);
+  if (projectorNames(subjects).includes(name))
+    throw new Error(`projector ${name} cannot be rebuilt: it declares no tables (it has side effects); reset it instead`);
   throw unknown(subjects, name);
 }
 

@@ -62,7 +62,11 @@ export const projectors: CommandGroup = {
       usage: '<projector> [--from-seq N] [--no-verify] [--keep-old] [--batch N]',
       summary: 'replay the log into shadow tables while the live ones serve, compare content hashes, swap atomically',
       run: async (args, io) => {
-        const { values, positionals } = parse(args, { 'from-seq': { type: 'string' }, 'no-verify': { type: 'boolean' }, 'keep-old': { type: 'boolean' }, batch: { type: 'string' } }, 1);
+        const { values, positionals } = parse(
+          args,
+          { 'from-seq': { type: 'string' }, 'no-verify': { type: 'boolean' }, 'keep-old': { type: 'boolean' }, batch: { type: 'string' } },
+          1,
+        );
         const fromSeq = intOption(values['from-seq'], 'from-seq');
         const batchSize = intOption(values.batch, 'batch');
         await withOps(io, async (ctx) => {
@@ -91,7 +95,7 @@ export const projectors: CommandGroup = {
     },
     reset: {
       usage: '<projector> --to-seq N',
-      summary: 'move a projector\'s checkpoint (events after N are applied again, idempotently; a running projector follows within a batch)',
+      summary: "move a projector's checkpoint (events after N are applied again, idempotently; a running projector follows within a batch)",
       run: async (args, io) => {
         const { values, positionals } = parse(args, { 'to-seq': { type: 'string' } }, 1);
         const to = intOption(values['to-seq'], 'to-seq');

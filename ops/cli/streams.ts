@@ -74,7 +74,17 @@ export const streams: CommandGroup = {
             maxMsgBytes: c.max_msg_size,
             replicas: c.num_replicas,
             republish: c.republish ?? null,
-            state: { messages: s.messages, bytes: s.bytes, firstSeq: s.first_seq, firstTime: s.first_ts, lastSeq: s.last_seq, lastTime: s.last_ts, subjects: s.num_subjects, deleted: s.num_deleted ?? 0, consumers: s.consumer_count },
+            state: {
+              messages: s.messages,
+              bytes: s.bytes,
+              firstSeq: s.first_seq,
+              firstTime: s.first_ts,
+              lastSeq: s.last_seq,
+              lastTime: s.last_ts,
+              subjects: s.num_subjects,
+              deleted: s.num_deleted ?? 0,
+              consumers: s.consumer_count,
+            },
           });
         });
       },
@@ -107,7 +117,11 @@ export const streams: CommandGroup = {
       usage: '<subject> [--since 15m | --from-seq N | --all] [--follow] [--limit N]',
       summary: 'stored events on a subject (conv.<id>, user.<id>, conv.*, >) as NDJSON; --follow keeps waiting for new ones',
       run: async (args, io) => {
-        const { values, positionals } = parse(args, { since: { type: 'string' }, 'from-seq': { type: 'string' }, all: { type: 'boolean' }, follow: { type: 'boolean' }, limit: { type: 'string' } }, 1);
+        const { values, positionals } = parse(
+          args,
+          { since: { type: 'string' }, 'from-seq': { type: 'string' }, all: { type: 'boolean' }, follow: { type: 'boolean' }, limit: { type: 'string' } },
+          1,
+        );
         const fromSeq = intOption(values['from-seq'], 'from-seq');
         await withOps(io, async (ctx) => {
           const start: Start = values.all
@@ -128,7 +142,13 @@ export const streams: CommandGroup = {
         if (!id.success) throw new UsageError(`${positionals[0]} is not a conversation id`);
         const fromSeq = intOption(values['from-seq'], 'from-seq', 1)!;
         await withOps(io, async (ctx) => {
-          const n = await readEvents(ctx, io, ctx.subjects.conv(id.data), { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) }, false);
+          const n = await readEvents(
+            ctx,
+            io,
+            ctx.subjects.conv(id.data),
+            { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) },
+            false,
+          );
           io.err(`exported ${n} events of ${id.data}`);
         });
       },

@@ -52,7 +52,9 @@ function schemaOf(schema: z.ZodType, io: 'input' | 'output', defs: Defs, self?: 
   const names = z.registry<{ id: string }>();
   for (const [id, s] of NAMED) if (id !== self && s !== schema) names.add(s, { id });
   // Transforms and refinements have no JSON Schema form: their input type stands in (the rule is in docs/reference.md).
-  const js = z.toJSONSchema(schema, { metadata: names, io, unrepresentable: 'any', reused: 'inline', target: 'draft-2020-12' }) as JsonSchema & { $schema?: string };
+  const js = z.toJSONSchema(schema, { metadata: names, io, unrepresentable: 'any', reused: 'inline', target: 'draft-2020-12' }) as JsonSchema & {
+    $schema?: string;
+  };
   delete js.$schema;
   for (const [id, def] of Object.entries(js.$defs ?? {})) defs[id] ??= def;
   delete js.$defs;
@@ -96,7 +98,8 @@ export function renderAsyncApi(): object {
     info: {
       title: 'Parley WebSocket protocol',
       version: VERSION,
-      description: 'One JSON object per text frame, discriminated by `t`. Resume, continuity and the meaning of every frame: docs/protocol.md. Event payloads: `Event.*` schemas.',
+      description:
+        'One JSON object per text frame, discriminated by `t`. Resume, continuity and the meaning of every frame: docs/protocol.md. Event payloads: `Event.*` schemas.',
     },
     defaultContentType: 'application/json',
     servers: {
@@ -133,7 +136,12 @@ export function renderAsyncApi(): object {
       schemas: rebase(defs, '#/components/schemas/'),
       messages,
       securitySchemes: {
-        subprotocol: { type: 'httpApiKey', name: 'Sec-WebSocket-Protocol', in: 'header', description: 'Offer `parley.v1` and `parley.bearer.<JWT>`; the server accepts `parley.v1`.' },
+        subprotocol: {
+          type: 'httpApiKey',
+          name: 'Sec-WebSocket-Protocol',
+          in: 'header',
+          description: 'Offer `parley.v1` and `parley.bearer.<JWT>`; the server accepts `parley.v1`.',
+        },
         query: { type: 'httpApiKey', name: 'token', in: 'query', description: 'The JWT as `?token=` (existing clients; URLs end up in logs).' },
       },
     },
@@ -141,9 +149,19 @@ export function renderAsyncApi(): object {
 }
 
 function parameters(route: RouteSpec, defs: Defs): object[] {
-  const pathParams = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: route.params?.[name!] ?? { type: 'string' } }));
+  const pathParams = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+    name,
+    in: 'path',
+    required: true,
+    schema: route.params?.[name!] ?? { type: 'string' },
+  }));
   const query = route.query ? schemaOf(route.query, 'input', defs) : null;
-  const queryParams = Object.entries(query?.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: query?.required?.includes(name) ?? false, schema }));
+  const queryParams = Object.entries(query?.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: query?.required?.includes(name) ?? false,
+    schema,
+  }));
   return [...pathParams, ...queryParams];
 }
 
@@ -159,8 +177,12 @@ export function renderOpenApi(): object {
   const paths: Record<string, Record<string, object>> = {};
   for (const route of HTTP_ROUTES) {
     const responses: Record<string, object> = {};
-    for (const [status, body] of Object.entries(route.responses)) responses[status] = { description: route.responseNotes?.[Number(status)] ?? 'OK', content: content(body, defs, 'output') };
-    responses.default = { description: 'An error: the stable `code` says which (docs/protocol.md, "Error codes").', content: { 'application/json': { schema: { $ref: '#/$defs/ErrorBody' } } } };
+    for (const [status, body] of Object.entries(route.responses))
+      responses[status] = { description: route.responseNotes?.[Number(status)] ?? 'OK', content: content(body, defs, 'output') };
+    responses.default = {
+      description: 'An error: the stable `code` says which (docs/protocol.md, "Error codes").',
+      content: { 'application/json': { schema: { $ref: '#/$defs/ErrorBody' } } },
+    };
     const op = {
       operationId: route.operationId,
       summary: route.summary,

@@ -44,7 +44,11 @@ describe('the published contract documents (docs/contracts/)', () => {
     expect(doc.channels.socket.address).toBe('/v1/ws');
     const sent = (doc.operations.sendFrame.messages as { $ref: string }[]).map((m) => m.$ref.split('/').pop());
     const received = (doc.operations.receiveFrame.messages as { $ref: string }[]).map((m) => m.$ref.split('/').pop());
-    expect(sent.sort()).toEqual(Object.keys(CLIENT_FRAME_SCHEMAS).map((t) => `ClientFrame.${t}`).sort());
+    expect(sent.sort()).toEqual(
+      Object.keys(CLIENT_FRAME_SCHEMAS)
+        .map((t) => `ClientFrame.${t}`)
+        .sort(),
+    );
     expect(received.sort()).toEqual(serverTypes.map((t) => `ServerFrame.${t}`).sort());
   });
 
@@ -55,7 +59,8 @@ describe('the published contract documents (docs/contracts/)', () => {
       const op = doc.paths[r.path]?.[r.method];
       expect(op, `${r.method} ${r.path}`).toBeDefined();
       expect(op.responses.default.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorBody' });
-      for (const name of [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1])) expect(op.parameters.some((p: { name: string; in: string }) => p.name === name && p.in === 'path')).toBe(true);
+      for (const name of [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]))
+        expect(op.parameters.some((p: { name: string; in: string }) => p.name === name && p.in === 'path')).toBe(true);
     }
     expect(new Set(HTTP_ROUTES.map((r) => r.operationId)).size).toBe(HTTP_ROUTES.length);
   });

@@ -75,7 +75,8 @@ function section(title: string, description: string, body: string): string {
 
 /** Rules a refinement checks, which JSON Schema cannot express. */
 const RULES: Record<string, string> = {
-  MessageText: 'At most 4000 Unicode code points, not empty or only whitespace; no control characters other than tab and line breaks, no lone surrogates, no bidi embeddings or overrides (U+202A–U+202E): the [text policy](protocol.md#text-policy).',
+  MessageText:
+    'At most 4000 Unicode code points, not empty or only whitespace; no control characters other than tab and line breaks, no lone surrogates, no bidi embeddings or overrides (U+202A–U+202E): the [text policy](protocol.md#text-policy).',
 };
 
 function renderShared(docs: SourceDocs, list: [string, z.ZodType][]): string {
@@ -99,7 +100,11 @@ function renderClientFrames(docs: SourceDocs, names: NamedTypes): string {
       const source = t === 'create' ? commands.CreateCommand : t === 'ping' ? frames.PingFrame : commands.COMMAND_SCHEMAS.find((s) => s.shape.t.value === t);
       const name = nameOf(source, modules) ?? '';
       const fieldDocs = t === 'create' ? createDocs(docs) : docs.fieldsOf(name);
-      return section(`### \`${t}\``, docs.of(name), renderFields(jsonSchemaOf(schema, names, 'input'), { id: 'Chosen by the client; the answer (`ack` or `error`) carries it.', ...fieldDocs }));
+      return section(
+        `### \`${t}\``,
+        docs.of(name),
+        renderFields(jsonSchemaOf(schema, names, 'input'), { id: 'Chosen by the client; the answer (`ack` or `error`) carries it.', ...fieldDocs }),
+      );
     })
     .join('\n\n');
 }
@@ -119,7 +124,10 @@ function renderServerFrames(docs: SourceDocs, names: NamedTypes): string {
 
 /** Where each group of events is stored, and who sees it. */
 const EVENT_GROUPS: Record<string, [string, string]> = {
-  ConversationEvent: ['Conversation events', 'Stored on the conversation\'s subject (`entity: {"kind":"conv"}`), seen by its members. `data.conversationId` always equals the entity\'s id.'],
+  ConversationEvent: [
+    'Conversation events',
+    'Stored on the conversation\'s subject (`entity: {"kind":"conv"}`), seen by its members. `data.conversationId` always equals the entity\'s id.',
+  ],
   UserEvent: ['User events', 'Stored on the user\'s own subject (`entity: {"kind":"user"}`), seen by all of that user\'s devices and nobody else.'],
   LogEvent: ['Log events', 'Written by operators about the log itself, on the subject of the event they concern.'],
 };
@@ -155,13 +163,17 @@ function renderEvents(docs: SourceDocs, names: NamedTypes): string {
 
 /** The error-code table, also embedded in docs/protocol.md. */
 export function renderErrorTable(): string {
-  const rows = Object.entries(errors.errorCatalog).map(([code, e]) => `| \`${code}\` | ${e.status} | ${e.retryable ? 'yes' : 'no'} | ${e.summary.replace(/\|/g, '\\|')} |`);
+  const rows = Object.entries(errors.errorCatalog).map(
+    ([code, e]) => `| \`${code}\` | ${e.status} | ${e.retryable ? 'yes' : 'no'} | ${e.summary.replace(/\|/g, '\\|')} |`,
+  );
   return ['| code | HTTP | retryable | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 function renderCloseCodes(docs: SourceDocs): string {
   const meaning = docs.fieldsOf('CloseCode');
-  const rows = Object.entries(errors.CloseCode).map(([name, code]) => `| ${code} | \`${name}\` | ${errors.shouldReconnect(code) ? 'yes' : 'no'} | ${meaning[name] ?? ''} |`);
+  const rows = Object.entries(errors.CloseCode).map(
+    ([name, code]) => `| ${code} | \`${name}\` | ${errors.shouldReconnect(code) ? 'yes' : 'no'} | ${meaning[name] ?? ''} |`,
+  );
   return ['| code | name | reconnect automatically | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 

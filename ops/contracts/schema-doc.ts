@@ -63,7 +63,8 @@ export function renderType(s: JsonSchema): string {
   switch (s.type) {
     case 'string':
       base = 'string';
-      if (s.minLength !== undefined && s.maxLength !== undefined) rules.push(s.minLength === s.maxLength ? `${s.minLength} chars` : `${s.minLength}–${s.maxLength} chars`);
+      if (s.minLength !== undefined && s.maxLength !== undefined)
+        rules.push(s.minLength === s.maxLength ? `${s.minLength} chars` : `${s.minLength}–${s.maxLength} chars`);
       else if (s.maxLength !== undefined) rules.push(`≤ ${s.maxLength} chars`);
       else if (s.minLength !== undefined && s.minLength > 0) rules.push(`≥ ${s.minLength} chars`);
       if (s.pattern) rules.push(`\`${s.pattern}\``);

@@ -95,5 +95,4 @@ describe('embedded postgres', () => {
     const rows = await query(inject('pgAdminUrl'), 'SHOW fsync');
     expect(rows).toEqual([{ fsync: 'off' }]);
   });
-
 });

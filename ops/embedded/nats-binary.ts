@@ -67,9 +67,7 @@ export async function ensureNatsServer(opts: {
   if (opts.explicitPath) {
     const version = await probe(opts.explicitPath);
     if (!version || !isSupportedNatsVersion(version)) {
-      throw new Error(
-        `nats-server at ${opts.explicitPath} is ${version ? `v${version}` : 'not runnable'}; need >= ${MIN_VERSION.join('.')}`,
-      );
+      throw new Error(`nats-server at ${opts.explicitPath} is ${version ? `v${version}` : 'not runnable'}; need >= ${MIN_VERSION.join('.')}`);
     }
     return { path: opts.explicitPath, version };
   }
@@ -102,10 +100,7 @@ async function run(cmd: string, args: string[], cwd: string): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') {
-      throw new Error(
-        `${cmd} not found: cannot fetch nats-server. Install nats-server >= 2.10 on PATH or set NATS_SERVER_BIN`,
-        { cause: err },
-      );
+      throw new Error(`${cmd} not found: cannot fetch nats-server. Install nats-server >= 2.10 on PATH or set NATS_SERVER_BIN`, { cause: err });
     }
     throw new Error(`${cmd} ${args.at(-1) ?? ''} failed while fetching nats-server: ${e.stderr?.trim() ?? e.message}`, {
       cause: err,
@@ -134,13 +129,19 @@ async function fetchFromTrixie(target: string): Promise<void> {
       ].join('\n'),
     );
     const aptOpts = [
-      '-o', 'Dir::Etc::SourceList=/dev/null',
-      '-o', `Dir::Etc::SourceParts=${tmp}`,
-      '-o', `Dir::State::Lists=${path.join(tmp, 'lists')}`,
-      '-o', `Dir::Cache=${path.join(tmp, 'cache')}`,
-      '-o', 'Debug::NoLocking=1',
+      '-o',
+      'Dir::Etc::SourceList=/dev/null',
+      '-o',
+      `Dir::Etc::SourceParts=${tmp}`,
+      '-o',
+      `Dir::State::Lists=${path.join(tmp, 'lists')}`,
+      '-o',
+      `Dir::Cache=${path.join(tmp, 'cache')}`,
+      '-o',
+      'Debug::NoLocking=1',
       // The default _apt sandbox user could not write into our root-owned temp dir.
-      '-o', 'APT::Sandbox::User=root',
+      '-o',
+      'APT::Sandbox::User=root',
     ];
     await run('apt-get', [...aptOpts, 'update'], tmp);
     await run('apt-get', [...aptOpts, 'download', 'nats-server'], tmp);

@@ -79,7 +79,11 @@ export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCl
           dataDir: path.join(opts.dataDir, name),
           port: clientPort,
           serverName: name,
-          cluster: { name: opts.name ?? 'parley', port: routePorts[i]!, routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://${routeUserinfo}127.0.0.1:${p}`) },
+          cluster: {
+            name: opts.name ?? 'parley',
+            port: routePorts[i]!,
+            routes: routePorts.filter((_, j) => j !== i).map((p) => `nats-route://${routeUserinfo}127.0.0.1:${p}`),
+          },
           ...(opts.auth ? { auth: opts.auth } : {}),
           log: opts.log,
           detached: opts.detached ?? false,
@@ -94,7 +98,10 @@ export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCl
     nodes.sort((a, b) => a.name.localeCompare(b.name));
     const url = nodes.map((n) => `nats://127.0.0.1:${n.clientPort}`).join(',');
     await waitForMetaLeader(url, opts.log, undefined, opts.auth, nodes.length);
-    opts.log.info('nats cluster ready', { url, nodes: nodes.map((n) => ({ name: n.name, pid: n.handle.pid, clientPort: n.clientPort, routePort: n.routePort })) });
+    opts.log.info('nats cluster ready', {
+      url,
+      nodes: nodes.map((n) => ({ name: n.name, pid: n.handle.pid, clientPort: n.clientPort, routePort: n.routePort })),
+    });
     return { url, nodes, stop };
   } catch (err) {
     await stop();

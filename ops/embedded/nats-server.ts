@@ -128,7 +128,9 @@ async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsSer
   const { log } = opts;
   const confPath = path.join(opts.dataDir, 'nats.conf');
   // The config holds the password: this account only (chmod too, for a file an older version wrote 0644).
-  await fs.writeFile(confPath, renderConfig(opts, port, opts.maxFileStore ?? (await defaultMaxFileStore(path.join(opts.dataDir, 'jetstream')))), { mode: 0o600 });
+  await fs.writeFile(confPath, renderConfig(opts, port, opts.maxFileStore ?? (await defaultMaxFileStore(path.join(opts.dataDir, 'jetstream')))), {
+    mode: 0o600,
+  });
   await fs.chmod(confPath, 0o600);
 
   const started = Date.now();

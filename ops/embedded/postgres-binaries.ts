@@ -42,7 +42,9 @@ async function packageBinaries(from: string | undefined): Promise<PostgresBinari
       const mod = (await import(name)) as { postgres: string };
       nativeDir = path.dirname(path.dirname(mod.postgres));
     } catch {
-      throw new StartRefused(`no embedded Postgres for ${process.platform}-${process.arch} (${name} is not installed); set DATABASE_URL to an existing Postgres`);
+      throw new StartRefused(
+        `no embedded Postgres for ${process.platform}-${process.arch} (${name} is not installed); set DATABASE_URL to an existing Postgres`,
+      );
     }
   }
   const mod = { postgres: path.join(nativeDir, 'bin', 'postgres'), initdb: path.join(nativeDir, 'bin', 'initdb') };
@@ -76,7 +78,12 @@ export async function postgresBinaries(user: RunAs | null, log: EmbeddedLog, opt
   const staged = { postgres: path.join(stage, 'bin', 'postgres'), initdb: path.join(stage, 'bin', 'initdb') };
   await ensureTrustedDir(stageRoot);
   const complete = path.join(stage, '.complete');
-  if (!(await fs.stat(complete).then(() => true, () => false))) {
+  if (
+    !(await fs.stat(complete).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     const t = Date.now();
     const tmp = `${stage}.${process.pid}.tmp`;
     await fs.rm(tmp, { recursive: true, force: true });
@@ -90,12 +97,20 @@ export async function postgresBinaries(user: RunAs | null, log: EmbeddedLog, opt
     } catch (err) {
       // Another start staged them first (or a half-made copy without .complete is in the way).
       await fs.rm(tmp, { recursive: true, force: true });
-      if (!(await fs.stat(complete).then(() => true, () => false))) throw err;
+      if (
+        !(await fs.stat(complete).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw err;
     }
   }
   await ensureTrustedDir(stage);
   if (!(await usable(staged, user))) {
-    throw new StartRefused(`the postgres user cannot run the Postgres binaries staged in ${stage}; make ${stageRoot} reachable by it (or remove it to have it staged again), or set DATABASE_URL`);
+    throw new StartRefused(
+      `the postgres user cannot run the Postgres binaries staged in ${stage}; make ${stageRoot} reachable by it (or remove it to have it staged again), or set DATABASE_URL`,
+    );
   }
   return staged;
 }
@@ -105,7 +120,10 @@ export async function postgresBinaries(user: RunAs | null, log: EmbeddedLog, opt
  * it is a real directory owned by root that nobody else can write; refuses
  * with `refusal` otherwise. Never changes a directory it did not create.
  */
-export async function ensureTrustedDir(dir: string, refusal = `${dir} must be a directory owned by root that only root can write (it holds the Postgres binaries the postgres user runs); remove it and start again`): Promise<void> {
+export async function ensureTrustedDir(
+  dir: string,
+  refusal = `${dir} must be a directory owned by root that only root can write (it holds the Postgres binaries the postgres user runs); remove it and start again`,
+): Promise<void> {
   // Something other than a directory in the way fails here or in the check below: refused either way.
   const first = await fs.mkdir(dir, { recursive: true, mode: 0o755 }).catch(() => undefined);
   if (first) {

@@ -54,7 +54,9 @@ export async function ensurePostgresUser(log: EmbeddedLog): Promise<{ uid: numbe
   try {
     await execFileAsync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
   } catch (err) {
-    throw new StartRefused(`running as root, the embedded Postgres needs a "postgres" user and creating one failed (${(err as Error).message.split('\n')[0]}); create it, run as another user, or set DATABASE_URL`);
+    throw new StartRefused(
+      `running as root, the embedded Postgres needs a "postgres" user and creating one failed (${(err as Error).message.split('\n')[0]}); create it, run as another user, or set DATABASE_URL`,
+    );
   }
   const ids = await postgresUserIds();
   if (!ids) throw new StartRefused('running as root, the embedded Postgres needs a "postgres" user; create it, run as another user, or set DATABASE_URL');
@@ -78,7 +80,8 @@ export async function removeStalePidFile(dataDir: string, log: EmbeddedLog): Pro
       alive = (err as NodeJS.ErrnoException).code === 'EPERM';
     }
   }
-  if (alive) throw new StartRefused(`postgres is already running on ${dataDir} (pid ${pid}), started by something else; stop it first or use another PARLEY_DATA_DIR`);
+  if (alive)
+    throw new StartRefused(`postgres is already running on ${dataDir} (pid ${pid}), started by something else; stop it first or use another PARLEY_DATA_DIR`);
   await fs.rm(file, { force: true });
   log.warn('removed stale postmaster.pid', { dataDir, pid });
 }

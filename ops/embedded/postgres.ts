@@ -167,15 +167,25 @@ async function startServer(
   recordFile: string,
 ): Promise<Started> {
   const args = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=', // TCP only: no socket files shared between clusters
-    '-c', 'fsync=on',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=', // TCP only: no socket files shared between clusters
+    '-c',
+    'fsync=on',
     ...(opts.extraFlags ?? []), // later -c settings win
   ];
   // LC_ALL=C: the log line that says "ready" is matched in English.
-  const proc = spawn(binaries.postgres, args, { ...(user ?? {}), stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false, env: { ...process.env, LC_ALL: 'C' } });
+  const proc = spawn(binaries.postgres, args, {
+    ...(user ?? {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+    env: { ...process.env, LC_ALL: 'C' },
+  });
   // Last-resort safety net from the first moment: never leave a cluster running after this process is gone.
   const killOnExit = () => {
     try {
@@ -217,7 +227,15 @@ async function startServer(
   return { why, tail };
 }
 
-function handle(proc: ChildProcess, killOnExit: () => void, port: number, password: string, recordFile: string, clusterDir: string, log: EmbeddedLog): EmbeddedPostgresHandle {
+function handle(
+  proc: ChildProcess,
+  killOnExit: () => void,
+  port: number,
+  password: string,
+  recordFile: string,
+  clusterDir: string,
+  log: EmbeddedLog,
+): EmbeddedPostgresHandle {
   const urlFor = (db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
   const adminUrl = urlFor('postgres');
   let stopping = false;

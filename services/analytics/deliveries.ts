@@ -37,14 +37,21 @@ export class DeliveryIngester {
   private readonly log: Logger;
   private readonly counters;
 
-  constructor(private readonly runtime: Runtime, options: DeliveryIngesterOptions = {}) {
+  constructor(
+    private readonly runtime: Runtime,
+    options: DeliveryIngesterOptions = {},
+  ) {
     this.maxBatch = options.maxBatch ?? 5000;
     this.maxDelayMs = options.maxDelayMs ?? 250;
     this.maxBuffered = options.maxBuffered ?? 100_000;
     this.log = runtime.log.child({ component: 'analytics-deliveries' });
     this.counters = {
       stored: runtime.metrics.counter('parley_analytics_deliveries_total', 'Delivery timing records stored in ClickHouse.'),
-      dropped: runtime.metrics.counter('parley_analytics_deliveries_dropped_total', 'Delivery timing records dropped (invalid, buffer full, or refused by ClickHouse).', ['reason']),
+      dropped: runtime.metrics.counter(
+        'parley_analytics_deliveries_dropped_total',
+        'Delivery timing records dropped (invalid, buffer full, or refused by ClickHouse).',
+        ['reason'],
+      ),
     };
   }
 

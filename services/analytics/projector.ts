@@ -86,7 +86,10 @@ export class AnalyticsProjector {
    */
   private tombstoned = new Set<number>();
 
-  constructor(private readonly runtime: Runtime, options: AnalyticsProjectorOptions = {}) {
+  constructor(
+    private readonly runtime: Runtime,
+    options: AnalyticsProjectorOptions = {},
+  ) {
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.maxDelayMs = options.maxDelayMs ?? 250;
     this.retryDelayMs = options.retryDelayMs ?? 500;
@@ -278,12 +281,15 @@ export class AnalyticsProjector {
   /** Wakes `seal` when the oldest collected event reaches its maximum wait. */
   private armTimer(): void {
     this.clearTimer();
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.seal(false);
-      // Timers may fire a little early: never leave collected events without one.
-      if (this.pending.length > 0 && !this.inflight && !this.timer && !this.stopping) this.armTimer();
-    }, Math.max(1, Math.ceil(this.pendingSince + this.maxDelayMs - performance.now())));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.seal(false);
+        // Timers may fire a little early: never leave collected events without one.
+        if (this.pending.length > 0 && !this.inflight && !this.timer && !this.stopping) this.armTimer();
+      },
+      Math.max(1, Math.ceil(this.pendingSince + this.maxDelayMs - performance.now())),
+    );
   }
 
   private clearTimer(): void {

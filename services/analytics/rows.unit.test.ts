@@ -8,24 +8,55 @@ const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 describe('analytics rows', () => {
   it('keeps ids, sizes and counts of a message and never its text', () => {
     const text = '你好 👋🏽 مرحبا';
-    const event = readStoredEvent(bytes({
-      type: 'message.sent', v: 1, at: 1732370000123, actor: 'ana',
-      data: { conversationId: 'g_1', messageId: '7300000000000000001', clientMsgId: 'c1', text, mentions: ['bo'], attachments: [{ id: 'a'.repeat(64), name: 'x.png', size: 1000, contentType: 'image/png' }] },
-    }));
+    const event = readStoredEvent(
+      bytes({
+        type: 'message.sent',
+        v: 1,
+        at: 1732370000123,
+        actor: 'ana',
+        data: {
+          conversationId: 'g_1',
+          messageId: '7300000000000000001',
+          clientMsgId: 'c1',
+          text,
+          mentions: ['bo'],
+          attachments: [{ id: 'a'.repeat(64), name: 'x.png', size: 1000, contentType: 'image/png' }],
+        },
+      }),
+    );
     const row = toEventRow(pos, event);
     expect(row).toMatchObject({
-      seq: 42, entity_kind: 'conv', entity_id: 'g_1', type: 'message.sent', at: '1732370000.123', actor: 'ana', conversation_id: 'g_1',
-      message_id: '7300000000000000001', text_chars: [...text].length, text_bytes: Buffer.byteLength(text), mention_count: 1, attachment_count: 1, attachment_bytes: 1000,
+      seq: 42,
+      entity_kind: 'conv',
+      entity_id: 'g_1',
+      type: 'message.sent',
+      at: '1732370000.123',
+      actor: 'ana',
+      conversation_id: 'g_1',
+      message_id: '7300000000000000001',
+      text_chars: [...text].length,
+      text_bytes: Buffer.byteLength(text),
+      mention_count: 1,
+      attachment_count: 1,
+      attachment_bytes: 1000,
     });
     expect(eventRowLine(row)).not.toContain('你好');
     expect(eventRowLine(row)).not.toContain('x.png');
   });
 
   it('maps event types by field name, including types it does not know', () => {
-    const reaction = toEventRow({ ...pos, subject: 'parley.ev.conv.g_1' }, readStoredEvent(bytes({ type: 'reaction.added', v: 1, at: 5, actor: 'bo', data: { conversationId: 'g_1', target: { messageId: '9', seq: 7 }, emoji: '👍' } })));
+    const reaction = toEventRow(
+      { ...pos, subject: 'parley.ev.conv.g_1' },
+      readStoredEvent(
+        bytes({ type: 'reaction.added', v: 1, at: 5, actor: 'bo', data: { conversationId: 'g_1', target: { messageId: '9', seq: 7 }, emoji: '👍' } }),
+      ),
+    );
     expect(reaction).toMatchObject({ message_id: '9', ref_seq: 7, text_chars: 0 });
     expect(eventRowLine(reaction)).not.toContain('👍');
-    const future = toEventRow({ ...pos, subject: 'parley.ev.user.bo' }, readStoredEvent(bytes({ type: 'future.thing', v: 3, at: 5, actor: 'bo', data: { userId: 'cy' } })));
+    const future = toEventRow(
+      { ...pos, subject: 'parley.ev.user.bo' },
+      readStoredEvent(bytes({ type: 'future.thing', v: 3, at: 5, actor: 'bo', data: { userId: 'cy' } })),
+    );
     expect(future).toMatchObject({ entity_kind: 'user', entity_id: 'bo', type: 'future.thing', version: 3, target_user_id: 'cy', conversation_id: '' });
   });
 

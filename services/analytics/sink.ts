@@ -21,9 +21,27 @@ import type { EventRow } from './rows.js';
  */
 
 const EVENT_COLUMNS = [
-  'shard', 'epoch', 'seq', 'entity_kind', 'entity_id', 'type', 'version', 'at', 'actor', 'conversation_id',
-  'message_id', 'text_chars', 'text_bytes', 'ref_seq', 'target_user_id', 'conversation_kind', 'role',
-  'member_count', 'mention_count', 'attachment_count', 'attachment_bytes',
+  'shard',
+  'epoch',
+  'seq',
+  'entity_kind',
+  'entity_id',
+  'type',
+  'version',
+  'at',
+  'actor',
+  'conversation_id',
+  'message_id',
+  'text_chars',
+  'text_bytes',
+  'ref_seq',
+  'target_user_id',
+  'conversation_kind',
+  'role',
+  'member_count',
+  'mention_count',
+  'attachment_count',
+  'attachment_bytes',
 ] as const satisfies readonly (keyof EventRow)[];
 
 const TOKEN = /^[A-Za-z0-9_:.-]{1,200}$/;
@@ -59,9 +77,27 @@ const tsv = (s: string) => (NEEDS_ESCAPE.test(s) ? s.replace(/[\t\n\r\\]/g, (c) 
  */
 export function eventRowLine(r: EventRow): string {
   return [
-    r.shard, tsv(r.epoch), r.seq, tsv(r.entity_kind), tsv(r.entity_id), tsv(r.type), r.version, r.at, tsv(r.actor), tsv(r.conversation_id),
-    tsv(r.message_id), r.text_chars, r.text_bytes, r.ref_seq, tsv(r.target_user_id), tsv(r.conversation_kind), tsv(r.role),
-    r.member_count, r.mention_count, r.attachment_count, r.attachment_bytes,
+    r.shard,
+    tsv(r.epoch),
+    r.seq,
+    tsv(r.entity_kind),
+    tsv(r.entity_id),
+    tsv(r.type),
+    r.version,
+    r.at,
+    tsv(r.actor),
+    tsv(r.conversation_id),
+    tsv(r.message_id),
+    r.text_chars,
+    r.text_bytes,
+    r.ref_seq,
+    tsv(r.target_user_id),
+    tsv(r.conversation_kind),
+    tsv(r.role),
+    r.member_count,
+    r.mention_count,
+    r.attachment_count,
+    r.attachment_bytes,
   ].join('\t');
 }
 
@@ -106,14 +142,30 @@ export async function readIntent(client: ClickHouseClient, database: string, key
 
 /** Records a batch before inserting it; written synchronously so a crash right after still finds it. */
 export async function writeIntent(client: ClickHouseClient, database: string, key: CheckpointKey, intent: BatchIntent): Promise<void> {
-  const line = JSON.stringify({ consumer: key.consumer, shard: key.shard, epoch: key.epoch, first_seq: intent.first, last_seq: intent.last, token: intent.token });
+  const line = JSON.stringify({
+    consumer: key.consumer,
+    shard: key.shard,
+    epoch: key.epoch,
+    first_seq: intent.first,
+    last_seq: intent.last,
+    token: intent.token,
+  });
   // No dedup here: recording the same intent twice is harmless (same version, same values).
-  await insertLines(client, `INSERT INTO ${database}.ingest_checkpoints (consumer, shard, epoch, first_seq, last_seq, token) SETTINGS async_insert = 0 FORMAT JSONEachRow`, [line]);
+  await insertLines(
+    client,
+    `INSERT INTO ${database}.ingest_checkpoints (consumer, shard, epoch, first_seq, last_seq, token) SETTINGS async_insert = 0 FORMAT JSONEachRow`,
+    [line],
+  );
 }
 
 /** Every table derived from the log, and the checkpoint: what a rebuild empties. */
 export const ANALYTICS_TABLES = [
-  'events', 'messages_by_minute', 'messages_by_hour', 'messages_by_day', 'active_users_daily', 'user_first_seen',
+  'events',
+  'messages_by_minute',
+  'messages_by_hour',
+  'messages_by_day',
+  'active_users_daily',
+  'user_first_seen',
   'ingest_checkpoints',
 ] as const;
 

@@ -22,15 +22,31 @@ export interface GatewayMetrics {
 
 export function gatewayMetrics(registry: MetricsRegistry): GatewayMetrics {
   const framesIn = registry.counter('parley_ws_frames_in_total', 'WebSocket frames received from clients.').labels();
-  const framesOut = registry.counter('parley_ws_frames_out_total', 'WebSocket frames sent to clients: direct replies, and live events counted once per recipient socket.', ['kind']);
+  const framesOut = registry.counter(
+    'parley_ws_frames_out_total',
+    'WebSocket frames sent to clients: direct replies, and live events counted once per recipient socket.',
+    ['kind'],
+  );
   const direct = framesOut.labels({ kind: 'direct' });
   const live = framesOut.labels({ kind: 'live' });
   const errors = errorCounter(registry);
   const connections = registry.gauge('parley_ws_connections', 'Open WebSocket connections on this gateway.').labels();
-  const ackSeconds = registry.histogram('parley_send_to_ack_seconds', 'Time from a command frame\'s receipt to its ack on this gateway, by command (send, edit, ...).', ['command', 'role']);
+  const ackSeconds = registry.histogram(
+    'parley_send_to_ack_seconds',
+    "Time from a command frame's receipt to its ack on this gateway, by command (send, edit, ...).",
+    ['command', 'role'],
+  );
   const ackByCommand = new Map<string, ReturnType<typeof ackSeconds.labels>>();
-  const deliverSeconds = registry.histogram('parley_send_to_deliver_seconds', 'Time from a message event\'s `at` (stamped by the gateway that appended it) to its live delivery on this gateway.', ['role']).labels({ role: 'gateway' });
-  const subscriptions = registry.gauge('parley_live_subscriptions', 'Entities this gateway holds a live NATS subscription for (one per entity, whatever the local sockets).').labels();
+  const deliverSeconds = registry
+    .histogram(
+      'parley_send_to_deliver_seconds',
+      "Time from a message event's `at` (stamped by the gateway that appended it) to its live delivery on this gateway.",
+      ['role'],
+    )
+    .labels({ role: 'gateway' });
+  const subscriptions = registry
+    .gauge('parley_live_subscriptions', 'Entities this gateway holds a live NATS subscription for (one per entity, whatever the local sockets).')
+    .labels();
   return {
     sockets: {
       frameIn: () => framesIn.inc(),

@@ -34,7 +34,8 @@ describe('client frame parsing', () => {
 describe('uWebSockets.js native binary', () => {
   it('the gateway refuses to start on the JavaScript fallback', () => {
     const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-    const script = "import('./services/gateway/uws.ts').then((m) => { m.loadNativeUws(); console.log('loaded'); }).catch((e) => { console.log('refused: ' + e.message); })";
+    const script =
+      "import('./services/gateway/uws.ts').then((m) => { m.loadNativeUws(); console.log('loaded'); }).catch((e) => { console.log('refused: ' + e.message); })";
     const run = (env: Record<string, string>) =>
       execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
     expect(run({ UWS_USE_FALLBACK: '1' })).toMatch(/refused: uWebSockets.js loaded its JavaScript fallback/);

@@ -37,13 +37,19 @@ export function guardApp(app: TemplatedApp, log: Logger, hooks: GuardHooks = {})
       const value = Reflect.get(target, prop, target) as unknown;
       if (typeof prop === 'string' && HTTP_METHODS.has(prop)) {
         return (pattern: string, handler: (res: HttpResponse, req: never) => unknown) => {
-          (target as unknown as Record<string, (p: string, h: unknown) => unknown>)[prop]!(pattern, guardHttpHandler(handler, (err) => report(`http ${prop} ${pattern}`, err)));
+          (target as unknown as Record<string, (p: string, h: unknown) => unknown>)[prop]!(
+            pattern,
+            guardHttpHandler(handler, (err) => report(`http ${prop} ${pattern}`, err)),
+          );
           return proxy;
         };
       }
       if (prop === 'ws') {
         return (pattern: string, behavior: WebSocketBehavior<unknown>) => {
-          target.ws(pattern, guardBehavior(behavior, (where, err) => report(`ws ${where} ${pattern}`, err)));
+          target.ws(
+            pattern,
+            guardBehavior(behavior, (where, err) => report(`ws ${where} ${pattern}`, err)),
+          );
           return proxy;
         };
       }

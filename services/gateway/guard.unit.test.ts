@@ -122,6 +122,9 @@ it('guarded timers and callbacks log instead of throwing', async () => {
 
 it('logged every caught failure with where it happened', () => {
   for (const where of ['http get /sync', 'http post /async', 'ws upgrade /ws/upgrade', 'ws open /ws/open', 'ws message /ws/message-async']) {
-    expect(logs.some((l) => l.includes(`"where":"${where}"`)), where).toBe(true);
+    expect(
+      logs.some((l) => l.includes(`"where":"${where}"`)),
+      where,
+    ).toBe(true);
   }
 });

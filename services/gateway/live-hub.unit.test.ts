@@ -95,11 +95,18 @@ describe('live hub continuity', () => {
     ]);
   });
 
-  it('leaves typing out of the typist\'s own sockets and buffers, and sends receipts to everyone', () => {
+  it("leaves typing out of the typist's own sockets and buffers, and sends receipts to everyone", () => {
     const nc = fakeNats();
     const toAll: string[] = [];
     const except: { frame: string; user: string }[] = [];
-    const hub = new LiveHub(nc as never, subjectsFor('ns'), { shard: 0, stream: 's', epoch: 'e' }, (_t, frame) => toAll.push(frame), async () => [], createLogger({ level: 'silent' }));
+    const hub = new LiveHub(
+      nc as never,
+      subjectsFor('ns'),
+      { shard: 0, stream: 's', epoch: 'e' },
+      (_t, frame) => toAll.push(frame),
+      async () => [],
+      createLogger({ level: 'silent' }),
+    );
     hub.publishExcept = (_topic, frame, user) => (except.push({ frame, user }), true);
     const topic = hub.acquire('conv', 'g_1');
     const mine: string[] = [];
@@ -121,7 +128,14 @@ describe('live hub continuity', () => {
     const nc = fakeNats();
     const published: number[] = [];
     let repairs = 0;
-    const hub = new LiveHub(nc as never, subjectsFor('ns'), { shard: 0, stream: 's', epoch: 'e' }, (_t, frame) => published.push(JSON.parse(frame).seq), async () => (repairs++, []), createLogger({ level: 'silent' }));
+    const hub = new LiveHub(
+      nc as never,
+      subjectsFor('ns'),
+      { shard: 0, stream: 's', epoch: 'e' },
+      (_t, frame) => published.push(JSON.parse(frame).seq),
+      async () => (repairs++, []),
+      createLogger({ level: 'silent' }),
+    );
     hub.acquire('conv', 'g_1');
     const deliver = nc.subs.get('ns.live.conv.g_1')!;
     const raw = (seq: number, prev: number, body: string) => ({

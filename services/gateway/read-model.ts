@@ -47,7 +47,12 @@ export class ReadModel implements IdempotencyIndex {
     return this.sentMessages.load(`${conversationId}\u0000${senderId}\u0000${clientMsgId}`);
   }
 
-  private readonly sentMessages = new NextCallBatcher<string, { seq: number } | null>((keys) => this.findMessages(keys), () => null, 500, 4);
+  private readonly sentMessages = new NextCallBatcher<string, { seq: number } | null>(
+    (keys) => this.findMessages(keys),
+    () => null,
+    500,
+    4,
+  );
 
   private async findMessages(keys: string[]): Promise<Map<string, { seq: number } | null>> {
     const parts = keys.map((k) => k.split('\u0000') as [string, string, string]);
@@ -120,7 +125,10 @@ export class ReadModel implements IdempotencyIndex {
     return new Map(
       userIds.map((userId) => [
         userId,
-        { checkpoint, memberships: (row.memberships[userId] ?? []).map(([id, lastSeq, joinedSeq]) => ({ id, lastSeq: Number(lastSeq), joinedSeq: Number(joinedSeq) })) },
+        {
+          checkpoint,
+          memberships: (row.memberships[userId] ?? []).map(([id, lastSeq, joinedSeq]) => ({ id, lastSeq: Number(lastSeq), joinedSeq: Number(joinedSeq) })),
+        },
       ]),
     );
   }

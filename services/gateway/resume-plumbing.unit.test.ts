@@ -31,7 +31,11 @@ describe('RecentLog', () => {
   it('answers like the store, and a storm of overlapping reads costs a few fills', async () => {
     const { store, calls, log } = fakeStore(5000, new Set([10, 11, 4000]));
     const recent = new RecentLog(store, { capacity: 10_000, maxScan: 5000, scanPerWaiter: 5000, demand: () => 1, idleMs: 60_000 }, silent);
-    const requests = Array.from({ length: 300 }, (_, i) => ({ subjects: [`p.ev.conv.c${i % 7}`, `p.ev.conv.c${(i + 3) % 7}`], after: 3000 + ((i * 37) % 1500), until: 4990 }));
+    const requests = Array.from({ length: 300 }, (_, i) => ({
+      subjects: [`p.ev.conv.c${i % 7}`, `p.ev.conv.c${(i + 3) % 7}`],
+      after: 3000 + ((i * 37) % 1500),
+      until: 4990,
+    }));
     const answers = await Promise.all(requests.map((r) => recent.readSubjects(r.subjects, r.after, r.until, 10_000)));
     requests.forEach((r, i) => {
       const expected = log.filter((e) => e.seq > r.after && e.seq <= r.until && r.subjects.includes(e.subject));
@@ -78,7 +82,6 @@ describe('RecentLog', () => {
     expect(kept.events[0]!.seq).toBe(18_007);
     expect(calls.at(-1)).toMatchObject({ after: 20_000, until: 21_500 });
   });
-
 
   it('scans widely only when many resumes wait: a lone one reads a long range from the store', async () => {
     const { store, calls } = fakeStore(30_000);

@@ -60,7 +60,13 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   const shard = runtime.shards[0]!;
   const readModel = new ReadModel(runtime.db, async () => (await runtime.store.bounds()).lastSeq);
   const attachments = await AttachmentStore.open(runtime.nats.js, runtime.subjects.namespace);
-  const presence = await PresenceService.open(runtime.nats.nc, runtime.nats.js, runtime.subjects.namespace, config.presence.ttlSeconds, log.child({ component: 'presence' }));
+  const presence = await PresenceService.open(
+    runtime.nats.nc,
+    runtime.nats.js,
+    runtime.subjects.namespace,
+    config.presence.ttlSeconds,
+    log.child({ component: 'presence' }),
+  );
   const commands = new ConversationCommands({
     store: runtime.store,
     subjects: runtime.subjects,
@@ -80,7 +86,13 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     config.sync.recentLogEvents > 0
       ? new RecentLog(
           runtime.store,
-          { capacity: config.sync.recentLogEvents, maxScan: Math.min(config.sync.recentLogEvents / 2, 100_000), scanPerWaiter: 500, demand: () => resumeGate.demand, idleMs: 60_000 },
+          {
+            capacity: config.sync.recentLogEvents,
+            maxScan: Math.min(config.sync.recentLogEvents / 2, 100_000),
+            scanPerWaiter: 500,
+            demand: () => resumeGate.demand,
+            idleMs: 60_000,
+          },
           log.child({ component: 'recent-log' }),
         )
       : null;
@@ -115,26 +127,38 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets, origins });
   sockets.attach(app);
   hub.publishExcept = (topic, frame, userId) => sockets.publishExceptUser(topic, frame, userId);
-  metrics.observe(() => sockets.connectionCount, () => hub.size);
+  metrics.observe(
+    () => sockets.connectionCount,
+    () => hub.size,
+  );
 
   // Each store's check also reports it degraded when full (a refused write, or its embedded disk; shared/health.ts).
   const embeddedDir = (external: string | undefined, dir: string) => (external ? undefined : path.join(config.dataDir, dir));
   const minFreeBytes = config.health.minFreeDiskBytes;
   const healthChecks: Record<string, HealthCheck> = {
-    nats: withStorageCheck(async () => {
-      if (runtime.nats.nc.isClosed()) throw new Error('connection closed');
-      const [info, account] = await Promise.all([runtime.nats.jsm.streams.info(shard.stream), runtime.nats.jsm.getAccountInfo()]);
-      const limit = account.limits.max_storage;
-      if (limit > 0 && account.storage >= limit) throw new DegradedError(`JetStream storage full: the account uses ${account.storage} of its ${limit} bytes`);
-      return `stream ${shard.stream} at seq ${info.state.last_seq}`;
-    }, { store: 'nats', dataDir: embeddedDir(config.nats.url, 'nats'), minFreeBytes }),
-    postgres: withStorageCheck(async () => {
-      await runtime.db.selectFrom('projector_checkpoints').select('seq').limit(1).execute();
-    }, { store: 'postgres', dataDir: embeddedDir(config.postgres.url, 'postgres'), minFreeBytes }),
-    clickhouse: withStorageCheck(async () => {
-      const r = await runtime.clickhouse.ping();
-      if (!r.success) throw r.error;
-    }, { store: 'clickhouse', dataDir: embeddedDir(config.clickhouse.url, 'chdb'), minFreeBytes }),
+    nats: withStorageCheck(
+      async () => {
+        if (runtime.nats.nc.isClosed()) throw new Error('connection closed');
+        const [info, account] = await Promise.all([runtime.nats.jsm.streams.info(shard.stream), runtime.nats.jsm.getAccountInfo()]);
+        const limit = account.limits.max_storage;
+        if (limit > 0 && account.storage >= limit) throw new DegradedError(`JetStream storage full: the account uses ${account.storage} of its ${limit} bytes`);
+        return `stream ${shard.stream} at seq ${info.state.last_seq}`;
+      },
+      { store: 'nats', dataDir: embeddedDir(config.nats.url, 'nats'), minFreeBytes },
+    ),
+    postgres: withStorageCheck(
+      async () => {
+        await runtime.db.selectFrom('projector_checkpoints').select('seq').limit(1).execute();
+      },
+      { store: 'postgres', dataDir: embeddedDir(config.postgres.url, 'postgres'), minFreeBytes },
+    ),
+    clickhouse: withStorageCheck(
+      async () => {
+        const r = await runtime.clickhouse.ping();
+        if (!r.success) throw r.error;
+      },
+      { store: 'clickhouse', dataDir: embeddedDir(config.clickhouse.url, 'chdb'), minFreeBytes },
+    ),
     ...deps.healthChecks,
   };
   const router = new HttpRouter(app, log.child({ component: 'http' }), config.gateway.maxBodyBytes, httpMetrics(runtime.metrics), origins);
@@ -156,14 +180,20 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   });
   registerAnalyticsRoutes(router, runtime);
   // Every service of this process registers in runtime.metrics, so in embedded mode this one endpoint shows them all.
-  router.route('get', '/metrics', async () => ({ status: 200, body: Buffer.from(await runtime.metrics.render()), headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } }));
+  router.route('get', '/metrics', async () => ({
+    status: 200,
+    body: Buffer.from(await runtime.metrics.render()),
+    headers: { 'content-type': PROMETHEUS_CONTENT_TYPE },
+  }));
   registerOpenApiRoute(router);
   registerWebRoutes(router, log.child({ component: 'web' }));
   router.preflight();
   router.fallback();
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.gateway.host, config.gateway.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${config.gateway.host}:${config.gateway.port}`))));
+    app.listen(config.gateway.host, config.gateway.port, (s) =>
+      s ? resolve(s) : reject(new Error(`cannot listen on ${config.gateway.host}:${config.gateway.port}`)),
+    );
   });
   const port = uWS.us_socket_local_port(listenSocket);
   log.info('gateway listening', { host: config.gateway.host, port, ws: '/v1/ws' });
@@ -195,5 +225,9 @@ function notificationQueries(runtime: Runtime): NotificationQueries {
     key.catch(() => (key = null));
     return key;
   };
-  return new NotificationQueries(runtime.db, { allowHttp: runtime.config.notifications.allowHttp, allowPrivateTargets: runtime.config.notifications.allowPrivateTargets, vapidPublicKey });
+  return new NotificationQueries(runtime.db, {
+    allowHttp: runtime.config.notifications.allowHttp,
+    allowPrivateTargets: runtime.config.notifications.allowPrivateTargets,
+    vapidPublicKey,
+  });
 }

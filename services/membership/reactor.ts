@@ -111,14 +111,24 @@ export class MembershipReactor {
    * sees (folded without the tombstoned event), so their subjects agree with
    * the conversation's again. Unreadable events were never reacted to.
    */
-  private async afterTombstone(subject: string, targetSeq: number, cause: { conversationSeq: number }, base: { v: 1; at: number; actor: string }): Promise<{ userId: string; event: UserEvent }[]> {
+  private async afterTombstone(
+    subject: string,
+    targetSeq: number,
+    cause: { conversationSeq: number },
+    base: { v: 1; at: number; actor: string },
+  ): Promise<{ userId: string; event: UserEvent }[]> {
     const entity = parseEntitySubject(subject);
     const target = entity?.kind === 'conv' ? await this.runtime.store.get(targetSeq) : null;
     if (!entity || !target || target.subject !== subject || !CHANGES_OF_MEMBERS.has(target.event.type)) return [];
     const e = target.event as ConversationEvent;
-    const users = e.type === 'member.removed' ? [e.data.userId] : e.type === 'conversation.created' || e.type === 'members.added' ? e.data.members.map((m) => m.userId) : [];
+    const users =
+      e.type === 'member.removed'
+        ? [e.data.userId]
+        : e.type === 'conversation.created' || e.type === 'members.added'
+          ? e.data.members.map((m) => m.userId)
+          : [];
     const state = await foldConversation(this.runtime.store, this.runtime.subjects, entity.id);
-    this.log.info('membership change tombstoned: re-deriving the affected users\' membership', { conversationId: entity.id, targetSeq, users: users.length });
+    this.log.info("membership change tombstoned: re-deriving the affected users' membership", { conversationId: entity.id, targetSeq, users: users.length });
     return users.map((userId) => {
       const role = state.members.get(userId);
       const data = { conversationId: entity.id, cause };

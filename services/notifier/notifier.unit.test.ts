@@ -23,7 +23,19 @@ describe('payloads', () => {
       channelId: 'ch_x',
       attempts: 1,
       channel: { kind: 'webhook', url: 'https://example.com', secret: 'x'.repeat(16), p256dh: null, auth: null },
-      notification: { userId: 'bo', conversationId: 'g_1', conversationKind: 'group', title: 'T', firstSeq: 3, lastSeq: 5, count: 2, mentioned: false, senderId: 'amy', preview: null, lastAt: 1 },
+      notification: {
+        userId: 'bo',
+        conversationId: 'g_1',
+        conversationKind: 'group',
+        title: 'T',
+        firstSeq: 3,
+        lastSeq: 5,
+        count: 2,
+        mentioned: false,
+        senderId: 'amy',
+        preview: null,
+        lastAt: 1,
+      },
     };
     expect(NotificationPayload.parse(payloadOf(d))).toMatchObject({ id: '42', count: 2, preview: null, at: 1 });
   });
@@ -32,7 +44,16 @@ describe('payloads', () => {
 describe('notification settings', () => {
   it('default to a 10 s window, 5 attempts backing off 1-8 s, mentions only in channels, https only, public targets only', () => {
     const n = loadConfig({}).notifications;
-    expect(n).toMatchObject({ coalesceMs: 10_000, maxAttempts: 5, retryBaseMs: 1000, retryMaxDelayMs: 8000, channelMessages: 'mentions', allowHttp: false, allowPrivateTargets: false, vapid: undefined });
+    expect(n).toMatchObject({
+      coalesceMs: 10_000,
+      maxAttempts: 5,
+      retryBaseMs: 1000,
+      retryMaxDelayMs: 8000,
+      channelMessages: 'mentions',
+      allowHttp: false,
+      allowPrivateTargets: false,
+      vapid: undefined,
+    });
   });
 
   it('take VAPID keys only as a pair', () => {

@@ -11,7 +11,12 @@ import { notifierProjection } from './projection.js';
  * the configured rules. The service runs it; the operator CLI re-drives the
  * notifier's parked events through it.
  */
-export async function openNotifierProjection(deps: { config: Config; subjects: Subjects; nats: Pick<NatsHandles, 'js'>; shards: ShardInfo[] }): Promise<Projection> {
+export async function openNotifierProjection(deps: {
+  config: Config;
+  subjects: Subjects;
+  nats: Pick<NatsHandles, 'js'>;
+  shards: ShardInfo[];
+}): Promise<Projection> {
   const n = deps.config.notifications;
   const presence = await PresenceReader.open(deps.nats.js, deps.subjects.namespace, deps.config.presence.ttlSeconds);
   return notifierProjection({

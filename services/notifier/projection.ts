@@ -52,15 +52,18 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
       const recalled: { conversationId: string; seq: number }[] = [];
       for (const { seq, subject, event } of batch) {
         if (subject.startsWith(userPrefix)) {
-          if (event.type === 'read.marked') clears.push({ userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: Math.min(event.data.seq, seq), reason: 'read' });
+          if (event.type === 'read.marked')
+            clears.push({ userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: Math.min(event.data.seq, seq), reason: 'read' });
           if (event.type === 'preferences.set' && event.data.mutedUntil && event.data.mutedUntil > event.at) {
             clears.push({ userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: seq, reason: 'muted' });
           }
           continue;
         }
         if (event.type === 'message.sent' && seq > mark && now() - event.at <= options.maxEventAgeMs) sent.push({ seq, event });
-        if (event.type === 'message.recalled' || event.type === 'message.deleted') recalled.push({ conversationId: event.data.conversationId, seq: event.data.target.seq });
-        if (event.type === 'member.removed') clears.push({ userId: event.data.userId, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: seq, reason: 'left' });
+        if (event.type === 'message.recalled' || event.type === 'message.deleted')
+          recalled.push({ conversationId: event.data.conversationId, seq: event.data.target.seq });
+        if (event.type === 'member.removed')
+          clears.push({ userId: event.data.userId, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: seq, reason: 'left' });
       }
       // Messages first, clears after: coalescing already keeps a window a clear of this batch closes from taking later messages.
       if (sent.length > 0) await notify(trx, sent, clears, options);
@@ -95,7 +98,16 @@ async function notify(trx: Transaction<Database>, sent: Sent[], clears: readonly
     const facts = { seq, at: event.at, senderId: event.actor, mentions: d.mentions ?? [], kind };
     for (const m of members.get(d.conversationId) ?? []) {
       const decision = wantsNotification(m, facts, options.channelMessages);
-      if (decision.notify) hits.push({ userId: m.userId, conversationId: d.conversationId, seq, at: event.at, senderId: event.actor, preview: previewOf(d.text), mentioned: decision.mentioned });
+      if (decision.notify)
+        hits.push({
+          userId: m.userId,
+          conversationId: d.conversationId,
+          seq,
+          at: event.at,
+          senderId: event.actor,
+          preview: previewOf(d.text),
+          mentioned: decision.mentioned,
+        });
     }
   }
   if (hits.length === 0) return;

@@ -29,15 +29,35 @@ export async function startNotifier(runtime: Runtime, options: { resolve?: Looku
   const log = runtime.log.child({ service: 'notifier' });
   const vapid = await loadVapidKeys(runtime.db, config);
   const projection = await openNotifierProjection(runtime);
-  const runner = new ProjectionRunner({ ...runtime, log }, projection, { maxDeliveries: config.projector.maxDeliveries, retryDelayMs: config.projector.retryDelayMs, ...(options.fence ? { fence: options.fence } : {}) });
-  const outcomes = runtime.metrics.counter('parley_notification_deliveries_total', 'Notification delivery attempts by channel kind and outcome (sent, retry, failed, gone, rate_limited).', ['kind', 'outcome']);
+  const runner = new ProjectionRunner({ ...runtime, log }, projection, {
+    maxDeliveries: config.projector.maxDeliveries,
+    retryDelayMs: config.projector.retryDelayMs,
+    ...(options.fence ? { fence: options.fence } : {}),
+  });
+  const outcomes = runtime.metrics.counter(
+    'parley_notification_deliveries_total',
+    'Notification delivery attempts by channel kind and outcome (sent, retry, failed, gone, rate_limited).',
+    ['kind', 'outcome'],
+  );
   // Webhook and push requests time out after NOTIFY_TIMEOUT_MS: buckets up to 30 s cover any setting in use.
-  const attemptSeconds = runtime.metrics.histogram('parley_notification_attempt_seconds', 'Duration of one notification delivery attempt (webhook or Web Push request), by channel kind and outcome.', ['kind', 'outcome', 'role'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
-  const loop = new DeliveryLoop(new DeliveryStore(runtime.db), { ...n, vapid, vapidSubject: n.vapidSubject, resolve: options.resolve }, log.child({ component: 'delivery' }), outcomes, attemptSeconds);
+  const attemptSeconds = runtime.metrics.histogram(
+    'parley_notification_attempt_seconds',
+    'Duration of one notification delivery attempt (webhook or Web Push request), by channel kind and outcome.',
+    ['kind', 'outcome', 'role'],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
+  const loop = new DeliveryLoop(
+    new DeliveryStore(runtime.db),
+    { ...n, vapid, vapidSubject: n.vapidSubject, resolve: options.resolve },
+    log.child({ component: 'delivery' }),
+    outcomes,
+    attemptSeconds,
+  );
   await runner.start();
   loop.start();
   log.info('notifier started', { consumer: runner.consumerName, coalesceMs: n.coalesceMs });
-  if (n.allowPrivateTargets) log.warn('NOTIFY_ALLOW_PRIVATE_TARGETS is on: webhooks and push endpoints may reach loopback, private and metadata addresses (development only)');
+  if (n.allowPrivateTargets)
+    log.warn('NOTIFY_ALLOW_PRIVATE_TARGETS is on: webhooks and push endpoints may reach loopback, private and metadata addresses (development only)');
   return {
     runner,
     async stop() {

@@ -34,7 +34,12 @@ export interface ParkedFilter {
 }
 
 export async function listParked(db: Kysely<Database>, filter: ParkedFilter = {}): Promise<ParkedView[]> {
-  let q = db.selectFrom('parked_events').selectAll().orderBy('projector').orderBy('seq').limit(filter.limit ?? 1000);
+  let q = db
+    .selectFrom('parked_events')
+    .selectAll()
+    .orderBy('projector')
+    .orderBy('seq')
+    .limit(filter.limit ?? 1000);
   if (filter.projector) q = q.where('projector', '=', filter.projector);
   if (filter.entity) q = q.where('entity', '=', filter.entity);
   const status = filter.status ?? 'open';
@@ -111,7 +116,11 @@ export async function redrive(deps: ProjectorDeps, projection: Projection, entit
         await trx
           .updateTable('parked_events')
           .set({ status: 'redriven', resolved_at: sql`now()` })
-          .where('id', 'in', rows.map((r) => r.id))
+          .where(
+            'id',
+            'in',
+            rows.map((r) => r.id),
+          )
           .execute();
       }
       return { entity, applied: rows.map((r) => Number(r.seq)) };

@@ -47,8 +47,16 @@ export interface RebuildReport {
 
 /** The live and rebuilt tables differ: nothing was swapped, and the shadow schema is kept for inspection. */
 export class RebuildMismatch extends Error {
-  constructor(readonly comparison: TableComparison[], readonly shadowSchema: string) {
-    super(`rebuilt tables differ from the live ones (${comparison.filter((c) => !c.equal).map((c) => c.table).join(', ')}); nothing swapped, see schema ${shadowSchema}`);
+  constructor(
+    readonly comparison: TableComparison[],
+    readonly shadowSchema: string,
+  ) {
+    super(
+      `rebuilt tables differ from the live ones (${comparison
+        .filter((c) => !c.equal)
+        .map((c) => c.table)
+        .join(', ')}); nothing swapped, see schema ${shadowSchema}`,
+    );
     this.name = 'RebuildMismatch';
   }
 }
@@ -139,7 +147,10 @@ export async function rebuild(deps: ProjectorDeps, projection: Projection, optio
           checkpoint: outcome.checkpoint,
         };
       }
-      if (Date.now() > deadline) throw new Error(`the live ${projection.name} projector stays behind the rebuilt position ${outcome.position}; is it running? (or swap with --no-verify)`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the live ${projection.name} projector stays behind the rebuilt position ${outcome.position}; is it running? (or swap with --no-verify)`,
+        );
       progress('waiting for the live projector to reach the rebuilt position', { position: outcome.position });
       await sleep(200);
     }
@@ -154,7 +165,14 @@ async function compare(trx: Parameters<typeof tableHash>[0], shadow: string, tab
   const out: TableComparison[] = [];
   for (const table of tables) {
     const [live, rebuilt] = [await tableHash(trx, 'public', table), await tableHash(trx, shadow, table)];
-    out.push({ table, liveRows: live.rows, shadowRows: rebuilt.rows, liveMd5: live.md5, shadowMd5: rebuilt.md5, equal: live.md5 === rebuilt.md5 && live.rows === rebuilt.rows });
+    out.push({
+      table,
+      liveRows: live.rows,
+      shadowRows: rebuilt.rows,
+      liveMd5: live.md5,
+      shadowMd5: rebuilt.md5,
+      equal: live.md5 === rebuilt.md5 && live.rows === rebuilt.rows,
+    });
   }
   return out;
 }

@@ -82,10 +82,18 @@ export async function replay(deps: ProjectorDeps, projection: Projection, option
     for (let transient = 0; rest.length > 0; ) {
       let r: ApplyResult;
       try {
-        r = await applyDeliveries(deps, projection, rest, { shard: shard.shard, schema: options.schema, expectedCheckpoint: result.checkpoint, maxDeliveries: options.maxDeliveries });
+        r = await applyDeliveries(deps, projection, rest, {
+          shard: shard.shard,
+          schema: options.schema,
+          expectedCheckpoint: result.checkpoint,
+          maxDeliveries: options.maxDeliveries,
+        });
       } catch (err) {
         if (err instanceof CheckpointMoved) throw err;
-        if (isEnvironmentError(err)) throw new Error(`replay of ${projection.name} stopped: ${describeFailure(err)} (is every table the projection writes listed in its tables?)`, { cause: err });
+        if (isEnvironmentError(err))
+          throw new Error(`replay of ${projection.name} stopped: ${describeFailure(err)} (is every table the projection writes listed in its tables?)`, {
+            cause: err,
+          });
         if (++transient >= MAX_TRANSIENT_ATTEMPTS) throw err;
         await sleep(retryDelayMs * transient);
         continue;

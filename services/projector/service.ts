@@ -12,7 +12,9 @@ export interface ProjectorService {
 /** Starts every Postgres projection of the platform. */
 export async function startProjector(runtime: Runtime, options: { fence?: Fence } = {}): Promise<ProjectorService> {
   const { maxDeliveries, retryDelayMs } = runtime.config.projector;
-  const runners = projectionsFor(runtime.subjects).map((p) => new ProjectionRunner(runtime, p, { maxDeliveries, retryDelayMs, ...(options.fence ? { fence: options.fence } : {}) }));
+  const runners = projectionsFor(runtime.subjects).map(
+    (p) => new ProjectionRunner(runtime, p, { maxDeliveries, retryDelayMs, ...(options.fence ? { fence: options.fence } : {}) }),
+  );
   for (const r of runners) await r.start();
   runtime.log.info('projector started', { projections: runners.map((r) => r.consumerName) });
   return {

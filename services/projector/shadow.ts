@@ -28,9 +28,13 @@ export async function createShadowSchema(db: Kysely<Database>, schema: string, t
     for (const t of [...tables, ...RUNNER_TABLES]) {
       // (Unlogged tables made permanent before the swap were measured slower end to end: SET LOGGED rewrites every table.)
       const runner = RUNNER_TABLES.includes(t as never);
-      const like = runner ? 'including all' : 'including defaults including generated including identity including storage including comments including constraints';
+      const like = runner
+        ? 'including all'
+        : 'including defaults including generated including identity including storage including comments including constraints';
       // No autovacuum while loading (it would analyze and vacuum tables that only grow); finishShadowTables analyzes once.
-      await sql.raw(`create table ${s}.${quoteIdent(t)} (like public.${quoteIdent(t)} ${like})${runner ? '' : ' with (autovacuum_enabled = false)'}`).execute(trx);
+      await sql
+        .raw(`create table ${s}.${quoteIdent(t)} (like public.${quoteIdent(t)} ${like})${runner ? '' : ' with (autovacuum_enabled = false)'}`)
+        .execute(trx);
     }
     // Definitions are read with only `public` visible (so they name tables unqualified) and run with the shadow schema first.
     await sql`select set_config('search_path', 'public', true)`.execute(trx);

@@ -11,7 +11,9 @@ export async function migrateClickHouse(client: ClickHouseClient, database: stri
   const q = (sql: string) => sql.replaceAll('{db}', database);
   await client.command({ query: q('CREATE DATABASE IF NOT EXISTS {db}') });
   await client.command({
-    query: q('CREATE TABLE IF NOT EXISTS {db}.schema_migrations (name String, applied_at DateTime64(3, \'UTC\') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY name'),
+    query: q(
+      "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY name",
+    ),
   });
   const rs = await client.query({ query: q('SELECT name FROM {db}.schema_migrations'), format: 'JSONEachRow' });
   const applied = new Set((await rs.json<{ name: string }>()).map((r) => r.name));

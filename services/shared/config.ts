@@ -8,14 +8,15 @@ import type { NatsClientAuth } from './nats/credentials.js';
  * typed `Config`. Every variable, its default and its meaning is listed in
  * README.md ("Configuration").
  */
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const port = z.coerce.number().int().min(0).max(65535);
 
 const EnvSchema = z.object({
   PARLEY_DATA_DIR: z.string().optional(),
-  PARLEY_NAMESPACE: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).default('parley'),
+  PARLEY_NAMESPACE: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{0,31}$/)
+    .default('parley'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   // Unset: lease the first free id (services/shared/nats/node-id-lease.ts).
   NODE_ID: z.coerce.number().int().min(0).max(1023).optional(),
@@ -36,13 +37,20 @@ const EnvSchema = z.object({
   NATS_PORT: port.default(4222),
   NATS_SERVER_BIN: z.string().optional(),
   // 1s: measured as fast as 2m and five times faster than `always` (docs/operations.md).
-  NATS_SYNC_INTERVAL: z.string().regex(/^(always|[0-9]+(ms|s|m|h))$/).default('1s'),
+  NATS_SYNC_INTERVAL: z
+    .string()
+    .regex(/^(always|[0-9]+(ms|s|m|h))$/)
+    .default('1s'),
   STREAM_MAX_AGE_DAYS: z.coerce.number().min(0).default(365),
   STREAM_DUPLICATE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(120),
   // Unset: the size of the disk holding the store, so the disk, not a start-time estimate, is the limit (docs/operations.md, "Disk full").
   NATS_MAX_FILE_STORE_MB: z.coerce.number().int().min(1).optional(),
   // Odd, so a majority survives: 1 (one server), 3 or 5 (a cluster of at least that many).
-  STREAM_REPLICAS: z.coerce.number().int().refine((n) => n === 1 || n === 3 || n === 5, 'must be 1, 3 or 5').default(1),
+  STREAM_REPLICAS: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 1 || n === 3 || n === 5, 'must be 1, 3 or 5')
+    .default(1),
   // Streams the log is spread over by a stable hash of the entity id (contracts/shards.ts). Only 1 is implemented so far:
   // refused here rather than half-applied (docs/operations.md, "Stream shards").
   STREAM_SHARDS: z.coerce
@@ -61,7 +69,10 @@ const EnvSchema = z.object({
   HEALTH_MIN_FREE_DISK_MB: z.coerce.number().min(0).default(64),
 
   CLICKHOUSE_URL: z.string().optional(),
-  CLICKHOUSE_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('parley'),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default('parley'),
   CLICKHOUSE_USER: z.string().optional(),
   CLICKHOUSE_PASSWORD: z.string().optional(),
   ANALYTICS_ADMIN_TOKEN: z.string().min(16).optional(),
@@ -69,15 +80,32 @@ const EnvSchema = z.object({
   // The ClickHouse-compatible HTTP endpoint over embedded chDB (services/analytics/http/): a port, 0 (any free one) or `off`.
   ANALYTICS_HTTP_PORT: z.union([z.literal('off'), port]).optional(),
   ANALYTICS_HTTP_HOST: z.string().default('127.0.0.1'),
-  ANALYTICS_HTTP_USER: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/).default('analyst'),
+  ANALYTICS_HTTP_USER: z
+    .string()
+    .regex(/^[A-Za-z0-9_.@-]{1,64}$/)
+    .default('analyst'),
   ANALYTICS_HTTP_PASSWORD: z.string().min(16).optional(),
 
   HOST: z.string().default('127.0.0.1'),
   PARLEY_ALLOW_INSECURE_BIND: bool.default(false),
   PORT: port.default(8080),
-  MAX_FRAME_BYTES: z.coerce.number().int().min(1024).max(1 << 20).default(64 * 1024),
-  MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 << 20).default(256 * 1024),
-  MAX_BUFFERED_BYTES: z.coerce.number().int().min(64 * 1024).default(1 << 20),
+  MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1 << 20)
+    .default(64 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 << 20)
+    .default(256 * 1024),
+  MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(1 << 20),
   HEARTBEAT_SECONDS: z.coerce.number().int().min(8).max(960).default(60),
   /** Comma-separated browser origins allowed cross-origin (CORS and WebSocket Origin); `*` for any. Unset: see Config.gateway.allowedOrigins. */
   CORS_ALLOWED_ORIGINS: z.string().optional(),
@@ -88,7 +116,12 @@ const EnvSchema = z.object({
   RATE_SENDS_PER_SECOND: z.coerce.number().min(0.1).default(10),
   RATE_HTTP_PER_SECOND: z.coerce.number().min(1).default(20),
   MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(20),
-  MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).max(256 << 20).default(10 << 20),
+  MAX_ATTACHMENT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 << 20)
+    .default(10 << 20),
   ATTACHMENT_TYPES: z.string().default('image/*,video/*,audio/*,text/plain,application/pdf,application/zip,application/octet-stream'),
   MAX_REPLAY_EVENTS: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
   MAX_CONCURRENT_RESUMES: z.coerce.number().int().min(1).max(100_000).default(2000),
@@ -111,9 +144,18 @@ const EnvSchema = z.object({
   NOTIFY_MAX_EVENT_AGE_SECONDS: z.coerce.number().int().min(1).default(3600),
   NOTIFY_ALLOW_HTTP: bool.default(false),
   NOTIFY_ALLOW_PRIVATE_TARGETS: bool.default(false),
-  NOTIFY_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{80,100}$/).optional(),
-  NOTIFY_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{40,50}$/).optional(),
-  NOTIFY_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/).default('mailto:notifications@parley.invalid'),
+  NOTIFY_VAPID_PUBLIC_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{80,100}$/)
+    .optional(),
+  NOTIFY_VAPID_PRIVATE_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{40,50}$/)
+    .optional(),
+  NOTIFY_VAPID_SUBJECT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)\S+$/)
+    .default('mailto:notifications@parley.invalid'),
 });
 
 /** Every variable the configuration reads: unknown names are otherwise ignored silently, so deployment files are checked against this (test/deploy-files.unit.test.ts). */
@@ -322,11 +364,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxBufferedBytes: e.MAX_BUFFERED_BYTES,
       heartbeatSeconds: e.HEARTBEAT_SECONDS,
-      allowedOrigins: e.CORS_ALLOWED_ORIGINS === undefined ? null : e.CORS_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+      allowedOrigins:
+        e.CORS_ALLOWED_ORIGINS === undefined
+          ? null
+          : e.CORS_ALLOWED_ORIGINS.split(',')
+              .map((o) => o.trim())
+              .filter(Boolean),
     },
     rules: { recallWindowMs: e.RECALL_WINDOW_SECONDS * 1000, maxReactionsPerMessage: e.MAX_REACTIONS_PER_MESSAGE },
-    limits: { framesPerSecond: e.RATE_FRAMES_PER_SECOND, sendsPerSecond: e.RATE_SENDS_PER_SECOND, httpPerSecond: e.RATE_HTTP_PER_SECOND, connectionsPerUser: e.MAX_CONNECTIONS_PER_USER },
-    attachments: { maxBytes: e.MAX_ATTACHMENT_BYTES, allowedTypes: e.ATTACHMENT_TYPES.split(',').map((t) => t.trim()).filter(Boolean) },
+    limits: {
+      framesPerSecond: e.RATE_FRAMES_PER_SECOND,
+      sendsPerSecond: e.RATE_SENDS_PER_SECOND,
+      httpPerSecond: e.RATE_HTTP_PER_SECOND,
+      connectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+    },
+    attachments: {
+      maxBytes: e.MAX_ATTACHMENT_BYTES,
+      allowedTypes: e.ATTACHMENT_TYPES.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    },
     presence: { ttlSeconds: e.PRESENCE_TTL_SECONDS },
     sync: { maxReplay: e.MAX_REPLAY_EVENTS, maxConcurrentResumes: e.MAX_CONCURRENT_RESUMES, recentLogEvents: e.RECENT_LOG_EVENTS },
     auth: {
@@ -348,7 +405,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxEventAgeMs: e.NOTIFY_MAX_EVENT_AGE_SECONDS * 1000,
       allowHttp: e.NOTIFY_ALLOW_HTTP,
       allowPrivateTargets: e.NOTIFY_ALLOW_PRIVATE_TARGETS,
-      vapid: e.NOTIFY_VAPID_PUBLIC_KEY && e.NOTIFY_VAPID_PRIVATE_KEY ? { publicKey: e.NOTIFY_VAPID_PUBLIC_KEY, privateKey: e.NOTIFY_VAPID_PRIVATE_KEY } : undefined,
+      vapid:
+        e.NOTIFY_VAPID_PUBLIC_KEY && e.NOTIFY_VAPID_PRIVATE_KEY ? { publicKey: e.NOTIFY_VAPID_PUBLIC_KEY, privateKey: e.NOTIFY_VAPID_PRIVATE_KEY } : undefined,
       vapidSubject: e.NOTIFY_VAPID_SUBJECT,
     },
   };

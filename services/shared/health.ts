@@ -29,7 +29,12 @@ async function timed(check: HealthCheck): Promise<{ ok: boolean; latencyMs: numb
     ]);
     return { ok: true, latencyMs: Math.round(performance.now() - started), ...(detail ? { detail } : {}) };
   } catch (err) {
-    return { ok: false, latencyMs: Math.round(performance.now() - started), detail: (err as Error)?.message ?? String(err), degraded: err instanceof DegradedError };
+    return {
+      ok: false,
+      latencyMs: Math.round(performance.now() - started),
+      detail: (err as Error)?.message ?? String(err),
+      degraded: err instanceof DegradedError,
+    };
   } finally {
     clearTimeout(timer);
   }

@@ -64,7 +64,8 @@ function signatureCheck(options: JwtVerifierOptions): (signingInput: string, sig
       return (input, signature) => verifySignature('sha256', Buffer.from(input), publicKey, signature);
     case 'ES256':
       // JWS carries ECDSA signatures as raw r||s, not DER.
-      return (input, signature) => signature.length === 64 && verifySignature('sha256', Buffer.from(input), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+      return (input, signature) =>
+        signature.length === 64 && verifySignature('sha256', Buffer.from(input), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
     case 'EdDSA':
       return (input, signature) => verifySignature(null, Buffer.from(input), publicKey, signature);
   }

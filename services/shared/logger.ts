@@ -43,7 +43,9 @@ const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)((?:\\"|[^\s"/@:])*)(:(?:\\"|[^\
  */
 export function redactUrlCredentials(text: string): string {
   if (!text.includes('@')) return text;
-  return text.replace(URL_USERINFO, (_, scheme: string, user: string, pass: string | undefined) => (pass === undefined ? `${scheme}***@` : `${scheme}${user}:***@`));
+  return text.replace(URL_USERINFO, (_, scheme: string, user: string, pass: string | undefined) =>
+    pass === undefined ? `${scheme}***@` : `${scheme}${user}:***@`,
+  );
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {

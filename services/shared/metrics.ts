@@ -130,7 +130,12 @@ export class HistogramChild {
 
 export class Histogram extends Family<HistogramChild> {
   readonly type = 'histogram';
-  constructor(name: string, help: string, labelNames: readonly string[], readonly buckets: readonly number[]) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    readonly buckets: readonly number[],
+  ) {
     super(name, help, labelNames);
   }
   protected create(): HistogramChild {

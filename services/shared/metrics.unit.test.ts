@@ -18,7 +18,9 @@ describe('metrics registry', () => {
     expect(text).toContain('t_requests_total{route="/a"} 3\n');
     expect(text).toContain('t_requests_total{route="quote\\"back\\\\slash\\nnewline"} 1\n');
     expect(text).toContain('# TYPE t_open gauge\nt_open 7\n');
-    expect(text).toContain('t_seconds_bucket{op="x",le="0.1"} 1\nt_seconds_bucket{op="x",le="1"} 2\nt_seconds_bucket{op="x",le="+Inf"} 3\nt_seconds_sum{op="x"} 5.55\nt_seconds_count{op="x"} 3\n');
+    expect(text).toContain(
+      't_seconds_bucket{op="x",le="0.1"} 1\nt_seconds_bucket{op="x",le="1"} 2\nt_seconds_bucket{op="x",le="+Inf"} 3\nt_seconds_sum{op="x"} 5.55\nt_seconds_count{op="x"} 3\n',
+    );
   });
 
   it('shares a family registered twice and refuses a name reused with another type', () => {

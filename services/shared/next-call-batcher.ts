@@ -40,19 +40,21 @@ export class NextCallBatcher<K, V> {
     }
     for (const key of batch.keys()) this.waiting.delete(key);
     this.inFlight++;
-    this.fetch([...batch.keys()]).then(
-      (answers) => {
-        for (const [key, list] of batch) {
-          const value = answers.has(key) ? answers.get(key)! : this.fallback(key);
-          for (const w of list) w.resolve(value);
-        }
-      },
-      (err) => {
-        for (const list of batch.values()) for (const w of list) w.reject(err);
-      },
-    ).finally(() => {
-      this.inFlight--;
-      this.next();
-    });
+    this.fetch([...batch.keys()])
+      .then(
+        (answers) => {
+          for (const [key, list] of batch) {
+            const value = answers.has(key) ? answers.get(key)! : this.fallback(key);
+            for (const w of list) w.resolve(value);
+          }
+        },
+        (err) => {
+          for (const list of batch.values()) for (const w of list) w.reject(err);
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.next();
+      });
   }
 }

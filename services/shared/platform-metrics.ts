@@ -21,7 +21,11 @@ export function registerPlatformGauges(metrics: MetricsRegistry, nc: NatsConnect
     }
     connected.set(0);
   })().catch(() => connected.set(0));
-  const full = metrics.gauge('parley_storage_full', 'Whether a store refused a write for lack of space within the last 30 s (1) or not (0), by store; /healthz reports the same.', ['store']);
+  const full = metrics.gauge(
+    'parley_storage_full',
+    'Whether a store refused a write for lack of space within the last 30 s (1) or not (0), by store; /healthz reports the same.',
+    ['store'],
+  );
   metrics.onCollect(() => {
     for (const store of STORES) full.set({ store }, storageAlarms.active(store) ? 1 : 0);
     if (nc.isClosed()) connected.set(0);

@@ -68,7 +68,12 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
   let lease: NodeIdLease | null = null;
   try {
     // First: a refused node id leaves nothing else provisioned or open.
-    lease = await NodeIdLease.acquire(nats.js, nats.jsm, { namespace: config.namespace, requested: config.nodeId, replicas: config.nats.replicas, log: log.child({ component: 'node-id' }) });
+    lease = await NodeIdLease.acquire(nats.js, nats.jsm, {
+      namespace: config.namespace,
+      requested: config.nodeId,
+      replicas: config.nats.replicas,
+      log: log.child({ component: 'node-id' }),
+    });
     const nodeIdLease = lease;
     const settings = {
       maxAgeDays: config.nats.maxAgeDays,
@@ -78,7 +83,12 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
       shards: config.nats.shards,
     };
     const shards = await ensureEventStreams(nats.jsm, subjects, settings, log);
-    await ensurePlatformBuckets(nats.js, nats.jsm, { namespace: config.namespace, replicas: config.nats.replicas, presenceTtlSeconds: config.presence.ttlSeconds }, log);
+    await ensurePlatformBuckets(
+      nats.js,
+      nats.jsm,
+      { namespace: config.namespace, replicas: config.nats.replicas, presenceTtlSeconds: config.presence.ttlSeconds },
+      log,
+    );
     if (options.provision !== false) {
       await migratePostgres(db, log);
       await migrateClickHouse(clickhouse, config.clickhouse.database, log);
@@ -87,8 +97,19 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
     clickhouseReadOnly = readOnly;
     const metrics = new MetricsRegistry();
     registerPlatformGauges(metrics, nats.nc);
-    const appendSeconds = metrics.histogram('parley_event_append_seconds', 'Time to append one event to the log (JetStream publish until its ack), by outcome.', ['outcome']);
-    const store = new EventStore(nats.nc, nats.js, nats.jsm, shards[0]!.stream, (s, outcome) => appendSeconds.observe({ outcome }, s), unreadableEventsObserver(metrics, log));
+    const appendSeconds = metrics.histogram(
+      'parley_event_append_seconds',
+      'Time to append one event to the log (JetStream publish until its ack), by outcome.',
+      ['outcome'],
+    );
+    const store = new EventStore(
+      nats.nc,
+      nats.js,
+      nats.jsm,
+      shards[0]!.stream,
+      (s, outcome) => appendSeconds.observe({ outcome }, s),
+      unreadableEventsObserver(metrics, log),
+    );
     return {
       config: { ...config, nodeId: nodeIdLease.nodeId },
       nodeId: nodeIdLease.nodeId,

@@ -15,10 +15,13 @@ describe('search tokens', () => {
 
   it('are the same as splitting every word character by character', () => {
     const alphabet = fc.constantFrom('a', 'Z', '9', 'é', 'e\u0301', '中', '文', 'か', 'カ', '한', '국', ' ', '-', '👍', 'ß', 'ﬁ', 'ｱ', '\u0300');
-    fc.assert(fc.property(fc.array(alphabet, { maxLength: 30 }), (chars) => {
-      const text = chars.join('');
-      expect(indexTokens(text)).toEqual(byCharacter(text));
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.array(alphabet, { maxLength: 30 }), (chars) => {
+        const text = chars.join('');
+        expect(indexTokens(text)).toEqual(byCharacter(text));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
@@ -26,7 +29,10 @@ describe('search tokens', () => {
 function byCharacter(text: string): string[] {
   const cjk = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
   const out = new Set<string>();
-  for (const [word] of text.normalize('NFKC').toLowerCase().matchAll(/[\p{L}\p{N}\p{M}]+/gu)) {
+  for (const [word] of text
+    .normalize('NFKC')
+    .toLowerCase()
+    .matchAll(/[\p{L}\p{N}\p{M}]+/gu)) {
     const runs: { cjk: boolean; text: string }[] = [];
     for (const ch of word) {
       const last = runs[runs.length - 1];

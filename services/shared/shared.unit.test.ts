@@ -28,7 +28,19 @@ describe('conversation decider', () => {
   const ctx = (actor: string, at = now) => ({ actor, now: at, rules });
   const fresh = () => {
     const s = emptyConversation('g_1');
-    const created = decideCreate(s, { kind: 'group', title: 'T', members: [{ userId: 'own', role: 'owner' }, { userId: 'adm', role: 'admin' }, { userId: 'mem', role: 'member' }] }, ctx('own'));
+    const created = decideCreate(
+      s,
+      {
+        kind: 'group',
+        title: 'T',
+        members: [
+          { userId: 'own', role: 'owner' },
+          { userId: 'adm', role: 'admin' },
+          { userId: 'mem', role: 'member' },
+        ],
+      },
+      ctx('own'),
+    );
     evolve(s, created, 1);
     const sent = decideSend(s, { messageId: '100', clientMsgId: 'c1', text: 'hello @mem and @nobody' }, ctx('mem'));
     evolve(s, sent, 2);
@@ -38,7 +50,9 @@ describe('conversation decider', () => {
   it('creates once', () => {
     const { s } = fresh();
     expect(s).toMatchObject({ exists: true, kind: 'group' });
-    expect(() => decideCreate(s, { kind: 'group', title: 'T', members: [{ userId: 'own', role: 'owner' }] }, ctx('own'))).toThrow(expect.objectContaining({ code: 'conflict' }));
+    expect(() => decideCreate(s, { kind: 'group', title: 'T', members: [{ userId: 'own', role: 'owner' }] }, ctx('own'))).toThrow(
+      expect.objectContaining({ code: 'conflict' }),
+    );
   });
 
   it('sends as the actor and parses mentions of members only (not oneself)', () => {
@@ -46,7 +60,9 @@ describe('conversation decider', () => {
     const e = decideSend(s, { messageId: '101', clientMsgId: 'c2', text: 'cc @adm @mem @ghost, mail a@mem.com' }, ctx('own'));
     expect(e).toMatchObject({ type: 'message.sent', actor: 'own', data: { mentions: ['adm', 'mem'] } });
     expect(() => decideSend(s, { messageId: '1', clientMsgId: 'c', text: 'x' }, ctx('zed'))).toThrow(expect.objectContaining({ code: 'not_member' }));
-    expect(() => decideSend(emptyConversation('g_2'), { messageId: '1', clientMsgId: 'c', text: 'x' }, ctx('own'))).toThrow(expect.objectContaining({ code: 'not_member' }));
+    expect(() => decideSend(emptyConversation('g_2'), { messageId: '1', clientMsgId: 'c', text: 'x' }, ctx('own'))).toThrow(
+      expect.objectContaining({ code: 'not_member' }),
+    );
   });
 
   it("remembers each sender's client message ids, and whether it saw the conversation from its start", () => {

@@ -78,7 +78,8 @@ export class SingleActiveRole<S extends Stoppable> {
   async start(): Promise<void> {
     const acquired = await this.lease.tryAcquire();
     if (acquired.held) {
-      if (acquired.reclaimedFrom) this.log.info(`took the ${this.role} lease of a process that is gone`, { role: this.role, previousHolder: acquired.reclaimedFrom });
+      if (acquired.reclaimedFrom)
+        this.log.info(`took the ${this.role} lease of a process that is gone`, { role: this.role, previousHolder: acquired.reclaimedFrom });
       try {
         await this.activate();
       } catch (err) {
@@ -132,7 +133,8 @@ export class SingleActiveRole<S extends Stoppable> {
       const acquired = await this.lease.tryAcquire();
       if (this.stateValue !== 'standby') return; // stopped meanwhile
       if (!acquired.held) return this.standBy(acquired.holder);
-      if (acquired.reclaimedFrom) this.log.info(`took the ${this.role} lease of a process that is gone`, { role: this.role, previousHolder: acquired.reclaimedFrom });
+      if (acquired.reclaimedFrom)
+        this.log.info(`took the ${this.role} lease of a process that is gone`, { role: this.role, previousHolder: acquired.reclaimedFrom });
       this.log.info(`took over the ${this.role} role`, { role: this.role, previousHolder: acquired.reclaimedFrom ?? this.holder });
       await this.activate().catch(async (err: unknown) => {
         this.log.error(`cannot start the ${this.role} role; releasing its lease and standing by`, { role: this.role, err });

@@ -21,7 +21,9 @@ const NO_SPACE_TEXT = /no space left|disk quota|not enough space|insufficient (s
 export function jetStreamStorageRefusal(errCode: number, description: string): string | null {
   if (JETSTREAM_FULL_CODES.has(errCode)) return `JetStream storage full: ${description} (${errCode})`;
   if (errCode === JETSTREAM_STORE_FAILED) {
-    return NO_SPACE_TEXT.test(description) ? `JetStream storage full: ${lastPart(description)} (${errCode})` : `JetStream could not store the event: ${lastPart(description)} (${errCode})`;
+    return NO_SPACE_TEXT.test(description)
+      ? `JetStream storage full: ${lastPart(description)} (${errCode})`
+      : `JetStream could not store the event: ${lastPart(description)} (${errCode})`;
   }
   return null;
 }
@@ -62,7 +64,8 @@ export function storageFailureOf(err: unknown, fallback: StoreName | null = null
     const refusal = jetStreamStorageRefusal(e.code, message);
     if (refusal && NO_SPACE_TEXT.test(refusal)) return { store: 'nats', reason: refusal };
   }
-  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return { store: fallback, reason: `no space left on ${fallback ? `the disk of the ${fallback} store` : 'a disk'} (${e.code})` };
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT')
+    return { store: fallback, reason: `no space left on ${fallback ? `the disk of the ${fallback} store` : 'a disk'} (${e.code})` };
   // chDB and ClickHouse report a full disk as NOT_ENOUGH_SPACE (243) or the OS error text.
   if (/NOT_ENOUGH_SPACE|Code: 243\b/.test(message) || (/clickhouse|chdb/i.test(String(e.name) + message) && /no space left/i.test(message))) {
     return { store: 'clickhouse', reason: 'ClickHouse storage full (NOT_ENOUGH_SPACE)' };

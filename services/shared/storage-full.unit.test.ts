@@ -15,21 +15,41 @@ function jsApiError(code: number, message: string): Error {
 
 describe('storage refusals are recognised by store, whatever reports them', () => {
   const cases: [string, unknown, { store: string | null; reason: RegExp } | null][] = [
-    ['pg disk_full', pgError('53100', 'could not extend file "base/16384/16402": No space left on device'), { store: 'postgres', reason: /disk full \(SQLSTATE 53100\)/ }],
+    [
+      'pg disk_full',
+      pgError('53100', 'could not extend file "base/16384/16402": No space left on device'),
+      { store: 'postgres', reason: /disk full \(SQLSTATE 53100\)/ },
+    ],
     ['pg out_of_memory', pgError('53200', 'out of memory'), { store: 'postgres', reason: /out of memory \(SQLSTATE 53200\)/ }],
     ['pg too_many_connections', pgError('53300', 'sorry, too many clients already'), { store: 'postgres', reason: /too many connections/ }],
     ['pg configuration_limit_exceeded', pgError('53400', 'limit'), { store: 'postgres', reason: /configuration limit/ }],
     ['pg unique violation is not storage', pgError('23505', 'duplicate key'), null],
     ['a non-pg error with a class-53 looking code and no severity', Object.assign(new Error('x'), { code: '53100' }), null],
-    ['JetStream insufficient resources', jsApiError(10023, 'insufficient resources'), { store: 'nats', reason: /storage full: insufficient resources \(10023\)/ }],
+    [
+      'JetStream insufficient resources',
+      jsApiError(10023, 'insufficient resources'),
+      { store: 'nats', reason: /storage full: insufficient resources \(10023\)/ },
+    ],
     ['JetStream insufficient storage', jsApiError(10047, 'insufficient storage resources available'), { store: 'nats', reason: /10047/ }],
     ['JetStream account limits', jsApiError(10002, 'resource limits exceeded for account'), { store: 'nats', reason: /10002/ }],
-    ['JetStream store write ENOSPC', jsApiError(10077, 'write /data/jetstream/$G/streams/x/msgs/1.blk: no space left on device'), { store: 'nats', reason: /^JetStream storage full: no space left on device \(10077\)$/ }],
+    [
+      'JetStream store write ENOSPC',
+      jsApiError(10077, 'write /data/jetstream/$G/streams/x/msgs/1.blk: no space left on device'),
+      { store: 'nats', reason: /^JetStream storage full: no space left on device \(10077\)$/ },
+    ],
     ['JetStream store failure that is not space', jsApiError(10077, 'write /data/x: input/output error'), null],
     ['JetStream wrong last sequence', jsApiError(10071, 'wrong last sequence: 4'), null],
-    ['fs ENOSPC, store unknown', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), { store: null, reason: /^no space left on a disk \(ENOSPC\)$/ }],
+    [
+      'fs ENOSPC, store unknown',
+      Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }),
+      { store: null, reason: /^no space left on a disk \(ENOSPC\)$/ },
+    ],
     ['fs EDQUOT', Object.assign(new Error('quota'), { code: 'EDQUOT' }), { store: null, reason: /EDQUOT/ }],
-    ['ClickHouse NOT_ENOUGH_SPACE', new Error('Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. (NOT_ENOUGH_SPACE)'), { store: 'clickhouse', reason: /ClickHouse storage full/ }],
+    [
+      'ClickHouse NOT_ENOUGH_SPACE',
+      new Error('Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. (NOT_ENOUGH_SPACE)'),
+      { store: 'clickhouse', reason: /ClickHouse storage full/ },
+    ],
     ['wrapped in a cause', new Error('batch failed', { cause: pgError('53100', 'disk full') }), { store: 'postgres', reason: /53100/ }],
     ['a plain error', new Error('boom'), null],
     ['a string', 'no space left', null],
@@ -47,7 +67,10 @@ describe('storage refusals are recognised by store, whatever reports them', () =
   });
 
   it('attributes a bare ENOSPC to the store the caller names', () => {
-    expect(storageFailureOf(Object.assign(new Error('x'), { code: 'ENOSPC' }), 'clickhouse')).toEqual({ store: 'clickhouse', reason: 'no space left on the disk of the clickhouse store (ENOSPC)' });
+    expect(storageFailureOf(Object.assign(new Error('x'), { code: 'ENOSPC' }), 'clickhouse')).toEqual({
+      store: 'clickhouse',
+      reason: 'no space left on the disk of the clickhouse store (ENOSPC)',
+    });
   });
 
   it('classifies JetStream publish refusals from their code and description', () => {
@@ -97,14 +120,20 @@ describe('/healthz with storage checks', () => {
 
     alarms.report({ store: 'postgres', reason: 'Postgres disk full (SQLSTATE 53100)' });
     const degraded = await runHealthChecks(checks);
-    expect(degraded).toMatchObject({ status: 'degraded', down: ['postgres'], checks: { postgres: { ok: false, detail: 'Postgres disk full (SQLSTATE 53100)' }, nats: { ok: true } } });
+    expect(degraded).toMatchObject({
+      status: 'degraded',
+      down: ['postgres'],
+      checks: { postgres: { ok: false, detail: 'Postgres disk full (SQLSTATE 53100)' }, nats: { ok: true } },
+    });
 
     const down = await runHealthChecks({ ...checks, clickhouse: async () => Promise.reject(new Error('connection refused')) });
     expect(down.status).toBe('down');
     expect(down.down).toEqual(['postgres', 'clickhouse']);
 
     // A store that cannot be reached is down, not degraded, even with a refusal on record.
-    const unreachable = await runHealthChecks({ postgres: withStorageCheck(async () => Promise.reject(new Error('ECONNREFUSED')), { store: 'postgres', minFreeBytes: 0, alarms }) });
+    const unreachable = await runHealthChecks({
+      postgres: withStorageCheck(async () => Promise.reject(new Error('ECONNREFUSED')), { store: 'postgres', minFreeBytes: 0, alarms }),
+    });
     expect(unreachable).toMatchObject({ status: 'down', checks: { postgres: { ok: false, detail: 'ECONNREFUSED' } } });
 
     expect((await runHealthChecks({ nats: async () => Promise.reject(new DegradedError('JetStream storage full')) })).status).toBe('degraded');
@@ -114,6 +143,8 @@ describe('/healthz with storage checks', () => {
     const st = await fs.statfs(os.tmpdir());
     const free = st.bavail * st.bsize;
     expect(await lowDiskSpace(`${os.tmpdir()}/parley-not-created-yet/nats`, 1)).toBeNull();
-    expect(await lowDiskSpace(os.tmpdir(), free + 1024 ** 4)).toMatch(/^disk full: [0-9.]+ MiB free on the disk of [^/]+\/ \(minimum [0-9]+ MiB, HEALTH_MIN_FREE_DISK_MB\)$/);
+    expect(await lowDiskSpace(os.tmpdir(), free + 1024 ** 4)).toMatch(
+      /^disk full: [0-9.]+ MiB free on the disk of [^/]+\/ \(minimum [0-9]+ MiB, HEALTH_MIN_FREE_DISK_MB\)$/,
+    );
   });
 });

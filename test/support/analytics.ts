@@ -5,7 +5,10 @@ import type { TestPlatform } from './platform.js';
 
 /** Queries on the analytics tables of one database, wherever it lives (the platform's chDB, a ClickHouse server). */
 export class AnalyticsTables {
-  constructor(readonly ch: ClickHouseClient, readonly db: string) {}
+  constructor(
+    readonly ch: ClickHouseClient,
+    readonly db: string,
+  ) {}
 
   async q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
     const rs = await this.ch.query({ query: sql.replaceAll('{db}', this.db), format: 'JSONEachRow' });
@@ -26,7 +29,11 @@ export class AnalyticsTables {
 
   /** Every rollup equals the same aggregate computed from the raw table. */
   async expectRollupsMatchRaw(): Promise<void> {
-    for (const [g, fn] of [['minute', 'toStartOfMinute'], ['hour', 'toStartOfHour'], ['day', 'toStartOfDay']] as const) {
+    for (const [g, fn] of [
+      ['minute', 'toStartOfMinute'],
+      ['hour', 'toStartOfHour'],
+      ['day', 'toStartOfDay'],
+    ] as const) {
       const rollup = await this.q(
         `SELECT toUnixTimestamp(${g}) AS b, conversation_id AS c, sum(messages) AS m, sum(text_chars) AS tc, sum(text_bytes) AS tb, sum(attachments) AS a
          FROM {db}.messages_by_${g} GROUP BY b, c ORDER BY b, c`,
@@ -37,12 +44,16 @@ export class AnalyticsTables {
       );
       expect(rollup, `messages_by_${g}`).toEqual(raw);
     }
-    expect(await this.q('SELECT toString(day) AS d, user_id AS u, sum(events) AS e, sum(messages) AS m FROM {db}.active_users_daily GROUP BY d, u ORDER BY d, u')).toEqual(
-      await this.q(`SELECT toString(toDate(at)) AS d, actor AS u, count() AS e, countIf(type = 'message.sent') AS m FROM {db}.events GROUP BY d, u ORDER BY d, u`),
+    expect(
+      await this.q('SELECT toString(day) AS d, user_id AS u, sum(events) AS e, sum(messages) AS m FROM {db}.active_users_daily GROUP BY d, u ORDER BY d, u'),
+    ).toEqual(
+      await this.q(
+        `SELECT toString(toDate(at)) AS d, actor AS u, count() AS e, countIf(type = 'message.sent') AS m FROM {db}.events GROUP BY d, u ORDER BY d, u`,
+      ),
     );
-    expect(await this.q('SELECT user_id AS u, toString(min(first_at)) AS f, toString(max(last_at)) AS l FROM {db}.user_first_seen GROUP BY u ORDER BY u')).toEqual(
-      await this.q('SELECT actor AS u, toString(min(at)) AS f, toString(max(at)) AS l FROM {db}.events GROUP BY u ORDER BY u'),
-    );
+    expect(
+      await this.q('SELECT user_id AS u, toString(min(first_at)) AS f, toString(max(last_at)) AS l FROM {db}.user_first_seen GROUP BY u ORDER BY u'),
+    ).toEqual(await this.q('SELECT actor AS u, toString(min(at)) AS f, toString(max(at)) AS l FROM {db}.events GROUP BY u ORDER BY u'));
   }
 
   async expectDeliveryRollupsMatchRaw(): Promise<void> {

@@ -91,18 +91,21 @@ export function parseEnvFile(text: string, name: string): Array<[string, string]
  * literal `$`). A required variable that is missing throws its message.
  */
 export function interpolate(value: string, env: Record<string, string | undefined>): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, name?: string, op?: string, arg?: string, bare?: string) => {
-    if (whole === '$$') return '$';
-    if (bare) return env[bare] ?? '';
-    const v = env[name!];
-    const missing = op?.startsWith(':') ? !v : v === undefined;
-    if (op?.endsWith('-')) return missing ? arg! : v!;
-    if (op?.endsWith('?')) {
-      if (missing) throw new Error(`required variable ${name} is missing: ${arg}`);
-      return v!;
-    }
-    return v ?? '';
-  });
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (whole, name?: string, op?: string, arg?: string, bare?: string) => {
+      if (whole === '$$') return '$';
+      if (bare) return env[bare] ?? '';
+      const v = env[name!];
+      const missing = op?.startsWith(':') ? !v : v === undefined;
+      if (op?.endsWith('-')) return missing ? arg! : v!;
+      if (op?.endsWith('?')) {
+        if (missing) throw new Error(`required variable ${name} is missing: ${arg}`);
+        return v!;
+      }
+      return v ?? '';
+    },
+  );
 }
 
 /** Interpolates every string of a parsed compose document (compose interpolates values, not keys). */

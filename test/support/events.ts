@@ -10,7 +10,12 @@ export function created(conversationId: string, members: string[], at = Date.now
     v: 1,
     at,
     actor: members[0]!,
-    data: { conversationId, kind: 'group', title: `room ${conversationId}`, members: members.map((userId, i) => ({ userId, role: i === 0 ? 'owner' : 'member' })) },
+    data: {
+      conversationId,
+      kind: 'group',
+      title: `room ${conversationId}`,
+      members: members.map((userId, i) => ({ userId, role: i === 0 ? 'owner' : 'member' })),
+    },
   };
 }
 
@@ -38,7 +43,11 @@ export async function appendRaw(runtime: Runtime, subject: string, json: unknown
 export async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   // A condition that throws (e.g. a consumer being recreated) counts as not yet.
-  while (!(await Promise.resolve().then(cond).catch(() => false))) {
+  while (
+    !(await Promise.resolve()
+      .then(cond)
+      .catch(() => false))
+  ) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -2,7 +2,9 @@ import fc from 'fast-check';
 
 /** Buffers print as a short summary in fast-check's counterexamples (a 300 KB body would bury the report). */
 export function summarized(buf: Buffer): Buffer {
-  Object.defineProperty(buf, fc.toStringMethod, { value: () => `<${buf.length} bytes: ${JSON.stringify(buf.subarray(0, 80).toString('latin1'))}${buf.length > 80 ? '...' : ''}>` });
+  Object.defineProperty(buf, fc.toStringMethod, {
+    value: () => `<${buf.length} bytes: ${JSON.stringify(buf.subarray(0, 80).toString('latin1'))}${buf.length > 80 ? '...' : ''}>`,
+  });
   return buf;
 }
 
@@ -16,19 +18,69 @@ export function summarized(buf: Buffer): Buffer {
 
 /** Percent-encodings that are malformed, decode to invalid UTF-8, to NUL, or to path tricks. */
 export const NASTY_ESCAPES = [
-  '%', '%Z', '%ZZ', '%%', '%2', '%E0%A4', '%C3%28', '%C0%AF', '%ED%A0%80', '%F4%90%80%80', '%FF%FE', '%00', '%0A', '%0D%0A',
-  '..', '..%2F..%2Fetc', '%2e%2e%2f', '%252F', '%u002F', '\\', '%5C', '.', '~', '%20', '+',
+  '%',
+  '%Z',
+  '%ZZ',
+  '%%',
+  '%2',
+  '%E0%A4',
+  '%C3%28',
+  '%C0%AF',
+  '%ED%A0%80',
+  '%F4%90%80%80',
+  '%FF%FE',
+  '%00',
+  '%0A',
+  '%0D%0A',
+  '..',
+  '..%2F..%2Fetc',
+  '%2e%2e%2f',
+  '%252F',
+  '%u002F',
+  '\\',
+  '%5C',
+  '.',
+  '~',
+  '%20',
+  '+',
 ];
 
 /** Strings that are valid JS but hostile downstream (NUL, lone surrogates, bidi, emoji, control characters). */
 export const NASTY_STRINGS = [
-  '', ' ', '\u0000', 'a\u0000b', '\uD800', '\uDFFF', 'x\uD83D', '\u202Egnp.exe', '\uFEFF', '👩‍👩‍👧‍👦', '\r\n', '\t', 'null', 'undefined',
-  '__proto__', 'constructor', 'toString', "'; drop table messages; --", '${7*7}', '<script>alert(1)</script>', '../../etc/passwd',
-  '9'.repeat(400), '-1', '1e308', '0x10', 'NaN', 'Infinity',
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\uD800',
+  '\uDFFF',
+  'x\uD83D',
+  '\u202Egnp.exe',
+  '\uFEFF',
+  '👩‍👩‍👧‍👦',
+  '\r\n',
+  '\t',
+  'null',
+  'undefined',
+  '__proto__',
+  'constructor',
+  'toString',
+  "'; drop table messages; --",
+  '${7*7}',
+  '<script>alert(1)</script>',
+  '../../etc/passwd',
+  '9'.repeat(400),
+  '-1',
+  '1e308',
+  '0x10',
+  'NaN',
+  'Infinity',
 ];
 
 /** Characters Node's HTTP client will put in a request path as raw bytes (0x21-0xff, minus what ends a path). */
-const pathChar = fc.integer({ min: 0x21, max: 0xff }).filter((c) => c !== 0x2f && c !== 0x3f && c !== 0x23).map((c) => String.fromCharCode(c));
+const pathChar = fc
+  .integer({ min: 0x21, max: 0xff })
+  .filter((c) => c !== 0x2f && c !== 0x3f && c !== 0x23)
+  .map((c) => String.fromCharCode(c));
 
 function anyText(maxLength: number): fc.Arbitrary<string> {
   return fc.oneof(
@@ -43,7 +95,12 @@ function anyText(maxLength: number): fc.Arbitrary<string> {
 export function pathSegment(valid: string[]): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 3, arbitrary: fc.constantFrom(...valid) },
-    { weight: 3, arbitrary: fc.array(fc.oneof(fc.constantFrom(...NASTY_ESCAPES), fc.string({ unit: pathChar, maxLength: 6 })), { minLength: 1, maxLength: 5 }).map((p) => p.join('')) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .array(fc.oneof(fc.constantFrom(...NASTY_ESCAPES), fc.string({ unit: pathChar, maxLength: 6 })), { minLength: 1, maxLength: 5 })
+        .map((p) => p.join('')),
+    },
     { weight: 2, arbitrary: anyText(40).map(safeEncode) },
     { weight: 1, arbitrary: fc.integer({ min: 200, max: 12_000 }).map((n) => 'a'.repeat(n)) },
     { weight: 1, arbitrary: fc.constant('') },
@@ -55,13 +112,32 @@ export function safeEncode(s: string): string {
   let out = '';
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
-    if (cp >= 0xd800 && cp <= 0xdfff) out += `%${(0xe0 | (cp >> 12)).toString(16)}%${(0x80 | ((cp >> 6) & 0x3f)).toString(16)}%${(0x80 | (cp & 0x3f)).toString(16)}`;
+    if (cp >= 0xd800 && cp <= 0xdfff)
+      out += `%${(0xe0 | (cp >> 12)).toString(16)}%${(0x80 | ((cp >> 6) & 0x3f)).toString(16)}%${(0x80 | (cp & 0x3f)).toString(16)}`;
     else out += encodeURIComponent(ch);
   }
   return out;
 }
 
-const QUERY_KEYS = ['limit', 'before', 'after', 'cursor', 'archived', 'q', 'conversationId', 'userIds', 'status', 'name', 'from', 'to', 'days', 'token', 'position', '__proto__', ''];
+const QUERY_KEYS = [
+  'limit',
+  'before',
+  'after',
+  'cursor',
+  'archived',
+  'q',
+  'conversationId',
+  'userIds',
+  'status',
+  'name',
+  'from',
+  'to',
+  'days',
+  'token',
+  'position',
+  '__proto__',
+  '',
+];
 
 export function queryString(validValues: string[]): fc.Arbitrary<string> {
   const value = fc.oneof(
@@ -71,7 +147,11 @@ export function queryString(validValues: string[]): fc.Arbitrary<string> {
     fc.integer({ min: 100, max: 5000 }).map((n) => 'b'.repeat(n)),
   );
   const pair = fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), fc.constantFrom(...NASTY_ESCAPES)), value).map(([k, v]) => `${k}=${v}`);
-  return fc.oneof(fc.constant(''), fc.array(pair, { minLength: 1, maxLength: 6 }).map((p) => `?${p.join('&')}`), fc.constantFrom('?', '?&&&', '?=', '?a', '?%', '?a=1&a=2&a=3'));
+  return fc.oneof(
+    fc.constant(''),
+    fc.array(pair, { minLength: 1, maxLength: 6 }).map((p) => `?${p.join('&')}`),
+    fc.constantFrom('?', '?&&&', '?=', '?a', '?%', '?a=1&a=2&a=3'),
+  );
 }
 
 /** Header values Node's client can send: any byte but CR, LF, NUL and other controls (latin1 bytes 0x80-0xff included). */
@@ -91,7 +171,18 @@ export function requestHeaders(validToken: string): fc.Arbitrary<Record<string, 
   );
   const contentType = fc.oneof(
     fc.constant(undefined),
-    fc.constantFrom('application/json', 'application/json; charset=latin1', 'text/plain', 'image/png', 'image/svg+xml', 'text/html', 'multipart/form-data; boundary=x', '*/*', ';;;', 'application/json\u00ff'),
+    fc.constantFrom(
+      'application/json',
+      'application/json; charset=latin1',
+      'text/plain',
+      'image/png',
+      'image/svg+xml',
+      'text/html',
+      'multipart/form-data; boundary=x',
+      '*/*',
+      ';;;',
+      'application/json\u00ff',
+    ),
     headerValue(100),
   );
   const extra = fc.array(fc.tuple(headerName, headerValue(3000)), { maxLength: 20 });
@@ -127,7 +218,37 @@ export function mutatedObject(templates: Record<string, unknown>[]): fc.Arbitrar
     fc.integer({ min: 1000, max: 70_000 }).map((n) => 'x'.repeat(n)),
   );
   return fc
-    .tuple(fc.constantFrom(...templates), fc.array(fc.tuple(fc.oneof(fc.constantFrom('t', 'id', 'conversationId', 'text', 'userId', 'kind', 'members', 'seq', 'messageId', 'emoji', 'attachments', 'peer', 'title', 'url', 'sql', 'userIds'), fc.string({ maxLength: 10 })), hostileValue, fc.boolean()), { maxLength: 4 }))
+    .tuple(
+      fc.constantFrom(...templates),
+      fc.array(
+        fc.tuple(
+          fc.oneof(
+            fc.constantFrom(
+              't',
+              'id',
+              'conversationId',
+              'text',
+              'userId',
+              'kind',
+              'members',
+              'seq',
+              'messageId',
+              'emoji',
+              'attachments',
+              'peer',
+              'title',
+              'url',
+              'sql',
+              'userIds',
+            ),
+            fc.string({ maxLength: 10 }),
+          ),
+          hostileValue,
+          fc.boolean(),
+        ),
+        { maxLength: 4 },
+      ),
+    )
     .map(([template, edits]) => {
       const out: Record<string, unknown> = { ...template };
       for (const [key, value, remove] of edits) {
@@ -140,5 +261,9 @@ export function mutatedObject(templates: Record<string, unknown>[]): fc.Arbitrar
 
 /** Raw bytes that are not valid UTF-8 (overlong forms, lone continuation bytes, surrogates, truncated sequences). */
 export const invalidUtf8 = fc
-  .tuple(fc.string({ maxLength: 30 }), fc.constantFrom([0xc0, 0xaf], [0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3], [0xff, 0xfe], [0xe2, 0x82]), fc.string({ maxLength: 30 }))
+  .tuple(
+    fc.string({ maxLength: 30 }),
+    fc.constantFrom([0xc0, 0xaf], [0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3], [0xff, 0xfe], [0xe2, 0x82]),
+    fc.string({ maxLength: 30 }),
+  )
   .map(([a, bad, b]) => summarized(Buffer.concat([Buffer.from(a), Buffer.from(bad), Buffer.from(b)])));

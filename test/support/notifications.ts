@@ -4,7 +4,11 @@ import type { ReceivedRequest } from './http-receiver.js';
 import { api } from './ws-client.js';
 
 /** Polls `check` until it returns something truthy. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -20,7 +24,9 @@ export function verifySignature(req: ReceivedRequest, secret: string, toleranceS
   const parts = Object.fromEntries(header.split(',').map((kv) => kv.split('=') as [string, string]));
   const t = Number(parts.t);
   if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > toleranceSeconds || !parts.v1) return false;
-  const expected = createHmac('sha256', secret).update(`${t}.${req.body.toString('utf8')}`).digest();
+  const expected = createHmac('sha256', secret)
+    .update(`${t}.${req.body.toString('utf8')}`)
+    .digest();
   const given = Buffer.from(parts.v1, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }

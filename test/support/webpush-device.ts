@@ -54,7 +54,10 @@ export function verifyVapid(authorization: string, audience: string): { publicKe
   if (!m) throw new Error(`not a VAPID authorization: ${authorization}`);
   const [header, claims, signature] = m[1]!.split('.');
   const point = Buffer.from(m[2]!, 'base64url');
-  const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') }, format: 'jwk' });
+  const key = createPublicKey({
+    key: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') },
+    format: 'jwk',
+  });
   const ok = verify('sha256', Buffer.from(`${header}.${claims}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature!, 'base64url'));
   if (!ok) throw new Error('VAPID signature does not verify');
   const payload = JSON.parse(Buffer.from(claims!, 'base64url').toString('utf8')) as { aud: string; exp: number; sub: string };

@@ -70,7 +70,10 @@ export class TestClient {
 
   /** Resolves with the live event frame for a message text in a conversation. */
   message(conversationId: string, text: string, timeoutMs = 5000): Promise<Frame> {
-    return this.next((f) => f.t === 'event' && f.event.type === 'message.sent' && f.event.data.conversationId === conversationId && f.event.data.text === text, timeoutMs);
+    return this.next(
+      (f) => f.t === 'event' && f.event.type === 'message.sent' && f.event.data.conversationId === conversationId && f.event.data.text === text,
+      timeoutMs,
+    );
   }
 
   joined(conversationId: string, timeoutMs = 5000): Promise<Frame> {

@@ -30,7 +30,7 @@ describe('CORS on the HTTP API', () => {
   // [what, Origin header (null: none), status, Access-Control-Allow-Origin expected]
   const cases: [string, () => string | null, number, (() => string) | null][] = [
     ['no Origin (SDK, curl)', () => null, 200, null],
-    ['the gateway\'s own page', () => own, 200, null],
+    ["the gateway's own page", () => own, 200, null],
     ['a loopback dev server (development default)', () => LOCAL_DEV, 200, () => LOCAL_DEV],
     ['a foreign site', () => EVIL, 403, null],
     ['the opaque origin of a sandboxed frame', () => 'null', 403, null],
@@ -50,7 +50,9 @@ describe('CORS on the HTTP API', () => {
       body: JSON.stringify({ kind: 'direct', peer: 'origin-bob' }),
     });
     expect(res.status).toBe(403);
-    const list = await fetch(`${p.http}/v1/conversations`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json() as Promise<{ conversations: unknown[] }>);
+    const list = await fetch(`${p.http}/v1/conversations`, { headers: { authorization: `Bearer ${token}` } }).then(
+      (r) => r.json() as Promise<{ conversations: unknown[] }>,
+    );
     expect(list.conversations).toEqual([]);
   });
 
@@ -76,7 +78,10 @@ describe('CORS on the HTTP API', () => {
 });
 
 /** Opens a socket; resolves with the accepted subprotocol, or the HTTP refusal (status and error code). */
-function connect(url: string, options: { origin?: string; protocols?: string[] }): Promise<{ open: true; protocol: string } | { open: false; status: number; code: string }> {
+function connect(
+  url: string,
+  options: { origin?: string; protocols?: string[] },
+): Promise<{ open: true; protocol: string } | { open: false; status: number; code: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, options.protocols ?? [], options.origin ? { origin: options.origin } : {});
     ws.once('open', () => {
@@ -94,14 +99,26 @@ function connect(url: string, options: { origin?: string; protocols?: string[] }
 
 describe('WebSocket upgrade: Origin and token transport', () => {
   // [what, url suffix, origin, protocols, expected]
-  const cases: [string, (t: string) => string, () => string | undefined, (t: string) => string[], { open: boolean; status?: number; code?: string; protocol?: string }][] = [
+  const cases: [
+    string,
+    (t: string) => string,
+    () => string | undefined,
+    (t: string) => string[],
+    { open: boolean; status?: number; code?: string; protocol?: string },
+  ][] = [
     ['no Origin, ?token= (existing clients)', (t) => `?token=${t}`, () => undefined, () => [], { open: true, protocol: '' }],
     ['own origin, token as subprotocol', () => '', () => own, (t) => ['parley.v1', `parley.bearer.${t}`], { open: true, protocol: 'parley.v1' }],
     ['loopback dev origin, token as subprotocol', () => '', () => LOCAL_DEV, (t) => ['parley.v1', `parley.bearer.${t}`], { open: true, protocol: 'parley.v1' }],
     ['foreign origin with a valid token', () => '', () => EVIL, (t) => ['parley.v1', `parley.bearer.${t}`], { open: false, status: 403, code: 'forbidden' }],
     ['foreign origin with ?token=', (t) => `?token=${t}`, () => EVIL, () => [], { open: false, status: 403, code: 'forbidden' }],
     ['opaque origin', () => '', () => 'null', (t) => ['parley.v1', `parley.bearer.${t}`], { open: false, status: 403, code: 'forbidden' }],
-    ['own origin, bad token as subprotocol', () => '', () => own, () => ['parley.v1', 'parley.bearer.not-a-token'], { open: false, status: 401, code: 'unauthenticated' }],
+    [
+      'own origin, bad token as subprotocol',
+      () => '',
+      () => own,
+      () => ['parley.v1', 'parley.bearer.not-a-token'],
+      { open: false, status: 401, code: 'unauthenticated' },
+    ],
   ];
   it.each(cases)('%s', async (_what, suffix, origin, protocols, expected) => {
     const o = origin();

@@ -41,7 +41,9 @@ async function shot(page: Page, name: string, docs = false): Promise<void> {
 }
 
 /** A browser profile whose WebSocket the test can cut, as a network drop would (setOffline alone leaves open sockets up). */
-async function user(viewport = { width: 1024, height: 720 }): Promise<{ context: BrowserContext; page: Page; goOffline(): Promise<void>; goOnline(): Promise<void> }> {
+async function user(
+  viewport = { width: 1024, height: 720 },
+): Promise<{ context: BrowserContext; page: Page; goOffline(): Promise<void>; goOnline(): Promise<void> }> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
   let offline = false;
@@ -90,7 +92,11 @@ async function send(page: Page, text: string): Promise<void> {
 }
 
 async function openConversation(page: Page, name: string): Promise<void> {
-  await page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: new RegExp(name) }).first().click();
+  await page
+    .getByRole('list', { name: 'Conversations' })
+    .getByRole('button', { name: new RegExp(name) })
+    .first()
+    .click();
 }
 
 describe('the web client', () => {
@@ -180,7 +186,9 @@ describe('the web client', () => {
     }
     // The list reads the projection: wait until it has the last seeded message.
     const dave = await user();
-    await fetch(`${p.http}/v1/conversations/${created.conversationId}/messages?limit=1&after=${last}`, { headers: { authorization: `Bearer ${await p.token('web-dave')}` } });
+    await fetch(`${p.http}/v1/conversations/${created.conversationId}/messages?limit=1&after=${last}`, {
+      headers: { authorization: `Bearer ${await p.token('web-dave')}` },
+    });
     await signIn(dave.page, 'web-dave');
     await openConversation(dave.page, 'History club');
     await expect.poll(() => messages(dave.page).filter({ hasText: 'seed 069' }).count()).toBe(1);
@@ -314,18 +322,27 @@ describe('the web client', () => {
     expect(await lee.page.getByText('Only admins can post in this channel.').isVisible()).toBe(true);
     await send(kim.page, 'second post');
     await expect.poll(() => messageTexts(lee.page), { timeout: 10_000 }).toEqual(['welcome, readers', 'second post']);
-    await expect.poll(() => lee.page.getByRole('list', { name: 'Members' }).getByRole('listitem').allTextContents()).toEqual(
-      expect.arrayContaining([expect.stringContaining('web-lee'), expect.stringContaining('web-kim')]),
-    );
+    await expect
+      .poll(() => lee.page.getByRole('list', { name: 'Members' }).getByRole('listitem').allTextContents())
+      .toEqual(expect.arrayContaining([expect.stringContaining('web-lee'), expect.stringContaining('web-kim')]));
     await shot(lee.page, 'channel-joined');
 
     // Leaving takes it out of Lee's list; Kim's header counts one member again.
     await lee.page.getByRole('button', { name: 'Leave', exact: true }).click();
-    await expect.poll(() => lee.page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: /open news/ }).count(), { timeout: 10_000 }).toBe(0);
+    await expect
+      .poll(
+        () =>
+          lee.page
+            .getByRole('list', { name: 'Conversations' })
+            .getByRole('button', { name: /open news/ })
+            .count(),
+        { timeout: 10_000 },
+      )
+      .toBe(0);
     await expect.poll(() => kim.page.locator('#conversation-info').textContent(), { timeout: 10_000 }).toMatch(/^channel, 1 members/);
   });
 
-  it('lists a group\'s members with their presence, and renames and adds members from the header', async () => {
+  it("lists a group's members with their presence, and renames and adds members from the header", async () => {
     const mia = await user();
     const ned = await user();
     await Promise.all([signIn(mia.page, 'web-mia'), signIn(ned.page, 'web-ned')]);
@@ -385,7 +402,8 @@ describe('the web client', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => messageTexts(page)).toEqual(['typed, never clicked']);
     // Shift+Tab from the box reaches the message's actions; Enter on Edit puts the text back in the box for editing.
-    for (let i = 0; i < 8 && (await page.evaluate('document.activeElement && document.activeElement.textContent')) !== 'Edit'; i++) await page.keyboard.press('Shift+Tab');
+    for (let i = 0; i < 8 && (await page.evaluate('document.activeElement && document.activeElement.textContent')) !== 'Edit'; i++)
+      await page.keyboard.press('Shift+Tab');
     expect(await page.evaluate('document.activeElement && document.activeElement.textContent')).toBe('Edit');
     await page.keyboard.press('Enter');
     await page.keyboard.press('End');

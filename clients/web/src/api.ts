@@ -78,7 +78,9 @@ export class Api {
 
   async upload(file: File): Promise<UploadResponse> {
     const type = file.type || 'application/octet-stream';
-    return answer(await fetch(`/v1/attachments?name=${encodeURIComponent(file.name)}`, { method: 'POST', headers: this.headers({ 'content-type': type }), body: file }));
+    return answer(
+      await fetch(`/v1/attachments?name=${encodeURIComponent(file.name)}`, { method: 'POST', headers: this.headers({ 'content-type': type }), body: file }),
+    );
   }
 
   /** Attachments need the token, which an <img src> cannot send: fetched, then shown from a blob URL. */

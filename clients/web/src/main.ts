@@ -1,4 +1,14 @@
-import type { AttachmentRef, CommandResult, ConversationSummary, EventFrame, MessageView, PresenceResponse, ReceiptFrame, SyncedFrame, TypingFrame } from '../../../contracts/index.js';
+import type {
+  AttachmentRef,
+  CommandResult,
+  ConversationSummary,
+  EventFrame,
+  MessageView,
+  PresenceResponse,
+  ReceiptFrame,
+  SyncedFrame,
+  TypingFrame,
+} from '../../../contracts/index.js';
 import { keyValueStorage, ParleyClient, ParleyError, type ConnectionState } from '../../sdk/index.js';
 import { Api, ApiError, devToken } from './api.js';
 import { byId, formatTime, h } from './dom.js';
@@ -170,19 +180,23 @@ ui.signinForm.addEventListener('submit', (ev) => {
 async function signIn(): Promise<void> {
   ui.signinError.textContent = '';
   const pasted = ui.signinToken.value.trim();
-  const userId = ui.signinUser.value.trim() || (pasted ? jwtSubject(pasted) ?? '' : '');
+  const userId = ui.signinUser.value.trim() || (pasted ? (jwtSubject(pasted) ?? '') : '');
   if (!userId && !pasted) {
     ui.signinError.textContent = 'Enter a user id.';
     ui.signinUser.focus();
     return;
   }
   try {
-    const next: Session = pasted ? { userId: jwtSubject(pasted) ?? userId, token: pasted, dev: false } : { userId, token: (await devToken(userId)).token, dev: true };
+    const next: Session = pasted
+      ? { userId: jwtSubject(pasted) ?? userId, token: pasted, dev: false }
+      : { userId, token: (await devToken(userId)).token, dev: true };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(next));
     start(next);
   } catch (err) {
     ui.signinError.textContent =
-      err instanceof ApiError && err.status === 404 ? 'This server does not issue development tokens: paste a token.' : `Sign-in failed: ${(err as Error).message}`;
+      err instanceof ApiError && err.status === 404
+        ? 'This server does not issue development tokens: paste a token.'
+        : `Sign-in failed: ${(err as Error).message}`;
   }
 }
 
@@ -318,7 +332,14 @@ function onEvent(frame: EventFrame): void {
         status: 'active',
         editedAt: null,
         editCount: 0,
-        replyTo: ev.data.replyTo ? { messageId: ev.data.replyTo.messageId, seq: ev.data.replyTo.seq, senderId: c.messages.get(ev.data.replyTo.messageId)?.senderId ?? null, preview: previewOf(c.messages.get(ev.data.replyTo.messageId)) } : null,
+        replyTo: ev.data.replyTo
+          ? {
+              messageId: ev.data.replyTo.messageId,
+              seq: ev.data.replyTo.seq,
+              senderId: c.messages.get(ev.data.replyTo.messageId)?.senderId ?? null,
+              preview: previewOf(c.messages.get(ev.data.replyTo.messageId)),
+            }
+          : null,
         mentions: ev.data.mentions ?? [],
         attachments: ev.data.attachments ?? [],
         reactions: [],
@@ -335,7 +356,10 @@ function onEvent(frame: EventFrame): void {
         }
       } else scheduleListReload();
       // A message ends that member's typing.
-      typingUntil.set(id, (typingUntil.get(id) ?? []).filter((t) => t.userId !== ev.actor));
+      typingUntil.set(
+        id,
+        (typingUntil.get(id) ?? []).filter((t) => t.userId !== ev.actor),
+      );
       break;
     }
     case 'message.edited': {
@@ -408,7 +432,11 @@ function onReceipt(frame: ReceiptFrame): void {
 /** Sends an outbox item through the SDK, which keeps it (same client id) until the server acknowledges it. */
 function dispatch(item: OutboxItem): void {
   client
-    ?.send(item.conversationId, item.text, { clientMsgId: item.clientMsgId, ...(item.replyTo ? { replyTo: item.replyTo } : {}), ...(item.attachments?.length ? { attachments: item.attachments } : {}) })
+    ?.send(item.conversationId, item.text, {
+      clientMsgId: item.clientMsgId,
+      ...(item.replyTo ? { replyTo: item.replyTo } : {}),
+      ...(item.attachments?.length ? { attachments: item.attachments } : {}),
+    })
     .then(() => outbox?.remove(item.clientMsgId))
     .catch((err: Error) => {
       // Refused for good (not a member, blocked, too long): say so instead of retrying forever.
@@ -458,10 +486,11 @@ function signalTyping(): void {
   if (wait <= 0) {
     lastTypingSent = Date.now();
     client.typing(openId);
-  } else typingTimer ??= setTimeout(() => {
-    typingTimer = null;
-    signalTyping();
-  }, wait);
+  } else
+    typingTimer ??= setTimeout(() => {
+      typingTimer = null;
+      signalTyping();
+    }, wait);
 }
 ui.input.addEventListener('input', signalTyping);
 
@@ -617,13 +646,24 @@ function renderList(): void {
       const muted = s.mutedUntil !== null && s.mutedUntil > Date.now();
       const button = h(
         'button',
-        { type: 'button', class: 'conversation-item', 'data-conversation': s.conversationId, 'aria-current': s.conversationId === openId ? 'true' : null, onclick: () => void openConversation(s.conversationId) },
+        {
+          type: 'button',
+          class: 'conversation-item',
+          'data-conversation': s.conversationId,
+          'aria-current': s.conversationId === openId ? 'true' : null,
+          onclick: () => void openConversation(s.conversationId),
+        },
         h('span', { class: 'conv-title' }, `${s.kind === 'channel' ? '# ' : ''}${titleOf(s)}`),
         s.pinned ? h('span', { class: 'tag', text: 'pinned' }) : null,
         muted ? h('span', { class: 'tag', text: 'muted' }) : null,
         s.unread > 0 ? h('span', { class: 'badge', 'aria-label': `${s.unread} unread`, text: String(s.unread) }) : null,
-        s.mentions > 0 ? h('span', { class: 'badge mention', 'aria-label': `${s.mentions} mention${s.mentions === 1 ? '' : 's'}`, text: `@${s.mentions}` }) : null,
-        h('span', { class: 'conv-last', text: s.lastMessage ? `${s.lastMessage.senderId}: ${s.lastMessage.text || '(removed)'}` : `${s.kind}, ${s.memberCount} members` }),
+        s.mentions > 0
+          ? h('span', { class: 'badge mention', 'aria-label': `${s.mentions} mention${s.mentions === 1 ? '' : 's'}`, text: `@${s.mentions}` })
+          : null,
+        h('span', {
+          class: 'conv-last',
+          text: s.lastMessage ? `${s.lastMessage.senderId}: ${s.lastMessage.text || '(removed)'}` : `${s.kind}, ${s.memberCount} members`,
+        }),
       );
       return h('li', {}, button);
     }),
@@ -642,7 +682,10 @@ ui.newButton.addEventListener('click', () => {
 ui.newForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   ui.newError.textContent = '';
-  const members = ui.newMembers.value.split(',').map((m) => m.trim()).filter((m) => m && m !== session?.userId);
+  const members = ui.newMembers.value
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m && m !== session?.userId);
   const kind = (new FormData(ui.newForm).get('kind') as string) === 'channel' ? 'channel' : members.length === 1 ? 'direct' : 'group';
   const title = ui.newTitle.value.trim() || (kind === 'direct' ? '' : [session!.userId, ...members].join(', ').slice(0, 100));
   if (kind !== 'channel' && members.length === 0) {
@@ -684,7 +727,17 @@ ui.searchForm.addEventListener('submit', async (ev) => {
     ui.searchResults.replaceChildren(
       ...(messages.length
         ? messages.map((m) =>
-            h('li', {}, h('button', { type: 'button', class: 'search-hit', onclick: () => void openConversation(m.conversationId) }, h('strong', { text: m.senderId }), ` ${m.text}`, h('small', { text: ` ${formatTime(m.at)}` }))),
+            h(
+              'li',
+              {},
+              h(
+                'button',
+                { type: 'button', class: 'search-hit', onclick: () => void openConversation(m.conversationId) },
+                h('strong', { text: m.senderId }),
+                ` ${m.text}`,
+                h('small', { text: ` ${formatTime(m.at)}` }),
+              ),
+            ),
           )
         : [h('li', { text: 'No matches.' })]),
     );
@@ -776,7 +829,10 @@ function renderHeader(): void {
   if (ui.rename.hidden) ui.renameForm.hidden = true;
   if (s.kind !== 'direct') {
     // The id is what others need to join an open channel.
-    const policy = s.kind === 'channel' ? `, ${s.joinPolicy === 'open' ? 'open' : 'invite only'}${s.postPolicy === 'admins' ? ', admins post' : ''}, id ${s.conversationId}` : '';
+    const policy =
+      s.kind === 'channel'
+        ? `, ${s.joinPolicy === 'open' ? 'open' : 'invite only'}${s.postPolicy === 'admins' ? ', admins post' : ''}, id ${s.conversationId}`
+        : '';
     ui.info.textContent = `${s.kind}, ${s.memberCount} members, you are ${s.role}${policy}`;
   }
   // The posting permission: a channel where only admins post is read-only for its members.
@@ -844,7 +900,9 @@ async function loadPresence(id: string): Promise<void> {
     if (openId !== id) return;
     if (s.peer) {
       const p = presence[0];
-      if (p) ui.info.textContent = p.status === 'online' ? `${s.peer} is online` : `${s.peer} is offline${p.lastSeenAt ? `, last seen ${formatTime(p.lastSeenAt)}` : ''}`;
+      if (p)
+        ui.info.textContent =
+          p.status === 'online' ? `${s.peer} is online` : `${s.peer} is offline${p.lastSeenAt ? `, last seen ${formatTime(p.lastSeenAt)}` : ''}`;
       return;
     }
     presenceOf = new Map(presence.map((p) => [p.userId, p]));
@@ -874,7 +932,12 @@ function renderMembers(): void {
   ui.membersList.replaceChildren(
     ...shown.map((u) => {
       const state = presenceText(u);
-      return h('li', { class: `member ${presenceOf.get(u)?.status ?? ''}`, 'data-user': u }, h('span', { class: 'member-id', text: u }), state ? h('small', { class: 'member-state', text: ` ${state}` }) : null);
+      return h(
+        'li',
+        { class: `member ${presenceOf.get(u)?.status ?? ''}`, 'data-user': u },
+        h('span', { class: 'member-id', text: u }),
+        state ? h('small', { class: 'member-state', text: ` ${state}` }) : null,
+      );
     }),
     ...(known < s.memberCount && shown.length < MEMBERS_SHOWN ? [h('li', { class: 'member more', text: `and ${s.memberCount - shown.length} more` })] : []),
   );
@@ -923,7 +986,10 @@ ui.renameForm.addEventListener('submit', async (ev) => {
 
 ui.addMembersForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  const userIds = ui.addMembersInput.value.split(',').map((m) => m.trim()).filter(Boolean);
+  const userIds = ui.addMembersInput.value
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   if (!openId || userIds.length === 0) return;
   if (await command({ t: 'add_members', conversationId: openId, userIds })) {
     for (const u of userIds) conv(openId).members.add(u);
@@ -1014,7 +1080,12 @@ function renderMessages(toBottom = false): void {
       h(
         'li',
         { class: 'message mine pending', 'data-client-msg-id': p.clientMsgId },
-        h('div', { class: 'meta' }, h('span', { class: 'sender', text: me ?? '' }), h('span', { class: 'status', text: client?.state === 'live' ? 'sending…' : 'queued (offline)' })),
+        h(
+          'div',
+          { class: 'meta' },
+          h('span', { class: 'sender', text: me ?? '' }),
+          h('span', { class: 'status', text: client?.state === 'live' ? 'sending…' : 'queued (offline)' }),
+        ),
         h('p', { class: 'text', text: p.text }),
       ),
     );
@@ -1030,8 +1101,21 @@ function renderMessage(m: Msg, c: Conv, lastMine: boolean): HTMLElement {
   const mine = m.senderId === me;
   const removed = m.status !== 'active';
   const key = (action: string) => `${m.messageId}:${action}`;
-  const li = h('li', { class: `message${mine ? ' mine' : ''}${removed ? ' removed' : ''}`, 'data-message-id': m.messageId, 'data-seq': m.seq, 'data-client-msg-id': m.clientMsgId });
-  li.append(h('div', { class: 'meta' }, h('span', { class: 'sender', text: m.senderId }), h('time', { datetime: new Date(m.at).toISOString(), text: formatTime(m.at) }), m.editedAt && !removed ? h('span', { class: 'edited', text: '(edited)' }) : null));
+  const li = h('li', {
+    class: `message${mine ? ' mine' : ''}${removed ? ' removed' : ''}`,
+    'data-message-id': m.messageId,
+    'data-seq': m.seq,
+    'data-client-msg-id': m.clientMsgId,
+  });
+  li.append(
+    h(
+      'div',
+      { class: 'meta' },
+      h('span', { class: 'sender', text: m.senderId }),
+      h('time', { datetime: new Date(m.at).toISOString(), text: formatTime(m.at) }),
+      m.editedAt && !removed ? h('span', { class: 'edited', text: '(edited)' }) : null,
+    ),
+  );
   if (m.replyTo) li.append(h('blockquote', { class: 'reply-to', text: `↪ ${m.replyTo.senderId ?? 'someone'}: ${m.replyTo.preview ?? '…'}` }));
   if (removed) {
     li.append(h('p', { class: 'text removed-text', text: m.status === 'recalled' ? 'Message recalled' : 'Message deleted' }));
@@ -1040,7 +1124,8 @@ function renderMessage(m: Msg, c: Conv, lastMine: boolean): HTMLElement {
   const text = h('p', { class: 'text' });
   // Mentions are highlighted; the text itself is only ever set as text.
   for (const part of m.text.split(/(@[A-Za-z0-9_-]+)/)) {
-    if (/^@[A-Za-z0-9_-]+$/.test(part) && m.mentions.includes(part.slice(1))) text.append(h('mark', { class: part.slice(1) === me ? 'mention me' : 'mention', text: part }));
+    if (/^@[A-Za-z0-9_-]+$/.test(part) && m.mentions.includes(part.slice(1)))
+      text.append(h('mark', { class: part.slice(1) === me ? 'mention me' : 'mention', text: part }));
     else if (part) text.append(part);
   }
   li.append(text);
@@ -1068,14 +1153,36 @@ function renderMessage(m: Msg, c: Conv, lastMine: boolean): HTMLElement {
   actions.append(h('button', { type: 'button', 'data-key': key('reply'), text: 'Reply', onclick: () => startComposing('reply', m) }));
   for (const emoji of QUICK_REACTIONS) {
     if (m.reactions.some((r) => r.emoji === emoji && r.mine)) continue;
-    actions.append(h('button', { type: 'button', 'data-key': key(`q${emoji}`), 'aria-label': `React ${emoji}`, text: emoji, onclick: () => void command({ t: 'react', conversationId: m.conversationId, messageId: m.messageId, emoji }) }));
+    actions.append(
+      h('button', {
+        type: 'button',
+        'data-key': key(`q${emoji}`),
+        'aria-label': `React ${emoji}`,
+        text: emoji,
+        onclick: () => void command({ t: 'react', conversationId: m.conversationId, messageId: m.messageId, emoji }),
+      }),
+    );
   }
   if (mine) {
     actions.append(h('button', { type: 'button', 'data-key': key('edit'), text: 'Edit', onclick: () => startComposing('edit', m) }));
-    actions.append(h('button', { type: 'button', 'data-key': key('recall'), text: 'Recall', onclick: () => void command({ t: 'recall', conversationId: m.conversationId, messageId: m.messageId }) }));
+    actions.append(
+      h('button', {
+        type: 'button',
+        'data-key': key('recall'),
+        text: 'Recall',
+        onclick: () => void command({ t: 'recall', conversationId: m.conversationId, messageId: m.messageId }),
+      }),
+    );
   }
   if (c.summary && (c.summary.role === 'owner' || c.summary.role === 'admin')) {
-    actions.append(h('button', { type: 'button', 'data-key': key('delete'), text: 'Delete', onclick: () => void command({ t: 'delete', conversationId: m.conversationId, messageId: m.messageId }) }));
+    actions.append(
+      h('button', {
+        type: 'button',
+        'data-key': key('delete'),
+        text: 'Delete',
+        onclick: () => void command({ t: 'delete', conversationId: m.conversationId, messageId: m.messageId }),
+      }),
+    );
   }
   li.append(actions);
   if (mine && lastMine && c.summary?.kind !== 'channel') {

@@ -49,7 +49,9 @@ describe('bench message parsing', () => {
   });
 
   it('takes figures from the separate scripts’ output lines', () => {
-    expect(parseFigures(['rebuild replay (ordered consumer): 2050 events in 1.52 s = 1351 events/s', 'ingested 5000 events in 3.48 s: 1,436 events/s'])).toEqual([
+    expect(
+      parseFigures(['rebuild replay (ordered consumer): 2050 events in 1.52 s = 1351 events/s', 'ingested 5000 events in 3.48 s: 1,436 events/s']),
+    ).toEqual([
       { label: 'rebuild replay (ordered consumer)', perSecond: 1351, unit: 'events' },
       { label: 'ingested 5000 events in 3.48 s', perSecond: 1436, unit: 'events' },
     ]);

@@ -100,10 +100,13 @@ export function spawnTs(file: string, name: string, options: SpawnOptions = {}):
     new Promise<T>((resolve, reject) => {
       if (exited) return reject(exited);
       const id = next++;
-      const timer = timeoutMs > 0 ? setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`${name}: ${type} timed out after ${timeoutMs} ms`));
-      }, timeoutMs) : undefined;
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              pending.delete(id);
+              reject(new Error(`${name}: ${type} timed out after ${timeoutMs} ms`));
+            }, timeoutMs)
+          : undefined;
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       proc.send({ id, type, payload } satisfies Request);
     });

@@ -37,7 +37,13 @@ export async function startPrivateStack(opts: { syncInterval?: string; postgres?
   };
   try {
     const binary = await ensureNatsServer({ projectDir, log: quiet });
-    stack.nats = await startNatsServer({ binary: binary.path, dataDir: path.join(dir, 'nats'), port: 0, log: quiet, ...(opts.syncInterval ? { syncInterval: opts.syncInterval } : {}) });
+    stack.nats = await startNatsServer({
+      binary: binary.path,
+      dataDir: path.join(dir, 'nats'),
+      port: 0,
+      log: quiet,
+      ...(opts.syncInterval ? { syncInterval: opts.syncInterval } : {}),
+    });
     if (opts.postgres) {
       stack.postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, 'postgres'), port: 0, log: quiet });
       stack.databaseUrl = await stack.postgres.ensureDatabase('parley');

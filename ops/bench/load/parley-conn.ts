@@ -31,7 +31,12 @@ export class ParleyConn implements BenchConn {
 
   connect(resume: boolean): Promise<Ready> {
     const q = `token=${encodeURIComponent(this.o.token)}${resume && this.position ? `&position=${encodeURIComponent(this.position)}` : ''}`;
-    const ws = new WebSocket(`${this.o.url}?${q}`, { perMessageDeflate: false, skipUTF8Validation: true, localAddress: this.o.localAddress(), handshakeTimeout: this.o.timeoutMs });
+    const ws = new WebSocket(`${this.o.url}?${q}`, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      localAddress: this.o.localAddress(),
+      handshakeTimeout: this.o.timeoutMs,
+    });
     this.ws = ws;
     this.ready = false;
     const startedAt = performance.now();

@@ -63,11 +63,13 @@ export class PeerConn implements BenchConn {
   send(conversationId: string, clientMsgId: string, text: string): Promise<SendOutcome> {
     if (!this.socket.connected) return Promise.resolve('closed');
     return new Promise((resolve) => {
-      this.socket.timeout(this.o.timeoutMs).emit('send', { conversationId, clientMsgId, text }, (err: Error | null, res: { error?: string; duplicate?: boolean }) => {
-        if (err) resolve('timeout');
-        else if (res.error) resolve(res.error);
-        else resolve(res.duplicate ? 'duplicate' : 'ok');
-      });
+      this.socket
+        .timeout(this.o.timeoutMs)
+        .emit('send', { conversationId, clientMsgId, text }, (err: Error | null, res: { error?: string; duplicate?: boolean }) => {
+          if (err) resolve('timeout');
+          else if (res.error) resolve(res.error);
+          else resolve(res.duplicate ? 'duplicate' : 'ok');
+        });
     });
   }
 

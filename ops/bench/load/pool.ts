@@ -30,7 +30,13 @@ export class LoadPool {
   async connect(set: string, clients: ClientSpec[], concurrencyPerWorker = 200): Promise<ConnectResult> {
     const parts = this.split(clients);
     const rs = await Promise.all(this.workers.map((w, i) => w.call<ConnectResult>('connect', { set, clients: parts[i], concurrency: concurrencyPerWorker })));
-    return { connected: sum(rs.map((r) => r.connected)), failed: sum(rs.map((r) => r.failed)), retries: sum(rs.map((r) => r.retries)), errors: rs.flatMap((r) => r.errors).slice(0, 5), seconds: Math.max(...rs.map((r) => r.seconds)) };
+    return {
+      connected: sum(rs.map((r) => r.connected)),
+      failed: sum(rs.map((r) => r.failed)),
+      retries: sum(rs.map((r) => r.retries)),
+      errors: rs.flatMap((r) => r.errors).slice(0, 5),
+      seconds: Math.max(...rs.map((r) => r.seconds)),
+    };
   }
 
   /** Total rate is split evenly over the processes (each paces its own senders). */
@@ -47,7 +53,12 @@ export class LoadPool {
     };
   }
 
-  async drain(sets: string[], ackedByConv: Record<string, number>, quietMs = 3000, timeoutMs = 60_000): Promise<Omit<DrainResult, 'latency'> & { latency: Histogram }> {
+  async drain(
+    sets: string[],
+    ackedByConv: Record<string, number>,
+    quietMs = 3000,
+    timeoutMs = 60_000,
+  ): Promise<Omit<DrainResult, 'latency'> & { latency: Histogram }> {
     const rs = await Promise.all(this.workers.map((w) => w.call<DrainResult>('drain', { sets, ackedByConv, quietMs, timeoutMs })));
     return {
       expected: sum(rs.map((r) => r.expected)),
@@ -60,11 +71,21 @@ export class LoadPool {
   }
 
   async send(set: string, perConv: Record<string, number>, window = 64): Promise<{ acked: Record<string, number>; failed: Record<string, number> }> {
-    const rs = await Promise.all(this.workers.map((w) => w.call<{ acked: Record<string, number>; failed: Record<string, number> }>('send', { set, perConv, window })));
-    return { acked: rs.reduce((a, r) => add(a, r.acked), {} as Record<string, number>), failed: rs.reduce((a, r) => add(a, r.failed), {} as Record<string, number>) };
+    const rs = await Promise.all(
+      this.workers.map((w) => w.call<{ acked: Record<string, number>; failed: Record<string, number> }>('send', { set, perConv, window })),
+    );
+    return {
+      acked: rs.reduce((a, r) => add(a, r.acked), {} as Record<string, number>),
+      failed: rs.reduce((a, r) => add(a, r.failed), {} as Record<string, number>),
+    };
   }
 
-  async storm(set: string, t0Us: number, deadlineMs: number, expectedByConv: Record<string, number>): Promise<Omit<StormResult, 'times'> & { times: Histogram }> {
+  async storm(
+    set: string,
+    t0Us: number,
+    deadlineMs: number,
+    expectedByConv: Record<string, number>,
+  ): Promise<Omit<StormResult, 'times'> & { times: Histogram }> {
     const rs = await Promise.all(this.workers.map((w) => w.call<StormResult>('storm', { set, t0Us, deadlineMs, expectedByConv })));
     return {
       clients: sum(rs.map((r) => r.clients)),

@@ -53,7 +53,14 @@ function makeClient(spec: ClientSpec): Client {
   const onMessage = (sender: number, counter: number, sentAt: number) => {
     if (tracker.add(sender, counter)) latency.record(nowMicros() - sentAt);
   };
-  const options = { url: urls[spec.gw % urls.length]!, token: mintToken(spec.user), localAddress: () => sourceAddress(worker, addressCounter++), onMessage, trackPosition: !!spec.trackPosition, timeoutMs };
+  const options = {
+    url: urls[spec.gw % urls.length]!,
+    token: mintToken(spec.user),
+    localAddress: () => sourceAddress(worker, addressCounter++),
+    onMessage,
+    trackPosition: !!spec.trackPosition,
+    timeoutMs,
+  };
   const conn = target === 'parley' ? new ParleyConn(options) : new PeerConn(options);
   return { spec, conn, tracker, counter: 0, inflight: 0, nextConv: 0, live: false };
 }

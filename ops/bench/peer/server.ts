@@ -66,11 +66,13 @@ async function start(p: { databaseUrl: string }): Promise<{ port: number; pid: n
     socket.on('send', (msg: { conversationId?: unknown; clientMsgId?: unknown; text?: unknown }, ack: (r: unknown) => void) => {
       if (typeof ack !== 'function') return;
       const { conversationId, clientMsgId, text } = msg ?? {};
-      if (typeof conversationId !== 'string' || typeof clientMsgId !== 'string' || typeof text !== 'string' || text.length === 0 || text.length > 4000) return ack({ error: 'invalid_frame' });
+      if (typeof conversationId !== 'string' || typeof clientMsgId !== 'string' || typeof text !== 'string' || text.length === 0 || text.length > 4000)
+        return ack({ error: 'invalid_frame' });
       if (!socket.rooms.has(room(conversationId))) return ack({ error: 'not_member' });
       s.insertMessage(conversationId, userId, clientMsgId, text).then(
         (stored) => {
-          if (!stored.duplicate) server.to(room(conversationId)).emit('message', { conversationId, id: stored.id, senderId: userId, clientMsgId, text, at: stored.at });
+          if (!stored.duplicate)
+            server.to(room(conversationId)).emit('message', { conversationId, id: stored.id, senderId: userId, clientMsgId, text, at: stored.at });
           ack({ id: stored.id, at: stored.at, duplicate: stored.duplicate });
         },
         () => ack({ error: 'unavailable' }),

@@ -59,7 +59,10 @@ export class PeerStore {
       [conversationId, senderId, clientMsgId, text],
     );
     if (r.rows[0]) return { id: r.rows[0].id, at: r.rows[0].at.getTime(), duplicate: false };
-    const old = await this.pool.query<{ id: string; at: Date }>('SELECT id, at FROM peer_messages WHERE conversation_id = $1 AND sender_id = $2 AND client_msg_id = $3', [conversationId, senderId, clientMsgId]);
+    const old = await this.pool.query<{ id: string; at: Date }>(
+      'SELECT id, at FROM peer_messages WHERE conversation_id = $1 AND sender_id = $2 AND client_msg_id = $3',
+      [conversationId, senderId, clientMsgId],
+    );
     return { id: old.rows[0]!.id, at: old.rows[0]!.at.getTime(), duplicate: true };
   }
 

@@ -24,7 +24,13 @@ export interface ExternalBench {
 export const EXTERNAL_BENCHES: ExternalBench[] = [
   { key: 'append', file: 'append.ts', smokeArgs: ['--seconds', '1', '--modes', '1s', '--concurrency', '16'], fullArgs: [], headline: /events\/s|appends\/s/ },
   // 100,000 events: enough for a steady rate, and minutes less than the script's default on a busy machine.
-  { key: 'projectorRebuild', file: 'projector-rebuild.ts', smokeArgs: ['--events', '2000', '--conversations', '50', '--batch', '500'], fullArgs: ['--events', '100000', '--conversations', '1000'], headline: /^rebuild replay/ },
+  {
+    key: 'projectorRebuild',
+    file: 'projector-rebuild.ts',
+    smokeArgs: ['--events', '2000', '--conversations', '50', '--batch', '500'],
+    fullArgs: ['--events', '100000', '--conversations', '1000'],
+    headline: /^rebuild replay/,
+  },
   { key: 'analyticsIngest', file: 'analytics-ingest.ts', smokeArgs: ['--events', '5000', '--batch', '1000'], fullArgs: [], headline: /^ingested/ },
 ];
 
@@ -59,10 +65,27 @@ export function parseFigures(lines: string[]): Figure[] {
   return figures;
 }
 
-export async function runExternal(bench: ExternalBench, smoke: boolean, env: Record<string, string>, log: (s: string) => void, timeoutMs = smoke ? 120_000 : 1_200_000): Promise<ExternalResult> {
+export async function runExternal(
+  bench: ExternalBench,
+  smoke: boolean,
+  env: Record<string, string>,
+  log: (s: string) => void,
+  timeoutMs = smoke ? 120_000 : 1_200_000,
+): Promise<ExternalResult> {
   const file = path.join(HERE, '..', bench.file);
   const args = smoke ? bench.smokeArgs : bench.fullArgs;
-  const base: ExternalResult = { key: bench.key, file: `ops/bench/${bench.file}`, present: false, args, exitCode: null, seconds: 0, figures: [], headline: null, json: [], output: [] };
+  const base: ExternalResult = {
+    key: bench.key,
+    file: `ops/bench/${bench.file}`,
+    present: false,
+    args,
+    exitCode: null,
+    seconds: 0,
+    figures: [],
+    headline: null,
+    json: [],
+    output: [],
+  };
   if (!fs.existsSync(file)) {
     log(`  ${bench.key}: ops/bench/${bench.file} is not there yet: skipped`);
     return base;

@@ -90,7 +90,15 @@ const MAX_UNACKED_PER_SENDER = 4;
  * exactly once. Phases run closed loop (as fast as acknowledgements allow)
  * or open loop (a fixed rate, on schedule, so queueing shows in latency).
  */
-export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec, phases: PhaseSpec[], tag: string, log: (s: string) => void, profileDir?: string): Promise<FanoutResult> {
+export async function runFanout(
+  target: Target,
+  pool: LoadPool,
+  spec: FanoutSpec,
+  phases: PhaseSpec[],
+  tag: string,
+  log: (s: string) => void,
+  profileDir?: string,
+): Promise<FanoutResult> {
   const users = (c: number) => Array.from({ length: spec.members }, (_, m) => `${tag}-${spec.topology}-${c}-${m}`);
   const convSpecs: ConvSpec[] = Array.from({ length: spec.conversations }, (_, c) => ({ kind: spec.topology, members: users(c) }));
   const ids = await target.createConversations(convSpecs);
@@ -106,7 +114,9 @@ export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec
   );
   const set = `fanout-${spec.topology}`;
   const conn = await pool.connect(set, clients);
-  log(`  ${spec.topology}: ${conn.connected} connections (${spec.conversations} × ${spec.members}, ${sender} senders) in ${conn.seconds.toFixed(1)} s, ${conn.retries} retries, ${conn.failed} never got in`);
+  log(
+    `  ${spec.topology}: ${conn.connected} connections (${spec.conversations} × ${spec.members}, ${sender} senders) in ${conn.seconds.toFixed(1)} s, ${conn.retries} retries, ${conn.failed} never got in`,
+  );
   if (conn.failed) log(`  ${spec.topology}: connect errors: ${conn.errors.slice(0, 3).join('; ')}`);
 
   const results: PhaseResult[] = [];
@@ -124,7 +134,14 @@ export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec
     const profiling = profileDir && target.profile ? target.profile : null;
     await profiling?.start();
     const t0 = performance.now();
-    const run = await pool.run({ sets: [set], mode: phase.mode, durationMs: phase.seconds * 1000, window: phase.window ?? 4, rate, maxInflightPerSender: MAX_UNACKED_PER_SENDER });
+    const run = await pool.run({
+      sets: [set],
+      mode: phase.mode,
+      durationMs: phase.seconds * 1000,
+      window: phase.window ?? 4,
+      rate,
+      maxInflightPerSender: MAX_UNACKED_PER_SENDER,
+    });
     const drain = await pool.drain([set], run.ackedByConv);
     const wallSeconds = (performance.now() - t0) / 1000;
     if (profiling) {
@@ -138,7 +155,10 @@ export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec
     const load1 = await pool.cpuUs();
     const serverCpuUs = server1.cpuUs - server0.cpuUs;
     const supportCpuUs = support1.cpuUs - support0.cpuUs;
-    const cpuUsBy: Record<string, number> = { [target.name === 'peer' ? 'server' : 'gateways']: serverCpuUs, ...(target.supportPids.length ? { workers: supportCpuUs } : {}) };
+    const cpuUsBy: Record<string, number> = {
+      [target.name === 'peer' ? 'server' : 'gateways']: serverCpuUs,
+      ...(target.supportPids.length ? { workers: supportCpuUs } : {}),
+    };
     for (const k of Object.keys(infraGroups)) cpuUsBy[k] = Math.max(0, infra1[k]! - infra0[k]!);
     const infraCpuUs = Object.keys(infraGroups).reduce((a, k) => a + cpuUsBy[k]!, 0);
     const allServerCpuUs = serverCpuUs + supportCpuUs + infraCpuUs;
@@ -182,5 +202,15 @@ export async function runFanout(target: Target, pool: LoadPool, spec: FanoutSpec
     );
   }
   await pool.closeAll();
-  return { topology: spec.topology, connections: conn.connected, connectFailed: conn.failed, connectRetries: conn.retries, conversations: spec.conversations, membersPerConversation: spec.members, senders: sender, connectSeconds: conn.seconds, phases: results };
+  return {
+    topology: spec.topology,
+    connections: conn.connected,
+    connectFailed: conn.failed,
+    connectRetries: conn.retries,
+    conversations: spec.conversations,
+    membersPerConversation: spec.members,
+    senders: sender,
+    connectSeconds: conn.seconds,
+    phases: results,
+  };
 }

@@ -46,7 +46,9 @@ export async function runIdle(target: Target, pool: LoadPool, n: number, tag: st
     connectionsPerGiB: perConn > 0 ? 2 ** 30 / perConn : 0,
     serverCpuUsPerConnect: conn.connected ? (mid.cpuUs - before.cpuUs) / conn.connected : 0,
   };
-  log(`  idle: ${held} connections held (${conn.failed} failed), ${(perConn / 1024).toFixed(2)} KiB each => ${Math.round(r.connectionsPerGiB).toLocaleString('en')} per GiB; ${Math.round(r.connectsPerSecond)} connects/s`);
+  log(
+    `  idle: ${held} connections held (${conn.failed} failed), ${(perConn / 1024).toFixed(2)} KiB each => ${Math.round(r.connectionsPerGiB).toLocaleString('en')} per GiB; ${Math.round(r.connectsPerSecond)} connects/s`,
+  );
   if (conn.failed) log(`  idle: connect errors: ${conn.errors.join('; ')}`);
   await pool.closeAll();
   return r;

@@ -55,11 +55,21 @@ export interface StormResult {
  * counts as resumed when the server says so (`synced` / recovered
  * `connect`) and it holds exactly the messages it missed.
  */
-export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, tag: string, log: (s: string) => void, profileDir?: string): Promise<StormResult> {
+export async function runStorm(
+  target: Target,
+  pool: LoadPool,
+  spec: StormSpec,
+  tag: string,
+  log: (s: string) => void,
+  profileDir?: string,
+): Promise<StormResult> {
   const groups = Math.ceil(spec.clients / spec.groupSize);
   const writer = (g: number) => `${tag}-storm-writer-${Math.floor(g / spec.groupsPerWriter)}`;
   const member = (g: number, m: number) => `${tag}-storm-member-${g * spec.groupSize + m}`;
-  const convSpecs: ConvSpec[] = Array.from({ length: groups }, (_, g) => ({ kind: 'group', members: [writer(g), ...Array.from({ length: spec.groupSize }, (_, m) => member(g, m))] }));
+  const convSpecs: ConvSpec[] = Array.from({ length: groups }, (_, g) => ({
+    kind: 'group',
+    members: [writer(g), ...Array.from({ length: spec.groupSize }, (_, m) => member(g, m))],
+  }));
   const t0 = performance.now();
   const ids = await target.createConversations(convSpecs);
   await target.settle();
@@ -73,11 +83,15 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
     w.sends!.push(ids[g]!);
     writers.set(user, w);
   });
-  const stormClients: ClientSpec[] = convSpecs.flatMap((cs, g) => cs.members.slice(1).map((user, m) => ({ user, gw: (g * spec.groupSize + m) % target.urls.length, convs: [ids[g]!], trackPosition: true })));
+  const stormClients: ClientSpec[] = convSpecs.flatMap((cs, g) =>
+    cs.members.slice(1).map((user, m) => ({ user, gw: (g * spec.groupSize + m) % target.urls.length, convs: [ids[g]!], trackPosition: true })),
+  );
   const wc = await pool.connect('writers', [...writers.values()]);
   const sc = await pool.connect('storm', stormClients);
   // Clients the gateway would not let in during setup (see docs/benchmarks.md) are left out and reported.
-  log(`  storm: ${sc.connected} clients and ${wc.connected} writers connected in ${(sc.seconds + wc.seconds).toFixed(1)} s (${sc.retries + wc.retries} retries, ${sc.failed} + ${wc.failed} never got in)`);
+  log(
+    `  storm: ${sc.connected} clients and ${wc.connected} writers connected in ${(sc.seconds + wc.seconds).toFixed(1)} s (${sc.retries + wc.retries} retries, ${sc.failed} + ${wc.failed} never got in)`,
+  );
   if (sc.failed + wc.failed) log(`  storm: setup connect errors: ${[...wc.errors, ...sc.errors].slice(0, 3).join('; ')}`);
 
   // One live message each: Parley clients then hold a position past it, Socket.IO clients an offset.
@@ -93,7 +107,9 @@ export async function runStorm(target: Target, pool: LoadPool, spec: StormSpec, 
   if (Object.keys(sent.failed).length) log(`  storm: sends failed while clients were away: ${JSON.stringify(sent.failed)}`);
   const missedEvents = stormClients.reduce((n, c) => n + (sent.acked[c.convs[0]!] ?? 0), 0);
   await target.settle();
-  log(`  storm: ${Object.values(sent.acked).reduce((a, b) => a + b, 0)} messages sent while away (${missedEvents} missed deliveries); reconnecting all at once`);
+  log(
+    `  storm: ${Object.values(sent.acked).reduce((a, b) => a + b, 0)} messages sent while away (${missedEvents} missed deliveries); reconnecting all at once`,
+  );
 
   const server0 = sampleProcesses(target.serverPids);
   const support0 = sampleProcesses(target.supportPids);

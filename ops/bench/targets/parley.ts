@@ -55,7 +55,9 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
     await workers.call('start', { role: 'workers', natsUrl: o.natsUrl, databaseUrl: o.databaseUrl }, 180_000);
     const gateways = Array.from({ length: o.gateways }, (_, i) => spawnTs(SERVER, `parley-gw${i}`, { env: env(`gateway-${i}`, i + 1) }));
     children.push(...gateways);
-    const started = await Promise.all(gateways.map((g) => g.call<{ port: number }>('start', { role: 'gateway', natsUrl: o.natsUrl, databaseUrl: o.databaseUrl }, 180_000)));
+    const started = await Promise.all(
+      gateways.map((g) => g.call<{ port: number }>('start', { role: 'gateway', natsUrl: o.natsUrl, databaseUrl: o.databaseUrl }, 180_000)),
+    );
     const http = `http://127.0.0.1:${started[0]!.port}`;
     const db = new pg.Pool({ connectionString: o.databaseUrl, max: 2 });
     let lastSeq = 0;
@@ -74,7 +76,11 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
               : spec.kind === 'group'
                 ? { kind: 'group', title: 'bench group', members: others }
                 : { kind: 'channel', title: 'bench channel', members: others, postPolicy: 'everyone', joinPolicy: 'invite' };
-          const res = await fetch(`${http}/v1/conversations`, { method: 'POST', headers: { authorization: `Bearer ${mintToken(creator!)}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const res = await fetch(`${http}/v1/conversations`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${mintToken(creator!)}`, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
           const json = (await res.json()) as { conversationId?: string; seq?: number };
           if (!res.ok || !json.conversationId) throw new Error(`create ${spec.kind}: ${res.status} ${JSON.stringify(json)}`);
           lastSeq = Math.max(lastSeq, json.seq ?? 0);
@@ -104,7 +110,10 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
         },
         async stop(file: string) {
           // The workers' profile beside the gateway's: their CPU per send counts against the machine too.
-          await Promise.all([gateways[0]!.call('profileStop', { file }), workers.call('profileStop', { file: file.replace(/\.cpuprofile$/, '-workers.cpuprofile') })]);
+          await Promise.all([
+            gateways[0]!.call('profileStop', { file }),
+            workers.call('profileStop', { file: file.replace(/\.cpuprofile$/, '-workers.cpuprofile') }),
+          ]);
         },
       },
       async gc() {

@@ -41,7 +41,11 @@ export function analyticsHttpPlanInput(config: Config): AnalyticsHttpPlanInput {
 export function planAnalyticsHttp(input: AnalyticsHttpPlanInput): AnalyticsHttpPlan {
   if (input.port === null) return { action: 'off', reason: 'ANALYTICS_HTTP_PORT=off', warn: false };
   if (input.clickhouseUrl) {
-    return { action: 'off', reason: 'CLICKHOUSE_URL is set: analysts connect to the ClickHouse server with a read-only user of their own (docs/analytics.md)', warn: input.portExplicit };
+    return {
+      action: 'off',
+      reason: 'CLICKHOUSE_URL is set: analysts connect to the ClickHouse server with a read-only user of their own (docs/analytics.md)',
+      warn: input.portExplicit,
+    };
   }
   const base = { host: input.host, port: input.port, user: input.user };
   if (input.password) return { action: 'start', ...base, password: input.password, devDefault: false };

@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { planAnalyticsHttp, type AnalyticsHttpPlanInput } from './plan.js';
 import { bindableParams, unescapeText } from './request.js';
 
-const base: AnalyticsHttpPlanInput = { port: 8123, portExplicit: false, host: '127.0.0.1', user: 'analyst', password: undefined, clickhouseUrl: undefined, devTokens: true };
+const base: AnalyticsHttpPlanInput = {
+  port: 8123,
+  portExplicit: false,
+  host: '127.0.0.1',
+  user: 'analyst',
+  password: undefined,
+  clickhouseUrl: undefined,
+  devTokens: true,
+};
 const PW = 'a-real-password-0123';
 
 describe('whether the analytics HTTP endpoint runs', () => {
@@ -34,7 +42,11 @@ describe('whether the analytics HTTP endpoint runs', () => {
 describe('query parameter values', () => {
   it('unescapes ClickHouse escaped text for string types only', () => {
     expect(unescapeText("it\\'s a\\ttab \\\\ \\n \\x41 \\q")).toBe("it's a\ttab \\ \n A q");
-    expect(bindableParams('SELECT {s:String}, {n:UInt8}, {l:LowCardinality(Nullable(String))}', { s: 'a\\tb', n: '5', l: 'x\\ny' })).toEqual({ s: 'a\tb', n: '5', l: 'x\ny' });
+    expect(bindableParams('SELECT {s:String}, {n:UInt8}, {l:LowCardinality(Nullable(String))}', { s: 'a\\tb', n: '5', l: 'x\\ny' })).toEqual({
+      s: 'a\tb',
+      n: '5',
+      l: 'x\ny',
+    });
     expect(bindableParams('SELECT {v:Nullable(String)}', { v: '\\N' })).toEqual({ v: null });
     expect(() => bindableParams('SELECT {a:Array(String)}', { a: "['it\\'s']" })).toThrow(/backslash/);
   });

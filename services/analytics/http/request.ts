@@ -57,7 +57,9 @@ export async function readBody(req: http.IncomingMessage): Promise<string> {
     chunks.push(chunk);
   }
   const raw = Buffer.concat(chunks);
-  const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase().trim();
+  const encoding = String(req.headers['content-encoding'] ?? '')
+    .toLowerCase()
+    .trim();
   if (encoding === '' || encoding === 'identity') return raw.toString('utf8');
   try {
     const opts = { maxOutputLength: MAX_QUERY_BYTES };
@@ -116,7 +118,11 @@ export function bindableParams(sql: string, raw: Record<string, string>): Record
     const type = types.get(name);
     if (value === '\\N' && type?.includes('Nullable(')) out[name] = null;
     else if (type !== undefined && STRING_TYPE.test(type)) out[name] = unescapeText(value);
-    else if (value.includes('\\')) throw failure(CH.BAD_QUERY_PARAMETER, `query parameter ${name}: a value of type ${type ?? 'unknown'} with a backslash is not supported here; pass it as a String parameter and convert it in the query`);
+    else if (value.includes('\\'))
+      throw failure(
+        CH.BAD_QUERY_PARAMETER,
+        `query parameter ${name}: a value of type ${type ?? 'unknown'} with a backslash is not supported here; pass it as a String parameter and convert it in the query`,
+      );
     else out[name] = value;
   }
   return out;

@@ -101,9 +101,16 @@ export async function startAnalyticsHttp(options: AnalyticsHttpOptions): Promise
     try {
       if (!credentialsMatch(credentialsOf(req, url), credentials)) {
         req.resume();
-        throw failure(CH.AUTHENTICATION_FAILED, `${credentialsOf(req, url).user}: Authentication failed: password is incorrect, or there is no user with such name`);
+        throw failure(
+          CH.AUTHENTICATION_FAILED,
+          `${credentialsOf(req, url).user}: Authentication failed: password is incorrect, or there is no user with such name`,
+        );
       }
-      if (String(req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/')) {
+      if (
+        String(req.headers['content-type'] ?? '')
+          .toLowerCase()
+          .startsWith('multipart/')
+      ) {
         throw failure(CH.NOT_IMPLEMENTED, 'multipart requests (query parameters in the body) are not supported; send them as param_<name> URL parameters');
       }
       const body = method === 'POST' ? await readBody(req) : '';
@@ -114,7 +121,8 @@ export async function startAnalyticsHttp(options: AnalyticsHttpOptions): Promise
         res.end('Ok.\n');
         return;
       }
-      const requestedDb = url.searchParams.get('database') ?? (typeof req.headers['x-clickhouse-database'] === 'string' ? req.headers['x-clickhouse-database'] : '');
+      const requestedDb =
+        url.searchParams.get('database') ?? (typeof req.headers['x-clickhouse-database'] === 'string' ? req.headers['x-clickhouse-database'] : '');
       if (requestedDb !== '' && requestedDb !== database) {
         throw failure(CH.ACCESS_DENIED, `database ${requestedDb} is not available here: analysts read the analytics database ${database}`);
       }
@@ -122,11 +130,16 @@ export async function startAnalyticsHttp(options: AnalyticsHttpOptions): Promise
       if (readonly !== null && readonly !== '1' && readonly !== '2') {
         throw failure(CH.READONLY, `Cannot modify 'readonly' setting in readonly mode`);
       }
-      const defaultFormat = url.searchParams.get('default_format') ?? (typeof req.headers['x-clickhouse-format'] === 'string' ? req.headers['x-clickhouse-format'] : null);
+      const defaultFormat =
+        url.searchParams.get('default_format') ?? (typeof req.headers['x-clickhouse-format'] === 'string' ? req.headers['x-clickhouse-format'] : null);
       let format = DEFAULT_FORMAT;
       if (defaultFormat) {
         const known = OUTPUT_FORMATS.get(defaultFormat.toLowerCase());
-        if (!known) throw failure(CH.UNKNOWN_FORMAT, `Unknown or unsupported output format ${defaultFormat.slice(0, 64)} (formats: ${[...new Set(OUTPUT_FORMATS.values())].join(', ')})`);
+        if (!known)
+          throw failure(
+            CH.UNKNOWN_FORMAT,
+            `Unknown or unsupported output format ${defaultFormat.slice(0, 64)} (formats: ${[...new Set(OUTPUT_FORMATS.values())].join(', ')})`,
+          );
         format = known;
       }
       const maxRows = integerSetting(url, 'max_result_rows');
@@ -137,7 +150,10 @@ export async function startAnalyticsHttp(options: AnalyticsHttpOptions): Promise
         const vetted = await vetAnalyticsSql(client, sql, { database, params, formats: OUTPUT_FORMATS });
         if (vetted.format) format = vetted.format;
         // Tighter row limit than the session's: a LIMIT around the vetted SELECT (result_overflow_mode is always break).
-        const query = maxRows !== undefined && maxRows > 0 && maxRows < MAX_ROWS && vetted.kind === 'select' ? `SELECT * FROM (${vetted.query}) LIMIT ${maxRows}` : vetted.query;
+        const query =
+          maxRows !== undefined && maxRows > 0 && maxRows < MAX_ROWS && vetted.kind === 'select'
+            ? `SELECT * FROM (${vetted.query}) LIMIT ${maxRows}`
+            : vetted.query;
         const started = performance.now();
         const result = await client.exec({
           query,

@@ -15,7 +15,10 @@ export function registerAttachmentRoutes(router: HttpRouter, deps: RouteDeps): v
       const { name } = parseQuery(ctx, UploadQuery);
       const contentType = ctx.contentType.split(';')[0]!.trim().toLowerCase();
       if (!isAllowedType(contentType, deps.allowedAttachmentTypes)) {
-        throw new AppError('invalid_request', `content type ${JSON.stringify(contentType)} is not accepted; allowed: ${deps.allowedAttachmentTypes.join(', ')}`);
+        throw new AppError(
+          'invalid_request',
+          `content type ${JSON.stringify(contentType)} is not accepted; allowed: ${deps.allowedAttachmentTypes.join(', ')}`,
+        );
       }
       if (ctx.body.byteLength === 0) throw new AppError('invalid_request', 'the upload is empty');
       const body: UploadResponse = await deps.attachments.put(ctx.body, name, contentType, userId);

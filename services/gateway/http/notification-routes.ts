@@ -1,4 +1,11 @@
-import { NotificationListQuery, RegisterChannelRequest, type ChannelListResponse, type NotificationListResponse, type RemoveChannelResponse, type VapidPublicKeyResponse } from '../../../contracts/index.js';
+import {
+  NotificationListQuery,
+  RegisterChannelRequest,
+  type ChannelListResponse,
+  type NotificationListResponse,
+  type RemoveChannelResponse,
+  type VapidPublicKeyResponse,
+} from '../../../contracts/index.js';
 import { AppError } from '../../shared/errors.js';
 import { parseBody, parseQuery } from './json.js';
 import type { HttpRouter } from './router.js';

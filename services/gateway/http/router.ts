@@ -87,7 +87,10 @@ export class HttpRouter {
       const requestId = requestIdFrom(req.getHeader('x-request-id'));
       if (!allowed) {
         this.metrics?.error('forbidden');
-        const err = new AppError('forbidden', origin ? 'this origin may not use the API (CORS_ALLOWED_ORIGINS)' : 'OPTIONS is only answered as a CORS preflight');
+        const err = new AppError(
+          'forbidden',
+          origin ? 'this origin may not use the API (CORS_ALLOWED_ORIGINS)' : 'OPTIONS is only answered as a CORS preflight',
+        );
         writeResult(res, { status: err.status, body: err.toBody() }, requestId);
         return;
       }

@@ -128,18 +128,28 @@ export function registerWebRoutes(router: HttpRouter, log: Logger): void {
       },
     };
   };
-  const asset = (pick: (a: WebAssets) => Buffer, contentType: string) => async (ctx: HttpContext): Promise<HttpResult> => {
-    const a = await load();
-    // The page asks for ?v=<hash>: that exact content never changes, so it may be cached for good.
-    const current = ctx.query.get('v') === a.version;
-    return {
-      status: 200,
-      body: pick(a),
-      headers: { 'content-type': contentType, 'cache-control': current ? 'public, max-age=31536000, immutable' : 'no-cache', ...COMMON_HEADERS },
+  const asset =
+    (pick: (a: WebAssets) => Buffer, contentType: string) =>
+    async (ctx: HttpContext): Promise<HttpResult> => {
+      const a = await load();
+      // The page asks for ?v=<hash>: that exact content never changes, so it may be cached for good.
+      const current = ctx.query.get('v') === a.version;
+      return {
+        status: 200,
+        body: pick(a),
+        headers: { 'content-type': contentType, 'cache-control': current ? 'public, max-age=31536000, immutable' : 'no-cache', ...COMMON_HEADERS },
+      };
     };
-  };
   router.route('get', '/', page);
   router.route('get', '/index.html', page);
-  router.route('get', '/app.js', asset((a) => a.js, 'text/javascript; charset=utf-8'));
-  router.route('get', '/app.css', asset((a) => a.css, 'text/css; charset=utf-8'));
+  router.route(
+    'get',
+    '/app.js',
+    asset((a) => a.js, 'text/javascript; charset=utf-8'),
+  );
+  router.route(
+    'get',
+    '/app.css',
+    asset((a) => a.css, 'text/css; charset=utf-8'),
+  );
 }

@@ -53,7 +53,7 @@ export class AttachmentStore implements AttachmentCatalog {
     const info = await this.store.info(id);
     if (!info || info.deleted) return null;
     try {
-      return JSON.parse(info.description ?? "") as StoredMeta;
+      return JSON.parse(info.description ?? '') as StoredMeta;
     } catch {
       return null;
     }

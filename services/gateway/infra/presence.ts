@@ -41,7 +41,10 @@ export class PresenceService {
     const online = await kvm.create(buckets.online, { ttl: ttlSeconds * 1000, history: 1 });
     const lastSeen = await kvm.create(buckets.lastSeen, { history: 1 });
     const service = new PresenceService(nc, online, lastSeen, buckets, log);
-    service.timer = setInterval(guarded(log, 'presence heartbeat', () => service.heartbeat()), (ttlSeconds * 1000) / 3);
+    service.timer = setInterval(
+      guarded(log, 'presence heartbeat', () => service.heartbeat()),
+      (ttlSeconds * 1000) / 3,
+    );
     service.timer.unref();
     return service;
   }

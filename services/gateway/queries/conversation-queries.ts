@@ -32,18 +32,32 @@ export class ConversationQueries {
         'm.muted_until',
         'm.pinned',
         'm.archived',
-        sql<string>`c.message_count - coalesce((select r.ordinal from messages r where r.conversation_id = c.id and r.seq <= m.read_seq order by r.seq desc limit 1), 0)`.as('unread'),
-        sql<string>`(select count(*) from message_mentions mm where mm.user_id = m.user_id and mm.conversation_id = c.id and mm.seq > m.read_seq)`.as('mention_count'),
+        sql<string>`c.message_count - coalesce((select r.ordinal from messages r where r.conversation_id = c.id and r.seq <= m.read_seq order by r.seq desc limit 1), 0)`.as(
+          'unread',
+        ),
+        sql<string>`(select count(*) from message_mentions mm where mm.user_id = m.user_id and mm.conversation_id = c.id and mm.seq > m.read_seq)`.as(
+          'mention_count',
+        ),
         sql<string | null>`(select p.user_id from conversation_members p where p.conversation_id = c.id and p.user_id <> m.user_id limit 1)`.as('peer'),
       ]);
   }
 
   /** Pinned first, then most recently active; archived ones only when asked for. */
-  async list(userId: string, limit: number, cursor: string | undefined, archived: boolean): Promise<{ conversations: ConversationSummary[]; nextCursor: string | null }> {
+  async list(
+    userId: string,
+    limit: number,
+    cursor: string | undefined,
+    archived: boolean,
+  ): Promise<{ conversations: ConversationSummary[]; nextCursor: string | null }> {
     const after = parseCursor(cursor);
     let q = this.memberships(userId).where('m.archived', '=', archived);
     if (after) q = q.where(sql<boolean>`(m.pinned::int, c.last_activity_at, c.id) < (${after.pinned}, ${new Date(after.at)}, ${after.id})`);
-    const rows = await q.orderBy('m.pinned', 'desc').orderBy('c.last_activity_at', 'desc').orderBy('c.id', 'desc').limit(limit + 1).execute();
+    const rows = await q
+      .orderBy('m.pinned', 'desc')
+      .orderBy('c.last_activity_at', 'desc')
+      .orderBy('c.id', 'desc')
+      .limit(limit + 1)
+      .execute();
     const page = rows.slice(0, limit);
     const lastSeqs = page.filter((r) => r.last_message_seq !== null).map((r) => ({ c: r.id, s: r.last_message_seq! }));
     const lastRows = lastSeqs.length
@@ -85,7 +99,12 @@ export class ConversationQueries {
     const rows = await this.memberships(userId).execute();
     const now = Date.now();
     const conversations = rows
-      .map((r) => ({ conversationId: r.id, unread: Math.max(0, Number(r.unread)), mentions: Number(r.mention_count), muted: r.muted_until !== null && r.muted_until.getTime() > now }))
+      .map((r) => ({
+        conversationId: r.id,
+        unread: Math.max(0, Number(r.unread)),
+        mentions: Number(r.mention_count),
+        muted: r.muted_until !== null && r.muted_until.getTime() > now,
+      }))
       .filter((c) => c.unread > 0 || c.mentions > 0);
     const counted = conversations.filter((c) => !c.muted);
     return { total: counted.reduce((n, c) => n + c.unread, 0), mentions: counted.reduce((n, c) => n + c.mentions, 0), conversations };

@@ -17,10 +17,18 @@ export class MessageQueries {
   }
 
   /** Newest first; `beforeSeq` is exclusive. */
-  async history(conversationId: string, viewer: string, beforeSeq: number | undefined, limit: number): Promise<{ messages: MessageView[]; nextCursor: string | null }> {
+  async history(
+    conversationId: string,
+    viewer: string,
+    beforeSeq: number | undefined,
+    limit: number,
+  ): Promise<{ messages: MessageView[]; nextCursor: string | null }> {
     let q = this.db.selectFrom('messages').select(MESSAGE_COLUMNS).where('conversation_id', '=', conversationId).where(this.notBlocked(viewer));
     if (beforeSeq !== undefined) q = q.where('seq', '<', String(beforeSeq));
-    const rows = (await q.orderBy('seq', 'desc').limit(limit + 1).execute()) as MessageRow[];
+    const rows = (await q
+      .orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .execute()) as MessageRow[];
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return { messages: await toMessageViews(this.db, page, viewer), nextCursor: rows.length > limit && last ? String(last.seq) : null };
@@ -51,7 +59,12 @@ export class MessageQueries {
       .orderBy('version')
       .execute();
     if (rows.length === 0) {
-      const m = await this.db.selectFrom('messages').select(['text', 'created_at', 'status']).where('conversation_id', '=', conversationId).where('seq', '=', String(seq)).executeTakeFirst();
+      const m = await this.db
+        .selectFrom('messages')
+        .select(['text', 'created_at', 'status'])
+        .where('conversation_id', '=', conversationId)
+        .where('seq', '=', String(seq))
+        .executeTakeFirst();
       if (!m) throw new AppError('not_found', 'no such message');
       return { versions: m.status === 'active' ? [{ version: 0, text: m.text, at: m.created_at.getTime() }] : [] };
     }
@@ -59,7 +72,12 @@ export class MessageQueries {
   }
 
   async receipts(conversationId: string, seq: number): Promise<ReceiptsResponse> {
-    const msg = await this.db.selectFrom('messages').select('sender_id').where('conversation_id', '=', conversationId).where('seq', '=', String(seq)).executeTakeFirst();
+    const msg = await this.db
+      .selectFrom('messages')
+      .select('sender_id')
+      .where('conversation_id', '=', conversationId)
+      .where('seq', '=', String(seq))
+      .executeTakeFirst();
     if (!msg) throw new AppError('not_found', 'no such message');
     const rows = await this.db
       .selectFrom('conversation_members')

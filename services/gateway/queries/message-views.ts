@@ -53,7 +53,7 @@ export async function toMessageViews(db: Kysely<Database>, rows: MessageRow[], v
       where (conversation_id, seq) in (select * from unnest(${rows.map((m) => m.conversation_id)}::text[], ${rows.map((m) => m.seq)}::bigint[]))
       group by conversation_id, seq, emoji
       order by min(reacted_at)`.execute(db);
-    for (const x of r.rows as (typeof r.rows[number] & { mine: boolean })[]) {
+    for (const x of r.rows as ((typeof r.rows)[number] & { mine: boolean })[]) {
       const k = `${x.conversation_id}:${x.seq}`;
       const list = reactions.get(k) ?? [];
       list.push({ emoji: x.emoji, count: Number(x.n), users: x.users, mine: x.mine });

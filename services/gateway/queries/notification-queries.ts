@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { ChannelView, NotificationListQuery, NotificationListResponse, RegisterChannelRequest, RegisterChannelResponse } from '../../../contracts/index.js';
+import type {
+  ChannelView,
+  NotificationListQuery,
+  NotificationListResponse,
+  RegisterChannelRequest,
+  RegisterChannelResponse,
+} from '../../../contracts/index.js';
 import type { Database } from '../../shared/db/schema.js';
 import { AppError } from '../../shared/errors.js';
 import { checkTargetUrl, TargetRefusedError, type TargetPolicy } from '../../shared/net/target-policy.js';
@@ -29,8 +35,14 @@ export class NotificationQueries {
     const url = targetUrl(req.kind === 'webhook' ? req.url : req.subscription.endpoint, this.options);
     if (req.kind === 'webpush') checkPushKeys(req.subscription.keys);
     const secret = req.kind === 'webhook' ? (req.secret ?? randomBytes(24).toString('base64url')) : null;
-    const existing = await this.db.selectFrom('notification_channels').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).where('url', '<>', url).executeTakeFirstOrThrow();
-    if (Number(existing.n) >= MAX_CHANNELS_PER_USER) throw new AppError('limit_exceeded', `at most ${MAX_CHANNELS_PER_USER} notification channels per user; remove one first`);
+    const existing = await this.db
+      .selectFrom('notification_channels')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('user_id', '=', userId)
+      .where('url', '<>', url)
+      .executeTakeFirstOrThrow();
+    if (Number(existing.n) >= MAX_CHANNELS_PER_USER)
+      throw new AppError('limit_exceeded', `at most ${MAX_CHANNELS_PER_USER} notification channels per user; remove one first`);
     const values = {
       kind: req.kind,
       secret,
@@ -49,7 +61,13 @@ export class NotificationQueries {
   }
 
   async channels(userId: string): Promise<ChannelView[]> {
-    const rows = await this.db.selectFrom('notification_channels').select(['id', 'kind', 'url', 'created_at']).where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('notification_channels')
+      .select(['id', 'kind', 'url', 'created_at'])
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     return rows.map((r) => ({ id: r.id, kind: r.kind, url: r.url, createdAt: r.created_at.getTime() }));
   }
 
@@ -60,7 +78,12 @@ export class NotificationQueries {
   }
 
   async list(userId: string, q: NotificationListQuery): Promise<NotificationListResponse> {
-    let query = this.db.selectFrom('notifications').selectAll().where('user_id', '=', userId).orderBy('id', 'desc').limit(q.limit + 1);
+    let query = this.db
+      .selectFrom('notifications')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1);
     if (q.status) query = query.where('status', '=', q.status);
     if (q.before) query = query.where('id', '<', q.before);
     const rows = await query.execute();
@@ -125,6 +148,7 @@ function targetUrl(raw: string, policy: TargetPolicy): string {
 /** A push subscription whose keys are not a P-256 point and a 16-byte secret could never be encrypted for. */
 function checkPushKeys(keys: { p256dh: string; auth: string }): void {
   const point = Buffer.from(keys.p256dh, 'base64url');
-  if (point.length !== 65 || point[0] !== 0x04) throw new AppError('invalid_request', 'subscription.keys.p256dh must be an uncompressed P-256 public key (65 bytes)');
+  if (point.length !== 65 || point[0] !== 0x04)
+    throw new AppError('invalid_request', 'subscription.keys.p256dh must be an uncompressed P-256 public key (65 bytes)');
   if (Buffer.from(keys.auth, 'base64url').length !== 16) throw new AppError('invalid_request', 'subscription.keys.auth must be 16 bytes');
 }

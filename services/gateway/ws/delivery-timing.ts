@@ -14,7 +14,12 @@ const AT = /"at":(\d+)/;
  * the number of local sockets the frame went to. Core NATS keeps it off the
  * log and cheap; a record nobody listens to is dropped by the server.
  */
-export function deliveryTimingReporter(nc: NatsConnection, subjects: Subjects, localSubscribers: (topic: string) => number, observe?: (seconds: number) => void): DeliveryObserver {
+export function deliveryTimingReporter(
+  nc: NatsConnection,
+  subjects: Subjects,
+  localSubscribers: (topic: string) => number,
+  observe?: (seconds: number) => void,
+): DeliveryObserver {
   const subject = subjects.metricsDelivery();
   return (kind, id, seq, eventJson) => {
     if (kind !== 'conv' || !eventJson.includes(MESSAGE_SENT)) return;

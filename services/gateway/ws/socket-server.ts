@@ -99,7 +99,10 @@ export class SocketServer {
   }
 
   attach(app: TemplatedApp, path = '/v1/ws'): void {
-    this.sweepTimer = setInterval(guarded(this.log, 'slow reader sweep', () => this.sweepSlowReaders()), SLOW_READER_SWEEP_MS);
+    this.sweepTimer = setInterval(
+      guarded(this.log, 'slow reader sweep', () => this.sweepSlowReaders()),
+      SLOW_READER_SWEEP_MS,
+    );
     this.sweepTimer.unref();
     const { gateway } = this.deps.config;
     app.ws<ConnectionState>(path, {
@@ -142,7 +145,12 @@ export class SocketServer {
         const open = this.sockets.get(user.userId)?.size ?? 0;
         if (open >= this.deps.config.limits.connectionsPerUser) {
           const max = this.deps.config.limits.connectionsPerUser;
-          this.refuseUpgrade(res, new AppError('too_many_connections', `at most ${max} open connections per user on this gateway; close one first`, { retryAfterMs: CONNECTION_RETRY_AFTER_MS }));
+          this.refuseUpgrade(
+            res,
+            new AppError('too_many_connections', `at most ${max} open connections per user on this gateway; close one first`, {
+              retryAfterMs: CONNECTION_RETRY_AFTER_MS,
+            }),
+          );
           return;
         }
         const state: ConnectionState = {
@@ -182,7 +190,10 @@ export class SocketServer {
   notePublished(topic: string): void {
     if (!this.topicSockets.has(topic)) return;
     this.publishedTopics.add(topic);
-    this.publishedCheck ??= setTimeout(guarded(this.log, 'published topic check', () => this.checkPublished()), PUBLISHED_CHECK_MS);
+    this.publishedCheck ??= setTimeout(
+      guarded(this.log, 'published topic check', () => this.checkPublished()),
+      PUBLISHED_CHECK_MS,
+    );
   }
 
   private checkPublished(): void {
@@ -319,7 +330,11 @@ export class SocketServer {
       if (state.rateLimitAnswered) return;
       state.rateLimitAnswered = true;
       const { requestId } = parseClientFrame(data, isBinary, this.deps.config.gateway.maxFrameBytes);
-      this.sendError(ws, new AppError('rate_limited', 'too many frames on this connection; frames are dropped unanswered until retryAfterMs has passed', { retryAfterMs: wait }), requestId);
+      this.sendError(
+        ws,
+        new AppError('rate_limited', 'too many frames on this connection; frames are dropped unanswered until retryAfterMs has passed', { retryAfterMs: wait }),
+        requestId,
+      );
       return;
     }
     state.rateLimitAnswered = false;
@@ -453,4 +468,3 @@ export class SocketServer {
     }
   }
 }
-

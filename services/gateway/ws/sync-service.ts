@@ -79,9 +79,11 @@ export class SyncService {
     this.deps.hub.addSink(userTopic, sink);
     return {
       run: (token) =>
-        this.deps.gate.run(async () => {
-          if (!conn.isClosed()) await this.resume(conn, token, sink, userTopic);
-        }).finally(() => this.deps.hub.removeSink(userTopic, sink)),
+        this.deps.gate
+          .run(async () => {
+            if (!conn.isClosed()) await this.resume(conn, token, sink, userTopic);
+          })
+          .finally(() => this.deps.hub.removeSink(userTopic, sink)),
     };
   }
 
@@ -166,12 +168,18 @@ export class SyncService {
       const current = new Set(memberships.map((m) => m.id));
       const left = new Map<string, number>();
       for (const e of userEvents.events) {
-        if (e.event.type === 'membership.left' && !current.has(e.event.data.conversationId)) left.set(e.event.data.conversationId, e.event.data.cause.conversationSeq);
+        if (e.event.type === 'membership.left' && !current.has(e.event.data.conversationId))
+          left.set(e.event.data.conversationId, e.event.data.cause.conversationSeq);
       }
       const convIds = [...new Set([...changed, ...left.keys()])];
       mark('user-replay');
       const replayFrom = Math.min(from, ...startOf.values());
-      const convEvents = await reader.readSubjects(convIds.map((id) => subjects.conv(id)), replayFrom, until, this.deps.maxReplay);
+      const convEvents = await reader.readSubjects(
+        convIds.map((id) => subjects.conv(id)),
+        replayFrom,
+        until,
+        this.deps.maxReplay,
+      );
       await this.resolvePrevSeqs(userEvents.events);
       await this.resolvePrevSeqs(convEvents.events);
       let replay: StoredEvent[] = [];
@@ -193,8 +201,11 @@ export class SyncService {
       const held = new Set(memberships.map((m) => m.id));
       const extra: StoredEvent[] = [];
       for (let round = 0; round < 3; round++) {
-        const joins = [...joinsIn(replay), ...joinsIn(extra), ...sink.items.flatMap((i) => (i.seq > 0 && i.frame.includes('"membership.joined"') ? [parseJoin(i.frame)] : []))]
-          .filter((j): j is { id: string; after: number } => j !== null && !held.has(j.id));
+        const joins = [
+          ...joinsIn(replay),
+          ...joinsIn(extra),
+          ...sink.items.flatMap((i) => (i.seq > 0 && i.frame.includes('"membership.joined"') ? [parseJoin(i.frame)] : [])),
+        ].filter((j): j is { id: string; after: number } => j !== null && !held.has(j.id));
         if (joins.length === 0) break;
         joins.forEach((j) => {
           held.add(j.id);
@@ -298,7 +309,10 @@ export class SyncService {
  * of a subject needs a lookup. Stored events are immutable: the answer is kept
  * on the shared object.
  */
-export async function resolvePrevSeqs(events: StoredEvent[], previousOnSubject: ((subject: string, seq: number) => Promise<number>) | undefined): Promise<void> {
+export async function resolvePrevSeqs(
+  events: StoredEvent[],
+  previousOnSubject: ((subject: string, seq: number) => Promise<number>) | undefined,
+): Promise<void> {
   const lastOf = new Map<string, number>();
   for (const e of events) {
     if (e.prevSeq === undefined || e.prevSeq === null) {
@@ -310,7 +324,9 @@ export async function resolvePrevSeqs(events: StoredEvent[], previousOnSubject: 
 }
 
 function joinsIn(events: StoredEvent[]): { id: string; after: number }[] {
-  return events.flatMap((e) => (e.event.type === 'membership.joined' ? [{ id: e.event.data.conversationId, after: e.event.data.cause.conversationSeq - 1 }] : []));
+  return events.flatMap((e) =>
+    e.event.type === 'membership.joined' ? [{ id: e.event.data.conversationId, after: e.event.data.cause.conversationSeq - 1 }] : [],
+  );
 }
 
 /** Conversations the buffered user events say were left after `until`. */

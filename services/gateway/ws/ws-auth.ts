@@ -12,7 +12,10 @@ export const BEARER_PROTOCOL_PREFIX = 'parley.bearer.';
  * offers echoed; otherwise none). Null when no bearer protocol was offered.
  */
 export function bearerFromProtocols(header: string): { token: string; accept: string } | null {
-  const offers = header.split(',').map((p) => p.trim()).filter(Boolean);
+  const offers = header
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   const bearer = offers.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
   if (!bearer) return null;
   return { token: bearer.slice(BEARER_PROTOCOL_PREFIX.length), accept: offers.includes(PROTOCOL_NAME) ? PROTOCOL_NAME : '' };

@@ -116,8 +116,15 @@ export class DeliveryLoop {
       if (outcome.outcome === 'sent') return await this.store.markSent(d);
       const next = afterFailure(outcome, d.attempts, this.options);
       // `error` is what the user sees; `detail` (errno, address, policy reason) is for operators only.
-      const fields = { notificationId: d.notificationId, channelId: d.channelId, attempt: d.attempts, error: outcome.error, ...('detail' in outcome && outcome.detail ? { detail: outcome.detail } : {}) };
-      if ('refused' in outcome && outcome.refused) this.log.warn('notification target refused by the address policy', { ...fields, userId: d.notification.userId });
+      const fields = {
+        notificationId: d.notificationId,
+        channelId: d.channelId,
+        attempt: d.attempts,
+        error: outcome.error,
+        ...('detail' in outcome && outcome.detail ? { detail: outcome.detail } : {}),
+      };
+      if ('refused' in outcome && outcome.refused)
+        this.log.warn('notification target refused by the address policy', { ...fields, userId: d.notification.userId });
       if ('retryInMs' in next) {
         this.log.debug('notification delivery failed, will retry', { ...fields, retryInMs: next.retryInMs });
         return await this.store.retryLater(d, next.retryInMs, outcome.error);
@@ -146,6 +153,16 @@ export class DeliveryLoop {
     }
     if (!c.p256dh || !c.auth) return Promise.resolve({ outcome: 'failed', error: 'push subscription without keys' });
     const { vapid, vapidSubject } = this.options;
-    return sendWebPush(this.client, { endpoint: c.url, p256dh: c.p256dh, auth: c.auth, body, conversationId: d.notification.conversationId, mentioned: d.notification.mentioned, vapid, vapidSubject, timeoutMs });
+    return sendWebPush(this.client, {
+      endpoint: c.url,
+      p256dh: c.p256dh,
+      auth: c.auth,
+      body,
+      conversationId: d.notification.conversationId,
+      mentioned: d.notification.mentioned,
+      vapid,
+      vapidSubject,
+      timeoutMs,
+    });
   }
 }

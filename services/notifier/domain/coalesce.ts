@@ -67,7 +67,8 @@ export function coalesce(open: readonly Window[], hits: readonly Hit[], windowMs
     if (list) list.push(c);
     else clearsOf.set(k, [c]);
   }
-  const clearedBefore = (w: Window, seq: number) => (clearsOf.get(keyOf(w.userId, w.conversationId)) ?? []).some((c) => c.atSeq > w.lastSeq && c.atSeq < seq && c.uptoSeq >= w.lastSeq);
+  const clearedBefore = (w: Window, seq: number) =>
+    (clearsOf.get(keyOf(w.userId, w.conversationId)) ?? []).some((c) => c.atSeq > w.lastSeq && c.atSeq < seq && c.uptoSeq >= w.lastSeq);
   const latest = new Map<string, Window>();
   for (const w of open) {
     const k = keyOf(w.userId, w.conversationId);

@@ -32,7 +32,16 @@ describe('wantsNotification', () => {
   });
 });
 
-const hit = (seq: number, at: number, over: Partial<Hit> = {}): Hit => ({ userId: 'bo', conversationId: 'g_1', seq, at, senderId: 'amy', preview: `m${seq}`, mentioned: false, ...over });
+const hit = (seq: number, at: number, over: Partial<Hit> = {}): Hit => ({
+  userId: 'bo',
+  conversationId: 'g_1',
+  seq,
+  at,
+  senderId: 'amy',
+  preview: `m${seq}`,
+  mentioned: false,
+  ...over,
+});
 
 describe('coalesce', () => {
   it('puts messages within the window (from its first message) into one notification', () => {
@@ -51,7 +60,20 @@ describe('coalesce', () => {
   });
 
   it('extends an open row, and a replayed message changes nothing', () => {
-    const open: Window = { id: '7', userId: 'bo', conversationId: 'g_1', firstSeq: 1, lastSeq: 2, count: 2, mentioned: false, senderId: 'amy', preview: 'm2', firstAt: 0, lastAt: 5, dueAt: 1_000 };
+    const open: Window = {
+      id: '7',
+      userId: 'bo',
+      conversationId: 'g_1',
+      firstSeq: 1,
+      lastSeq: 2,
+      count: 2,
+      mentioned: false,
+      senderId: 'amy',
+      preview: 'm2',
+      firstAt: 0,
+      lastAt: 5,
+      dueAt: 1_000,
+    };
     expect(coalesce([open], [hit(2, 5)], 1_000)).toEqual({ updated: [], created: [] });
     const { updated, created } = coalesce([open], [hit(2, 5), hit(3, 900, { senderId: 'cy' })], 1_000);
     expect(created).toEqual([]);
@@ -67,13 +89,29 @@ describe('coalesce', () => {
     const readAt = (atSeq: number, uptoSeq: number) => ({ userId: 'bo', conversationId: 'g_1', atSeq, uptoSeq });
     // Read up to 1 at seq 2: the window of message 1 is cleared, message 3 opens another.
     const batch = coalesce([], [hit(1, 0), hit(3, 10)], 1_000, [readAt(2, 1)]);
-    expect(batch.created.map((w) => [w.firstSeq, w.lastSeq])).toEqual([[1, 1], [3, 3]]);
+    expect(batch.created.map((w) => [w.firstSeq, w.lastSeq])).toEqual([
+      [1, 1],
+      [3, 3],
+    ]);
     // Read only up to 0 (before message 1): nothing is cleared, and message 3 joins the window.
     expect(coalesce([], [hit(1, 0), hit(3, 10)], 1_000, [readAt(2, 0)]).created.map((w) => [w.firstSeq, w.lastSeq])).toEqual([[1, 3]]);
     // A clear after the last message, or of someone else, changes nothing here.
     expect(coalesce([], [hit(1, 0), hit(3, 10)], 1_000, [readAt(4, 3), { ...readAt(2, 1), userId: 'cy' }]).created).toHaveLength(1);
     // An open row from an earlier batch is not extended past a clear that reaches it.
-    const open: Window = { id: '7', userId: 'bo', conversationId: 'g_1', firstSeq: 1, lastSeq: 1, count: 1, mentioned: false, senderId: 'amy', preview: 'm1', firstAt: 0, lastAt: 0, dueAt: 1_000 };
+    const open: Window = {
+      id: '7',
+      userId: 'bo',
+      conversationId: 'g_1',
+      firstSeq: 1,
+      lastSeq: 1,
+      count: 1,
+      mentioned: false,
+      senderId: 'amy',
+      preview: 'm1',
+      firstAt: 0,
+      lastAt: 0,
+      dueAt: 1_000,
+    };
     const later = coalesce([open], [hit(3, 10)], 1_000, [readAt(2, 1)]);
     expect(later.updated).toEqual([]);
     expect(later.created.map((w) => [w.firstSeq, w.lastSeq])).toEqual([[3, 3]]);

@@ -30,7 +30,11 @@ export function classifyStatus(status: number, pushService: boolean): AttemptOut
 }
 
 /** What becomes of a delivery after a failed attempt: retried after a delay, or failed for good. */
-export function afterFailure(outcome: Exclude<AttemptOutcome, { outcome: 'sent' }>, attempts: number, policy: { maxAttempts: number; retryBaseMs: number; retryMaxDelayMs: number }): { retryInMs: number } | { final: true } {
+export function afterFailure(
+  outcome: Exclude<AttemptOutcome, { outcome: 'sent' }>,
+  attempts: number,
+  policy: { maxAttempts: number; retryBaseMs: number; retryMaxDelayMs: number },
+): { retryInMs: number } | { final: true } {
   if (outcome.outcome !== 'retry' || attempts >= policy.maxAttempts) return { final: true };
   return { retryInMs: retryDelayMs(attempts, policy.retryBaseMs, policy.retryMaxDelayMs) };
 }

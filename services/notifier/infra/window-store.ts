@@ -11,13 +11,21 @@ type Trx = Transaction<Database>;
 
 /** Highest sequence ever evaluated for notifications (locked for the transaction). */
 export async function readMark(trx: Trx, shard: number): Promise<number> {
-  await trx.insertInto('notifier_marks').values({ shard, seq: 0 }).onConflict((oc) => oc.column('shard').doNothing()).execute();
+  await trx
+    .insertInto('notifier_marks')
+    .values({ shard, seq: 0 })
+    .onConflict((oc) => oc.column('shard').doNothing())
+    .execute();
   const row = await trx.selectFrom('notifier_marks').select('seq').where('shard', '=', shard).forUpdate().executeTakeFirstOrThrow();
   return Number(row.seq);
 }
 
 export async function advanceMark(trx: Trx, shard: number, seq: number): Promise<void> {
-  await trx.updateTable('notifier_marks').set({ seq: sql`greatest(seq, ${seq})` }).where('shard', '=', shard).execute();
+  await trx
+    .updateTable('notifier_marks')
+    .set({ seq: sql`greatest(seq, ${seq})` })
+    .where('shard', '=', shard)
+    .execute();
 }
 
 /**
@@ -53,7 +61,11 @@ export async function conversationsOf(trx: Trx, ids: string[]): Promise<Map<stri
  * of the given (conversation, user) pairs (channels, where only the
  * mentioned are candidates).
  */
-export async function candidateMembers(trx: Trx, wholeConversations: string[], pairs: { conversationId: string; userId: string }[]): Promise<Map<string, MemberState[]>> {
+export async function candidateMembers(
+  trx: Trx,
+  wholeConversations: string[],
+  pairs: { conversationId: string; userId: string }[],
+): Promise<Map<string, MemberState[]>> {
   const out = new Map<string, MemberState[]>();
   const add = (rows: { conversation_id: string; user_id: string; read_seq: string; muted_until: Date | null }[]) => {
     for (const r of rows) {
@@ -86,7 +98,20 @@ export async function candidateMembers(trx: Trx, wholeConversations: string[], p
  */
 export async function openWindows(trx: Trx, pairs: { conversationId: string; userId: string }[]): Promise<Window[]> {
   if (pairs.length === 0) return [];
-  const r = await sql<{ id: string; user_id: string; conversation_id: string; first_seq: string; last_seq: string; message_count: number; mentioned: boolean; sender_id: string; preview: string | null; first_at: Date; last_at: Date; due_at: Date }>`
+  const r = await sql<{
+    id: string;
+    user_id: string;
+    conversation_id: string;
+    first_seq: string;
+    last_seq: string;
+    message_count: number;
+    mentioned: boolean;
+    sender_id: string;
+    preview: string | null;
+    first_at: Date;
+    last_at: Date;
+    due_at: Date;
+  }>`
     select n.id, n.user_id, n.conversation_id, n.first_seq, n.last_seq, n.message_count, n.mentioned, n.sender_id, n.preview, n.first_at, n.last_at, n.due_at
     from notifications n
     join unnest(${pairs.map((p) => p.conversationId)}::text[], ${pairs.map((p) => p.userId)}::text[]) as v(c, u) on n.conversation_id = v.c and n.user_id = v.u
@@ -138,7 +163,11 @@ export async function writeWindows(trx: Trx, updated: Window[], created: Window[
         status: 'pending' as const,
       };
     });
-    await trx.insertInto('notifications').values(rows).onConflict((oc) => oc.columns(['user_id', 'conversation_id', 'first_seq']).doNothing()).execute();
+    await trx
+      .insertInto('notifications')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['user_id', 'conversation_id', 'first_seq']).doNothing())
+      .execute();
   }
 }
 

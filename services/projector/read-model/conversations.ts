@@ -17,7 +17,12 @@ export async function applyConversationEvent(trx: Trx, seq: number, event: Conve
       return;
     case 'members.added': {
       const added = await insertMembers(trx, id, event.data.members, seq, when);
-      if (added > 0) await trx.updateTable('conversations').set({ member_count: sql`member_count + ${added}` }).where('id', '=', id).execute();
+      if (added > 0)
+        await trx
+          .updateTable('conversations')
+          .set({ member_count: sql`member_count + ${added}` })
+          .where('id', '=', id)
+          .execute();
       return;
     }
     case 'member.removed': {
@@ -26,7 +31,12 @@ export async function applyConversationEvent(trx: Trx, seq: number, event: Conve
       return;
     }
     case 'member.role_changed':
-      await trx.updateTable('conversation_members').set({ role: event.data.role }).where('conversation_id', '=', id).where('user_id', '=', event.data.userId).execute();
+      await trx
+        .updateTable('conversation_members')
+        .set({ role: event.data.role })
+        .where('conversation_id', '=', id)
+        .where('user_id', '=', event.data.userId)
+        .execute();
       return;
     case 'ownership.transferred':
       await trx.updateTable('conversation_members').set({ role: 'admin' }).where('conversation_id', '=', id).where('user_id', '=', event.data.from).execute();
@@ -38,7 +48,13 @@ export async function applyConversationEvent(trx: Trx, seq: number, event: Conve
 }
 
 /** New members start with their read marker at the join: earlier history is not "unread" for them. */
-async function insertMembers(trx: Trx, id: string, members: { userId: string; role: 'owner' | 'admin' | 'member' }[], seq: number, when: Date): Promise<number> {
+async function insertMembers(
+  trx: Trx,
+  id: string,
+  members: { userId: string; role: 'owner' | 'admin' | 'member' }[],
+  seq: number,
+  when: Date,
+): Promise<number> {
   let added = 0;
   // Chunks keep large channels under Postgres' bind-parameter limit.
   for (let i = 0; i < members.length; i += 5000) {

@@ -18,16 +18,30 @@ export async function applyMessageChange(trx: Trx, seq: number, event: Conversat
         on conflict do nothing`.execute(trx);
       const updated = await trx
         .updateTable('messages')
-        .set({ text, edited_at: new Date(event.at), edit_count: sql`edit_count + 1`, mentions: mentions ?? [], search: sql`array_to_tsvector(${indexTokens(text)}::text[])` as never })
+        .set({
+          text,
+          edited_at: new Date(event.at),
+          edit_count: sql`edit_count + 1`,
+          mentions: mentions ?? [],
+          search: sql`array_to_tsvector(${indexTokens(text)}::text[])` as never,
+        })
         .where('conversation_id', '=', c)
         .where('seq', '=', where.s)
         .where('status', '=', 'active')
         .returning('edit_count')
         .executeTakeFirst();
       if (!updated) return;
-      await trx.insertInto('message_versions').values({ conversation_id: c, seq: target.seq, version: updated.edit_count, text, created_at: new Date(event.at) }).onConflict((oc) => oc.doNothing()).execute();
+      await trx
+        .insertInto('message_versions')
+        .values({ conversation_id: c, seq: target.seq, version: updated.edit_count, text, created_at: new Date(event.at) })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
       await trx.deleteFrom('message_mentions').where('conversation_id', '=', c).where('seq', '=', where.s).execute();
-      if (mentions?.length) await trx.insertInto('message_mentions').values(mentions.map((user_id) => ({ conversation_id: c, seq: target.seq, user_id }))).execute();
+      if (mentions?.length)
+        await trx
+          .insertInto('message_mentions')
+          .values(mentions.map((user_id) => ({ conversation_id: c, seq: target.seq, user_id })))
+          .execute();
       return;
     }
     case 'message.recalled':
@@ -37,7 +51,14 @@ export async function applyMessageChange(trx: Trx, seq: number, event: Conversat
       // The content leaves every read model: text, versions, search, mentions, reactions, attachments and quotes of it.
       await trx
         .updateTable('messages')
-        .set({ status: event.type === 'message.recalled' ? 'recalled' : 'deleted', text: '', mentions: [], attachments: '[]', search: null as never, reply_preview: null })
+        .set({
+          status: event.type === 'message.recalled' ? 'recalled' : 'deleted',
+          text: '',
+          mentions: [],
+          attachments: '[]',
+          search: null as never,
+          reply_preview: null,
+        })
         .where('conversation_id', '=', c)
         .where('seq', '=', s)
         .execute();
@@ -50,7 +71,13 @@ export async function applyMessageChange(trx: Trx, seq: number, event: Conversat
     case 'reaction.added':
       await trx
         .insertInto('message_reactions')
-        .values({ conversation_id: event.data.conversationId, seq: event.data.target.seq, emoji: event.data.emoji, user_id: event.actor, reacted_at: new Date(event.at) })
+        .values({
+          conversation_id: event.data.conversationId,
+          seq: event.data.target.seq,
+          emoji: event.data.emoji,
+          user_id: event.actor,
+          reacted_at: new Date(event.at),
+        })
         .onConflict((oc) => oc.doNothing())
         .execute();
       return;

@@ -28,7 +28,8 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
   if (fresh.length === 0) return;
   const convIds = [...new Set(fresh.map((m) => m.event.data.conversationId))];
   const counts = new Map<string, number>();
-  for (const r of await trx.selectFrom('conversations').select(['id', 'message_count']).where('id', 'in', convIds).execute()) counts.set(r.id, Number(r.message_count));
+  for (const r of await trx.selectFrom('conversations').select(['id', 'message_count']).where('id', 'in', convIds).execute())
+    counts.set(r.id, Number(r.message_count));
   const previews = await replyPreviews(trx, fresh);
 
   const rows = fresh.map(({ seq, event }) => {
@@ -40,10 +41,24 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
   });
   await insertRows(trx, rows);
 
-  const mentions = fresh.flatMap(({ seq, event }) => (event.data.mentions ?? []).map((user_id) => ({ conversation_id: event.data.conversationId, seq, user_id })));
-  if (mentions.length) await trx.insertInto('message_mentions').values(mentions).onConflict((oc) => oc.doNothing()).execute();
-  const attachments = fresh.flatMap(({ seq, event }) => (event.data.attachments ?? []).map((a) => ({ attachment_id: a.id, conversation_id: event.data.conversationId, seq })));
-  if (attachments.length) await trx.insertInto('message_attachments').values(attachments).onConflict((oc) => oc.doNothing()).execute();
+  const mentions = fresh.flatMap(({ seq, event }) =>
+    (event.data.mentions ?? []).map((user_id) => ({ conversation_id: event.data.conversationId, seq, user_id })),
+  );
+  if (mentions.length)
+    await trx
+      .insertInto('message_mentions')
+      .values(mentions)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  const attachments = fresh.flatMap(({ seq, event }) =>
+    (event.data.attachments ?? []).map((a) => ({ attachment_id: a.id, conversation_id: event.data.conversationId, seq })),
+  );
+  if (attachments.length)
+    await trx
+      .insertInto('message_attachments')
+      .values(attachments)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
 
   // One statement for every touched conversation: counters and latest message.
   const latest = new Map<string, PendingMessage>();
@@ -67,7 +82,13 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
     where m.conversation_id = v.cid and m.user_id = v.uid`.execute(trx);
 }
 
-type Row = { seq: number; event: PendingMessage['event']; d: PendingMessage['event']['data']; ordinal: number; reply: { preview: string; sender: string } | undefined };
+type Row = {
+  seq: number;
+  event: PendingMessage['event'];
+  d: PendingMessage['event']['data'];
+  ordinal: number;
+  reply: { preview: string; sender: string } | undefined;
+};
 type Column = { name: string; type: string; values: (r: Row) => unknown; expr?: string };
 
 const ALWAYS: Column[] = [
@@ -124,7 +145,9 @@ async function insertRows(trx: Trx, rows: Row[]): Promise<void> {
   const cols = columns(rows);
   const names = sql.raw(cols.map((c) => c.name).join(', '));
   const arrays = sql.join(cols.map((c) => sql`${rows.map(c.values)}::${sql.raw(c.type)}[]`));
-  await sql`insert into messages (${names}) select ${sql.raw(cols.map((c) => c.expr ?? `v.${c.name}`).join(', '))} from unnest(${arrays}) as v(${names})`.execute(trx);
+  await sql`insert into messages (${names}) select ${sql.raw(cols.map((c) => c.expr ?? `v.${c.name}`).join(', '))} from unnest(${arrays}) as v(${names})`.execute(
+    trx,
+  );
 }
 
 async function dropDuplicates(trx: Trx, pending: PendingMessage[]): Promise<PendingMessage[]> {

@@ -32,7 +32,11 @@ export async function applyUserEvent(trx: Transaction<Database>, event: UserEven
       return;
     }
     case 'user.blocked':
-      await trx.insertInto('user_blocks').values({ user_id: user, blocked_user_id: event.data.userId, blocked_at: new Date(event.at) }).onConflict((oc) => oc.doNothing()).execute();
+      await trx
+        .insertInto('user_blocks')
+        .values({ user_id: user, blocked_user_id: event.data.userId, blocked_at: new Date(event.at) })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
       return;
     case 'user.unblocked':
       await trx.deleteFrom('user_blocks').where('user_id', '=', user).where('blocked_user_id', '=', event.data.userId).execute();

@@ -10,7 +10,11 @@ import { chTime, rows, type ReportContext, type Window } from './report-sql.js';
 
 const windowParams = (w: Window) => ({ from: chTime(w.from), to: chTime(w.to) });
 
-export async function conversationKindsReport(ctx: ReportContext, _q: z.infer<typeof ConversationKindsReportQuery>, w: Window): Promise<ConversationKindsReport> {
+export async function conversationKindsReport(
+  ctx: ReportContext,
+  _q: z.infer<typeof ConversationKindsReportQuery>,
+  w: Window,
+): Promise<ConversationKindsReport> {
   // The kind is on conversation.created only; a LEFT JOIN keeps conversations whose creation is gone (kind '').
   const data = await rows<{ kind: string; c: string; m: string; b: string }>(
     ctx,

@@ -30,9 +30,17 @@ export async function latencyReport(ctx: ReportContext, q: z.infer<typeof Latenc
   const where = `minute >= {from:DateTime64(3, 'UTC')} AND minute < {to:DateTime64(3, 'UTC')}`;
   const select = `sum(deliveries) AS n, max(max_ms) AS mx, quantilesTimingMerge(0.5, 0.9, 0.99, 0.999)(latency) AS q`;
   const [buckets, totals, histogram] = await Promise.all([
-    rows<Row>(ctx, `SELECT toUnixTimestamp(${BUCKET_OF_MINUTE[q.granularity]}) AS t, ${select} FROM {db}.delivery_latency_by_minute WHERE ${where} GROUP BY t ORDER BY t`, params),
+    rows<Row>(
+      ctx,
+      `SELECT toUnixTimestamp(${BUCKET_OF_MINUTE[q.granularity]}) AS t, ${select} FROM {db}.delivery_latency_by_minute WHERE ${where} GROUP BY t ORDER BY t`,
+      params,
+    ),
     rows<Row>(ctx, `SELECT ${select} FROM {db}.delivery_latency_by_minute WHERE ${where}`, params),
-    rows<{ le: string | number; n: string }>(ctx, `SELECT le_ms AS le, sum(deliveries) AS n FROM {db}.delivery_latency_histogram WHERE ${where} GROUP BY le ORDER BY le`, params),
+    rows<{ le: string | number; n: string }>(
+      ctx,
+      `SELECT le_ms AS le, sum(deliveries) AS n FROM {db}.delivery_latency_histogram WHERE ${where} GROUP BY le ORDER BY le`,
+      params,
+    ),
   ]);
   return {
     report: 'latency',

@@ -32,4 +32,3 @@ export async function rows<T>(ctx: ReportContext, query: string, params: Record<
   const rs = await ctx.client.query({ query: query.replaceAll('{db}', ctx.database), query_params: params, format: 'JSONEachRow' });
   return rs.json<T>();
 }
-

@@ -24,13 +24,13 @@ export async function retentionReport(ctx: ReportContext, q: z.infer<typeof Rete
        cohorts AS (
          SELECT user_id, ${p.of('min(first_at)')} AS cohort
          FROM {db}.user_first_seen GROUP BY user_id
-         HAVING cohort >= ${p.of('{from:DateTime64(3, \'UTC\')}')}
-            AND cohort <= ${p.of('{to:DateTime64(3, \'UTC\')} - INTERVAL 1 MILLISECOND')}
+         HAVING cohort >= ${p.of("{from:DateTime64(3, 'UTC')}")}
+            AND cohort <= ${p.of("{to:DateTime64(3, 'UTC')} - INTERVAL 1 MILLISECOND")}
        ),
        sizes AS (SELECT cohort, count() AS size FROM cohorts GROUP BY cohort),
        activity AS (
          SELECT DISTINCT ${p.of('day')} AS period, user_id FROM {db}.active_users_daily
-         WHERE day >= ${p.of('{from:DateTime64(3, \'UTC\')}')}
+         WHERE day >= ${p.of("{from:DateTime64(3, 'UTC')}")}
        )
      SELECT toString(c.cohort) AS cohort, any(s.size) AS size,
        intDiv(dateDiff('day', c.cohort, a.period), ${p.days}) AS offset, uniqExact(c.user_id) AS active

@@ -103,7 +103,10 @@ export function redactNatsUrl(url: string): string {
  * A .creds file wins over a password or token (the server decides which it
  * asks for; we send one kind).
  */
-export function natsConnectionOptions(url: string, settings: NatsClientAuth = {}): Pick<NodeConnectionOptions, 'servers' | 'user' | 'pass' | 'token' | 'authenticator' | 'tls'> {
+export function natsConnectionOptions(
+  url: string,
+  settings: NatsClientAuth = {},
+): Pick<NodeConnectionOptions, 'servers' | 'user' | 'pass' | 'token' | 'authenticator' | 'tls'> {
   const { servers, auth: fromUrl } = splitNatsUrl(url);
   const out: ReturnType<typeof natsConnectionOptions> = { servers };
   if (settings.credsFile) {
@@ -121,7 +124,11 @@ export function natsConnectionOptions(url: string, settings: NatsClientAuth = {}
   }
   const tls = settings.tls;
   if (tls && (tls.caFile || tls.certFile || tls.keyFile)) {
-    out.tls = { ...(tls.caFile ? { caFile: tls.caFile } : {}), ...(tls.certFile ? { certFile: tls.certFile } : {}), ...(tls.keyFile ? { keyFile: tls.keyFile } : {}) };
+    out.tls = {
+      ...(tls.caFile ? { caFile: tls.caFile } : {}),
+      ...(tls.certFile ? { certFile: tls.certFile } : {}),
+      ...(tls.keyFile ? { keyFile: tls.keyFile } : {}),
+    };
   }
   return out;
 }

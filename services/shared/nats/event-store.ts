@@ -82,7 +82,11 @@ export function decodeEntry(seq: number, subject: string, data: Uint8Array, prev
 function unreadableReason(err: unknown): string {
   if (err instanceof SyntaxError) return `not JSON: ${err.message}`.slice(0, 300);
   const issues = (err as { issues?: { path: unknown[]; message: string }[] })?.issues;
-  if (Array.isArray(issues)) return `fails the event schema: ${issues.slice(0, 3).map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`.slice(0, 300);
+  if (Array.isArray(issues))
+    return `fails the event schema: ${issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`)
+      .join('; ')}`.slice(0, 300);
   return String((err as Error)?.message ?? err).slice(0, 300);
 }
 
@@ -159,7 +163,10 @@ export class EventStore {
     const started = performance.now();
     let outcome: AppendOutcome = 'error';
     try {
-      const result = options.expectedLastSubjectSeq === undefined ? await this.serial.run(subject, () => this.publishAfterLast(subject, event, options)) : await this.publish(subject, event, options);
+      const result =
+        options.expectedLastSubjectSeq === undefined
+          ? await this.serial.run(subject, () => this.publishAfterLast(subject, event, options))
+          : await this.publish(subject, event, options);
       outcome = result.duplicate ? 'duplicate' : 'ok';
       return result;
     } catch (err) {
@@ -217,7 +224,9 @@ export class EventStore {
     const ack = await this.publisher.publish(subject, encodeEvent(event), {
       expectedStream: this.stream,
       ...(options.msgId !== undefined ? { msgId: options.msgId } : {}),
-      ...(options.expectedLastSubjectSeq !== undefined ? { expectedLastSubjectSeq: options.expectedLastSubjectSeq, extra: { [PREV_SEQ_HEADER]: String(options.expectedLastSubjectSeq) } } : {}),
+      ...(options.expectedLastSubjectSeq !== undefined
+        ? { expectedLastSubjectSeq: options.expectedLastSubjectSeq, extra: { [PREV_SEQ_HEADER]: String(options.expectedLastSubjectSeq) } }
+        : {}),
     });
     if (ack.ok) return { seq: ack.seq, duplicate: ack.duplicate };
     // 10071: wrong last sequence (10164 in some server versions for the same condition).
@@ -321,7 +330,8 @@ export class EventStore {
         // An empty or refused pull: a new consumer from the last event read.
         void consumer.delete().catch(() => undefined);
         consumer = null;
-        if (++failures >= SUBJECT_PULL_ATTEMPTS) throw new AppError('unavailable', `the event log stopped answering a read of ${subject} after sequence ${seen}`, { cause: failure ?? undefined });
+        if (++failures >= SUBJECT_PULL_ATTEMPTS)
+          throw new AppError('unavailable', `the event log stopped answering a read of ${subject} after sequence ${seen}`, { cause: failure ?? undefined });
         await new Promise((resolve) => setTimeout(resolve, 100 * failures));
       }
     } finally {
@@ -349,11 +359,20 @@ export class EventStore {
     return this.readRange(null, afterSeq, untilSeq, limit);
   }
 
-  private async readRange(filter: string | string[] | null, afterSeq: number, untilSeq: number, limit: number): Promise<{ events: StoredEvent[]; truncated: boolean }> {
+  private async readRange(
+    filter: string | string[] | null,
+    afterSeq: number,
+    untilSeq: number,
+    limit: number,
+  ): Promise<{ events: StoredEvent[]; truncated: boolean }> {
     const events: StoredEvent[] = [];
     if (afterSeq >= untilSeq) return { events, truncated: false };
     // An ordered consumer is created on the server by get(): its info tells whether anything matches at all.
-    const consumer = await this.js.consumers.get(this.stream, { ...(filter === null ? {} : { filter_subjects: filter }), opt_start_seq: afterSeq + 1, inactive_threshold: 10_000 });
+    const consumer = await this.js.consumers.get(this.stream, {
+      ...(filter === null ? {} : { filter_subjects: filter }),
+      opt_start_seq: afterSeq + 1,
+      inactive_threshold: 10_000,
+    });
     if ((await consumer.info(true)).num_pending === 0) {
       await consumer.delete().catch(() => undefined);
       return { events, truncated: false };
@@ -388,7 +407,8 @@ export class EventStore {
           }
         }
         emptyPulls = received === 0 ? emptyPulls + 1 : 0;
-        if (!done && emptyPulls >= 5) throw new AppError('unavailable', `the event log stopped answering a read after sequence ${events.at(-1)?.seq ?? afterSeq}`);
+        if (!done && emptyPulls >= 5)
+          throw new AppError('unavailable', `the event log stopped answering a read after sequence ${events.at(-1)?.seq ?? afterSeq}`);
       }
     } finally {
       await consumer.delete().catch(() => undefined);

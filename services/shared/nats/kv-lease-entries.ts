@@ -7,7 +7,10 @@ import type { KvEntry } from '@nats-io/kv';
 
 /** A create or update refused because another process wrote the key first (the lease is someone else's). */
 export function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }
 
 /** The lease value of a live entry; null for a deleted or purged key, or bytes that are not a lease. */

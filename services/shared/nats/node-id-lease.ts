@@ -90,7 +90,12 @@ export class NodeIdLease {
   static async acquire(js: JetStreamClient, jsm: JetStreamManager, options: NodeIdLeaseOptions): Promise<NodeIdLease> {
     const ttlMs = options.ttlMs ?? NODE_ID_LEASE_TTL_MS;
     const bucket = nodeIdBucket(options.namespace);
-    const kv = await new Kvm(js).create(bucket, { ttl: ttlMs, history: 1, replicas: options.replicas, description: 'Parley node ids leased by running processes' });
+    const kv = await new Kvm(js).create(bucket, {
+      ttl: ttlMs,
+      history: 1,
+      replicas: options.replicas,
+      description: 'Parley node ids leased by running processes',
+    });
     // An existing bucket keeps its settings through Kvm.create: bring TTL and replicas to what this process expects.
     await reconcileStream(jsm, `KV_${bucket}`, { replicas: options.replicas, maxAgeNanos: ttlMs * 1_000_000 }, options.log);
     const value: LeaseValue = { token: randomUUID(), holder: `pid ${process.pid} on ${os.hostname()}`, since: new Date().toISOString() };
@@ -114,7 +119,9 @@ export class NodeIdLease {
         }
       }
     }
-    throw new NatsSetupRefused(`every node id ${NODE_ID_MIN}..${NODE_ID_MAX} is leased (NATS KV bucket ${bucket}): more than ${NODE_ID_MAX + 1} processes share PARLEY_NAMESPACE=${options.namespace}`);
+    throw new NatsSetupRefused(
+      `every node id ${NODE_ID_MIN}..${NODE_ID_MAX} is leased (NATS KV bucket ${bucket}): more than ${NODE_ID_MAX + 1} processes share PARLEY_NAMESPACE=${options.namespace}`,
+    );
   }
 
   /** Throws (`unavailable`) unless ids may be minted with this node id right now. */

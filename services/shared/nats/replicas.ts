@@ -23,7 +23,11 @@ export async function reconcileStream(jsm: JetStreamManager, name: string, targe
   if (targets.maxAgeNanos !== undefined && info.config.max_age !== targets.maxAgeNanos) changes.max_age = targets.maxAgeNanos;
   if (Object.keys(changes).length === 0) return info;
   const updated = await updateStream(jsm, info.config, changes);
-  log.info('stream settings updated', { stream: name, ...(changes.num_replicas !== undefined ? { replicas: { from: info.config.num_replicas, to: changes.num_replicas } } : {}), ...(changes.max_age !== undefined ? { maxAge: changes.max_age } : {}) });
+  log.info('stream settings updated', {
+    stream: name,
+    ...(changes.num_replicas !== undefined ? { replicas: { from: info.config.num_replicas, to: changes.num_replicas } } : {}),
+    ...(changes.max_age !== undefined ? { maxAge: changes.max_age } : {}),
+  });
   return updated;
 }
 

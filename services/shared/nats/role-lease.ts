@@ -70,7 +70,12 @@ function thisProcess(): LocalProcess | undefined {
   try {
     const startTime = startTimeOf(process.pid);
     if (!startTime) return undefined;
-    return { bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), pidNamespace: readlinkSync('/proc/self/ns/pid'), pid: process.pid, startTime };
+    return {
+      bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      pidNamespace: readlinkSync('/proc/self/ns/pid'),
+      pid: process.pid,
+      startTime,
+    };
   } catch {
     return undefined;
   }
@@ -97,9 +102,18 @@ export class RoleLeases {
     private readonly holder: string,
   ) {}
 
-  static async open(js: JetStreamClient, jsm: JetStreamManager, options: { namespace: string; replicas: number; ttlMs: number; holder?: string; log: Logger }): Promise<RoleLeases> {
+  static async open(
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    options: { namespace: string; replicas: number; ttlMs: number; holder?: string; log: Logger },
+  ): Promise<RoleLeases> {
     const bucket = roleLeaseBucket(options.namespace);
-    const kv = await new Kvm(js).create(bucket, { ttl: options.ttlMs, history: 1, replicas: options.replicas, description: 'Parley single-active roles: who runs each' });
+    const kv = await new Kvm(js).create(bucket, {
+      ttl: options.ttlMs,
+      history: 1,
+      replicas: options.replicas,
+      description: 'Parley single-active roles: who runs each',
+    });
     // An existing bucket keeps its settings through Kvm.create: bring TTL and replicas to this process's.
     await reconcileStream(jsm, `KV_${bucket}`, { replicas: options.replicas, maxAgeNanos: options.ttlMs * 1_000_000 }, options.log);
     return new RoleLeases(kv, options.ttlMs, options.holder ?? `pid ${process.pid} on ${os.hostname()}`);

@@ -82,7 +82,11 @@ export class StreamPublisher {
       return;
     }
     try {
-      const body = JSON.parse(decoder.decode(msg.data)) as { seq?: number; duplicate?: boolean; error?: { err_code?: number; code?: number; description?: string } };
+      const body = JSON.parse(decoder.decode(msg.data)) as {
+        seq?: number;
+        duplicate?: boolean;
+        error?: { err_code?: number; code?: number; description?: string };
+      };
       if (body.error) {
         const errCode = body.error.err_code ?? body.error.code ?? 0;
         const description = body.error.description ?? 'unknown error';

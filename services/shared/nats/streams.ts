@@ -61,14 +61,25 @@ export async function ensureEventStreams(jsm: JetStreamManager, subjects: Subjec
   // Before anything is created: a refused start leaves the deployment as it found it.
   await assertShardCount(jsm, subjects, settings.shards ?? 1);
   // Config refuses more than one shard until every reader of the log is per shard; this keeps any other caller honest.
-  if ((settings.shards ?? 1) > 1) throw new NatsSetupRefused(`STREAM_SHARDS=${settings.shards} is not supported yet (the log runs on one stream shard; docs/operations.md, "Stream shards")`);
+  if ((settings.shards ?? 1) > 1)
+    throw new NatsSetupRefused(`STREAM_SHARDS=${settings.shards} is not supported yet (the log runs on one stream shard; docs/operations.md, "Stream shards")`);
   const config = eventStreamConfig(subjects, 0, settings);
   let info;
   try {
     info = await jsm.streams.info(config.name);
     const c = info.config;
-    if (c.max_age !== config.max_age || c.duplicate_window !== config.duplicate_window || c.max_msg_size !== config.max_msg_size || c.num_replicas !== config.num_replicas) {
-      info = await updateStream(jsm, c, { max_age: config.max_age!, duplicate_window: config.duplicate_window!, max_msg_size: config.max_msg_size!, num_replicas: config.num_replicas! });
+    if (
+      c.max_age !== config.max_age ||
+      c.duplicate_window !== config.duplicate_window ||
+      c.max_msg_size !== config.max_msg_size ||
+      c.num_replicas !== config.num_replicas
+    ) {
+      info = await updateStream(jsm, c, {
+        max_age: config.max_age!,
+        duplicate_window: config.duplicate_window!,
+        max_msg_size: config.max_msg_size!,
+        num_replicas: config.num_replicas!,
+      });
       log.info('event stream settings updated', { stream: config.name, replicas: config.num_replicas });
     }
   } catch (err) {

@@ -177,7 +177,8 @@ describe('the webhook target policy', () => {
     expect(verdict('http://example.com/', { allowHttp: false, allowPrivateTargets: false })).toMatch(/must use https/);
     expect(verdict('https://example.com/', { allowHttp: false, allowPrivateTargets: false })).toBe('allowed');
     const dev: TargetPolicy = { allowHttp: true, allowPrivateTargets: true };
-    for (const raw of ['http://127.0.0.1:3000/hook', 'http://localhost/', 'http://[::1]/', 'http://169.254.169.254/']) expect(verdict(raw, dev)).toBe('allowed');
+    for (const raw of ['http://127.0.0.1:3000/hook', 'http://localhost/', 'http://[::1]/', 'http://169.254.169.254/'])
+      expect(verdict(raw, dev)).toBe('allowed');
     expect(verdict('http://u:p@127.0.0.1/', dev)).toMatch(/credentials/);
     expect(verdict('ftp://127.0.0.1/', dev)).toMatch(/only http and https/);
     expect(verdict('http://127.0.0.1/', { allowHttp: false, allowPrivateTargets: true })).toMatch(/must use https/);
@@ -199,14 +200,26 @@ function fakeResolver(table: Record<string, string[]>): LookupAll & { calls: num
     resolve.calls++;
     const list = table[hostname];
     if (!list) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), []);
-    callback(null, list.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+    callback(
+      null,
+      list.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+    );
   }) as LookupAll & { calls: number };
   resolve.calls = 0;
   return resolve;
 }
 
-function lookupOnce(policy: TargetPolicy, resolve: LookupAll | undefined, host: string, all: boolean): Promise<{ err: Error | null; address: unknown; family?: number }> {
-  const lookup = guardedLookup(policy, resolve) as unknown as (h: string, o: object, cb: (err: Error | null, address: unknown, family?: number) => void) => void;
+function lookupOnce(
+  policy: TargetPolicy,
+  resolve: LookupAll | undefined,
+  host: string,
+  all: boolean,
+): Promise<{ err: Error | null; address: unknown; family?: number }> {
+  const lookup = guardedLookup(policy, resolve) as unknown as (
+    h: string,
+    o: object,
+    cb: (err: Error | null, address: unknown, family?: number) => void,
+  ) => void;
   return new Promise((resolve) => lookup(host, { all }, (err, address, family) => resolve({ err, address, family })));
 }
 
@@ -221,19 +234,32 @@ describe('the guarded lookup (delivery)', () => {
 
   it('passes public answers through, as all addresses or the first one', async () => {
     const resolve = fakeResolver(table);
-    expect(await lookupOnce(strict, resolve, 'public.example.com', true)).toEqual({ err: null, address: [{ address: '93.184.216.34', family: 4 }, { address: '2606:2800:220:1:248:1893:25c8:1946', family: 6 }], family: undefined });
+    expect(await lookupOnce(strict, resolve, 'public.example.com', true)).toEqual({
+      err: null,
+      address: [
+        { address: '93.184.216.34', family: 4 },
+        { address: '2606:2800:220:1:248:1893:25c8:1946', family: 6 },
+      ],
+      family: undefined,
+    });
     expect(await lookupOnce(strict, resolve, 'public.example.com', false)).toEqual({ err: null, address: '93.184.216.34', family: 4 });
     expect(resolve.calls).toBe(2);
   });
 
-  it.each(['inward.example.com', 'mixed.example.com', 'mapped.example.com', 'scoped.example.com'])('refuses %s: any inward address refuses the name', async (host) => {
-    const r = await lookupOnce(strict, fakeResolver(table), host, true);
-    expect(r.err).toBeInstanceOf(TargetRefusedError);
-    expect(r.err!.message).toContain(`${host} resolves to`);
-  });
+  it.each(['inward.example.com', 'mixed.example.com', 'mapped.example.com', 'scoped.example.com'])(
+    'refuses %s: any inward address refuses the name',
+    async (host) => {
+      const r = await lookupOnce(strict, fakeResolver(table), host, true);
+      expect(r.err).toBeInstanceOf(TargetRefusedError);
+      expect(r.err!.message).toContain(`${host} resolves to`);
+    },
+  );
 
   it('lets inward answers through only when private targets are allowed, and passes resolver errors on', async () => {
-    expect(await lookupOnce({ allowHttp: true, allowPrivateTargets: true }, fakeResolver(table), 'inward.example.com', false)).toMatchObject({ err: null, address: '127.0.0.1' });
+    expect(await lookupOnce({ allowHttp: true, allowPrivateTargets: true }, fakeResolver(table), 'inward.example.com', false)).toMatchObject({
+      err: null,
+      address: '127.0.0.1',
+    });
     const missing = await lookupOnce(strict, fakeResolver(table), 'missing.example.com', false);
     expect((missing.err as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
   });

@@ -55,7 +55,14 @@ function logOf(deps: ProjectorDeps, shard: number): LogRef {
  * event is tombstoned (skip it), and, for a `log.tombstoned` event, record
  * it and unblock its entity when the event it names blocked it here.
  */
-async function onTombstone(trx: Transaction<Database>, projection: Projection, options: ApplyOptions, log: LogRef, item: Decoded, t: Tombstones): Promise<void> {
+async function onTombstone(
+  trx: Transaction<Database>,
+  projection: Projection,
+  options: ApplyOptions,
+  log: LogRef,
+  item: Decoded,
+  t: Tombstones,
+): Promise<void> {
   const tomb = item.event ? tombstoneIn(item.event, log) : null;
   if (!tomb) return;
   await recordTombstone(trx, log, item.d.subject, item.d.seq, tomb);
@@ -121,7 +128,15 @@ async function applyTogether(trx: Transaction<Database>, projection: Projection,
   const result = emptyResult(checkpoint);
   let toApply: StoredEvent[] = [];
   const parkRows: ParkRow[] = [];
-  const t: Tombstones = { dead: await tombstonedAmong(trx, log, batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq)), blocked, note: result.tombstones };
+  const t: Tombstones = {
+    dead: await tombstonedAmong(
+      trx,
+      log,
+      batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq),
+    ),
+    blocked,
+    note: result.tombstones,
+  };
   let parkedInserted = 0;
   for (const item of batch) {
     if (item.d.seq <= checkpoint) continue;
@@ -160,7 +175,15 @@ async function applyTogether(trx: Transaction<Database>, projection: Projection,
 async function applyOneByOne(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions, log: LogRef): Promise<ApplyResult> {
   const { checkpoint, blocked } = await begin(trx, projection, options);
   const result = emptyResult(checkpoint);
-  const t: Tombstones = { dead: await tombstonedAmong(trx, log, batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq)), blocked, note: result.tombstones };
+  const t: Tombstones = {
+    dead: await tombstonedAmong(
+      trx,
+      log,
+      batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq),
+    ),
+    blocked,
+    note: result.tombstones,
+  };
   let last = checkpoint;
   for (const item of batch) {
     if (item.d.seq > checkpoint) {
@@ -232,5 +255,9 @@ function note(row: ParkRow): ParkedNote {
 async function insertParked(trx: Transaction<Database>, rows: ParkRow[]): Promise<void> {
   if (rows.length === 0) return;
   // A redelivery of an event parked before its checkpoint commit reached the server's ack changes nothing.
-  await trx.insertInto('parked_events').values(rows).onConflict((oc) => oc.columns(['projector', 'shard', 'seq']).doNothing()).execute();
+  await trx
+    .insertInto('parked_events')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['projector', 'shard', 'seq']).doNothing())
+    .execute();
 }

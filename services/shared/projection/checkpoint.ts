@@ -40,7 +40,11 @@ export function quoteIdent(name: string): string {
 }
 
 export async function ensureCheckpointRow(db: Db, projector: string, shard: number, epoch: string, seq = 0): Promise<void> {
-  await db.insertInto('projector_checkpoints').values({ projector, shard, epoch, seq }).onConflict((oc) => oc.doNothing()).execute();
+  await db
+    .insertInto('projector_checkpoints')
+    .values({ projector, shard, epoch, seq })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 export async function readCheckpoint(db: Db, projector: string, shard: number, forUpdate = false): Promise<Checkpoint> {

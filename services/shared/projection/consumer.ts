@@ -22,7 +22,13 @@ function isNotFound(err: unknown): boolean {
  * (`reposition`: one of its deliveries never reached it). Only one runner per
  * projection is expected to be running.
  */
-export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, checkpoint: number, log: Logger, options: { reposition?: boolean } = {}): Promise<void> {
+export async function ensureDurable(
+  jsm: JetStreamManager,
+  spec: DurableSpec,
+  checkpoint: number,
+  log: Logger,
+  options: { reposition?: boolean } = {},
+): Promise<void> {
   let info;
   try {
     info = await jsm.consumers.info(spec.stream, spec.name);

@@ -5,7 +5,13 @@ describe('DeliverySequence', () => {
   it('accepts consecutive deliveries from where the session opened, redeliveries included', () => {
     const d = new DeliverySequence(41);
     // Stream sequences may go back (a naked event redelivered): only the consumer's delivery count must be whole.
-    for (const [delivery, seq] of [[42, 100], [43, 101], [44, 100], [45, 102]] as const) d.next(delivery, seq);
+    for (const [delivery, seq] of [
+      [42, 100],
+      [43, 101],
+      [44, 100],
+      [45, 102],
+    ] as const)
+      d.next(delivery, seq);
   });
 
   it.each([

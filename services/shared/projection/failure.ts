@@ -15,7 +15,8 @@ const TRANSIENT_SQLSTATE_CLASSES = new Set([
   'XX', // internal error
 ]);
 
-const TRANSIENT_MESSAGE = /connection terminated|connection error|econnrefused|econnreset|epipe|timeout|not queryable|client has encountered a connection error|cannot use a pool after calling end/i;
+const TRANSIENT_MESSAGE =
+  /connection terminated|connection error|econnrefused|econnreset|epipe|timeout|not queryable|client has encountered a connection error|cannot use a pool after calling end/i;
 
 /**
  * The database does not look the way the code expects (a missing table or

@@ -11,7 +11,6 @@ import { InOrderGate } from './in-order.js';
 import { collectProjectorGauges, projectorMetrics, type ProjectorMetrics } from './metrics.js';
 import { consumerFilter, type Projection, type ProjectorDeps } from './projection.js';
 
-
 /**
  * Messages the client has received from the server and not yet handed to the
  * loop. Not `getPending()`: that also counts the status callbacks the
@@ -135,10 +134,17 @@ export class ProjectionRunner {
     await ensureCheckpointRow(db, name, this.shard.shard, this.shard.epoch);
     const checkpoint = await readCheckpoint(db, name, this.shard.shard);
     if (checkpoint.epoch !== this.shard.epoch) {
-      throw new Error(`projector ${name}: the event stream was recreated (epoch ${checkpoint.epoch} -> ${this.shard.epoch}); rebuild the read model before starting`);
+      throw new Error(
+        `projector ${name}: the event stream was recreated (epoch ${checkpoint.epoch} -> ${this.shard.epoch}); rebuild the read model before starting`,
+      );
     }
     this.committed = checkpoint.seq;
-    const spec = { stream: this.shard.stream, name: this.consumerName, filterSubjects: consumerFilter(this.projection, this.deps.subjects), maxAckPending: this.batchSize * 4 };
+    const spec = {
+      stream: this.shard.stream,
+      name: this.consumerName,
+      filterSubjects: consumerFilter(this.projection, this.deps.subjects),
+      maxAckPending: this.batchSize * 4,
+    };
     await ensureDurable(nats.jsm, spec, checkpoint.seq, this.log, { reposition: this.repositionNext });
     this.repositionNext = false;
     const consumer = await nats.js.consumers.get(this.shard.stream, this.consumerName);
@@ -165,7 +171,8 @@ export class ProjectionRunner {
           this.log.warn('a delivery went to another client or was lost; repositioning the consumer at the checkpoint', { err: err.message });
         } else if (err instanceof CheckpointMoved) this.log.info('checkpoint moved, reopening from it', { err: err.message });
         // What an operator's reset does on purpose (it deletes the consumer so the runner repositions it).
-        else if (/consumer (deleted|not found)/i.test(String((err as Error)?.message))) this.log.info('projector consumer was deleted, reopening from the checkpoint');
+        else if (/consumer (deleted|not found)/i.test(String((err as Error)?.message)))
+          this.log.info('projector consumer was deleted, reopening from the checkpoint');
         else this.log.warn('projector session failed, reopening from the checkpoint', { err });
       }
       await this.messages?.close().catch(() => undefined);
@@ -235,7 +242,8 @@ export class ProjectionRunner {
       this.metrics.held.inc(result.held);
       this.metrics.parked.inc(result.parked.length);
       this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
-      if (result.handled > 0) this.metrics.applyDelaySeconds.observe(Math.max(0, Date.now() - Number(msgs[result.handled - 1]!.timestampNanos / 1_000_000n)) / 1000);
+      if (result.handled > 0)
+        this.metrics.applyDelaySeconds.observe(Math.max(0, Date.now() - Number(msgs[result.handled - 1]!.timestampNanos / 1_000_000n)) / 1000);
       for (const p of result.parked) this.log.error('event parked: its entity waits for a re-drive', { ...p, maxDeliveries: this.maxDeliveries });
       for (const t of result.tombstones.resolved) this.log.info('tombstoned event resolved: its entity flows again', t);
       if (result.handled < msgs.length) this.retry(msgs.slice(result.handled), gate, result.retryReason);

@@ -42,7 +42,13 @@ export async function tombstonedAmong(trx: Trx, log: LogRef, seqs: number[]): Pr
 }
 
 /** Records a tombstone in the index (idempotent: the operator's command and every projector write the same row). */
-export async function recordTombstone(trx: Trx | import('kysely').Kysely<Database>, log: LogRef, subject: string, tombstoneSeq: number, event: LogTombstoned): Promise<void> {
+export async function recordTombstone(
+  trx: Trx | import('kysely').Kysely<Database>,
+  log: LogRef,
+  subject: string,
+  tombstoneSeq: number,
+  event: LogTombstoned,
+): Promise<void> {
   const d = event.data;
   await sql`insert into public.log_tombstones (stream, epoch, seq, subject, reason, by, tombstone_seq)
     values (${log.stream}, ${log.epoch}, ${d.seq}, ${subject}, ${d.reason}, ${d.by}, ${tombstoneSeq})
@@ -103,7 +109,11 @@ export async function resolveTombstoned(trx: Trx, projection: Projection, shard:
       failure = describeFailure(err);
     }
     if (failure !== null) {
-      await trx.updateTable('parked_events').set({ status: 'parked', reason: `released after a tombstone, then failed: ${failure}` }).where('id', '=', row.id).execute();
+      await trx
+        .updateTable('parked_events')
+        .set({ status: 'parked', reason: `released after a tombstone, then failed: ${failure}` })
+        .where('id', '=', row.id)
+        .execute();
       return result;
     }
     await trx.updateTable('parked_events').set({ status: 'redriven', resolved_at: sql`now()` }).where('id', '=', row.id).execute();

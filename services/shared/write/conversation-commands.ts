@@ -1,4 +1,15 @@
-import type { AppendResult, AttachmentRef, Command, ConversationEvent, CreateConversationRequest, CreateConversationResponse, ParleyEvent, SendResult, Subjects, UserId } from '../../../contracts/index.js';
+import type {
+  AppendResult,
+  AttachmentRef,
+  Command,
+  ConversationEvent,
+  CreateConversationRequest,
+  CreateConversationResponse,
+  ParleyEvent,
+  SendResult,
+  Subjects,
+  UserId,
+} from '../../../contracts/index.js';
 import { AttachmentId, encodeShardPosition } from '../../../contracts/index.js';
 import type { DecideContext, MessageRules } from '../domain/conversation/decide-messages.js';
 import { decideDelete, decideEdit, decideReaction, decideRecall, decideSend } from '../domain/conversation/decide-messages.js';
@@ -110,7 +121,10 @@ export class ConversationCommands {
     return { conversationId: id, kind: request.kind, created: true, seq: r.seq };
   }
 
-  async send(actor: UserId, input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined }): Promise<SendResult> {
+  async send(
+    actor: UserId,
+    input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined },
+  ): Promise<SendResult> {
     const { conversationId, clientMsgId } = input;
     // Attachment ids are whatever POST /v1/attachments answered: one that names no upload, in any spelling, is `not_found`.
     const notAnUpload = input.attachments?.find((id) => !AttachmentId.safeParse(id).success);
@@ -145,7 +159,11 @@ export class ConversationCommands {
             // Another gateway stored it meanwhile (seen once the conditional append failed and the state was reloaded).
             const stored = priorSend(s, actor, clientMsgId);
             if (stored) throw new AlreadySent(stored.messageId, stored.info);
-            return decideSend(s, { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) }, ctx);
+            return decideSend(
+              s,
+              { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) },
+              ctx,
+            );
           },
           // The log's own dedup id catches a retry racing its original on another gateway within its window.
           `send:${conversationId}:${actor}:${clientMsgId}`,
@@ -270,12 +288,22 @@ export class ConversationCommands {
     if (reason !== 'tombstoned') this.deps.store.reportUnreadable('write', { seq: entry.seq, subject: entry.subject, reason });
   }
 
-  private execute(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
+  private execute(
+    conversationId: string,
+    actor: UserId,
+    decision: Decision,
+    msgId?: string,
+  ): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
     return this.queue.run(conversationId, () => this.executeLocked(conversationId, actor, decision, msgId));
   }
 
   /** Decide and append; the caller holds the conversation's queue. */
-  private async executeLocked(conversationId: string, actor: UserId, decision: Decision, msgId?: string): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
+  private async executeLocked(
+    conversationId: string,
+    actor: UserId,
+    decision: Decision,
+    msgId?: string,
+  ): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
     let state = await this.load(conversationId);
     // Another gateway may have changed the conversation since it was cached. A successful
     // decision is checked by the conditional append; a refusal or a no-op is re-decided

@@ -45,11 +45,17 @@ export class UserCommands {
         const state = await this.conversations.loadChecked(command.conversationId, (s) => s.members.has(actor));
         if (!state.members.has(actor)) throw new AppError('not_member', 'you are not a member of this conversation');
         const { conversationId, mutedUntil, pinned, archived } = command;
-        if (mutedUntil === undefined && pinned === undefined && archived === undefined) throw new AppError('invalid_request', 'set at least one of mutedUntil, pinned, archived');
+        if (mutedUntil === undefined && pinned === undefined && archived === undefined)
+          throw new AppError('invalid_request', 'set at least one of mutedUntil, pinned, archived');
         return {
           type: 'preferences.set',
           ...base,
-          data: { conversationId, ...(mutedUntil !== undefined ? { mutedUntil } : {}), ...(pinned !== undefined ? { pinned } : {}), ...(archived !== undefined ? { archived } : {}) },
+          data: {
+            conversationId,
+            ...(mutedUntil !== undefined ? { mutedUntil } : {}),
+            ...(pinned !== undefined ? { pinned } : {}),
+            ...(archived !== undefined ? { archived } : {}),
+          },
         };
       }
       case 'block':

@@ -47,7 +47,10 @@ const SAMPLE = /^SampleRatio ([0-9 ./]+)$/;
 const EXPLAIN = /^Explain (EXPLAIN(?: [A-Z]+)*)(?: \(children (\d+)\))?$/;
 
 const unreadable = (line: string) =>
-  new AppError('sql_rejected', `the parsed query has a name that is not a plain word (letters, digits, _; write aliases without spaces or quotes): ${JSON.stringify(line.trim().slice(0, 120))}`);
+  new AppError(
+    'sql_rejected',
+    `the parsed query has a name that is not a plain word (letters, digits, _; write aliases without spaces or quotes): ${JSON.stringify(line.trim().slice(0, 120))}`,
+  );
 
 interface Parsed {
   node: AstNode;
@@ -85,7 +88,8 @@ export function parseAstDump(lines: readonly string[]): AstNode {
   const stack: Parsed[] = [];
   let root: Parsed | undefined;
   const close = (p: Parsed) => {
-    if (p.node.children.length !== p.declared) throw new AppError('sql_rejected', 'the parsed query does not read back as one tree (a quoted name with a line break?)');
+    if (p.node.children.length !== p.declared)
+      throw new AppError('sql_rejected', 'the parsed query does not read back as one tree (a quoted name with a line break?)');
   };
   for (const raw of content) {
     const parsed = parseLine(raw);
@@ -95,7 +99,8 @@ export function parseAstDump(lines: readonly string[]): AstNode {
       root = parsed;
     } else {
       const parent = stack[stack.length - 1]!;
-      if (parsed.depth !== parent.depth + 1) throw new AppError('sql_rejected', 'the parsed query does not read back as one tree (a quoted name with a line break?)');
+      if (parsed.depth !== parent.depth + 1)
+        throw new AppError('sql_rejected', 'the parsed query does not read back as one tree (a quoted name with a line break?)');
       parent.node.children.push(parsed.node);
     }
     stack.push(parsed);

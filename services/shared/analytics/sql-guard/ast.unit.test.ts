@@ -49,7 +49,14 @@ describe('parseAstDump', () => {
   });
 
   it('refuses names that are not plain words and malformed lines', () => {
-    for (const line of ['    Function file (alias x y) (children 1)', '    Function fіle', '    Literal 1 (alias a b)', '\tIdentifier x', '    ', '    Function'].map((l) => l)) {
+    for (const line of [
+      '    Function file (alias x y) (children 1)',
+      '    Function fіle',
+      '    Literal 1 (alias a b)',
+      '\tIdentifier x',
+      '    ',
+      '    Function',
+    ].map((l) => l)) {
       const lines = [...DUMP.slice(0, 4), line, ...DUMP.slice(5)];
       expect(refused(lines), line).toBe(true);
     }
@@ -60,7 +67,14 @@ describe('parseAstDump', () => {
   // children, the counts no longer hold and the dump is refused.
   it('refuses every dump with one or two injected lines', () => {
     const fakes = (depth: number) =>
-      ['Identifier x', 'Literal UInt64_1', 'Function numbers (children 1)', 'ExpressionList (children 2)', 'SelectQuery (children 3)', 'Function file (children 1)'].map((l) => ' '.repeat(depth) + l);
+      [
+        'Identifier x',
+        'Literal UInt64_1',
+        'Function numbers (children 1)',
+        'ExpressionList (children 2)',
+        'SelectQuery (children 3)',
+        'Function file (children 1)',
+      ].map((l) => ' '.repeat(depth) + l);
     let cases = 0;
     for (let at = 1; at <= DUMP.length; at++) {
       for (let depth = 0; depth <= 8; depth++) {

@@ -8,7 +8,13 @@ import type { ClickHouseClient } from '@clickhouse/client';
  * default_format into its output option (no SET, so it works in a readonly
  * session); a server takes it as a per-query setting.
  */
-export async function execText(client: ClickHouseClient, query: string, format: 'JSONEachRow' | 'JSONCompact', signal?: AbortSignal, params?: Record<string, string | null>): Promise<string> {
+export async function execText(
+  client: ClickHouseClient,
+  query: string,
+  format: 'JSONEachRow' | 'JSONCompact',
+  signal?: AbortSignal,
+  params?: Record<string, string | null>,
+): Promise<string> {
   const result = await client.exec({
     query,
     clickhouse_settings: { default_format: format },

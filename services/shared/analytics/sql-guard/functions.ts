@@ -112,7 +112,22 @@ const WINDOW = `
 `;
 
 /** Aggregate combinator suffixes (ClickHouse names them -If, -Array, -State...). */
-const COMBINATORS = ['if', 'array', 'distinct', 'ornull', 'ordefault', 'merge', 'state', 'mergestate', 'simplestate', 'foreach', 'map', 'resample', 'argmin', 'argmax'];
+const COMBINATORS = [
+  'if',
+  'array',
+  'distinct',
+  'ornull',
+  'ordefault',
+  'merge',
+  'state',
+  'mergestate',
+  'simplestate',
+  'foreach',
+  'map',
+  'resample',
+  'argmin',
+  'argmax',
+];
 
 /** Table functions an analyst may read: only `numbers`, which generates integers and reaches nothing. */
 export const ALLOWED_TABLE_FUNCTIONS: ReadonlySet<string> = new Set(['numbers']);

@@ -73,7 +73,8 @@ async function engine<T>(what: string, run: () => Promise<T>): Promise<T> {
     const message = clickhouseErrorMessage(err);
     if (message === null) throw err;
     const clean = message.replace(/: In scope SELECT formatQuerySingleLine.*$/, '');
-    if (/\(READONLY\)|readonly mode/i.test(clean)) throw new AppError('sql_rejected', `SETTINGS clauses are not allowed: the session's settings are fixed (${clean})`, { cause: err });
+    if (/\(READONLY\)|readonly mode/i.test(clean))
+      throw new AppError('sql_rejected', `SETTINGS clauses are not allowed: the session's settings are fixed (${clean})`, { cause: err });
     throw new AppError('sql_rejected', `ClickHouse cannot ${what} the query: ${clean}`, { cause: err });
   }
 }
@@ -91,14 +92,18 @@ export async function vetAnalyticsSql(client: ClickHouseClient, sql: string, opt
   const lines = await engine('parse', async () => {
     const text = await execText(client, `EXPLAIN AST ${query}`, 'JSONEachRow', undefined, options.params);
     try {
-      return text.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { explain: string }).explain);
+      return text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => (JSON.parse(l) as { explain: string }).explain);
     } catch (err) {
       throw new AppError('sql_rejected', 'the parse tree of the query could not be read', { cause: err });
     }
   });
   // Name the statement before reading the whole tree: DDL and the like print names the reader refuses.
   const rootKind = /^([A-Za-z]+)/.exec(lines[0] ?? '')?.[1] ?? '';
-  if (!ROOTS.has(rootKind)) throw new AppError('sql_rejected', `only read-only statements are accepted (${STATEMENTS_TEXT}), not ${describeKind(rootKind) || 'this'}`);
+  if (!ROOTS.has(rootKind))
+    throw new AppError('sql_rejected', `only read-only statements are accepted (${STATEMENTS_TEXT}), not ${describeKind(rootKind) || 'this'}`);
   const kind = checkStatement(parseAstDump(lines), options);
   if (kind === 'show_tables') {
     const m = SHOW_TABLES.exec(query);

@@ -15,17 +15,38 @@ const EXPLAIN_KINDS = new Set(['EXPLAIN', 'EXPLAIN AST', 'EXPLAIN SYNTAX', 'EXPL
 
 /** Node kinds that may appear inside an allowed statement. */
 const NODE_KINDS = new Set([
-  'SelectWithUnionQuery', 'SelectIntersectExceptQuery', 'SelectQuery', 'ExpressionList', 'Subquery', 'WithElement',
-  'TablesInSelectQuery', 'TablesInSelectQueryElement', 'TableExpression', 'TableIdentifier', 'TableJoin', 'ArrayJoin',
-  'Function', 'Identifier', 'Literal', 'Asterisk', 'QualifiedAsterisk',
-  'ColumnsRegexpMatcher', 'ColumnsListMatcher', 'QualifiedColumnsRegexpMatcher', 'QualifiedColumnsListMatcher',
-  'ColumnsTransformerList', 'ColumnsExceptTransformer',
-  'OrderByElement', 'WindowDefinition', 'WindowListElement', 'SampleRatio',
+  'SelectWithUnionQuery',
+  'SelectIntersectExceptQuery',
+  'SelectQuery',
+  'ExpressionList',
+  'Subquery',
+  'WithElement',
+  'TablesInSelectQuery',
+  'TablesInSelectQueryElement',
+  'TableExpression',
+  'TableIdentifier',
+  'TableJoin',
+  'ArrayJoin',
+  'Function',
+  'Identifier',
+  'Literal',
+  'Asterisk',
+  'QualifiedAsterisk',
+  'ColumnsRegexpMatcher',
+  'ColumnsListMatcher',
+  'QualifiedColumnsRegexpMatcher',
+  'QualifiedColumnsListMatcher',
+  'ColumnsTransformerList',
+  'ColumnsExceptTransformer',
+  'OrderByElement',
+  'WindowDefinition',
+  'WindowListElement',
+  'SampleRatio',
 ]);
 
 /** Why a node kind is refused, for the ones people actually write. */
 const REFUSED_KINDS: Record<string, string> = {
-  Set: 'SETTINGS clauses are not allowed: the session\'s settings are fixed',
+  Set: "SETTINGS clauses are not allowed: the session's settings are fixed",
   QueryParameter: 'query parameters ({name:Type}) are not supported; write the value in the query',
   ColumnsApplyTransformer: 'APPLY transformers are not allowed (they call functions by name); call the function on the columns',
   ColumnsReplaceTransformer: 'REPLACE transformers are not allowed; select the expressions explicitly',
@@ -58,7 +79,10 @@ export function statementKind(root: AstNode): StatementKind {
 
 /** `DropQuery` → `DROP`, `AlterQuery` → `ALTER`, `Set` → `SET`: what people wrote. */
 export function describeKind(kind: string): string {
-  return kind.replace(/Query$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+  return kind
+    .replace(/Query$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toUpperCase();
 }
 
 /**
@@ -73,7 +97,8 @@ export function checkStatement(root: AstNode, ctx: PolicyContext): StatementKind
       checkSelect(root, ctx);
       break;
     case 'explain':
-      if (!EXPLAIN_KINDS.has(root.name)) throw reject(`${root.name} is not allowed; use EXPLAIN [AST|SYNTAX|QUERY TREE|PLAN|PIPELINE|ESTIMATE] without options`);
+      if (!EXPLAIN_KINDS.has(root.name))
+        throw reject(`${root.name} is not allowed; use EXPLAIN [AST|SYNTAX|QUERY TREE|PLAN|PIPELINE|ESTIMATE] without options`);
       if (root.children.length !== 1 || root.children[0]!.kind !== 'SelectWithUnionQuery') throw reject('EXPLAIN takes one SELECT and no options');
       checkSelect(root.children[0]!, ctx);
       break;
@@ -110,7 +135,8 @@ function checkNode(node: AstNode, ctx: PolicyContext, parent: AstNode | undefine
       break;
     case 'Function':
       if (parent?.kind === 'TableExpression') {
-        if (!ALLOWED_TABLE_FUNCTIONS.has(node.name)) throw reject(`table function ${node.name}() is not allowed; read the analytics tables (only numbers() generates rows)`);
+        if (!ALLOWED_TABLE_FUNCTIONS.has(node.name))
+          throw reject(`table function ${node.name}() is not allowed; read the analytics tables (only numbers() generates rows)`);
       } else {
         checkFunction(node);
       }

@@ -43,7 +43,11 @@ export function decideAddMembers(state: ConversationState, userIds: UserId[], ct
   if (!isAdmin(state, ctx.actor)) throw new AppError('forbidden', 'only admins and the owner may add members');
   const fresh = [...new Set(userIds)].filter((u) => !state.members.has(u));
   if (fresh.length === 0) return null;
-  return { type: 'members.added', ...envelope(ctx), data: { conversationId: state.id, members: fresh.map((userId) => ({ userId, role: 'member' as const })), self: false } };
+  return {
+    type: 'members.added',
+    ...envelope(ctx),
+    data: { conversationId: state.id, members: fresh.map((userId) => ({ userId, role: 'member' as const })), self: false },
+  };
 }
 
 export function decideJoin(state: ConversationState, ctx: DecideContext): ConversationEvent | null {
