@@ -46,6 +46,8 @@ export class SingleActiveRole<S extends Stoppable> {
   private holder: string | undefined;
   private current: S | undefined;
   private timer: NodeJS.Timeout | null = null;
+  /** Set by stop(): no more ticks, while the active service finishes under its lease. */
+  private stopping = false;
   private ticking: Promise<void> = Promise.resolve();
   private readonly periodMs: number;
 
@@ -92,12 +94,15 @@ export class SingleActiveRole<S extends Stoppable> {
   }
 
   async stop(): Promise<void> {
-    if (this.stateValue === 'stopped') return;
-    this.stateValue = 'stopped';
+    if (this.stateValue === 'stopped' || this.stopping) return;
+    // No further ticks; the role stays active (its fence passes) while the service finishes its last work, so a
+    // clean stop flushes under the lease instead of leaving that work to the next holder.
+    this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.ticking;
     await this.deactivate();
+    this.stateValue = 'stopped';
     await this.lease.release();
   }
 
@@ -106,7 +111,7 @@ export class SingleActiveRole<S extends Stoppable> {
   };
 
   private schedule(): void {
-    if (this.stateValue === 'stopped') return;
+    if (this.stateValue === 'stopped' || this.stopping) return;
     this.timer = setTimeout(() => {
       this.ticking = this.tick().finally(() => this.schedule());
     }, this.periodMs);
