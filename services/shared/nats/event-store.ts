@@ -307,10 +307,10 @@ export class EventStore {
     let consumer: Consumer | null = null;
     try {
       for (let failures = 0; ; ) {
-        consumer ??= await this.js.consumers.get(this.stream, { filter_subjects: [subject], opt_start_seq: seen + 1, inactive_threshold: 10_000 });
         let received = 0;
         let failure: unknown = null;
         try {
+          consumer ??= await this.js.consumers.get(this.stream, { filter_subjects: [subject], opt_start_seq: seen + 1, inactive_threshold: 10_000 });
           const batch = await consumer.fetch({ max_messages: 1000, expires: SUBJECT_PULL_EXPIRES_MS });
           for await (const m of batch) {
             received++;
@@ -319,7 +319,8 @@ export class EventStore {
             if (m.seq >= last || m.info.pending === 0) return;
           }
         } catch (err) {
-          if (!/no responders/i.test(String((err as Error)?.message))) throw err;
+          // Answers of a cluster between leaders (creating the consumer or pulling): worth another consumer.
+          if (!/no responders|temporarily unavailable|timeout/i.test(String((err as Error)?.message))) throw err;
           failure = err;
         }
         if (received > 0 && failure === null) {
@@ -328,11 +329,11 @@ export class EventStore {
           continue;
         }
         // An empty or refused pull: a new consumer from the last event read.
-        void consumer.delete().catch(() => undefined);
+        void consumer?.delete().catch(() => undefined);
         consumer = null;
         if (++failures >= SUBJECT_PULL_ATTEMPTS)
           throw new AppError('unavailable', `the event log stopped answering a read of ${subject} after sequence ${seen}`, { cause: failure ?? undefined });
-        await new Promise((resolve) => setTimeout(resolve, 100 * failures));
+        await new Promise((resolve) => setTimeout(resolve, 200 * failures));
       }
     } finally {
       if (consumer) await consumer.delete().catch(() => undefined);
