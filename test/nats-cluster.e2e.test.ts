@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +32,9 @@ beforeAll(async () => {
     dataDir,
     clientPorts: [0, 0, 0],
     routePorts: [0, 0, 0],
+    // A name of its own: a server of another cluster (another file, or the node killed below) redialling a route
+    // port that a free-port pick handed to this one must be refused, not merged into this cluster.
+    name: `t${randomBytes(4).toString('hex')}`,
     log: createTestLog('nats-cluster'),
   });
   nats = await connectNats(cluster.url, 'cluster-test', quiet);
@@ -120,6 +124,7 @@ describe('two gateways on the cluster', () => {
       dataDir: path.join(dataDir, 'second'),
       clientPorts: [0, 0, 0],
       routePorts: [0, 0, 0],
+      name: `t${randomBytes(4).toString('hex')}`,
       log: createTestLog('nats-cluster'),
     });
     nats = await connectNats(cluster.url, 'cluster-test', quiet);

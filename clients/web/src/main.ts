@@ -616,16 +616,19 @@ async function loadList(): Promise<void> {
     renderList();
     if (openId) renderHeader();
   } catch (err) {
-    if (!(err instanceof TypeError)) announce(`Could not load conversations: ${(err as Error).message}`);
+    // The read model had not reached the events this page has seen yet (a busy projector answers 504), or a
+    // dependency is briefly down (503): ask again shortly rather than leave the list without what just arrived.
+    if (err instanceof ApiError && (err.status === 504 || err.status === 503)) scheduleListReload(1000);
+    else if (!(err instanceof TypeError)) announce(`Could not load conversations: ${(err as Error).message}`);
   }
 }
 
-function scheduleListReload(): void {
+function scheduleListReload(delayMs = 150): void {
   if (listReload) return;
   listReload = setTimeout(() => {
     listReload = null;
     void loadList();
-  }, 150);
+  }, delayMs);
 }
 
 ui.showArchived.addEventListener('change', () => void loadList());
