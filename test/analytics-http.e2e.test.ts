@@ -2,13 +2,11 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REFUSED_SQL } from './support/analytics-sql-cases.js';
+import { REFUSED_SQL, startCanary } from './support/analytics-sql-cases.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitUntil } from './support/events.js';
 import { createLogger } from '../services/shared/logger.js';
@@ -30,9 +28,8 @@ let p: TestPlatform;
 let port = 0;
 let base = '';
 let client: ClickHouseClient;
-let canary: http.Server;
+let canary: Awaited<ReturnType<typeof startCanary>> | undefined;
 let canaryPort = 0;
-let canaryHits = 0;
 
 // The client logs every failed request; the failures here are asserted instead.
 const quiet = { log: { level: ClickHouseLogLevel.OFF } };
@@ -42,13 +39,8 @@ const curl = async (...args: string[]) => (await run('curl', ['-sS', '--max-time
 const basic = `analyst:${PASSWORD}`;
 
 beforeAll(async () => {
-  fs.writeFileSync(secretFile, SECRET);
-  canary = http.createServer((_req, res) => {
-    canaryHits++;
-    res.end(SECRET);
-  });
-  await new Promise<void>((resolve) => canary.listen(0, '127.0.0.1', resolve));
-  canaryPort = (canary.address() as AddressInfo).port;
+  canary = await startCanary(secretFile, SECRET);
+  canaryPort = canary.port;
   p = await startTestPlatform({ env: { ANALYTICS_HTTP_PORT: '0', ANALYTICS_HTTP_PASSWORD: PASSWORD } });
   await waitUntil(() => p.platform.analytics?.http !== undefined, 10_000);
   port = p.platform.analytics!.http!.port;
@@ -59,7 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   await p?.stop();
-  await new Promise((resolve) => canary?.close(resolve));
+  await canary?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -253,7 +245,7 @@ describe('the same refusals as POST /v1/analytics/sql', () => {
       expect(body, sql).toMatch(/^Code: \d+\. DB::Exception: /);
       expect(body, sql).not.toContain(SECRET);
     }
-    expect(canaryHits).toBe(0);
+    expect(canary!.hits()).toBe(0);
     expect(fs.existsSync(outFile)).toBe(false);
   });
 });

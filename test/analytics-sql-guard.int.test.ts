@@ -1,8 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +12,7 @@ import { migrateClickHouse } from '../services/shared/clickhouse-migrate.js';
 import { loadConfig } from '../services/shared/config.js';
 import { isAppError } from '../services/shared/errors.js';
 import { createLogger } from '../services/shared/logger.js';
-import { REFUSED_SQL as REFUSED } from './support/analytics-sql-cases.js';
+import { REFUSED_SQL as REFUSED, startCanary } from './support/analytics-sql-cases.js';
 
 /**
  * The analytics SQL guard against the real engine (embedded chDB): spellings
@@ -31,8 +29,7 @@ const secretFile = path.join(dataDir, 'secret.txt');
 const outFile = path.join(dataDir, 'outfile.txt');
 let client: ClickHouseClient;
 let readOnly: ClickHouseClient;
-let canary: http.Server;
-let canaryHits = 0;
+let canary: Awaited<ReturnType<typeof startCanary>> | undefined;
 let port = 0;
 
 const fill = (sql: string) => sql.replaceAll('{db}', db).replaceAll('{secret}', secretFile).replaceAll('{out}', outFile).replaceAll('{port}', String(port));
@@ -95,13 +92,8 @@ async function refusal(sql: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  fs.writeFileSync(secretFile, SECRET);
-  canary = http.createServer((_req, res) => {
-    canaryHits++;
-    res.end(SECRET);
-  });
-  await new Promise<void>((resolve) => canary.listen(0, '127.0.0.1', resolve));
-  port = (canary.address() as AddressInfo).port;
+  canary = await startCanary(secretFile, SECRET);
+  port = canary.port;
   client = createAnalyticsClient(config);
   await migrateClickHouse(client, db, createLogger({ level: 'warn' }));
   await client.command({
@@ -113,7 +105,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await readOnly?.close();
   await client?.close();
-  await new Promise((resolve) => canary?.close(resolve));
+  await canary?.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -123,7 +115,7 @@ describe('the analytics SQL guard', () => {
     const messages: string[] = [];
     for (const template of REFUSED) messages.push(await refusal(fill(template)));
     // Nothing was read, called or written, and no answer carries the canary.
-    expect(canaryHits).toBe(0);
+    expect(canary!.hits()).toBe(0);
     expect(fs.existsSync(outFile)).toBe(false);
     for (const m of messages) expect(m).not.toContain(SECRET);
     // The engine (the same process) is still there.
@@ -181,7 +173,7 @@ describe('the analytics SQL guard', () => {
     ]) {
       await expect(readOnly.query({ query: q, format: 'JSONEachRow' }).then((rs) => rs.text())).rejects.toThrow(/READONLY|readonly/);
     }
-    expect(canaryHits).toBe(0);
+    expect(canary!.hits()).toBe(0);
   });
 });
 

@@ -29,6 +29,17 @@ const TMPFS_SIZE = '16m';
 let dataDir = '';
 const mounts: string[] = [];
 
+/** Alice, connected and live, in a 1:1 with bob: where each scenario sends. */
+async function directAliceBob(platform: TestPlatform, clients: TestClient[]) {
+  const aliceToken = await platform.token('alice');
+  const bobToken = await platform.token('bob');
+  const alice = await TestClient.connect(platform.ws, aliceToken);
+  clients.push(alice);
+  const conv = (await api(platform.http, 'POST', '/v1/conversations', aliceToken, { kind: 'direct', peer: 'bob' })).body;
+  await alice.joined(conv.conversationId);
+  return { aliceToken, bobToken, alice, conv };
+}
+
 function mountTmpfs(dir: string, size: string): void {
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
   mounts.push(dir);
@@ -104,12 +115,7 @@ describe.skipIf(!isRoot)('a full disk under the event log', () => {
 
   it('answers unavailable with the reason, reports the store on /healthz, and recovers by itself when space returns', async () => {
     const platform = p!;
-    const aliceToken = await platform.token('alice');
-    const bobToken = await platform.token('bob');
-    const alice = await TestClient.connect(platform.ws, aliceToken);
-    clients.push(alice);
-    const conv = (await api(platform.http, 'POST', '/v1/conversations', aliceToken, { kind: 'direct', peer: 'bob' })).body;
-    await alice.joined(conv.conversationId);
+    const { aliceToken, bobToken, alice, conv } = await directAliceBob(platform, clients);
 
     const acked: string[] = [];
     let sends = 0;
@@ -297,12 +303,7 @@ describe.skipIf(!isRoot)('a full disk under Postgres', () => {
 
   it('keeps acking sends, reports postgres degraded while the projector stalls, and catches up when space returns', async () => {
     const platform = p!;
-    const aliceToken = await platform.token('alice');
-    const bobToken = await platform.token('bob');
-    const alice = await TestClient.connect(platform.ws, aliceToken);
-    clients.push(alice);
-    const conv = (await api(platform.http, 'POST', '/v1/conversations', aliceToken, { kind: 'direct', peer: 'bob' })).body;
-    await alice.joined(conv.conversationId);
+    const { aliceToken, bobToken, alice, conv } = await directAliceBob(platform, clients);
     const history = async () =>
       (await api(platform.http, 'GET', `/v1/conversations/${conv.conversationId}/messages?limit=200`, bobToken)).body.messages as { text: string }[];
     const acked: string[] = [];

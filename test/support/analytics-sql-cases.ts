@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 /**
  * Analysts' SQL that must be refused wherever it arrives (POST
  * /v1/analytics/sql and the CLI in test/analytics-sql-guard.int.test.ts, the
@@ -127,3 +131,22 @@ export const REFUSED_SQL: readonly string[] = [
   ' ',
   '-- only a comment',
 ];
+
+/**
+ * What a refused query must not reach: `secret` written to `file` (a file function would read it) and a
+ * loopback HTTP server answering it (a url function would call it). `hits()` counts the calls.
+ */
+export async function startCanary(file: string, secret: string): Promise<{ port: number; hits(): number; close(): Promise<void> }> {
+  fs.writeFileSync(file, secret);
+  let hits = 0;
+  const server = http.createServer((_req, res) => {
+    hits++;
+    res.end(secret);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    hits: () => hits,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
