@@ -47,6 +47,8 @@ export interface NatsServerHandle {
   pid: number;
   /** SIGTERM, then SIGKILL after 5 s; safe to call more than once. */
   stop(): Promise<void>;
+  /** The server's last log lines (up to 50): what a caller reports when the server misbehaves. */
+  recentLog(): string[];
 }
 
 const READY_TIMEOUT_MS = 20_000;
@@ -193,7 +195,7 @@ async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsSer
   });
   const pid = child.pid ?? 0;
   log.info('nats-server started', { port, pid, ms: Date.now() - started, dataDir: opts.dataDir });
-  return { url: `nats://127.0.0.1:${port}`, port, pid, stop };
+  return { url: `nats://127.0.0.1:${port}`, port, pid, stop, recentLog: () => [...tail] };
 }
 
 function isRunning(child: ChildProcess): boolean {
