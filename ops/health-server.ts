@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROMETHEUS_CONTENT_TYPE } from '../services/gateway/gateway-metrics.js';
-import { healthStatusCode, requiredChecks, runHealthChecks, type HealthCheck } from '../services/shared/health.js';
-import type { Runtime } from '../services/shared/runtime.js';
+import { healthStatusCode, requiredChecks, runHealthChecks, type HealthCheck } from '../services/observability/health.js';
+import type { Runtime } from '../services/runtime/runtime.js';
 
 export interface HealthServer {
   port: number;

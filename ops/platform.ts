@@ -6,19 +6,19 @@ import { startGateway } from '../services/gateway/service.js';
 import { MembershipReactor } from '../services/membership/reactor.js';
 import { startNotifier, type NotifierService } from '../services/notifier/service.js';
 import { startProjector, type ProjectorService } from '../services/projector/service.js';
-import { createAuthenticator } from '../services/shared/auth.js';
-import { enforceExposure } from '../services/shared/exposure.js';
-import { requiredChecks, type HealthCheck } from '../services/shared/health.js';
-import { projectorLagCheck } from '../services/shared/projection/health.js';
-import type { Config } from '../services/shared/config.js';
-import type { Logger } from '../services/shared/logger.js';
-import { RoleLeases } from '../services/shared/nats/role-lease.js';
-import { SINGLE_ACTIVE_ROLES, type Role } from '../services/shared/roles.js';
-import { openRuntime, type Runtime } from '../services/shared/runtime.js';
-import { SingleActiveRole, type RoleStatus, type Stoppable } from '../services/shared/single-active.js';
+import { createAuthenticator } from '../services/auth/auth.js';
+import { enforceExposure } from '../services/runtime/exposure.js';
+import { requiredChecks, type HealthCheck } from '../services/observability/health.js';
+import { projectorLagCheck } from '../services/projection/health.js';
+import type { Config } from '../services/runtime/config.js';
+import type { Logger } from '../services/observability/logger.js';
+import { RoleLeases } from '../services/leases/role-lease.js';
+import { SINGLE_ACTIVE_ROLES, type Role } from '../services/runtime/roles.js';
+import { openRuntime, type Runtime } from '../services/runtime/runtime.js';
+import { SingleActiveRole, type RoleStatus, type Stoppable } from '../services/leases/single-active.js';
 import { startHealthServer, type HealthServer } from './health-server.js';
 
-/** The roles one process runs (services/shared/roles.ts) on one shared runtime. */
+/** The roles one process runs (services/runtime/roles.ts) on one shared runtime. */
 export interface RoleProcess {
   runtime: Runtime;
   roles: Role[];
@@ -74,7 +74,7 @@ function rolesOf(config: Config, options: PlatformOptions): Role[] {
  * Starts the given roles in this process, sharing one runtime. Any number of
  * processes may run the gateway role side by side; each single-active role
  * runs here only while this process holds its lease in NATS KV, and stands
- * by otherwise (services/shared/single-active.ts). Standbys are reported on
+ * by otherwise (services/leases/single-active.ts). Standbys are reported on
  * /healthz (`roles` check) and by roleStatus().
  */
 export async function startRoles(config: Config, log: Logger, options: PlatformOptions): Promise<RoleProcess> {

@@ -1,8 +1,8 @@
-import { loadConfig, type Config } from '../services/shared/config.js';
-import { enforceExposure, ExposureRefused } from '../services/shared/exposure.js';
-import { createLogger } from '../services/shared/logger.js';
-import { NatsSetupRefused } from '../services/shared/nats/refusal.js';
-import type { Role } from '../services/shared/roles.js';
+import { loadConfig, type Config } from '../services/runtime/config.js';
+import { enforceExposure, ExposureRefused } from '../services/runtime/exposure.js';
+import { createLogger } from '../services/observability/logger.js';
+import { NatsSetupRefused } from '../services/event-log/refusal.js';
+import type { Role } from '../services/runtime/roles.js';
 import { StartRefused } from './embedded/refusal.js';
 import { projectDirOf } from './project-dir.js';
 import { startRoles, type RoleProcess } from './platform.js';

@@ -1,8 +1,8 @@
 import path from 'node:path';
-import type { Config } from '../services/shared/config.js';
-import type { Logger } from '../services/shared/logger.js';
-import { EMBEDDED_NATS_USER, ensureEmbeddedNatsPassword } from '../services/shared/nats/credentials.js';
-import { maxEventBytes } from '../services/shared/runtime.js';
+import type { Config } from '../services/runtime/config.js';
+import type { Logger } from '../services/observability/logger.js';
+import { EMBEDDED_NATS_USER, ensureEmbeddedNatsPassword } from '../services/event-log/credentials.js';
+import { maxEventBytes } from '../services/runtime/runtime.js';
 import { ensureNatsServer } from './embedded/nats-binary.js';
 import { startNatsServer, type NatsServerHandle } from './embedded/nats-server.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded/postgres.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { parseRoles, SINGLE_ACTIVE_ROLES, type Role } from '../services/shared/roles.js';
+import { parseRoles, SINGLE_ACTIVE_ROLES, type Role } from '../services/runtime/roles.js';
 
 export interface StartArgs {
   /** Undefined: PARLEY_ROLES decides. */

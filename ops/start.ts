@@ -12,7 +12,7 @@ import { parseStartArgs, START_USAGE, type StartArgs } from './start-args.js';
  * (killed with SIGKILL, say). Everything else is ops/run.ts.
  *
  * `--roles gateway,projector` (or PARLEY_ROLES) runs only those roles
- * (services/shared/roles.ts); `--no-workers`: the gateway only (a second
+ * (services/runtime/roles.ts); `--no-workers`: the gateway only (a second
  * gateway of a deployment whose projectors and notifier run elsewhere;
  * `npm run cluster`, ops/cluster.ts).
  */

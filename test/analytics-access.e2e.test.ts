@@ -14,7 +14,7 @@ import {
   type ParleyEvent,
 } from '../contracts/index.js';
 import { analytics as analyticsCli } from '../ops/cli/analytics.js';
-import { isAppError } from '../services/shared/errors.js';
+import { isAppError } from '../services/runtime/errors.js';
 import type { CliIO } from '../ops/cli/command.js';
 import { AnalyticsProbe } from './support/analytics.js';
 import { appendAll, created, sent, waitUntil } from './support/events.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFUSED_SQL, startCanary } from './support/analytics-sql-cases.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { waitUntil } from './support/events.js';
-import { createLogger } from '../services/shared/logger.js';
+import { createLogger } from '../services/observability/logger.js';
 import { startAnalyticsHttp } from '../services/analytics/http/server.js';
 
 /**

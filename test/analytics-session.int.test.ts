@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runReadOnlySql } from '../services/shared/analytics/sql.js';
-import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../services/shared/clickhouse.js';
-import { migrateClickHouse } from '../services/shared/clickhouse-migrate.js';
-import { loadConfig } from '../services/shared/config.js';
-import { isAppError } from '../services/shared/errors.js';
-import { createLogger } from '../services/shared/logger.js';
+import { runReadOnlySql } from '../services/analytics-sql/sql.js';
+import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../services/analytics-store/clickhouse.js';
+import { migrateClickHouse } from '../services/analytics-store/clickhouse-migrate.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { isAppError } from '../services/runtime/errors.js';
+import { createLogger } from '../services/observability/logger.js';
 
 /**
  * On embedded chDB, a query that fails after it started writing its answer

@@ -5,13 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlResponse } from '../contracts/index.js';
-import { ALLOWED_FUNCTION_NAMES, isAllowedFunction, PARSER_FUNCTION_NAMES, vetAnalyticsSql } from '../services/shared/analytics/sql-guard/index.js';
-import { runReadOnlySql } from '../services/shared/analytics/sql.js';
-import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../services/shared/clickhouse.js';
-import { migrateClickHouse } from '../services/shared/clickhouse-migrate.js';
-import { loadConfig } from '../services/shared/config.js';
-import { isAppError } from '../services/shared/errors.js';
-import { createLogger } from '../services/shared/logger.js';
+import { ALLOWED_FUNCTION_NAMES, isAllowedFunction, PARSER_FUNCTION_NAMES, vetAnalyticsSql } from '../services/analytics-sql/sql-guard/index.js';
+import { runReadOnlySql } from '../services/analytics-sql/sql.js';
+import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../services/analytics-store/clickhouse.js';
+import { migrateClickHouse } from '../services/analytics-store/clickhouse-migrate.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { isAppError } from '../services/runtime/errors.js';
+import { createLogger } from '../services/observability/logger.js';
 import { REFUSED_SQL as REFUSED, startCanary } from './support/analytics-sql-cases.js';
 
 /**

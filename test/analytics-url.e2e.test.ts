@@ -8,12 +8,12 @@ import type { MessagesReport, ParleyEvent } from '../contracts/index.js';
 import { clickhouseMigrations } from '../migrations/clickhouse/index.js';
 import { readStoredEvent, toEventRow } from '../services/analytics/rows.js';
 import { batchToken, eventRowLine, insertEvents, readIntent, writeIntent } from '../services/analytics/sink.js';
-import { parseReportQuery, runReport } from '../services/shared/analytics/reports.js';
-import { runReadOnlySql } from '../services/shared/analytics/sql.js';
-import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../services/shared/clickhouse.js';
-import { migrateClickHouse } from '../services/shared/clickhouse-migrate.js';
-import { loadConfig } from '../services/shared/config.js';
-import { createLogger } from '../services/shared/logger.js';
+import { parseReportQuery, runReport } from '../services/analytics-sql/reports.js';
+import { runReadOnlySql } from '../services/analytics-sql/sql.js';
+import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../services/analytics-store/clickhouse.js';
+import { migrateClickHouse } from '../services/analytics-store/clickhouse-migrate.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { createLogger } from '../services/observability/logger.js';
 import { AnalyticsTables } from './support/analytics.js';
 import { created, sent } from './support/events.js';
 

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { CloseCode, EventFrame, ServerFrame, TokenResponse } from '../contracts/index.js';
 import { TerminalToken } from '../clients/terminal/token.js';
-import { EventStore } from '../services/shared/nats/event-store.js';
+import { EventStore } from '../services/event-log/event-store.js';
 import { usePlatform } from './support/fixture.js';
 import { api, type Frame, type TestClient } from './support/ws-client.js';
 

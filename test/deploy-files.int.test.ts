@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, inject, it } from 'vitest';
 import { parseStartArgs } from '../ops/start-args.js';
-import { CONFIG_VARIABLES, loadConfig } from '../services/shared/config.js';
-import { decideExposure, exposureInput } from '../services/shared/exposure.js';
-import { ROLES, type Role } from '../services/shared/roles.js';
+import { CONFIG_VARIABLES, loadConfig } from '../services/runtime/config.js';
+import { decideExposure, exposureInput } from '../services/runtime/exposure.js';
+import { ROLES, type Role } from '../services/runtime/roles.js';
 import {
   expandSpecifiers,
   interpolateDeep,
@@ -123,7 +123,7 @@ function withSecrets(env: Record<string, string>): Record<string, string> {
 }
 
 function expectProductionConfig(env: Record<string, string>, what: string): void {
-  for (const name of Object.keys(env)) expect(known.has(name), `${what}: ${name} is not a variable of services/shared/config.ts`).toBe(true);
+  for (const name of Object.keys(env)) expect(known.has(name), `${what}: ${name} is not a variable of services/runtime/config.ts`).toBe(true);
   const config = loadConfig(env, root);
   expect(config.nats.replicas, `${what}: STREAM_REPLICAS`).toBe(3);
   expect(config.nats.url?.split(',')).toHaveLength(3);
@@ -145,7 +145,7 @@ describe('ops/deploy/parley.env', () => {
     expect(new Set(names).size, 'a variable set twice').toBe(names.length);
     expect(
       names.filter((n) => !known.has(n)),
-      'unknown to services/shared/config.ts',
+      'unknown to services/runtime/config.ts',
     ).toEqual([]);
     expect(
       names.filter((n) => PER_PROCESS.includes(n)),

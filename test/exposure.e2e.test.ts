@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pickFreePort } from '../ops/embedded/free-port.js';
 import { startPlatform } from '../ops/platform.js';
-import { loadConfig } from '../services/shared/config.js';
-import { ExposureRefused } from '../services/shared/exposure.js';
-import { createLogger } from '../services/shared/logger.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { ExposureRefused } from '../services/runtime/exposure.js';
+import { createLogger } from '../services/observability/logger.js';
 
 /**
  * The real entry points refuse to listen beyond loopback with development

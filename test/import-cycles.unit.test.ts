@@ -118,3 +118,60 @@ describe('import cycles', () => {
     expect(findCycles(files)).toEqual([]);
   });
 });
+
+/**
+ * The folder layout is the architecture (services/README.md): a role
+ * (services/<role>/, with its main.ts) may use any module, a module never
+ * uses a role, and no role reaches into another. Type imports count too:
+ * they tie the code together just the same.
+ */
+const ROLES = ['gateway', 'projector', 'membership', 'analytics', 'notifier'];
+
+function allImports(text: string): string[] {
+  return [...text.matchAll(/\bfrom\s+'(\.{1,2}\/[^']+)'|\bimport\s*\(\s*'(\.{1,2}\/[^']+)'\s*\)|\bimport\s+'(\.{1,2}\/[^']+)'/g)].map(
+    (m) => m[1] ?? m[2] ?? m[3]!,
+  );
+}
+
+/** `gateway` for services/gateway/..., `event-log` for services/event-log/...; null outside services/. */
+function serviceFolder(file: string): string | null {
+  const rel = path.relative(path.join(root, 'services'), file);
+  if (rel.startsWith('..') || !rel.includes(path.sep)) return null;
+  return rel.split(path.sep)[0]!;
+}
+
+function layeringViolations(): string[] {
+  const out: string[] = [];
+  for (const file of sources(path.join(root, 'services'))) {
+    const from = serviceFolder(file);
+    if (!from) continue;
+    for (const spec of allImports(fs.readFileSync(file, 'utf8'))) {
+      const target = resolve(file, spec);
+      const to = target && serviceFolder(target);
+      if (!to || to === from || !ROLES.includes(to)) continue;
+      out.push(`${path.relative(root, file)} -> ${path.relative(root, target!)} (${ROLES.includes(from) ? 'role into another role' : 'module into a role'})`);
+    }
+  }
+  return out;
+}
+
+describe('service layout', () => {
+  it('every role folder has its entry point, and no shared grab bag is left', () => {
+    for (const role of ROLES) expect(fs.existsSync(path.join(root, 'services', role, 'main.ts')), role).toBe(true);
+    expect(fs.existsSync(path.join(root, 'services', 'shared'))).toBe(false);
+  });
+
+  it('modules never import a role, and roles never import each other', () => {
+    expect(layeringViolations()).toEqual([]);
+  });
+
+  it('the check sees a module importing a role', () => {
+    const probe = path.join(root, 'services', 'limits', `layering-probe-${process.pid}.ts`);
+    fs.writeFileSync(probe, "import type { X } from '../gateway/service.js';\nexport type Y = X;\n");
+    try {
+      expect(layeringViolations().some((v) => v.includes('layering-probe') && v.includes('module into a role'))).toBe(true);
+    } finally {
+      fs.rmSync(probe);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseSnowflake } from '../services/shared/snowflake.js';
+import { parseSnowflake } from '../services/ids/snowflake.js';
 import { usePlatform } from './support/fixture.js';
 import { api, TestClient } from './support/ws-client.js';
 

@@ -7,9 +7,9 @@ import type { CliIO } from '../ops/cli/command.js';
 import { main as cli } from '../ops/cli/main.js';
 import { startPlatform, type Platform } from '../ops/platform.js';
 import { startStack, type Stack } from '../ops/stack.js';
-import { loadConfig, type Config } from '../services/shared/config.js';
-import { createLogger, redactUrlCredentials } from '../services/shared/logger.js';
-import { connectNats, natsClientAuth } from '../services/shared/nats/connection.js';
+import { loadConfig, type Config } from '../services/runtime/config.js';
+import { createLogger, redactUrlCredentials } from '../services/observability/logger.js';
+import { connectNats, natsClientAuth } from '../services/event-log/connection.js';
 import {
   EMBEDDED_NATS_USER,
   embeddedNatsPasswordFile,
@@ -17,7 +17,7 @@ import {
   readEmbeddedNatsPassword,
   redactNatsUrl,
   splitNatsUrl,
-} from '../services/shared/nats/credentials.js';
+} from '../services/event-log/credentials.js';
 import { createDatabase, TEST_JWT_SECRET, uniqueNamespace } from './support/platform.js';
 
 /**

@@ -4,16 +4,16 @@ import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { startPlatform, type Platform } from '../ops/platform.js';
-import { isAppError } from '../services/shared/errors.js';
-import { loadConfig } from '../services/shared/config.js';
-import { createLogger } from '../services/shared/logger.js';
-import { connectNats, type NatsHandles } from '../services/shared/nats/connection.js';
-import { nodeIdBucket, NodeIdLease } from '../services/shared/nats/node-id-lease.js';
-import { NatsSetupRefused } from '../services/shared/nats/refusal.js';
+import { isAppError } from '../services/runtime/errors.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { createLogger } from '../services/observability/logger.js';
+import { connectNats, type NatsHandles } from '../services/event-log/connection.js';
+import { nodeIdBucket, NodeIdLease } from '../services/leases/node-id-lease.js';
+import { NatsSetupRefused } from '../services/event-log/refusal.js';
 import { startTestPlatform, TEST_JWT_SECRET, uniqueNamespace } from './support/platform.js';
 
 /**
- * Node ids are leased in NATS KV (services/shared/nats/node-id-lease.ts): no
+ * Node ids are leased in NATS KV (services/leases/node-id-lease.ts): no
  * two running processes of one namespace mint ids with the same node id.
  * Real nats-server; leases with a short TTL stand in for "killed" holders
  * (a holder that stops refreshing is exactly what a killed process is).
@@ -169,7 +169,7 @@ describe('node ids of running platforms', () => {
     const b = await platformWithoutNodeId(first.namespace, first.databaseUrl, first.config.dataDir);
     expect(new Set([5, a.runtime.nodeId, b.runtime.nodeId]).size).toBe(3);
     expect(a.runtime.config.nodeId).toBe(a.runtime.nodeId);
-    const { parseSnowflake } = await import('../services/shared/snowflake.js');
+    const { parseSnowflake } = await import('../services/ids/snowflake.js');
     expect(parseSnowflake(a.runtime.ids.next()).nodeId).toBe(a.runtime.nodeId);
   });
 

@@ -1,7 +1,7 @@
 import type { LookupAddress, LookupAllOptions } from 'node:dns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNotifier, type NotifierService } from '../services/notifier/service.js';
-import type { LookupAll } from '../services/shared/net/target-policy.js';
+import type { LookupAll } from '../services/outbound/target-policy.js';
 import { HttpReceiver } from './support/http-receiver.js';
 import { notificationApi, waitFor } from './support/notifications.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
@@ -15,7 +15,7 @@ import { WebPushDevice } from './support/webpush-device.js';
  * `target_not_allowed`, and a name that passes registration but resolves
  * inward is refused at delivery, with nothing sent to it and nothing but
  * "unreachable" shown to the user. Every spelling is in
- * services/shared/net/target-policy.unit.test.ts; the HTTP client's
+ * services/outbound/target-policy.unit.test.ts; the HTTP client's
  * behaviour (redirects, timeouts) in notification-targets.int.test.ts.
  */
 let p: TestPlatform;

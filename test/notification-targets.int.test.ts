@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TargetClient } from '../services/notifier/delivery/target-client.js';
 import { sendWebhook } from '../services/notifier/delivery/webhook.js';
 import { sendWebPush } from '../services/notifier/delivery/webpush.js';
-import type { LookupAll, TargetPolicy } from '../services/shared/net/target-policy.js';
+import type { LookupAll, TargetPolicy } from '../services/outbound/target-policy.js';
 import { HttpReceiver } from './support/http-receiver.js';
 import { WebPushDevice } from './support/webpush-device.js';
 

@@ -3,8 +3,8 @@ import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-tex
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { BusiestHoursReport, ConversationKindsReport, type ParleyEvent } from '../contracts/index.js';
-import { parseReportQuery, runReport } from '../services/shared/analytics/reports.js';
-import { runReadOnlySql } from '../services/shared/analytics/sql.js';
+import { parseReportQuery, runReport } from '../services/analytics-sql/reports.js';
+import { runReadOnlySql } from '../services/analytics-sql/sql.js';
 import { AnalyticsProbe } from './support/analytics.js';
 import { appendAll, created, sent, waitUntil } from './support/events.js';
 import { expandClickHouseMacros } from './support/grafana-macros.js';

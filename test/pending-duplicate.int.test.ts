@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppendOptions, AppendResult, EventStore } from '../services/shared/nats/event-store.js';
-import { createLogger } from '../services/shared/logger.js';
-import { ConversationCommands } from '../services/shared/write/conversation-commands.js';
+import type { AppendOptions, AppendResult, EventStore } from '../services/event-log/event-store.js';
+import { createLogger } from '../services/observability/logger.js';
+import { ConversationCommands } from '../services/commands/conversation-commands.js';
 import type { ParleyEvent } from '../contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 

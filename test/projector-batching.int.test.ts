@@ -3,7 +3,7 @@ import type { ParleyEvent } from '../contracts/index.js';
 import { projectionByName } from '../services/projector/projections.js';
 import { replay } from '../services/projector/replay.js';
 import { createShadowSchema, dropSchema, tableHash } from '../services/projector/shadow.js';
-import { ensureCheckpointRow, inSchema } from '../services/shared/projection/checkpoint.js';
+import { ensureCheckpointRow, inSchema } from '../services/projection/checkpoint.js';
 import { appendRaw } from './support/events.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 

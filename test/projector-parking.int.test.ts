@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upcasters } from '../contracts/index.js';
 import { listParked, redrive } from '../services/projector/parked.js';
-import type { Projection } from '../services/shared/projection/projection.js';
+import type { Projection } from '../services/projection/projection.js';
 import { projectionByName } from '../services/projector/projections.js';
-import { deleteDurable } from '../services/shared/projection/consumer.js';
-import { ProjectionRunner } from '../services/shared/projection/runner.js';
-import { createLogger } from '../services/shared/logger.js';
+import { deleteDurable } from '../services/projection/consumer.js';
+import { ProjectionRunner } from '../services/projection/runner.js';
+import { createLogger } from '../services/observability/logger.js';
 import { appendAll, appendRaw, created, sent, waitUntil } from './support/events.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 

@@ -2,10 +2,10 @@ import { createClient } from '@clickhouse/client';
 import { afterAll, describe, expect, it, inject } from 'vitest';
 import { pickFreePort } from '../ops/embedded/free-port.js';
 import { startRoles, type RoleProcess } from '../ops/platform.js';
-import { loadConfig } from '../services/shared/config.js';
-import { createDb } from '../services/shared/db/connect.js';
-import { createLogger } from '../services/shared/logger.js';
-import type { Runtime } from '../services/shared/runtime.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { createDb } from '../services/read-store/connect.js';
+import { createLogger } from '../services/observability/logger.js';
+import type { Runtime } from '../services/runtime/runtime.js';
 import { createDatabase, startTestPlatform, TEST_JWT_SECRET, uniqueNamespace, type TestPlatform } from './support/platform.js';
 import { api } from './support/ws-client.js';
 

@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { clickhouseMigrations } from '../migrations/clickhouse/index.js';
 import { startPlatform, type Platform } from '../ops/platform.js';
 import { startStack, type Stack } from '../ops/stack.js';
-import { loadConfig } from '../services/shared/config.js';
-import { createLogger } from '../services/shared/logger.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { createLogger } from '../services/observability/logger.js';
 import { TEST_JWT_SECRET } from './support/platform.js';
 import { api, TestClient } from './support/ws-client.js';
 

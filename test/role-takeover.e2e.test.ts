@@ -2,15 +2,15 @@ import { Kvm } from '@nats-io/kv';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRoles, type RoleProcess } from '../ops/platform.js';
-import { loadConfig } from '../services/shared/config.js';
-import { createLogger } from '../services/shared/logger.js';
-import { roleLeaseBucket } from '../services/shared/nats/role-lease.js';
-import { SINGLE_ACTIVE_ROLES } from '../services/shared/roles.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { createLogger } from '../services/observability/logger.js';
+import { roleLeaseBucket } from '../services/leases/role-lease.js';
+import { SINGLE_ACTIVE_ROLES } from '../services/runtime/roles.js';
 import { startTestPlatform, TEST_JWT_SECRET, type TestPlatform } from './support/platform.js';
 import { api, TestClient } from './support/ws-client.js';
 
 /**
- * Single-active roles (services/shared/single-active.ts) with two real
+ * Single-active roles (services/leases/single-active.ts) with two real
  * runtimes on one namespace, NATS and Postgres, next to a gateway: one
  * instance is active for every role and the other stands by (and says so on
  * its /healthz); when the active one is cut off from NATS without releasing

@@ -21,7 +21,7 @@ import { api, TestClient } from './support/ws-client.js';
  * the standby takes over once its lease lapses, and the thawed one stands by.
  * Then the new holder is killed (kill -9): both run on this machine, so the
  * standby sees the holder's process is gone and takes over at its next
- * attempt instead of waiting for the lapse (services/shared/nats/role-lease.ts).
+ * attempt instead of waiting for the lapse (services/leases/role-lease.ts).
  * History has every message exactly once throughout.
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../services/shared/errors.js';
-import { WrongLastSequence } from '../services/shared/nats/event-store.js';
-import { StreamPublisher } from '../services/shared/nats/stream-publisher.js';
+import { AppError } from '../services/runtime/errors.js';
+import { WrongLastSequence } from '../services/event-log/event-store.js';
+import { StreamPublisher } from '../services/event-log/stream-publisher.js';
 import { created, sent } from './support/events.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 
 /**
- * Appends go through Parley's own publisher (services/shared/nats/stream-publisher.ts),
+ * Appends go through Parley's own publisher (services/event-log/stream-publisher.ts),
  * not the client library's request path: the stream's answers, refusals,
  * silence and absence must each come back as what the write side expects.
  */

@@ -1,17 +1,17 @@
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { subjectsFor } from '../contracts/index.js';
-import { loadConfig } from '../services/shared/config.js';
-import { createLogger } from '../services/shared/logger.js';
-import { connectNats, type NatsHandles } from '../services/shared/nats/connection.js';
-import { NatsSetupRefused } from '../services/shared/nats/refusal.js';
-import { shardCountProblem, type ExistingShard } from '../services/shared/nats/shard-layout.js';
-import { eventStreamConfig } from '../services/shared/nats/streams.js';
+import { loadConfig } from '../services/runtime/config.js';
+import { createLogger } from '../services/observability/logger.js';
+import { connectNats, type NatsHandles } from '../services/event-log/connection.js';
+import { NatsSetupRefused } from '../services/event-log/refusal.js';
+import { shardCountProblem, type ExistingShard } from '../services/event-log/shard-layout.js';
+import { eventStreamConfig } from '../services/event-log/streams.js';
 import { created } from './support/events.js';
 import { startTestPlatform, uniqueNamespace, type TestPlatform } from './support/platform.js';
 
 /**
- * STREAM_SHARDS is fixed for the life of a deployment (services/shared/nats/shard-layout.ts):
+ * STREAM_SHARDS is fixed for the life of a deployment (services/event-log/shard-layout.ts):
  * an entity's shard is its id's hash modulo the count, so a start with another count than
  * the one the deployment's streams hold events under is refused with one line, before
  * anything is created. More than one shard is not supported yet and refused at config parse.

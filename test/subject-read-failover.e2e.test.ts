@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startChaosNats, type ChaosNats } from '../ops/chaos/nats-nodes.js';
 import { StreamProbe } from '../ops/chaos/stream-probe.js';
-import { EventStore } from '../services/shared/nats/event-store.js';
+import { EventStore } from '../services/event-log/event-store.js';
 import { createTestLog } from './support/test-log.js';
 
 /**

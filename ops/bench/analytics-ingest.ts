@@ -21,10 +21,10 @@ import type { ParleyEvent } from '../../contracts/index.js';
 import { DEFAULT_MAX_BATCH, EVENTS_PER_TURN, nextTurn } from '../../services/analytics/projector.js';
 import { readStoredEvent, toEventRow } from '../../services/analytics/rows.js';
 import { batchToken, eventRowLine, insertEvents, writeIntent } from '../../services/analytics/sink.js';
-import { createAnalyticsClient } from '../../services/shared/clickhouse.js';
-import { migrateClickHouse } from '../../services/shared/clickhouse-migrate.js';
-import { loadConfig } from '../../services/shared/config.js';
-import { createLogger } from '../../services/shared/logger.js';
+import { createAnalyticsClient } from '../../services/analytics-store/clickhouse.js';
+import { migrateClickHouse } from '../../services/analytics-store/clickhouse-migrate.js';
+import { loadConfig } from '../../services/runtime/config.js';
+import { createLogger } from '../../services/observability/logger.js';
 
 const { values } = parseArgs({
   options: {

@@ -14,10 +14,10 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { subjectsFor, type ParleyEvent } from '../../contracts/index.js';
-import { createLogger } from '../../services/shared/logger.js';
-import { connectNats } from '../../services/shared/nats/connection.js';
-import { EventStore } from '../../services/shared/nats/event-store.js';
-import { ensureEventStreams } from '../../services/shared/nats/streams.js';
+import { createLogger } from '../../services/observability/logger.js';
+import { connectNats } from '../../services/event-log/connection.js';
+import { EventStore } from '../../services/event-log/event-store.js';
+import { ensureEventStreams } from '../../services/event-log/streams.js';
 import { startPrivateStack } from './lib/private-stack.js';
 
 const { values } = parseArgs({

@@ -24,12 +24,12 @@ import { parseArgs } from 'node:util';
 import { subjectsFor } from '../../contracts/index.js';
 import { projectionByName } from '../../services/projector/projections.js';
 import { rebuild } from '../../services/projector/rebuild.js';
-import { ProjectionRunner } from '../../services/shared/projection/runner.js';
-import { createDb } from '../../services/shared/db/connect.js';
-import { migratePostgres } from '../../services/shared/db/migrate.js';
-import { createLogger } from '../../services/shared/logger.js';
-import { connectNats } from '../../services/shared/nats/connection.js';
-import { ensureEventStreams } from '../../services/shared/nats/streams.js';
+import { ProjectionRunner } from '../../services/projection/runner.js';
+import { createDb } from '../../services/read-store/connect.js';
+import { migratePostgres } from '../../services/read-store/migrate.js';
+import { createLogger } from '../../services/observability/logger.js';
+import { connectNats } from '../../services/event-log/connection.js';
+import { ensureEventStreams } from '../../services/event-log/streams.js';
 import { postgresPids, startPrivateStack } from './lib/private-stack.js';
 import { sampleProcess, sampleProcesses } from './lib/proc.js';
 

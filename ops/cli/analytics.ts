@@ -2,11 +2,11 @@ import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ErrorBody, ReportName, SqlRequest, type AnalyticsReport, type SqlResponse } from '../../contracts/index.js';
 import { truncateDerivedTables } from '../../services/analytics/sink.js';
-import { parseReportQuery, runReport } from '../../services/shared/analytics/reports.js';
-import { runReadOnlySql } from '../../services/shared/analytics/sql.js';
-import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../../services/shared/clickhouse.js';
-import { loadConfig, type Config } from '../../services/shared/config.js';
-import { AppError } from '../../services/shared/errors.js';
+import { parseReportQuery, runReport } from '../../services/analytics-sql/reports.js';
+import { runReadOnlySql } from '../../services/analytics-sql/sql.js';
+import { createAnalyticsClient, createReadOnlyAnalyticsClient } from '../../services/analytics-store/clickhouse.js';
+import { loadConfig, type Config } from '../../services/runtime/config.js';
+import { AppError } from '../../services/runtime/errors.js';
 import { projectDirOf } from '../project-dir.js';
 import { intOption, parse, printJson, UsageError, type CliIO, type CommandGroup } from './command.js';
 
@@ -18,7 +18,7 @@ import { intOption, parse, printJson, UsageError, type CliIO, type CommandGroup 
  * open the directory themselves only when nothing listens there. With
  * CLICKHOUSE_URL they talk to the server directly. Either way a statement runs
  * in the read-only session after the same parse-tree check (runReadOnlySql,
- * services/shared/analytics/sql-guard/): the gateway's or this process's.
+ * services/analytics-sql/sql-guard/): the gateway's or this process's.
  */
 
 const projectDir = projectDirOf(import.meta.url);

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LogTombstoned, parseEntitySubject, UserId } from '../../contracts/index.js';
-import { AppError } from '../../services/shared/errors.js';
-import { decodeEntry, EventStore, WrongLastSequence } from '../../services/shared/nats/event-store.js';
-import { recordTombstone } from '../../services/shared/projection/tombstones.js';
+import { AppError } from '../../services/runtime/errors.js';
+import { decodeEntry, EventStore, WrongLastSequence } from '../../services/event-log/event-store.js';
+import { recordTombstone } from '../../services/projection/tombstones.js';
 import { intOption, parse, printJson, UsageError, type CliIO, type CommandGroup } from './command.js';
 import { withOps, type OpsContext } from './context.js';
 

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isAppError } from '../../services/shared/errors.js';
+import { isAppError } from '../../services/runtime/errors.js';
 import { analytics } from './analytics.js';
 import { EXIT, UsageError, type CliIO, type CommandGroup } from './command.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';

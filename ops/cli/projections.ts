@@ -2,8 +2,8 @@ import type { Subjects } from '../../contracts/index.js';
 import { openNotifierProjection } from '../../services/notifier/open-projection.js';
 import { NOTIFIER } from '../../services/notifier/projection.js';
 import { projectionsFor } from '../../services/projector/projections.js';
-import { AppError } from '../../services/shared/errors.js';
-import type { Projection } from '../../services/shared/projection/projection.js';
+import { AppError } from '../../services/runtime/errors.js';
+import type { Projection } from '../../services/projection/projection.js';
 import type { OpsContext } from './context.js';
 
 /**

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import { readCheckpoint } from '../../services/shared/projection/checkpoint.js';
-import { consumerLag, deleteDurable } from '../../services/shared/projection/consumer.js';
-import { openParkedCounts } from '../../services/shared/projection/parked-counts.js';
+import { readCheckpoint } from '../../services/projection/checkpoint.js';
+import { consumerLag, deleteDurable } from '../../services/projection/consumer.js';
+import { openParkedCounts } from '../../services/projection/parked-counts.js';
 import { rebuild, RebuildMismatch } from '../../services/projector/rebuild.js';
-import { projectorConsumerName } from '../../services/shared/projection/runner.js';
+import { projectorConsumerName } from '../../services/projection/runner.js';
 import { dropSchema, leftoverSchemas } from '../../services/projector/shadow.js';
 import { intOption, parse, printJson, UsageError, type CommandGroup } from './command.js';
 import { withOps, type OpsContext } from './context.js';

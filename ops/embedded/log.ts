@@ -1,6 +1,6 @@
 /**
  * The logger the embedded-dependency helpers need. Declared here rather than
- * imported from services/shared so ops/embedded stays free of service code;
+ * imported from services/observability so ops/embedded stays free of service code;
  * the services' Logger satisfies it structurally.
  */
 export interface EmbeddedLog {

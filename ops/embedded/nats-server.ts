@@ -28,7 +28,7 @@ export interface NatsServerOptions {
   /**
    * Clients (and, in a cluster, routes) must log in as this user: without it
    * the server accepts any local connection. ops/stack.ts and ops/cluster.ts
-   * always set it (services/shared/nats/credentials.ts); test harnesses may not.
+   * always set it (services/event-log/credentials.ts); test harnesses may not.
    */
   auth?: { user: string; password: string };
   log: EmbeddedLog;

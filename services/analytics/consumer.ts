@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
-import type { MetricsRegistry } from '../shared/metrics.js';
-import type { Runtime } from '../shared/runtime.js';
+import type { MetricsRegistry } from '../observability/metrics.js';
+import type { Runtime } from '../runtime/runtime.js';
 
 /**
  * (Re)creates the analytics projector's durable consumer so that it delivers

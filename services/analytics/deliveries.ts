@@ -1,8 +1,8 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { DeliveryTiming } from '../../contracts/index.js';
-import type { Logger } from '../shared/logger.js';
-import type { Runtime } from '../shared/runtime.js';
+import type { Logger } from '../observability/logger.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { formatAt } from './rows.js';
 import { insertLines } from './sink.js';
 

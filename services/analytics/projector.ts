@@ -1,8 +1,8 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import type { Logger } from '../shared/logger.js';
-import type { Runtime } from '../shared/runtime.js';
-import type { Fence } from '../shared/single-active.js';
-import { noteStorageFailure, storageAlarms } from '../shared/storage-full.js';
+import type { Logger } from '../observability/logger.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Fence } from '../leases/single-active.js';
+import { noteStorageFailure, storageAlarms } from '../observability/storage-full.js';
 import { consumeLogFrom, projectorMetrics } from './consumer.js';
 import { readStoredEvent, toEventRow } from './rows.js';
 import { batchToken, eventRowLine, insertEvents, readIntent, truncateDerivedTables, writeIntent, type BatchIntent, type CheckpointKey } from './sink.js';

@@ -1,4 +1,4 @@
-import type { Runtime } from '../shared/runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { DeliveryIngester, type DeliveryIngesterOptions } from './deliveries.js';
 import { startAnalyticsHttp, type AnalyticsHttpServer } from './http/server.js';
 import { planAnalyticsHttp, analyticsHttpPlanInput } from './http/plan.js';

@@ -1,8 +1,8 @@
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Command, CommandResult, ReceiptFrame, Subjects, TypingFrame, UserId } from '../../contracts/index.js';
-import { AppError } from '../shared/errors.js';
-import type { ConversationCommands } from '../shared/write/conversation-commands.js';
-import type { UserCommands } from '../shared/write/user-commands.js';
+import { AppError } from '../runtime/errors.js';
+import type { ConversationCommands } from '../commands/conversation-commands.js';
+import type { UserCommands } from '../commands/user-commands.js';
 import { EPHEMERAL_SENDER_HEADER } from './ws/live-hub.js';
 
 /** How long a typing indicator shows without being renewed. */

@@ -1,4 +1,4 @@
-import type { MetricsRegistry } from '../shared/metrics.js';
+import type { MetricsRegistry } from '../observability/metrics.js';
 import { errorCounter } from './http/http-metrics.js';
 
 /** What the WebSocket server reports; each call is one addition to a number. */

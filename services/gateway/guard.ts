@@ -1,5 +1,5 @@
-import { AppError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
+import { AppError } from '../runtime/errors.js';
+import type { Logger } from '../observability/logger.js';
 import type { HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior } from './uws.js';
 
 /**

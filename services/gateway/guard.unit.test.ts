@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ErrorBody } from '../../contracts/index.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger } from '../observability/logger.js';
 import { guardApp, guarded, INTERNAL_ERROR_CLOSE_CODE } from './guard.js';
 import { loadNativeUws, type TemplatedApp, type us_listen_socket } from './uws.js';
 

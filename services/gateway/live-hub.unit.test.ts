@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { subjectsFor } from '../../contracts/index.js';
-import { createLogger } from '../shared/logger.js';
-import type { StoredEvent } from '../shared/nats/event-store.js';
+import { createLogger } from '../observability/logger.js';
+import type { StoredEvent } from '../event-log/event-store.js';
 import { LiveHub } from './ws/live-hub.js';
 
 type Callback = (err: Error | null, msg: { subject: string; data: Uint8Array; headers: { get(k: string): string } }) => void;

@@ -1,4 +1,4 @@
-import type { Logger } from '../shared/logger.js';
+import type { Logger } from '../observability/logger.js';
 
 /**
  * Node exits on an unhandled promise rejection or an uncaught exception. For a

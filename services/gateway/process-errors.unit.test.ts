@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { createLogger } from '../shared/logger.js';
+import { createLogger } from '../observability/logger.js';
 import { installProcessErrorHandlers } from './process-errors.js';
 
 /** Our listener, found by difference (vitest has its own, which must not see these synthetic errors). */

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../shared/db/schema.js';
-import { AppError } from '../shared/errors.js';
-import { NextCallBatcher } from '../shared/next-call-batcher.js';
-import type { IdempotencyIndex } from '../shared/write/conversation-commands.js';
+import type { Database } from '../read-store/schema.js';
+import { AppError } from '../runtime/errors.js';
+import { NextCallBatcher } from '../concurrency/next-call-batcher.js';
+import type { IdempotencyIndex } from '../commands/conversation-commands.js';
 
 const READ_MODEL_PROJECTOR = 'read-model';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ParleyEvent } from '../../contracts/index.js';
-import { createLogger } from '../shared/logger.js';
-import type { StoredEvent } from '../shared/nats/event-store.js';
+import { createLogger } from '../observability/logger.js';
+import type { StoredEvent } from '../event-log/event-store.js';
 import { CoalescedBounds } from './ws/coalesced-bounds.js';
 import { ConcurrencyGate } from './ws/concurrency-gate.js';
 import { RecentLog, type RangeReader } from './ws/recent-log.js';

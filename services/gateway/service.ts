@@ -1,11 +1,11 @@
-import type { Authenticator } from '../shared/auth.js';
+import type { Authenticator } from '../auth/auth.js';
 import path from 'node:path';
-import { DegradedError, requiredChecks, withStorageCheck, type HealthCheck } from '../shared/health.js';
-import { loadVapidKeys } from '../shared/notifications/vapid.js';
-import type { Runtime } from '../shared/runtime.js';
-import { KeyedRateLimiter } from '../shared/rate-limit.js';
-import { ConversationCommands } from '../shared/write/conversation-commands.js';
-import { UserCommands } from '../shared/write/user-commands.js';
+import { DegradedError, requiredChecks, withStorageCheck, type HealthCheck } from '../observability/health.js';
+import { loadVapidKeys } from '../outbound/vapid.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { KeyedRateLimiter } from '../limits/rate-limit.js';
+import { ConversationCommands } from '../commands/conversation-commands.js';
+import { UserCommands } from '../commands/user-commands.js';
 import { CommandDispatcher } from './command-dispatcher.js';
 import { gatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './gateway-metrics.js';
 import { guardApp } from './guard.js';

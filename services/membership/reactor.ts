@@ -1,9 +1,9 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { parseEntitySubject, type ConversationEvent, type UserEvent } from '../../contracts/index.js';
-import type { Logger } from '../shared/logger.js';
-import { decodeEventOfTypes } from '../shared/nats/event-store.js';
-import { foldConversation } from '../shared/write/fold-conversation.js';
-import { receivedNotYielded } from '../shared/projection/runner.js';
+import type { Logger } from '../observability/logger.js';
+import { decodeEventOfTypes } from '../event-log/event-store.js';
+import { foldConversation } from '../commands/fold-conversation.js';
+import { receivedNotYielded } from '../projection/runner.js';
 
 /**
  * The conversation events that change who is in it, and tombstones (which may
@@ -12,8 +12,8 @@ import { receivedNotYielded } from '../shared/projection/runner.js';
  */
 const MEMBERSHIP_CHANGES = new Set(['conversation.created', 'members.added', 'member.removed', 'log.tombstoned'] as const);
 const CHANGES_OF_MEMBERS: ReadonlySet<string> = new Set(['conversation.created', 'members.added', 'member.removed']);
-import type { Runtime } from '../shared/runtime.js';
-import type { Fence } from '../shared/single-active.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Fence } from '../leases/single-active.js';
 
 /**
  * Turns membership changes recorded on a conversation's subject into events

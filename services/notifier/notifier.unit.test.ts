@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { NotificationPayload } from '../../contracts/index.js';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig } from '../runtime/config.js';
 import { payloadOf } from './delivery/payload.js';
 import { signatureHeader } from './delivery/webhook.js';
 import type { ClaimedDelivery } from './infra/delivery-store.js';

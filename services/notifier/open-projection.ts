@@ -1,8 +1,8 @@
 import type { Subjects } from '../../contracts/index.js';
-import type { Config } from '../shared/config.js';
-import type { NatsHandles } from '../shared/nats/connection.js';
-import type { ShardInfo } from '../shared/nats/streams.js';
-import type { Projection } from '../shared/projection/projection.js';
+import type { Config } from '../runtime/config.js';
+import type { NatsHandles } from '../event-log/connection.js';
+import type { ShardInfo } from '../event-log/streams.js';
+import type { Projection } from '../projection/projection.js';
 import { PresenceReader } from './infra/presence-reader.js';
 import { notifierProjection } from './projection.js';
 

@@ -1,8 +1,8 @@
 import type { Transaction } from 'kysely';
 import type { ConversationEventOf, Subjects } from '../../contracts/index.js';
-import type { Database } from '../shared/db/schema.js';
-import type { StoredEvent } from '../shared/nats/event-store.js';
-import type { Projection } from '../shared/projection/projection.js';
+import type { Database } from '../read-store/schema.js';
+import type { StoredEvent } from '../event-log/event-store.js';
+import type { Projection } from '../projection/projection.js';
 import { coalesce, type ClearPoint, type Hit } from './domain/coalesce.js';
 import { previewOf, wantsNotification, type ChannelMessages } from './domain/recipients.js';
 import type { PresenceReader } from './infra/presence-reader.js';

@@ -1,8 +1,8 @@
-import { loadVapidKeys } from '../shared/notifications/vapid.js';
-import { ProjectionRunner } from '../shared/projection/runner.js';
-import type { LookupAll } from '../shared/net/target-policy.js';
-import type { Runtime } from '../shared/runtime.js';
-import type { Fence } from '../shared/single-active.js';
+import { loadVapidKeys } from '../outbound/vapid.js';
+import { ProjectionRunner } from '../projection/runner.js';
+import type { LookupAll } from '../outbound/target-policy.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Fence } from '../leases/single-active.js';
 import { DeliveryLoop } from './delivery/loop.js';
 import { DeliveryStore } from './infra/delivery-store.js';
 import { openNotifierProjection } from './open-projection.js';
@@ -18,7 +18,7 @@ export interface NotifierService {
  * the log into notification rows (exactly once, in the checkpoint
  * transaction) and a delivery loop sending them over webhooks and Web Push.
  * One notifier per deployment is active (the `notifier` role's lease,
- * services/shared/single-active.ts); were two active, rows are still claimed
+ * services/leases/single-active.ts); were two active, rows are still claimed
  * conditionally, but the per-device rate limits would split.
  * `options.resolve` replaces the system resolver for webhook and push hosts
  * (tests); the target policy still judges its answers.

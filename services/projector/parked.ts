@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, ParkedEventsTable } from '../shared/db/schema.js';
-import { decodeEvent, type StoredEvent } from '../shared/nats/event-store.js';
-import { readCheckpoint } from '../shared/projection/checkpoint.js';
-import { describeFailure } from '../shared/projection/failure.js';
-import type { Projection, ProjectorDeps } from '../shared/projection/projection.js';
+import type { Database, ParkedEventsTable } from '../read-store/schema.js';
+import { decodeEvent, type StoredEvent } from '../event-log/event-store.js';
+import { readCheckpoint } from '../projection/checkpoint.js';
+import { describeFailure } from '../projection/failure.js';
+import type { Projection, ProjectorDeps } from '../projection/projection.js';
 
 type Status = ParkedEventsTable['status'];
 const OPEN: Status[] = ['parked', 'held'];

@@ -1,6 +1,6 @@
 import type { Subjects } from '../../contracts/index.js';
-import { AppError } from '../shared/errors.js';
-import type { Projection } from '../shared/projection/projection.js';
+import { AppError } from '../runtime/errors.js';
+import type { Projection } from '../projection/projection.js';
 import { readModelProjection } from './read-model.js';
 
 /**

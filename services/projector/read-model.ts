@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import type { ConversationEvent, Subjects, UserEvent } from '../../contracts/index.js';
-import type { StoredEvent } from '../shared/nats/event-store.js';
+import type { StoredEvent } from '../event-log/event-store.js';
 import { recordUsers, unapplied } from './read-model/applied.js';
 import { applyConversationEvent } from './read-model/conversations.js';
 import { insertConversations, type PendingCreation } from './read-model/conversations-created.js';
 import { applyMessageChange } from './read-model/messages-changed.js';
 import { insertMessages, searchTokens, type PendingMessage } from './read-model/messages-sent.js';
 import { applyUserEvent } from './read-model/users.js';
-import type { Projection } from '../shared/projection/projection.js';
+import type { Projection } from '../projection/projection.js';
 
 const MESSAGE_CHANGES = new Set(['message.edited', 'message.recalled', 'message.deleted', 'reaction.added', 'reaction.removed']);
 

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureCheckpointRow, inSchema, quoteIdent, readCheckpoint } from '../shared/projection/checkpoint.js';
-import { deleteDurable } from '../shared/projection/consumer.js';
-import type { Projection, ProjectorDeps } from '../shared/projection/projection.js';
+import { ensureCheckpointRow, inSchema, quoteIdent, readCheckpoint } from '../projection/checkpoint.js';
+import { deleteDurable } from '../projection/consumer.js';
+import type { Projection, ProjectorDeps } from '../projection/projection.js';
 import { replay, type ReplayResult } from './replay.js';
-import { projectorConsumerName } from '../shared/projection/runner.js';
+import { projectorConsumerName } from '../projection/runner.js';
 import { createShadowSchema, dropSchema, finishShadowTables, swapIntoPublic, tableHash } from './shadow.js';
 
 export interface RebuildOptions {

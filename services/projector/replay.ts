@@ -1,11 +1,11 @@
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeEvent } from '../shared/nats/event-store.js';
-import { applyDeliveries, type ApplyResult } from '../shared/projection/apply.js';
+import { decodeEvent } from '../event-log/event-store.js';
+import { applyDeliveries, type ApplyResult } from '../projection/apply.js';
 import { ApplyQueue } from './apply-queue.js';
-import { CheckpointMoved, inSchema, readCheckpoint } from '../shared/projection/checkpoint.js';
-import { describeFailure, isEnvironmentError } from '../shared/projection/failure.js';
-import { consumerFilter, type Delivery, type Projection, type ProjectorDeps } from '../shared/projection/projection.js';
+import { CheckpointMoved, inSchema, readCheckpoint } from '../projection/checkpoint.js';
+import { describeFailure, isEnvironmentError } from '../projection/failure.js';
+import { consumerFilter, type Delivery, type Projection, type ProjectorDeps } from '../projection/projection.js';
 
 export interface ReplayOptions {
   /** Tables (and checkpoint) to write: a rebuild's shadow schema. */

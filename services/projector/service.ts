@@ -1,6 +1,6 @@
-import type { Runtime } from '../shared/runtime.js';
-import type { Fence } from '../shared/single-active.js';
-import { ProjectionRunner } from '../shared/projection/runner.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Fence } from '../leases/single-active.js';
+import { ProjectionRunner } from '../projection/runner.js';
 import { projectionsFor } from './projections.js';
 
 export interface ProjectorService {

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '../shared/db/schema.js';
-import { quoteIdent } from '../shared/projection/checkpoint.js';
+import type { Database } from '../read-store/schema.js';
+import { quoteIdent } from '../projection/checkpoint.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 

@@ -1,5 +1,5 @@
 import type { ConversationEvent, ParleyEvent } from '../../contracts/index.js';
-import type { Runtime } from '../../services/shared/runtime.js';
+import type { Runtime } from '../../services/runtime/runtime.js';
 
 /** Builders for stored events, for tests that write the log directly (no gateway, no command layer). */
 let counter = 0;

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
-import { loadConfig, type Config } from '../../services/shared/config.js';
-import { createLogger, type Logger } from '../../services/shared/logger.js';
+import { loadConfig, type Config } from '../../services/runtime/config.js';
+import { createLogger, type Logger } from '../../services/observability/logger.js';
 import { startPlatform, type Platform } from '../../ops/platform.js';
 
 export const TEST_JWT_SECRET = 'parley-test-secret-0123456789abcdef0123456789';

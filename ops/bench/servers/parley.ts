@@ -7,8 +7,8 @@
  * has one). Configuration comes from the environment, as for `npm start`.
  */
 import { startPlatform, type Platform } from '../../platform.js';
-import { loadConfig } from '../../../services/shared/config.js';
-import { createLogger } from '../../../services/shared/logger.js';
+import { loadConfig } from '../../../services/runtime/config.js';
+import { createLogger } from '../../../services/observability/logger.js';
 import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { serve } from '../lib/ipc.js';

@@ -1,5 +1,5 @@
-import type { Config } from '../../shared/config.js';
-import { isLoopbackHost } from '../../shared/exposure.js';
+import type { Config } from '../../runtime/config.js';
+import { isLoopbackHost } from '../../runtime/exposure.js';
 
 /**
  * Whether the ClickHouse-compatible endpoint runs, where, and with which
@@ -13,7 +13,7 @@ import { isLoopbackHost } from '../../shared/exposure.js';
  * - Without either, the development default, user `analyst` with an empty
  *   password, is accepted only while development defaults are on (dev
  *   tokens) and the endpoint listens on loopback, like the gateway's
- *   (services/shared/exposure.ts): nothing but this machine can connect.
+ *   (services/runtime/exposure.ts): nothing but this machine can connect.
  * - Otherwise it cannot run: with the port left at its default it stays off
  *   (a production process does not fail over a convenience it was never
  *   asked for; the reason is logged); with ANALYTICS_HTTP_PORT set the start

@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ReportName, SqlRequest, type AnalyticsReport, type SqlResponse } from '../../../contracts/index.js';
-import { parseReportQuery, runReport } from '../../shared/analytics/reports.js';
-import { runReadOnlySql } from '../../shared/analytics/sql.js';
-import { AppError } from '../../shared/errors.js';
-import type { Runtime } from '../../shared/runtime.js';
+import { parseReportQuery, runReport } from '../../analytics-sql/reports.js';
+import { runReadOnlySql } from '../../analytics-sql/sql.js';
+import { AppError } from '../../runtime/errors.js';
+import type { Runtime } from '../../runtime/runtime.js';
 import { parseBody } from './json.js';
 import type { HttpContext, HttpRouter } from './router.js';
 

@@ -1,5 +1,5 @@
 import { AttachmentId, UploadQuery, type UploadResponse } from '../../../contracts/index.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../runtime/errors.js';
 import { isAllowedType } from '../infra/attachment-store.js';
 import { attachmentHeaders } from './attachment-headers.js';
 import { parseQuery } from './json.js';

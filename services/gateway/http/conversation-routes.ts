@@ -9,7 +9,7 @@ import {
   type CreateConversationResponse,
   type HistoryResponse,
 } from '../../../contracts/index.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../runtime/errors.js';
 import { parseBody, parseQuery } from './json.js';
 import type { HttpContext, HttpRouter } from './router.js';
 import { authenticate, type RouteDeps } from './route-deps.js';

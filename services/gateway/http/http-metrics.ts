@@ -1,4 +1,4 @@
-import type { MetricsRegistry } from '../../shared/metrics.js';
+import type { MetricsRegistry } from '../../observability/metrics.js';
 
 /** What the HTTP router reports: request latency by route and status, and errors by stable code. */
 export interface HttpMetrics {

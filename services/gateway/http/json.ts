@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { AppError, fromZodError } from '../../shared/errors.js';
+import { AppError, fromZodError } from '../../runtime/errors.js';
 import type { HttpContext } from './router.js';
 
 /** Parses and validates a JSON body against a contract schema. */

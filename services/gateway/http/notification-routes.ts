@@ -6,7 +6,7 @@ import {
   type RemoveChannelResponse,
   type VapidPublicKeyResponse,
 } from '../../../contracts/index.js';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../runtime/errors.js';
 import { parseBody, parseQuery } from './json.js';
 import type { HttpRouter } from './router.js';
 import { authenticate, type RouteDeps } from './route-deps.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../runtime/errors.js';
 import type { HttpRouter } from './router.js';
 import { projectDir } from './web-routes.js';
 

@@ -1,8 +1,8 @@
-import type { Authenticator } from '../../shared/auth.js';
-import { AppError } from '../../shared/errors.js';
-import type { HealthCheck } from '../../shared/health.js';
-import type { KeyedRateLimiter } from '../../shared/rate-limit.js';
-import type { ConversationCommands } from '../../shared/write/conversation-commands.js';
+import type { Authenticator } from '../../auth/auth.js';
+import { AppError } from '../../runtime/errors.js';
+import type { HealthCheck } from '../../observability/health.js';
+import type { KeyedRateLimiter } from '../../limits/rate-limit.js';
+import type { ConversationCommands } from '../../commands/conversation-commands.js';
 import type { CommandDispatcher } from '../command-dispatcher.js';
 import type { AttachmentStore } from '../infra/attachment-store.js';
 import type { PresenceService } from '../infra/presence.js';

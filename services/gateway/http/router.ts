@@ -1,5 +1,5 @@
-import { AppError, toAppError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { AppError, toAppError } from '../../runtime/errors.js';
+import type { Logger } from '../../observability/logger.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { corsHeaders, preflightHeaders, type OriginPolicy } from './origin-policy.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';

@@ -1,5 +1,5 @@
 import { DevTokenRequest, type TokenResponse } from '../../../contracts/index.js';
-import { healthStatusCode, runHealthChecks } from '../../shared/health.js';
+import { healthStatusCode, runHealthChecks } from '../../observability/health.js';
 import { registerAttachmentRoutes } from './attachment-routes.js';
 import { registerConversationRoutes } from './conversation-routes.js';
 import { registerNotificationRoutes } from './notification-routes.js';

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { AppError } from '../../runtime/errors.js';
+import type { Logger } from '../../observability/logger.js';
 import type { HttpContext, HttpResult, HttpRouter } from './router.js';
 
 /**

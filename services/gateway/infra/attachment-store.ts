@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { AttachmentRef } from '../../../contracts/index.js';
-import { AppError } from '../../shared/errors.js';
-import { noteStorageFailure } from '../../shared/storage-full.js';
-import type { AttachmentCatalog } from '../../shared/write/conversation-commands.js';
+import { AppError } from '../../runtime/errors.js';
+import { noteStorageFailure } from '../../observability/storage-full.js';
+import type { AttachmentCatalog } from '../../commands/conversation-commands.js';
 
 interface StoredMeta {
   name: string;

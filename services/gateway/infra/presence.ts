@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { Empty, headers, type NatsConnection } from '@nats-io/transport-node';
-import type { Logger } from '../../shared/logger.js';
+import type { Logger } from '../../observability/logger.js';
 import { guarded } from '../guard.js';
 
 export interface PresenceView {

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { ConversationSummary, UnreadResponse } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
-import { AppError } from '../../shared/errors.js';
+import type { Database } from '../../read-store/schema.js';
+import { AppError } from '../../runtime/errors.js';
 import { MESSAGE_COLUMNS, toMessageViews, type MessageRow } from './message-views.js';
 
 /**

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { MessageView, ReceiptsResponse, VersionsResponse } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
-import { AppError } from '../../shared/errors.js';
-import { searchQuery } from '../../shared/search-tokens.js';
+import type { Database } from '../../read-store/schema.js';
+import { AppError } from '../../runtime/errors.js';
+import { searchQuery } from '../../domain/search-tokens.js';
 import { MESSAGE_COLUMNS, toMessageViews, type MessageRow } from './message-views.js';
 
 /**

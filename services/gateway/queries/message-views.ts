@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { AttachmentRef, MessageView } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
+import type { Database } from '../../read-store/schema.js';
 
 export interface MessageRow {
   conversation_id: string;

@@ -7,9 +7,9 @@ import type {
   RegisterChannelRequest,
   RegisterChannelResponse,
 } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
-import { AppError } from '../../shared/errors.js';
-import { checkTargetUrl, TargetRefusedError, type TargetPolicy } from '../../shared/net/target-policy.js';
+import type { Database } from '../../read-store/schema.js';
+import { AppError } from '../../runtime/errors.js';
+import { checkTargetUrl, TargetRefusedError, type TargetPolicy } from '../../outbound/target-policy.js';
 
 /** Channels per user: a few devices each with a push subscription, plus some webhooks. */
 export const MAX_CHANNELS_PER_USER = 20;
@@ -132,7 +132,7 @@ export class NotificationQueries {
 /**
  * The URL as it will be contacted (WHATWG-normalised, so every spelling of
  * one target is one channel), or `target_not_allowed` when the target policy
- * refuses it (services/shared/net/target-policy.ts). Names are not resolved
+ * refuses it (services/outbound/target-policy.ts). Names are not resolved
  * here: DNS can change after registration, so delivery checks the addresses
  * it connects to.
  */

@@ -1,4 +1,4 @@
-import { NextCallBatcher } from '../../shared/next-call-batcher.js';
+import { NextCallBatcher } from '../../concurrency/next-call-batcher.js';
 
 export interface StreamBounds {
   firstSeq: number;

@@ -1,4 +1,4 @@
-import type { TokenBucket } from '../../shared/rate-limit.js';
+import type { TokenBucket } from '../../limits/rate-limit.js';
 
 /** What the gateway keeps per WebSocket (uWebSockets' user data). */
 export interface ConnectionState {

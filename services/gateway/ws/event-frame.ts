@@ -1,6 +1,6 @@
 import { encodeShardPosition, parseEntitySubject, type EntityKind } from '../../../contracts/index.js';
-import type { StoredEvent } from '../../shared/nats/event-store.js';
-import type { ShardInfo } from '../../shared/nats/streams.js';
+import type { StoredEvent } from '../../event-log/event-store.js';
+import type { ShardInfo } from '../../event-log/streams.js';
 
 /** An event frame in two fixed parts around its `prevSeq`, the only part that depends on the receiver. */
 interface FrameParts {

@@ -1,8 +1,8 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { parseStoredEvent, type EntityKind, type Subjects } from '../../../contracts/index.js';
-import type { Logger } from '../../shared/logger.js';
-import { PREV_SEQ_HEADER, type StoredEvent } from '../../shared/nats/event-store.js';
-import type { ShardInfo } from '../../shared/nats/streams.js';
+import type { Logger } from '../../observability/logger.js';
+import { PREV_SEQ_HEADER, type StoredEvent } from '../../event-log/event-store.js';
+import type { ShardInfo } from '../../event-log/streams.js';
 import { eventFrame } from './event-frame.js';
 
 /** Publishes a ready-made frame to every local socket subscribed to a topic (uWebSockets' C++ fan-out). */

@@ -1,5 +1,5 @@
 import { CLIENT_FRAME_SCHEMAS, type ClientFrame } from '../../../contracts/index.js';
-import { AppError, fromZodError } from '../../shared/errors.js';
+import { AppError, fromZodError } from '../../runtime/errors.js';
 
 export interface ParsedFrame {
   frame: ClientFrame | null;

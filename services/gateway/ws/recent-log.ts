@@ -1,6 +1,6 @@
-import type { Logger } from '../../shared/logger.js';
+import type { Logger } from '../../observability/logger.js';
 import { guarded } from '../guard.js';
-import type { StoredEvent } from '../../shared/nats/event-store.js';
+import type { StoredEvent } from '../../event-log/event-store.js';
 
 /** Reads events on some subjects in a sequence range: the event store, or the recent log in front of it. */
 export interface EventReader {

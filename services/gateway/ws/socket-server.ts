@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { CloseCode, type ClientFrame, type Command, type ErrorFrame, type WelcomeFrame, MAX_TEXT_CODE_POINTS } from '../../../contracts/index.js';
-import type { AuthenticatedUser, Authenticator } from '../../shared/auth.js';
-import type { Config } from '../../shared/config.js';
-import { AppError, toAppError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import { KeyedRateLimiter, TokenBucket } from '../../shared/rate-limit.js';
+import type { AuthenticatedUser, Authenticator } from '../../auth/auth.js';
+import type { Config } from '../../runtime/config.js';
+import { AppError, toAppError } from '../../runtime/errors.js';
+import type { Logger } from '../../observability/logger.js';
+import { KeyedRateLimiter, TokenBucket } from '../../limits/rate-limit.js';
 import type { CommandDispatcher } from '../command-dispatcher.js';
 import type { PresenceService } from '../infra/presence.js';
 import type { ReadModel } from '../read-model.js';

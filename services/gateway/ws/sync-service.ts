@@ -1,9 +1,9 @@
 import { decodePosition, encodeShardPosition, rewindsOf, type EntityKind, type Subjects, type SyncedFrame } from '../../../contracts/index.js';
 
 type ResyncReason = NonNullable<SyncedFrame['resync']>['reason'];
-import type { Logger } from '../../shared/logger.js';
-import type { StoredEvent } from '../../shared/nats/event-store.js';
-import type { ShardInfo } from '../../shared/nats/streams.js';
+import type { Logger } from '../../observability/logger.js';
+import type { StoredEvent } from '../../event-log/event-store.js';
+import type { ShardInfo } from '../../event-log/streams.js';
 import type { Membership, ReadModel } from '../read-model.js';
 import type { CoalescedBounds } from './coalesced-bounds.js';
 import type { ConcurrencyGate } from './concurrency-gate.js';

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../../shared/logger.js';
-import type { Counter, Histogram } from '../../shared/metrics.js';
-import type { LookupAll, TargetPolicy } from '../../shared/net/target-policy.js';
-import type { VapidKeys } from '../../shared/notifications/vapid.js';
-import { KeyedRateLimiter } from '../../shared/rate-limit.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Counter, Histogram } from '../../observability/metrics.js';
+import type { LookupAll, TargetPolicy } from '../../outbound/target-policy.js';
+import type { VapidKeys } from '../../outbound/vapid.js';
+import { KeyedRateLimiter } from '../../limits/rate-limit.js';
 import { afterFailure, type AttemptOutcome } from '../domain/retry.js';
 import type { ClaimedDelivery, DeliveryStore } from '../infra/delivery-store.js';
 import { payloadOf } from './payload.js';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { checkTargetUrl, guardedLookup, hostOf, TargetRefusedError, type LookupAll, type TargetPolicy } from '../../shared/net/target-policy.js';
+import { checkTargetUrl, guardedLookup, hostOf, TargetRefusedError, type LookupAll, type TargetPolicy } from '../../outbound/target-policy.js';
 
 /** What came back: an HTTP status, or nothing a remote party could show (with the details for the server log). */
 export type PostResult = { status: number } | { unreachable: true; detail: string; refused: boolean };
@@ -16,7 +16,7 @@ export interface PostRequest {
 const MAX_DRAIN_BYTES = 64 * 1024;
 
 /**
- * POSTs to user-given URLs under the target policy (services/shared/net/target-policy.ts):
+ * POSTs to user-given URLs under the target policy (services/outbound/target-policy.ts):
  * the URL is checked again before every request (a channel registered
  * under another policy, or before this check existed, is caught here), and
  * names are resolved by the guarded lookup, whose checked addresses are the

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import webpush from 'web-push';
-import type { VapidKeys } from '../../shared/notifications/vapid.js';
+import type { VapidKeys } from '../../outbound/vapid.js';
 import type { AttemptOutcome } from '../domain/retry.js';
 import type { TargetClient } from './target-client.js';
 import { post } from './webhook.js';

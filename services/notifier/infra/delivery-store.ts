@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../shared/db/schema.js';
+import type { Database } from '../../read-store/schema.js';
 
 /** A claimed delivery with what is needed to send it. */
 export interface ClaimedDelivery {

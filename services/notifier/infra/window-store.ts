@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConversationKind } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
+import type { Database } from '../../read-store/schema.js';
 import type { Window } from '../domain/coalesce.js';
 import type { MemberState } from '../domain/recipients.js';
 

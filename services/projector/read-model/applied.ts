@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { parseEntitySubject } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
-import type { StoredEvent } from '../../shared/nats/event-store.js';
+import type { Database } from '../../read-store/schema.js';
+import type { StoredEvent } from '../../event-log/event-store.js';
 
 type Trx = Transaction<Database>;
 

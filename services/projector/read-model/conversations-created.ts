@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { ConversationEventOf } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
+import type { Database } from '../../read-store/schema.js';
 
 export type PendingCreation = { seq: number; event: ConversationEventOf<'conversation.created'> };
 

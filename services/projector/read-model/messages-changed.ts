@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { ConversationEvent } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
-import { indexTokens } from '../../shared/search-tokens.js';
+import type { Database } from '../../read-store/schema.js';
+import { indexTokens } from '../../domain/search-tokens.js';
 
 type Trx = Transaction<Database>;
 

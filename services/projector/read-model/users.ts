@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { UserEvent } from '../../../contracts/index.js';
-import type { Database } from '../../shared/db/schema.js';
+import type { Database } from '../../read-store/schema.js';
 
 /** Events on a user's subject: markers (monotonic), preferences, blocks. Membership is projected from conversation events. */
 export async function applyUserEvent(trx: Transaction<Database>, event: UserEvent): Promise<void> {

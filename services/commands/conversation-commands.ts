@@ -1,0 +1,355 @@
+import type {
+  AppendResult,
+  AttachmentRef,
+  Command,
+  ConversationEvent,
+  CreateConversationRequest,
+  CreateConversationResponse,
+  ParleyEvent,
+  SendResult,
+  Subjects,
+  UserId,
+} from '../../contracts/index.js';
+import { AttachmentId, encodeShardPosition } from '../../contracts/index.js';
+import type { DecideContext, MessageRules } from '../domain/conversation/decide-messages.js';
+import { decideDelete, decideEdit, decideReaction, decideRecall, decideSend } from '../domain/conversation/decide-messages.js';
+import {
+  decideAddMembers,
+  decideCreate,
+  decideDirectBlock,
+  decideJoin,
+  decidePolicies,
+  decideRemove,
+  decideRename,
+  decideSetRole,
+  decideTransfer,
+} from '../domain/conversation/decide-membership.js';
+import { foldAgain, foldEntry } from '../domain/conversation/fold.js';
+import { emptyConversation, evolve, priorSend, type ConversationState, type MessageInfo } from '../domain/conversation/state.js';
+import { directConversationId } from '../domain/direct.js';
+import { AppError } from '../runtime/errors.js';
+import { KeyedQueue } from '../concurrency/keyed-queue.js';
+import type { Logger } from '../observability/logger.js';
+import { LruMap } from '../limits/lru.js';
+import { WrongLastSequence, type EventStore, type LogEntry } from '../event-log/event-store.js';
+import type { ShardInfo } from '../event-log/streams.js';
+import type { SnowflakeGenerator } from '../ids/snowflake.js';
+
+/** Finds a message a sender already stored under a client message id, for conversations whose log start aged out. */
+export interface IdempotencyIndex {
+  findMessage(conversationId: string, senderId: UserId, clientMsgId: string): Promise<{ seq: number } | null>;
+}
+
+/** Resolves uploaded attachment ids into references (name, size, type), or throws `not_found`. */
+export interface AttachmentCatalog {
+  resolve(ids: string[]): Promise<AttachmentRef[]>;
+}
+
+export interface ConversationCommandsDeps {
+  store: EventStore;
+  subjects: Subjects;
+  shard: ShardInfo;
+  ids: SnowflakeGenerator;
+  log: Logger;
+  idempotency: IdempotencyIndex;
+  attachments: AttachmentCatalog;
+  rules: MessageRules;
+  now?: () => number;
+  /** Conversation states kept in memory. */
+  cacheSize?: number;
+}
+
+type Decision = (state: ConversationState, ctx: DecideContext) => ConversationEvent | null;
+type ConversationCommand = Exclude<Command, { t: 'create' | 'mark_read' | 'mark_delivered' | 'set_preferences' | 'block' | 'unblock' | 'typing' | 'send' }>;
+
+const MAX_ATTEMPTS = 8;
+
+/** A send turned out to be a retry of a message already stored (thrown out of the decision to end it). */
+class AlreadySent extends Error {
+  constructor(
+    readonly messageId: string,
+    readonly info: MessageInfo,
+  ) {
+    super('message already stored under this client message id');
+  }
+}
+
+/**
+ * The write side for conversations: load state, decide, append conditionally
+ * on the state's version, and on a concurrent change reload and decide again.
+ * Edges (WebSocket, HTTP) call these methods and never touch the log.
+ */
+export class ConversationCommands {
+  private readonly cache: LruMap<string, ConversationState>;
+  private readonly queue = new KeyedQueue();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ConversationCommandsDeps) {
+    this.cache = new LruMap(deps.cacheSize ?? 10_000);
+    this.now = deps.now ?? Date.now;
+  }
+
+  async create(actor: UserId, request: CreateConversationRequest): Promise<CreateConversationResponse> {
+    if (request.kind === 'direct') {
+      if (request.peer === actor) throw new AppError('invalid_request', 'a 1:1 conversation needs another user');
+      const id = directConversationId(actor, request.peer);
+      const members = [actor, request.peer].map((userId) => ({ userId, role: 'member' as const }));
+      try {
+        const r = await this.execute(id, actor, (s, ctx) => decideCreate(s, { kind: 'direct', title: null, members }, ctx), `create:${id}`);
+        return { conversationId: id, kind: 'direct', created: !r.duplicate, seq: r.seq };
+      } catch (err) {
+        if (!(err instanceof AppError && err.code === 'conflict')) throw err;
+        // The pair's conversation exists already: it is the answer.
+        return { conversationId: id, kind: 'direct', created: false, seq: (await this.load(id)).version };
+      }
+    }
+    let others = [...new Set(request.members)];
+    let fromConversationId: string | undefined;
+    if (request.kind === 'group' && request.fromConversationId) {
+      const from = await this.load(request.fromConversationId);
+      if (!from.members.has(actor)) throw new AppError('not_member', 'you are not a member of that conversation');
+      if (from.kind !== 'direct') throw new AppError('invalid_request', 'a group can be started from a 1:1 conversation');
+      others = [...new Set([...from.members.keys(), ...others])];
+      fromConversationId = request.fromConversationId;
+    }
+    const members = [{ userId: actor, role: 'owner' as const }, ...others.filter((m) => m !== actor).map((userId) => ({ userId, role: 'member' as const }))];
+    const id = `${request.kind === 'group' ? 'g' : 'c'}_${this.deps.ids.next()}`;
+    const channel = request.kind === 'channel' ? { postPolicy: request.postPolicy, joinPolicy: request.joinPolicy } : {};
+    const r = await this.execute(id, actor, (s, ctx) =>
+      decideCreate(s, { kind: request.kind, title: request.title, members, ...channel, ...(fromConversationId ? { fromConversationId } : {}) }, ctx),
+    );
+    return { conversationId: id, kind: request.kind, created: true, seq: r.seq };
+  }
+
+  async send(
+    actor: UserId,
+    input: { conversationId: string; clientMsgId: string; text: string; replyTo?: string | undefined; attachments?: string[] | undefined },
+  ): Promise<SendResult> {
+    const { conversationId, clientMsgId } = input;
+    // Attachment ids are whatever POST /v1/attachments answered: one that names no upload, in any spelling, is `not_found`.
+    const notAnUpload = input.attachments?.find((id) => !AttachmentId.safeParse(id).success);
+    const resolved =
+      notAnUpload !== undefined
+        ? Promise.reject(new AppError('not_found', `no uploaded attachment ${JSON.stringify(notAnUpload)}`))
+        : input.attachments?.length
+          ? this.deps.attachments.resolve(input.attachments)
+          : Promise.resolve(undefined);
+    // Awaited in the queue; this only keeps an early failure from counting as unhandled.
+    resolved.catch(() => undefined);
+    // The decision and the append run in the conversation's queue, so messages pipelined by one device
+    // are stored in the order they were sent.
+    return this.queue.run(conversationId, async () => {
+      const state = await this.load(conversationId);
+      // A retry, however late, is answered from the write-side state, which holds every message of the
+      // conversation. Only when the log's start has aged out does the read model have to be asked.
+      const known = priorSend(state, actor, clientMsgId);
+      if (known) return this.sendResult(conversationId, clientMsgId, known.messageId, known.info, true);
+      if (!state.fromStart) {
+        const original = await this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
+        if (original) return this.resultFromStored(original.seq, true);
+      }
+      const attachments = await resolved;
+      const messageId = this.deps.ids.next();
+      let r;
+      try {
+        r = await this.executeLocked(
+          conversationId,
+          actor,
+          (s, ctx) => {
+            // Another gateway stored it meanwhile (seen once the conditional append failed and the state was reloaded).
+            const stored = priorSend(s, actor, clientMsgId);
+            if (stored) throw new AlreadySent(stored.messageId, stored.info);
+            return decideSend(
+              s,
+              { messageId, clientMsgId, text: input.text, ...(input.replyTo ? { replyTo: input.replyTo } : {}), ...(attachments ? { attachments } : {}) },
+              ctx,
+            );
+          },
+          // The log's own dedup id catches a retry racing its original on another gateway within its window.
+          `send:${conversationId}:${actor}:${clientMsgId}`,
+        );
+      } catch (err) {
+        if (err instanceof AlreadySent) return this.sendResult(conversationId, clientMsgId, err.messageId, err.info, true);
+        throw err;
+      }
+      if (r.duplicate || !r.event || r.event.type !== 'message.sent') return this.resultFromStored(r.seq, true);
+      return { conversationId, messageId, clientMsgId, seq: r.seq, pos: this.position(r.seq), at: r.event.at, duplicate: false };
+    });
+  }
+
+  private sendResult(conversationId: string, clientMsgId: string, messageId: string, info: MessageInfo, duplicate: boolean): SendResult {
+    return { conversationId, messageId, clientMsgId, seq: info.seq, pos: this.position(info.seq), at: info.at, duplicate };
+  }
+
+  /** Every conversation command that appends at most one event and answers with its position. */
+  async apply(actor: UserId, command: ConversationCommand): Promise<AppendResult> {
+    const id = command.conversationId;
+    const decision: Decision = (s, ctx) => {
+      switch (command.t) {
+        case 'edit':
+          return decideEdit(s, command.messageId, command.text, ctx);
+        case 'recall':
+          return decideRecall(s, command.messageId, ctx);
+        case 'delete':
+          return decideDelete(s, command.messageId, ctx);
+        case 'react':
+        case 'unreact':
+          return decideReaction(s, command.messageId, command.emoji, command.t === 'react', ctx);
+        case 'add_members':
+          return decideAddMembers(s, command.userIds, ctx);
+        case 'remove_member':
+          return decideRemove(s, command.userId, ctx);
+        case 'leave':
+          return decideRemove(s, ctx.actor, ctx);
+        case 'join':
+          return decideJoin(s, ctx);
+        case 'rename':
+          return decideRename(s, command.title, ctx);
+        case 'set_role':
+          return decideSetRole(s, command.userId, command.role, ctx);
+        case 'transfer_ownership':
+          return decideTransfer(s, command.userId, ctx);
+        case 'set_channel_policies':
+          return decidePolicies(s, command.postPolicy, command.joinPolicy, ctx);
+      }
+    };
+    const r = await this.execute(id, actor, decision);
+    return { conversationId: id, seq: r.seq, pos: this.position(r.seq) };
+  }
+
+  /** Records (or lifts) `actor`'s block on the 1:1 with `peer`, if that conversation exists. */
+  async setDirectBlock(actor: UserId, peer: UserId, blocked: boolean): Promise<void> {
+    const id = directConversationId(actor, peer);
+    if (!(await this.load(id)).exists) return;
+    await this.execute(id, actor, (s, ctx) => decideDirectBlock(s, blocked, ctx));
+  }
+
+  /**
+   * The conversation's state, refreshed from the log when `check` fails on the
+   * cached copy (a membership another gateway just granted, say).
+   */
+  async loadChecked(conversationId: string, check: (state: ConversationState) => boolean): Promise<ConversationState> {
+    const state = await this.load(conversationId);
+    if (check(state)) return state;
+    return this.queue.run(conversationId, () => this.refresh(state));
+  }
+
+  /** Current state of a conversation as the write side sees it (folded from the log). */
+  async load(conversationId: string): Promise<ConversationState> {
+    const cached = this.cache.get(conversationId);
+    if (cached) return cached;
+    return this.refresh(emptyConversation(conversationId));
+  }
+
+  /** A stored event by its stream sequence (null if it does not exist). */
+  async storedEvent(seq: number): Promise<ParleyEvent | null> {
+    return (await this.deps.store.get(seq))?.event ?? null;
+  }
+
+  position(seq: number): string {
+    return encodeShardPosition({ shard: this.deps.shard.shard, epoch: this.deps.shard.epoch, seq });
+  }
+
+  private async resultFromStored(seq: number, duplicate: boolean): Promise<SendResult> {
+    const stored = await this.deps.store.get(seq);
+    if (!stored || stored.event.type !== 'message.sent') throw new AppError('internal', `stored message at ${seq} is missing`);
+    const { data, at } = stored.event;
+    return { conversationId: data.conversationId, messageId: data.messageId, clientMsgId: data.clientMsgId, seq, pos: this.position(seq), at, duplicate };
+  }
+
+  /**
+   * Folds the positions stored after `state.version` into it, skipping what
+   * cannot be read or was tombstoned (fold.ts says why that is safe), and
+   * folds again from the start when a tombstone names an event already in.
+   */
+  private async refresh(state: ConversationState): Promise<ConversationState> {
+    const subject = this.deps.subjects.conv(state.id);
+    for (let refold = true; refold; ) {
+      refold = false;
+      for await (const entry of this.deps.store.readSubjectEntries(subject, state.version)) {
+        const result = foldEntry(state, this.deps.shard.stream, entry);
+        if (result.kind === 'skipped') this.skipped(entry, result.reason);
+        if (result.kind === 'refold') {
+          refold = true;
+          break;
+        }
+      }
+      if (refold) {
+        this.deps.log.info('a tombstone names an event already folded in: folding the conversation again without it', { conversationId: state.id });
+        state = foldAgain(state);
+      }
+    }
+    this.cache.set(state.id, state);
+    return state;
+  }
+
+  /** Counted and logged (once per event and process) by the store's unreadable-events observer. */
+  private skipped(entry: LogEntry, reason: string): void {
+    if (reason !== 'tombstoned') this.deps.store.reportUnreadable('write', { seq: entry.seq, subject: entry.subject, reason });
+  }
+
+  private execute(
+    conversationId: string,
+    actor: UserId,
+    decision: Decision,
+    msgId?: string,
+  ): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
+    return this.queue.run(conversationId, () => this.executeLocked(conversationId, actor, decision, msgId));
+  }
+
+  /** Decide and append; the caller holds the conversation's queue. */
+  private async executeLocked(
+    conversationId: string,
+    actor: UserId,
+    decision: Decision,
+    msgId?: string,
+  ): Promise<{ seq: number; event: ConversationEvent | null; duplicate: boolean }> {
+    let state = await this.load(conversationId);
+    // Another gateway may have changed the conversation since it was cached. A successful
+    // decision is checked by the conditional append; a refusal or a no-op is re-decided
+    // once on fresh state before it is answered.
+    let fresh = false;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      let event: ConversationEvent | null;
+      try {
+        event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
+      } catch (err) {
+        if (fresh || !(err instanceof AppError)) throw err;
+        state = await this.refresh(state);
+        fresh = true;
+        continue;
+      }
+      if (!event) {
+        if (fresh) return { seq: state.version, event: null, duplicate: false };
+        state = await this.refresh(state);
+        fresh = true;
+        continue;
+      }
+      try {
+        const subject = this.deps.subjects.conv(conversationId);
+        const result = await this.deps.store.append(subject, event, { expectedLastSubjectSeq: state.version, ...(msgId ? { msgId } : {}) });
+        if (result.duplicate && result.seq === 0) {
+          // A replicated stream knows this Nats-Msg-Id but has no sequence for it yet: the original append
+          // is proposed and not applied (its leader lost its quorum), and every retry in the dedup window
+          // would get the same answer. The log decides instead: on the state reloaded from it the decision
+          // finds the message if it was stored, and otherwise the append goes again without the id, still
+          // conditional on the subject's last sequence, so the original and the retry cannot both be stored
+          // (docs/reliability.md).
+          this.deps.log.warn('append answered as a duplicate without a sequence; deciding again on the log', { conversationId, msgId });
+          msgId = undefined;
+          state = await this.refresh(state);
+          fresh = true;
+          continue;
+        }
+        if (!result.duplicate) evolve(state, event, result.seq);
+        return { seq: result.seq, event, duplicate: result.duplicate };
+      } catch (err) {
+        if (!(err instanceof WrongLastSequence)) throw err;
+        this.deps.log.debug('conditional append lost a race, reloading', { conversationId, attempt });
+        state = await this.refresh(state);
+        fresh = true;
+      }
+    }
+    throw new AppError('conflict', `too much contention on ${conversationId}, retry`);
+  }
+}

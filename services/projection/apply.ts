@@ -1,0 +1,263 @@
+import { sql, type Transaction } from 'kysely';
+import type { Database, ParkedEventsTable } from '../read-store/schema.js';
+import { decodeEvent, type StoredEvent } from '../event-log/event-store.js';
+import { advanceCheckpoint, CheckpointMoved, inSchema, readCheckpoint } from './checkpoint.js';
+import { describeFailure, isTransient } from './failure.js';
+import { entityOf, type Delivery, type Projection, type ProjectorDeps } from './projection.js';
+import { recordTombstone, resolveTombstoned, tombstonedAmong, tombstoneIn, type LogRef } from './tombstones.js';
+
+export interface ApplyOptions {
+  shard: number;
+  /** Write into this schema instead of the live tables (a rebuild's shadow). */
+  schema?: string;
+  /** The checkpoint the caller last committed; anything else means someone moved it (CheckpointMoved). */
+  expectedCheckpoint?: number;
+  /** A failing event is parked once it has been delivered this many times. */
+  maxDeliveries: number;
+}
+
+export interface ApplyResult {
+  /** Deliveries handled, from the start (applied, already applied, parked or held): ack them. */
+  handled: number;
+  /** The checkpoint after the commit. */
+  checkpoint: number;
+  applied: number;
+  parked: ParkedNote[];
+  held: number;
+  /** Why the deliveries after `handled` must be retried, if any are left. */
+  retryReason: unknown;
+  /** Tombstones met (tombstones.ts): events skipped as tombstoned, and entities a tombstone unblocked. */
+  tombstones: TombstoneNote;
+}
+
+export interface TombstoneNote {
+  skipped: number;
+  resolved: { entity: string; seq: number; released: number[] }[];
+}
+
+export interface ParkedNote {
+  seq: number;
+  subject: string;
+  entity: string;
+  reason: string;
+}
+
+type Decoded = { d: Delivery; entity: string; event?: StoredEvent; error?: unknown };
+
+/** The stream and epoch of the shard being applied: what tombstones name. */
+function logOf(deps: ProjectorDeps, shard: number): LogRef {
+  const s = deps.shards.find((x) => x.shard === shard) ?? deps.shards[0]!;
+  return { stream: s.stream, epoch: s.epoch };
+}
+
+/**
+ * Tombstone handling shared by both paths (tombstones.ts): whether the
+ * event is tombstoned (skip it), and, for a `log.tombstoned` event, record
+ * it and unblock its entity when the event it names blocked it here.
+ */
+async function onTombstone(
+  trx: Transaction<Database>,
+  projection: Projection,
+  options: ApplyOptions,
+  log: LogRef,
+  item: Decoded,
+  t: Tombstones,
+): Promise<void> {
+  const tomb = item.event ? tombstoneIn(item.event, log) : null;
+  if (!tomb) return;
+  await recordTombstone(trx, log, item.d.subject, item.d.seq, tomb);
+  t.dead.add(tomb.data.seq);
+  if (!t.blocked.has(item.entity)) return;
+  const r = await resolveTombstoned(trx, projection, options.shard, item.entity, t.dead);
+  if (!r.blocked) t.blocked.delete(item.entity);
+  if (r.resolved || r.released.length > 0) t.note.resolved.push({ entity: item.entity, seq: tomb.data.seq, released: r.released });
+}
+
+interface Tombstones {
+  dead: Set<number>;
+  blocked: Set<string>;
+  note: TombstoneNote;
+}
+
+/**
+ * Applies deliveries (in log order) and advances the checkpoint in one
+ * transaction. Fast path: one `apply` for the whole batch. If that fails for
+ * a reason that is not transient, the batch is replayed event by event (a
+ * savepoint each) to find the culprit: events before it commit, it is either
+ * parked (delivered `maxDeliveries` times) or left for a later retry, and
+ * events of an entity with a parked event are held behind it. An event that
+ * no schema version can read is parked at once: retrying cannot fix it, a
+ * new upcaster and a re-drive can.
+ */
+export async function applyDeliveries(deps: ProjectorDeps, projection: Projection, deliveries: Delivery[], options: ApplyOptions): Promise<ApplyResult> {
+  const decoded: Decoded[] = deliveries.map((d) => {
+    const entity = entityOf(d.subject);
+    try {
+      return { d, entity, event: { seq: d.seq, subject: d.subject, event: d.event ?? decodeEvent(d.data) } };
+    } catch (error) {
+      return { d, entity, error };
+    }
+  });
+  const log = logOf(deps, options.shard);
+  try {
+    return await inSchema(deps.db, options.schema, (trx) => applyTogether(trx, projection, decoded, options, log));
+  } catch (err) {
+    if (err instanceof CheckpointMoved || isTransient(err)) throw err;
+  }
+  return inSchema(deps.db, options.schema, (trx) => applyOneByOne(trx, projection, decoded, options, log));
+}
+
+async function begin(trx: Transaction<Database>, projection: Projection, options: ApplyOptions) {
+  const checkpoint = await readCheckpoint(trx, projection.name, options.shard, true);
+  if (options.expectedCheckpoint !== undefined && checkpoint.seq !== options.expectedCheckpoint) {
+    throw new CheckpointMoved(projection.name, options.expectedCheckpoint, checkpoint.seq);
+  }
+  const rows = await trx
+    .selectFrom('parked_events')
+    .select('entity')
+    .distinct()
+    .where('projector', '=', projection.name)
+    .where('shard', '=', options.shard)
+    .where('status', 'in', ['parked', 'held'])
+    .execute();
+  return { checkpoint: checkpoint.seq, blocked: new Set(rows.map((r) => r.entity)) };
+}
+
+async function applyTogether(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions, log: LogRef): Promise<ApplyResult> {
+  const { checkpoint, blocked } = await begin(trx, projection, options);
+  const result = emptyResult(checkpoint);
+  let toApply: StoredEvent[] = [];
+  const parkRows: ParkRow[] = [];
+  const t: Tombstones = {
+    dead: await tombstonedAmong(
+      trx,
+      log,
+      batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq),
+    ),
+    blocked,
+    note: result.tombstones,
+  };
+  let parkedInserted = 0;
+  for (const item of batch) {
+    if (item.d.seq <= checkpoint) continue;
+    if (t.dead.has(item.d.seq)) {
+      t.note.skipped++;
+      continue;
+    }
+    if (item.event?.event.type === 'log.tombstoned') {
+      // What the tombstone resolves must be in the parked table, and an event it names that waits in this batch is dropped.
+      await insertParked(trx, parkRows.slice(parkedInserted));
+      parkedInserted = parkRows.length;
+      await onTombstone(trx, projection, options, log, item, t);
+      toApply = toApply.filter((e) => !t.dead.has(e.seq));
+    }
+    if (blocked.has(item.entity)) {
+      parkRows.push(parkRow(projection, options, item, 'held', 'held behind a parked event of the same entity'));
+      result.held++;
+    } else if (!item.event) {
+      parkRows.push(parkRow(projection, options, item, 'parked', `undecodable: ${describeFailure(item.error)}`));
+      blocked.add(item.entity);
+    } else {
+      toApply.push(item.event);
+    }
+  }
+  if (toApply.length > 0) await projection.apply(trx, toApply);
+  await insertParked(trx, parkRows.slice(parkedInserted));
+  result.parked = parkRows.filter((r) => r.status === 'parked' && !t.dead.has(r.seq)).map(note);
+  result.applied = toApply.length;
+  result.handled = batch.length;
+  const last = batch[batch.length - 1]?.d.seq ?? checkpoint;
+  if (last > checkpoint) await advanceCheckpoint(trx, projection.name, options.shard, checkpoint, last);
+  result.checkpoint = Math.max(checkpoint, last);
+  return result;
+}
+
+async function applyOneByOne(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions, log: LogRef): Promise<ApplyResult> {
+  const { checkpoint, blocked } = await begin(trx, projection, options);
+  const result = emptyResult(checkpoint);
+  const t: Tombstones = {
+    dead: await tombstonedAmong(
+      trx,
+      log,
+      batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq),
+    ),
+    blocked,
+    note: result.tombstones,
+  };
+  let last = checkpoint;
+  for (const item of batch) {
+    if (item.d.seq > checkpoint) {
+      if (!t.dead.has(item.d.seq)) await onTombstone(trx, projection, options, log, item, t);
+      if (t.dead.has(item.d.seq)) {
+        t.note.skipped++;
+      } else if (blocked.has(item.entity)) {
+        await insertParked(trx, [parkRow(projection, options, item, 'held', 'held behind a parked event of the same entity')]);
+        result.held++;
+      } else if (!item.event) {
+        const row = parkRow(projection, options, item, 'parked', `undecodable: ${describeFailure(item.error)}`);
+        await insertParked(trx, [row]);
+        result.parked.push(note(row));
+        blocked.add(item.entity);
+      } else {
+        await sql`savepoint parley_event`.execute(trx);
+        try {
+          await projection.apply(trx, [item.event]);
+          await sql`release savepoint parley_event`.execute(trx);
+          result.applied++;
+        } catch (err) {
+          await sql`rollback to savepoint parley_event`.execute(trx);
+          if (isTransient(err)) throw err;
+          if (item.d.deliveries < options.maxDeliveries) {
+            result.retryReason = err;
+            break;
+          }
+          const row = parkRow(projection, options, item, 'parked', describeFailure(err));
+          await insertParked(trx, [row]);
+          result.parked.push(note(row));
+          blocked.add(item.entity);
+        }
+      }
+      last = item.d.seq;
+    }
+    result.handled++;
+  }
+  if (last > checkpoint) await advanceCheckpoint(trx, projection.name, options.shard, checkpoint, last);
+  result.checkpoint = last;
+  return result;
+}
+
+function emptyResult(checkpoint: number): ApplyResult {
+  return { handled: 0, checkpoint, applied: 0, parked: [], held: 0, retryReason: undefined, tombstones: { skipped: 0, resolved: [] } };
+}
+
+/** A row of `parked_events` as the runner writes it (the table's own columns, with a numeric seq). */
+type ParkRow = Omit<ParkedEventsTable, 'id' | 'seq' | 'status' | 'parked_at' | 'resolved_at'> & { seq: number; status: 'parked' | 'held' };
+
+function parkRow(projection: Projection, options: ApplyOptions, item: Decoded, status: 'parked' | 'held', reason: string): ParkRow {
+  return {
+    projector: projection.name,
+    shard: options.shard,
+    seq: item.d.seq,
+    subject: item.d.subject,
+    entity: item.entity,
+    event_type: item.event?.event.type ?? null,
+    reason,
+    payload: Buffer.from(item.d.data),
+    attempts: item.d.deliveries,
+    status,
+  };
+}
+
+function note(row: ParkRow): ParkedNote {
+  return { seq: row.seq, subject: row.subject, entity: row.entity, reason: row.reason };
+}
+
+async function insertParked(trx: Transaction<Database>, rows: ParkRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  // A redelivery of an event parked before its checkpoint commit reached the server's ack changes nothing.
+  await trx
+    .insertInto('parked_events')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['projector', 'shard', 'seq']).doNothing())
+    .execute();
+}
