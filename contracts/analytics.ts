@@ -9,7 +9,9 @@ import { ConversationId } from './ids.js';
 
 /**
  * Published on core NATS (`<ns>.metrics.delivery`, best effort) by a gateway
- * for each message event it fans out to its local sockets.
+ * for each message event it fans out to its local sockets, as JSON arrays of
+ * these records (one message per gateway per 100 ms); readers accept a lone
+ * record too.
  */
 export const DeliveryTiming = z.strictObject({
   /** Stream sequence of the message event. */

@@ -162,6 +162,27 @@ describe('the analytics projector', () => {
     }
   });
 
+  it('reads delivery timing batches record by record, and lone records from gateways that do not batch', async () => {
+    const conv = `g_t${id()}`;
+    const at = Date.now() - 1000;
+    const record = (seq: number) => ({ seq, conversationId: conv, at, deliveredAt: at + seq, recipients: 2 });
+    const { nc } = p.platform.runtime.nats;
+    const subject = p.platform.runtime.subjects.metricsDelivery();
+    // One invalid record (a negative sequence) drops itself, not its batch.
+    nc.publish(subject, JSON.stringify([record(1), { ...record(2), seq: -2 }, record(3)]));
+    nc.publish(subject, JSON.stringify(record(4)));
+    const rows = async () =>
+      a.q<{ seq: string; latency_ms: number; recipients: number }>(
+        `SELECT seq, latency_ms, recipients FROM {db}.deliveries WHERE conversation_id = '${conv}' ORDER BY seq`,
+      );
+    await waitUntil(async () => (await rows()).length >= 3, 10_000, 'batched delivery timing rows');
+    expect((await rows()).map((r) => [Number(r.seq), r.latency_ms, r.recipients])).toEqual([
+      [1, 1, 2],
+      [3, 3, 2],
+      [4, 4, 2],
+    ]);
+  });
+
   it('logged no errors besides the injected failure', () => {
     expect(p.errorLogs.filter((l) => !expectedErrors.test(l))).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CloseCode, decodePosition, encodeShardPosition } from '../contracts/index.js';
 import { usePlatform } from './support/fixture.js';
-import { api, TestClient, type Frame } from './support/ws-client.js';
+import { api, type TestClient, type Frame } from './support/ws-client.js';
 
 const fx = usePlatform({
   env: {
@@ -195,7 +195,10 @@ describe('retention', () => {
     const { jsm } = fx.p.platform.runtime.nats;
     const stream = fx.p.platform.runtime.store.stream;
     await jsm.streams.purge(stream, { seq: gone.result.seq + 1 });
-    await old.send(d.conversationId, 'still in the log');
+    // The conversation's earlier events left the stream: it still takes new messages (it used to answer `conflict`).
+    const kept = await old.send(d.conversationId, 'still in the log');
+    expect(kept).toMatchObject({ t: 'ack' });
+    expect(kept.result.seq).toBeGreaterThan(gone.result.seq);
     const back = await connect('ret-b', pos);
     expect(synced(back)).toMatchObject({ status: 'resync_needed', resync: { reason: 'retention', conversations: expect.arrayContaining([d.conversationId]) } });
   });

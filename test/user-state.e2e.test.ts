@@ -87,6 +87,21 @@ describe('presence', () => {
   });
 });
 
+describe('presence heartbeat', () => {
+  it('keeps every connected user online past the TTL: each key is rewritten, slice by slice', async () => {
+    const users = Array.from({ length: 9 }, (_, i) => `hb${i}`);
+    const owner = await connect('hbo');
+    const g = await owner.ok({ t: 'create', kind: 'group', title: 'heartbeat', members: users });
+    await api(fx.p.http, 'GET', `/v1/conversations?after=${g.seq}`, await fx.p.token('hbo'));
+    const clients = await Promise.all(users.map(connect));
+    // Past the TTL (5 s in this file), a key written only at connect has expired.
+    await new Promise((r) => setTimeout(r, 7500));
+    const view = await get('hbo', `/v1/presence?userIds=${users.join(',')}`);
+    expect(view.presence.map((p: { userId: string; status: string }) => [p.userId, p.status])).toEqual(users.map((u) => [u, 'online']));
+    await Promise.all([owner, ...clients].map((c) => c.close()));
+  });
+});
+
 describe('mute, pin and archive', () => {
   it('are per user, on every device, and shape the conversation list and unread totals', async () => {
     const jo = await connect('jo');

@@ -20,11 +20,12 @@ const decoder = new TextDecoder();
 
 /**
  * Stores the gateways' send-to-deliver timing records (core NATS, published
- * by LiveHub) in `deliveries`, batched like the event log. These are metrics,
- * not facts from the log: at most once (a record published while this
- * service is down is gone), and a batch ClickHouse refuses three times is
- * dropped with a warning rather than held forever. Each batch carries its own
- * dedup token, so a retry after an ambiguous failure does not count twice.
+ * by each gateway in batches, gateway/ws/delivery-timing.ts) in `deliveries`,
+ * batched like the event log. These are metrics, not facts from the log: at
+ * most once (a record published while this service is down is gone), and a
+ * batch ClickHouse refuses three times is dropped with a warning rather than
+ * held forever. Each batch carries its own dedup token, so a retry after an
+ * ambiguous failure does not count twice.
  */
 export class DeliveryIngester {
   private sub: Subscription | null = null;
@@ -69,14 +70,25 @@ export class DeliveryIngester {
     await this.inflight;
   }
 
+  /** A message is a batch of records (a JSON array, what gateways publish) or one record (gateways before batching). */
   private receive(msg: Msg): void {
-    let parsed;
+    let body: unknown;
     try {
-      parsed = DeliveryTiming.safeParse(JSON.parse(decoder.decode(msg.data)));
+      body = JSON.parse(decoder.decode(msg.data));
     } catch {
-      parsed = null;
+      this.counters.dropped.inc({ reason: 'invalid' });
+      return;
     }
-    if (!parsed?.success) {
+    if (Array.isArray(body)) for (const record of body) this.add(record);
+    else this.add(body);
+    if (this.buffer.length >= this.maxBatch) this.flush();
+    else if (this.buffer.length > 0 && !this.timer) this.timer = setTimeout(() => this.flush(), this.maxDelayMs);
+  }
+
+  /** Each record is checked on its own: one invalid record of a batch drops only itself. */
+  private add(record: unknown): void {
+    const parsed = DeliveryTiming.safeParse(record);
+    if (!parsed.success) {
       this.counters.dropped.inc({ reason: 'invalid' });
       return;
     }
@@ -88,8 +100,6 @@ export class DeliveryIngester {
     // Clocks of the writer and the gateway can disagree by a little: never a negative latency.
     const latency = Math.max(0, d.deliveredAt - d.at);
     this.buffer.push(JSON.stringify([formatAt(d.deliveredAt), formatAt(d.at), d.seq, d.conversationId, Math.min(latency, 4294967295), d.recipients ?? 0]));
-    if (this.buffer.length >= this.maxBatch) this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.maxDelayMs);
   }
 
   private flush(): void {

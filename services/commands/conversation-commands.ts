@@ -57,12 +57,30 @@ export interface ConversationCommandsDeps {
   now?: () => number;
   /** Conversation states kept in memory. */
   cacheSize?: number;
+  /** How long a command goes on after lost races (CONTENTION_BUDGET_MS; tests shorten it). */
+  contentionBudgetMs?: number;
 }
 
 type Decision = (state: ConversationState, ctx: DecideContext) => ConversationEvent | null;
 type ConversationCommand = Exclude<Command, { t: 'create' | 'mark_read' | 'mark_delivered' | 'set_preferences' | 'block' | 'unblock' | 'typing' | 'send' }>;
 
-const MAX_ATTEMPTS = 8;
+/**
+ * How long a command goes on after lost races before it answers `conflict`. Every lost race means
+ * another append to the conversation succeeded, so retrying cannot livelock; a fixed count (8 once)
+ * ran out whenever another gateway had a queue of its own for the conversation (it wins every race
+ * until its queue is empty). Only contention that stops this gateway for this long is refused; it is
+ * the SDK's request timeout, after which the client has given up on the answer anyway.
+ */
+const CONTENTION_BUDGET_MS = 10_000;
+/** Events a catch-up after a lost race reads by direct gets before it reads the rest with a consumer. */
+const CATCH_UP_DIRECT_GETS = 16;
+/**
+ * Lost races in a row before each retry waits a random pause (growing, at most PAUSE_MAX_MS): only a
+ * command that keeps losing, so that it spends fewer appends and reads on a rival it cannot overtake.
+ * Earlier ones go at once: a pause hands the next race to the rival.
+ */
+const RACES_BEFORE_PAUSE = 8;
+const PAUSE_MAX_MS = 20;
 
 /** A send turned out to be a retry of a message already stored (thrown out of the decision to end it). */
 class AlreadySent extends Error {
@@ -309,7 +327,13 @@ export class ConversationCommands {
     // decision is checked by the conditional append; a refusal or a no-op is re-decided
     // once on fresh state before it is answered.
     let fresh = false;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    let raced = false;
+    // The subject's last sequence the append is conditional on: the state's, unless the subject's older
+    // events left the stream (max-age retention, a purge) and it now ends before the state does.
+    let expected: number | null = null;
+    const subject = this.deps.subjects.conv(conversationId);
+    const started = performance.now();
+    for (let attempt = 1; ; attempt++) {
       let event: ConversationEvent | null;
       try {
         event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
@@ -325,9 +349,13 @@ export class ConversationCommands {
         fresh = true;
         continue;
       }
+      // After a lost race the rival gateway has likely appended again by the time this one learns what it
+      // stored (its state is current, its next command goes at once): the next event after this state is
+      // asked for along with the append, so that a retry needs no read of its own and races as an equal.
+      const appended = this.deps.store.append(subject, event, { expectedLastSubjectSeq: expected ?? state.version, ...(msgId ? { msgId } : {}) });
+      const ahead = raced ? this.nextEntry(subject, state.version) : null;
       try {
-        const subject = this.deps.subjects.conv(conversationId);
-        const result = await this.deps.store.append(subject, event, { expectedLastSubjectSeq: state.version, ...(msgId ? { msgId } : {}) });
+        const result = await appended;
         if (result.duplicate && result.seq === 0) {
           // A replicated stream knows this Nats-Msg-Id but has no sequence for it yet: the original append
           // is proposed and not applied (its leader lost its quorum), and every retry in the dedup window
@@ -337,7 +365,7 @@ export class ConversationCommands {
           // (docs/reliability.md).
           this.deps.log.warn('append answered as a duplicate without a sequence; deciding again on the log', { conversationId, msgId });
           msgId = undefined;
-          state = await this.refresh(state);
+          state = await this.catchUp(state, await this.deps.store.lastSubjectSeq(subject), null);
           fresh = true;
           continue;
         }
@@ -345,11 +373,95 @@ export class ConversationCommands {
         return { seq: result.seq, event, duplicate: result.duplicate };
       } catch (err) {
         if (!(err instanceof WrongLastSequence)) throw err;
-        this.deps.log.debug('conditional append lost a race, reloading', { conversationId, attempt });
-        state = await this.refresh(state);
+        if (performance.now() - started >= (this.deps.contentionBudgetMs ?? CONTENTION_BUDGET_MS)) {
+          this.deps.log.warn('conditional appends kept losing races: answering conflict', { conversationId, attempts: attempt });
+          throw new AppError('conflict', `too much contention on ${conversationId}, retry`);
+        }
+        this.deps.log.debug('conditional append lost a race, catching up', { conversationId, attempt });
+        if (err.lastSeq !== null && err.lastSeq < (expected ?? state.version)) {
+          // The log ends before this state: no rival appended, the subject's events aged out of the stream.
+          // Checked rather than taken from the refusal; the append then goes after what the log still has.
+          const actual = await this.deps.store.lastSubjectSeq(subject);
+          if (actual < state.version) {
+            this.deps.log.info("the conversation's earlier events left the stream; appending after what remains", {
+              conversationId,
+              stateVersion: state.version,
+              subjectLastSeq: actual,
+            });
+            expected = actual;
+            continue;
+          }
+        }
+        expected = null;
+        state = await this.catchUp(state, err.lastSeq, ahead ? await ahead : null);
         fresh = true;
+        raced = true;
+        // The retries go without the dedup id. The refused append stored nothing, and a replicated stream
+        // may still hold its id as pending (it answers the retry "duplicate" without a sequence, costing
+        // a round trip and a reload). Without the id the retry is still conditional on the subject's last
+        // sequence, and the decision on the caught-up state finds the message if a retry of it through
+        // another gateway was stored meanwhile: the original and a retry cannot both be stored.
+        msgId = undefined;
+        if (attempt >= RACES_BEFORE_PAUSE)
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(PAUSE_MAX_MS, 2 ** (attempt - RACES_BEFORE_PAUSE))));
       }
     }
-    throw new AppError('conflict', `too much contention on ${conversationId}, retry`);
+  }
+
+  /**
+   * After a lost race: folds in what the winners appended since `state.version`, up to `lastSeq` (the
+   * subject's last sequence the refusal named), by direct gets, one request per event and no consumer.
+   * A full refresh creates a consumer on the server, pulls and deletes it (about 2 ms, 10 ms at p99 on
+   * a quiet single server; more on a replicated stream), long enough for the winner to append again.
+   * Falls back to refresh when the gap is long, the hint is missing or the direct reads fall short.
+   */
+  private async catchUp(state: ConversationState, lastSeq: number | null, ahead: LogEntry | null): Promise<ConversationState> {
+    if (lastSeq === null) return this.refresh(state);
+    const fold = (entry: LogEntry): boolean => {
+      const result = foldEntry(state, this.deps.shard.stream, entry);
+      if (result.kind === 'skipped') this.skipped(entry, result.reason);
+      return result.kind !== 'refold';
+    };
+    const refold = () => {
+      this.deps.log.info('a tombstone names an event already folded in: folding the conversation again without it', { conversationId: state.id });
+      return this.refresh(foldAgain(state));
+    };
+    // Read along with the refused append: the next event after the state the append was decided on.
+    if (ahead && ahead.seq > state.version && !fold(ahead)) return refold();
+    let read = 0;
+    try {
+      if (state.version < lastSeq)
+        for await (const entry of this.deps.store.readSubjectEntriesDirect(this.deps.subjects.conv(state.id), state.version)) {
+          if (!fold(entry)) return refold();
+          if (state.version >= lastSeq || ++read >= CATCH_UP_DIRECT_GETS) break;
+        }
+    } catch (err) {
+      // A direct get refused between leaders: the subject read retries those itself.
+      this.deps.log.debug('catching up by direct gets failed, reading the subject', { conversationId: state.id, err });
+    }
+    if (state.version >= lastSeq) {
+      this.cache.set(state.id, state);
+      return state;
+    }
+    return this.refresh(state);
+  }
+
+  /**
+   * The first position on `subject` after `afterSeq` (a direct get), or null: none, or the read failed.
+   * Asked one event-loop turn later, after the append of this turn went out (the store publishes a
+   * turn's appends together), so that it reaches the server behind the append it accompanies.
+   */
+  private async nextEntry(subject: string, afterSeq: number): Promise<LogEntry | null> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const reader = this.deps.store.readSubjectEntriesDirect(subject, afterSeq);
+    try {
+      const first = await reader.next();
+      return first.done ? null : first.value;
+    } catch {
+      // Only a shortcut: the catch-up reads what it needs itself.
+      return null;
+    } finally {
+      await reader.return(undefined).catch(() => undefined);
+    }
   }
 }

@@ -104,9 +104,19 @@ function withoutTombstoned(events: StoredEvent[], stream: string): StoredEvent[]
 
 /** The subject moved on since the state the caller decided from. Reload and decide again. */
 export class WrongLastSequence extends Error {
+  /**
+   * The subject's last sequence when the append was refused, from the server's "wrong last sequence: N"
+   * (null when absent): how far a catch-up has to read. A hint only; the next conditional append checks it.
+   */
+  readonly lastSeq: number | null;
+
   constructor(subject: string, cause: unknown) {
     super(`${subject} changed concurrently`, { cause });
     this.name = 'WrongLastSequence';
+    const digits = /wrong last sequence: (\d+)/i.exec(String((cause as Error | undefined)?.message))?.[1];
+    const n = digits === undefined ? Number.NaN : Number(digits);
+    // 0 is an answer too: the subject has no event left in the stream (retention or a purge removed them).
+    this.lastSeq = Number.isSafeInteger(n) && n >= 0 ? n : null;
   }
 }
 
@@ -281,6 +291,20 @@ export class EventStore {
       else hi = mid - 1;
     }
     return lo;
+  }
+
+  /**
+   * The positions on `subject` after `afterSeq`, in order, one direct get each ("next on subject from"),
+   * until the subject's end as the answering server knows it: no consumer is created. For a writer that
+   * lost a race by a few events; the caller stops reading when it has enough (readSubjectEntries for more).
+   */
+  async *readSubjectEntriesDirect(subject: string, afterSeq: number): AsyncGenerator<LogEntry> {
+    for (let seen = afterSeq; ; ) {
+      const msg = await this.jsm.direct.getMessage(this.stream, { next_by_subj: subject, seq: seen + 1 });
+      if (!msg) return;
+      seen = msg.seq;
+      yield decodeEntry(msg.seq, msg.subject, msg.data, prevSeqOf(msg.header));
+    }
   }
 
   /**

@@ -121,7 +121,8 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     maxReplay: config.sync.maxReplay,
     previousOnSubject: (subject, seq) => runtime.store.previousOnSubject(subject, seq),
   });
-  hub.onDelivered = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic), metrics.delivered);
+  const timing = deliveryTimingReporter(runtime.nats.nc, runtime.subjects, (topic) => app.numSubscribers(topic), metrics.delivered);
+  hub.onDelivered = timing.observer;
   // One origin decision for CORS and for WebSocket upgrades (http/origin-policy.ts).
   const origins = new OriginPolicy({ allowedOrigins: config.gateway.allowedOrigins, devMode: config.auth.devTokens });
   const sockets = new SocketServer({ config, log, auth: deps.auth, commands: dispatcher, readModel, hub, presence, sync, metrics: metrics.sockets, origins });
@@ -208,6 +209,7 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       sockets.closeAll();
       await sockets.drain();
       hub.close();
+      timing.flush();
       recentLog?.stop();
       presence.stop();
       // Let close frames flush before the process moves on.

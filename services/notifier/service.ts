@@ -14,6 +14,14 @@ export interface NotifierService {
 }
 
 /**
+ * Least time between two of the notifier's transactions while events keep coming. Each costs a dozen
+ * statements whatever its size, and a notification waits NOTIFY_COALESCE_MS (10 s by default) for more
+ * messages anyway: a quarter second more costs nobody anything, and a steady stream of 1,000 events/s is
+ * applied in 4 transactions a second instead of 40 (the read model's runner keeps its 25 ms).
+ */
+const FLUSH_INTERVAL_MS = 250;
+
+/**
  * Notifications for offline members (docs/notifications.md): a projection of
  * the log into notification rows (exactly once, in the checkpoint
  * transaction) and a delivery loop sending them over webhooks and Web Push.
@@ -32,6 +40,7 @@ export async function startNotifier(runtime: Runtime, options: { resolve?: Looku
   const runner = new ProjectionRunner({ ...runtime, log }, projection, {
     maxDeliveries: config.projector.maxDeliveries,
     retryDelayMs: config.projector.retryDelayMs,
+    minFlushIntervalMs: FLUSH_INTERVAL_MS,
     ...(options.fence ? { fence: options.fence } : {}),
   });
   const outcomes = runtime.metrics.counter(

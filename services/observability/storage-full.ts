@@ -136,12 +136,14 @@ export function noteStorageFailure(err: unknown, fallback: StoreName | null = nu
 
 /**
  * Watches every Postgres query (kysely's log hook, services/read-store/connect.ts):
- * a class-53 error reports the store full, an INSERT that succeeds proves a row
- * fits again and clears it, so /healthz recovers with the projector's first
- * batch rather than a window later.
+ * a class-53 error reports the store full, a statement that inserts and
+ * succeeds proves a row fits again and clears it, so /healthz recovers with
+ * the projector's first batch rather than a window later. The insert may sit
+ * inside a WITH or behind a leading comment (prepared statements are marked
+ * with one: services/read-store/prepared.ts).
  */
 export function observePostgresQuery(event: { level: 'query' | 'error'; error?: unknown; query: { sql: string } }): void {
   if (event.level === 'error') noteStorageFailure(event.error, 'postgres');
   else if (INSERT.test(event.query.sql)) storageAlarms.clear('postgres');
 }
-const INSERT = /^\s*insert\b/i;
+const INSERT = /\binsert\s+into\b/i;

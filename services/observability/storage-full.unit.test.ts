@@ -3,7 +3,7 @@ import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { toAppError } from '../runtime/errors.js';
 import { DegradedError, lowDiskSpace, runHealthChecks, withStorageCheck } from './health.js';
-import { jetStreamStorageRefusal, StorageAlarms, storageAlarms, storageFailureOf } from './storage-full.js';
+import { jetStreamStorageRefusal, observePostgresQuery, StorageAlarms, storageAlarms, storageFailureOf } from './storage-full.js';
 
 /** A pg DatabaseError as node-postgres builds it (code = SQLSTATE, severity set). */
 function pgError(code: string, message: string): Error {
@@ -106,6 +106,25 @@ describe('StorageAlarms', () => {
     alarms.report({ store: 'nats', reason: 'again' });
     alarms.clear('nats');
     expect(alarms.active('nats')).toBeNull();
+  });
+});
+
+describe('the Postgres query observer', () => {
+  const full = pgError('53100', 'could not extend file: No space left on device');
+  const cases: [string, string, boolean][] = [
+    ['a plain insert', 'insert into "messages" ("id") values ($1)', true],
+    ['a prepared (marked) insert', '/* prepared */ INSERT INTO messages (id) SELECT * FROM unnest($1::text[])', true],
+    ['an insert inside a WITH', 'WITH m AS (INSERT INTO messages (id) VALUES ($1) RETURNING id) UPDATE conversations SET n = n + 1', true],
+    ['a select', 'select "id" from "messages" where "id" = $1', false],
+    ['an update', 'update "checkpoints" set "seq" = $1', false],
+  ];
+  it.each(cases)('%s %s the full-disk alarm when it succeeds', (_name, sqlText, clears) => {
+    storageAlarms.clear('postgres');
+    observePostgresQuery({ level: 'error', error: full, query: { sql: 'insert into x values (1)' } });
+    expect(storageAlarms.active('postgres')).toMatch(/disk full/i);
+    observePostgresQuery({ level: 'query', query: { sql: sqlText } });
+    expect(storageAlarms.active('postgres') === null).toBe(clears);
+    storageAlarms.clear('postgres');
   });
 });
 

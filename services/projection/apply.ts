@@ -1,10 +1,11 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, ParkedEventsTable } from '../read-store/schema.js';
 import { decodeEvent, type StoredEvent } from '../event-log/event-store.js';
-import { advanceCheckpoint, CheckpointMoved, inSchema, readCheckpoint } from './checkpoint.js';
+import { advanceCheckpoint, CheckpointMoved, inSchema } from './checkpoint.js';
 import { describeFailure, isTransient } from './failure.js';
 import { entityOf, type Delivery, type Projection, type ProjectorDeps } from './projection.js';
 import { recordTombstone, resolveTombstoned, tombstonedAmong, tombstoneIn, type LogRef } from './tombstones.js';
+import { PREPARED } from '../read-store/prepared.js';
 
 export interface ApplyOptions {
   shard: number;
@@ -107,36 +108,74 @@ export async function applyDeliveries(deps: ProjectorDeps, projection: Projectio
   return inSchema(deps.db, options.schema, (trx) => applyOneByOne(trx, projection, decoded, options, log));
 }
 
-async function begin(trx: Transaction<Database>, projection: Projection, options: ApplyOptions) {
-  const checkpoint = await readCheckpoint(trx, projection.name, options.shard, true);
-  if (options.expectedCheckpoint !== undefined && checkpoint.seq !== options.expectedCheckpoint) {
-    throw new CheckpointMoved(projection.name, options.expectedCheckpoint, checkpoint.seq);
+/**
+ * The checkpoint (locked for the transaction), the entities a parked event blocks, and which of the batch's
+ * events above the checkpoint are tombstoned: one round trip instead of three, as every batch starts with it.
+ * With `advanceTo`, the same statement also moves the checkpoint there from `options.expectedCheckpoint`
+ * (compare-and-set, as advanceCheckpoint): the caller commits every event up to it or rolls all back, so the
+ * batch needs no statement of its own for it at the end.
+ */
+async function begin(trx: Transaction<Database>, projection: Projection, options: ApplyOptions, log: LogRef, batch: Decoded[], advanceTo?: number) {
+  let first = batch.length > 0 ? Infinity : 0;
+  let last = batch.length > 0 ? -Infinity : 0;
+  for (const i of batch) {
+    first = Math.min(first, i.d.seq);
+    last = Math.max(last, i.d.seq);
   }
-  const rows = await trx
-    .selectFrom('parked_events')
-    .select('entity')
-    .distinct()
-    .where('projector', '=', projection.name)
-    .where('shard', '=', options.shard)
-    .where('status', 'in', ['parked', 'held'])
-    .execute();
-  return { checkpoint: checkpoint.seq, blocked: new Set(rows.map((r) => r.entity)) };
+  const expected = options.expectedCheckpoint;
+  if (advanceTo !== undefined && expected !== undefined) {
+    const { rows } = await sql<{ moved: boolean; actual: string | null; blocked: string[]; dead: string[] }>`${PREPARED}
+      with advanced as (
+        update projector_checkpoints set seq = ${advanceTo}, updated_at = now()
+        where projector = ${projection.name} and shard = ${options.shard} and seq = ${expected}
+        returning 1)
+      select not exists (select 1 from advanced) as moved,
+        (select seq from projector_checkpoints where projector = ${projection.name} and shard = ${options.shard}) as actual,
+        array(select distinct p.entity from parked_events p
+          where p.projector = ${projection.name} and p.shard = ${options.shard} and p.status in ('parked', 'held')) as blocked,
+        array(select t.seq from public.log_tombstones t
+          where t.stream = ${log.stream} and t.epoch = ${log.epoch} and t.seq between greatest(${first}::bigint, ${expected + 1}::bigint) and ${last}::bigint) as dead`.execute(
+      trx,
+    );
+    const row = rows[0]!;
+    // No row at all is a move too: the runner creates it before its first batch.
+    if (row.moved) throw new CheckpointMoved(projection.name, expected, row.actual === null ? -1 : Number(row.actual));
+    return { checkpoint: expected, blocked: new Set(row.blocked), dead: new Set(row.dead.map(Number)) };
+  }
+  const { rows } = await sql<{ seq: string; blocked: string[]; dead: string[] }>`${PREPARED}
+    select c.seq,
+      array(select distinct p.entity from parked_events p
+        where p.projector = ${projection.name} and p.shard = ${options.shard} and p.status in ('parked', 'held')) as blocked,
+      array(select t.seq from public.log_tombstones t
+        where t.stream = ${log.stream} and t.epoch = ${log.epoch} and t.seq between greatest(${first}::bigint, c.seq + 1) and ${last}::bigint) as dead
+    from projector_checkpoints c where c.projector = ${projection.name} and c.shard = ${options.shard}
+    for update of c`.execute(trx);
+  const row = rows[0];
+  const checkpoint = row ? Number(row.seq) : 0;
+  if (expected !== undefined && checkpoint !== expected) {
+    throw new CheckpointMoved(projection.name, expected, checkpoint);
+  }
+  if (!row) {
+    // No checkpoint row (the runner creates it before its first batch): what the separate reads would give.
+    const dead = await tombstonedAmong(
+      trx,
+      log,
+      batch.filter((i) => i.d.seq > 0).map((i) => i.d.seq),
+    );
+    return { checkpoint, blocked: new Set<string>(), dead };
+  }
+  return { checkpoint, blocked: new Set(row.blocked), dead: new Set(row.dead.map(Number)) };
 }
 
 async function applyTogether(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions, log: LogRef): Promise<ApplyResult> {
-  const { checkpoint, blocked } = await begin(trx, projection, options);
+  // Every event of the batch is handled here or the transaction fails: the checkpoint can move to its last at once.
+  const end = batch[batch.length - 1]?.d.seq;
+  const advanceTo = end !== undefined && options.expectedCheckpoint !== undefined && end > options.expectedCheckpoint ? end : undefined;
+  const { checkpoint, blocked, dead } = await begin(trx, projection, options, log, batch, advanceTo);
   const result = emptyResult(checkpoint);
   let toApply: StoredEvent[] = [];
   const parkRows: ParkRow[] = [];
-  const t: Tombstones = {
-    dead: await tombstonedAmong(
-      trx,
-      log,
-      batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq),
-    ),
-    blocked,
-    note: result.tombstones,
-  };
+  const t: Tombstones = { dead, blocked, note: result.tombstones };
   let parkedInserted = 0;
   for (const item of batch) {
     if (item.d.seq <= checkpoint) continue;
@@ -167,23 +206,15 @@ async function applyTogether(trx: Transaction<Database>, projection: Projection,
   result.applied = toApply.length;
   result.handled = batch.length;
   const last = batch[batch.length - 1]?.d.seq ?? checkpoint;
-  if (last > checkpoint) await advanceCheckpoint(trx, projection.name, options.shard, checkpoint, last);
+  if (last > checkpoint && advanceTo === undefined) await advanceCheckpoint(trx, projection.name, options.shard, checkpoint, last);
   result.checkpoint = Math.max(checkpoint, last);
   return result;
 }
 
 async function applyOneByOne(trx: Transaction<Database>, projection: Projection, batch: Decoded[], options: ApplyOptions, log: LogRef): Promise<ApplyResult> {
-  const { checkpoint, blocked } = await begin(trx, projection, options);
+  const { checkpoint, blocked, dead } = await begin(trx, projection, options, log, batch);
   const result = emptyResult(checkpoint);
-  const t: Tombstones = {
-    dead: await tombstonedAmong(
-      trx,
-      log,
-      batch.filter((i) => i.d.seq > checkpoint).map((i) => i.d.seq),
-    ),
-    blocked,
-    note: result.tombstones,
-  };
+  const t: Tombstones = { dead, blocked, note: result.tombstones };
   let last = checkpoint;
   for (const item of batch) {
     if (item.d.seq > checkpoint) {

@@ -18,7 +18,7 @@ function isNotFound(err: unknown): boolean {
  * could hand out events out of order (unacknowledged deliveries left by a
  * stopped or crashed runner would come back only after ack_wait, behind
  * newer ones), when it is ahead of the checkpoint (an operator reset it
- * back), when the projection's subjects changed, or when the runner asks
+ * back), when the projection's subjects or the ack policy changed, or when the runner asks
  * (`reposition`: one of its deliveries never reached it). Only one runner per
  * projection is expected to be running.
  */
@@ -38,7 +38,9 @@ export async function ensureDurable(
   if (info) {
     const filters = info.config.filter_subjects ?? (info.config.filter_subject ? [info.config.filter_subject] : []);
     const sameFilters = filters.length === spec.filterSubjects.length && filters.every((f) => spec.filterSubjects.includes(f));
-    if (!options.reposition && sameFilters && info.num_ack_pending === 0 && info.ack_floor.stream_seq <= checkpoint) return;
+    // A consumer made by an earlier version acks one by one; the ack policy cannot be changed in place.
+    const samePolicy = info.config.ack_policy === AckPolicy.All;
+    if (!options.reposition && sameFilters && samePolicy && info.num_ack_pending === 0 && info.ack_floor.stream_seq <= checkpoint) return;
     log.info('repositioning the projector consumer at its checkpoint', {
       consumer: spec.name,
       checkpoint,
@@ -51,7 +53,10 @@ export async function ensureDurable(
   }
   const config: Partial<ConsumerConfig> = {
     durable_name: spec.name,
-    ack_policy: AckPolicy.Explicit,
+    // Cumulative: the runner applies in log order and the checkpoint means "everything up to here is handled",
+    // so acking a batch's last event says exactly that, in one ack instead of one per event (nats-server
+    // handles every ack as a message). A naked event stays outstanding: acks never pass it (InOrderGate).
+    ack_policy: AckPolicy.All,
     deliver_policy: checkpoint > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
     ...(checkpoint > 0 ? { opt_start_seq: checkpoint + 1 } : {}),
     ...(spec.filterSubjects.length > 0 ? { filter_subjects: spec.filterSubjects } : {}),

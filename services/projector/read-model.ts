@@ -5,16 +5,18 @@ import { recordUsers, unapplied } from './read-model/applied.js';
 import { applyConversationEvent } from './read-model/conversations.js';
 import { insertConversations, type PendingCreation } from './read-model/conversations-created.js';
 import { applyMessageChange } from './read-model/messages-changed.js';
-import { insertMessages, searchTokens, type PendingMessage } from './read-model/messages-sent.js';
+import { insertMessages, noteCreated, searchTokens, type PendingMessage } from './read-model/messages-sent.js';
 import { applyUserEvent } from './read-model/users.js';
 import type { Projection } from '../projection/projection.js';
+import { PREPARED } from '../read-store/prepared.js';
 
 const MESSAGE_CHANGES = new Set(['message.edited', 'message.recalled', 'message.deleted', 'reaction.added', 'reaction.removed']);
 
 /**
  * Conversations, members, history, reactions, markers, preferences, blocks
  * and search. Runs of consecutive creations and messages are inserted
- * together (a fixed number of statements per run, creations first); every
+ * together (a fixed number of statements per run, creations first: one for
+ * a run of messages, after the batch's one lookup); every
  * other event is applied in log order in between, so an edit always finds
  * the message it edits. Only a conversation's own events depend on each
  * other, so a run is cut short when it would otherwise put a creation
@@ -32,11 +34,17 @@ export function readModelProjection(subjects: Subjects): Projection {
       for (const { event } of batch) if (event.type === 'message.sent') searchTokens(event);
     },
     async apply(trx, all: StoredEvent[]) {
-      const { fresh: batch, users } = await unapplied(trx, subjects.namespace, all);
+      const { fresh: batch, users, sent } = await unapplied(trx, subjects.namespace, all);
       const run = new Run();
       const flush = async () => {
-        if (run.creations.length) await insertConversations(trx, run.creations);
-        if (run.messages.length) await insertMessages(trx, run.messages);
+        if (run.creations.length) {
+          await insertConversations(trx, run.creations);
+          noteCreated(
+            sent,
+            run.creations.map((c) => c.event.data.conversationId),
+          );
+        }
+        if (run.messages.length) await insertMessages(trx, run.messages, sent);
         run.clear();
       };
       const touched = new Map<string, number>();
@@ -68,7 +76,7 @@ export function readModelProjection(subjects: Subjects): Projection {
       await flush();
       if (touched.size) {
         const ids = [...touched.keys()];
-        await sql`update conversations c set last_seq = greatest(c.last_seq, v.seq)
+        await sql`${PREPARED}update conversations c set last_seq = greatest(c.last_seq, v.seq)
           from unnest(${ids}::text[], ${ids.map((id) => touched.get(id)!)}::bigint[]) as v(id, seq) where c.id = v.id`.execute(trx);
       }
       await recordUsers(trx, users);

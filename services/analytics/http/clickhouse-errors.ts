@@ -1,4 +1,4 @@
-import { AppError, isAppError } from '../../runtime/errors.js';
+import { type AppError, isAppError } from '../../runtime/errors.js';
 
 /**
  * Failures answered the way a ClickHouse server answers them over HTTP, so

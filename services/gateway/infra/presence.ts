@@ -11,12 +11,18 @@ export interface PresenceView {
   lastSeenAt: number | null;
 }
 
+/** The heartbeat rewrites a slice of its keys this often (at most), rather than all of them at once. */
+const HEARTBEAT_SLICE_MS = 1000;
+
 /**
  * Presence off the durable log: a KV bucket whose entries expire after the
  * TTL. A gateway writes one key per locally connected user when the user
- * comes online and rewrites all of them every TTL/3 (the heartbeat); a user
- * whose gateway dies simply expires. Last-seen times go to a second bucket
- * without TTL when the user's last local connection closes.
+ * comes online and rewrites each of them every TTL/3 (the heartbeat), in
+ * slices spread over that period: all at once, 1,000 users were 1,000
+ * JetStream writes in one burst, and the appends of messages queued behind
+ * them (latency spikes). A user whose gateway dies simply expires. Last-seen
+ * times go to a second bucket without TTL when the user's last local
+ * connection closes.
  *
  * Writes are plain publishes on the buckets' subjects (which is what a KV put
  * is), without waiting for JetStream's acknowledgement: presence is advisory
@@ -26,6 +32,10 @@ export interface PresenceView {
 export class PresenceService {
   private readonly local = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  /** Where the heartbeat's pass over `local` stands (a live Map iterator: it sees users added meanwhile). */
+  private cursor: Iterator<string> | null = null;
+  /** Keys the heartbeat may still rewrite now (grows by a slice per tick). */
+  private budget = 0;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -41,9 +51,12 @@ export class PresenceService {
     const online = await kvm.create(buckets.online, { ttl: ttlSeconds * 1000, history: 1 });
     const lastSeen = await kvm.create(buckets.lastSeen, { history: 1 });
     const service = new PresenceService(nc, online, lastSeen, buckets, log);
+    const period = (ttlSeconds * 1000) / 3;
+    const slice = Math.min(HEARTBEAT_SLICE_MS, period / 4);
+    const slicesPerPeriod = Math.floor(period / slice);
     service.timer = setInterval(
-      guarded(log, 'presence heartbeat', () => service.heartbeat()),
-      (ttlSeconds * 1000) / 3,
+      guarded(log, 'presence heartbeat', () => service.heartbeat(slicesPerPeriod)),
+      slice,
     );
     service.timer.unref();
     return service;
@@ -82,9 +95,26 @@ export class PresenceService {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private heartbeat(): void {
+  /**
+   * Rewrites the next slice of the local users' keys: 1/`slicesPerPeriod` of
+   * them per tick (fractions carried over), so a pass over all of them takes
+   * one period however many there are.
+   */
+  private heartbeat(slicesPerPeriod: number): void {
     const now = String(Date.now());
-    for (const userId of this.local.keys()) this.put(this.buckets.online, userId, now);
+    this.budget = Math.min(this.budget + this.local.size / slicesPerPeriod, this.local.size);
+    while (this.budget >= 1) {
+      this.cursor ??= this.local.keys();
+      const next = this.cursor.next();
+      if (next.done) {
+        // A pass is complete: the next one starts here.
+        this.cursor = null;
+        if (this.local.size === 0) this.budget = 0;
+        continue;
+      }
+      this.budget--;
+      this.put(this.buckets.online, next.value, now);
+    }
   }
 
   /** A KV put: a publish on the key's subject (user ids are subject-safe by contract). */

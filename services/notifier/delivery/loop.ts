@@ -19,8 +19,15 @@ export interface DeliveryOptions extends TargetPolicy {
   timeoutMs: number;
   vapid: VapidKeys;
   vapidSubject: string;
-  /** Idle wait between polls. Default 100 ms. */
+  /** Wait after a pass that found work to do. Default 100 ms. */
   pollMs?: number;
+  /**
+   * Longest wait between passes while there is nothing to do: the wait doubles from `pollMs` up to this after
+   * each idle pass (each pass is three statements, so an idle notifier polling every 100 ms would keep Postgres
+   * busy for nothing), and a delivery finishing cuts it short. Default 1000 ms: a notification is sent at most
+   * that much after it is due, after its coalescing window (NOTIFY_COALESCE_MS, 10 s by default).
+   */
+  maxIdleMs?: number;
   /** Sends in flight at once. Default 32. */
   concurrency?: number;
   /** Resolves webhook and push hosts instead of the system resolver (tests); its answers still go through the target policy. */
@@ -43,6 +50,8 @@ export class DeliveryLoop {
   private readonly limiter: KeyedRateLimiter;
   /** Cuts the idle wait short on stop. */
   private wake = new AbortController();
+  /** Cuts the current idle wait short (a delivery finished: its notification may settle now). */
+  private poke: (() => void) | null = null;
   private readonly client: TargetClient;
 
   constructor(
@@ -73,7 +82,9 @@ export class DeliveryLoop {
 
   private async run(): Promise<void> {
     const pollMs = this.options.pollMs ?? 100;
+    const maxIdleMs = Math.max(pollMs, this.options.maxIdleMs ?? 1000);
     let failures = 0;
+    let idleMs = pollMs;
     while (!this.stopping) {
       let busy = false;
       try {
@@ -84,8 +95,30 @@ export class DeliveryLoop {
         failures++;
         if (failures === 1 || failures % 20 === 0) this.log.warn('notification delivery pass failed, retrying', { failures, err });
       }
-      if (!busy) await sleep(failures > 0 ? Math.min(pollMs * 2 ** failures, 5000) : pollMs, undefined, { signal: this.wake.signal }).catch(() => undefined);
+      if (busy) idleMs = pollMs;
+      else if (failures > 0) await sleep(Math.min(pollMs * 2 ** failures, 5000), undefined, { signal: this.wake.signal }).catch(() => undefined);
+      else {
+        await this.idle(idleMs);
+        idleMs = Math.min(idleMs * 2, maxIdleMs);
+      }
     }
+  }
+
+  /** Waits `ms`, or less when stopped or poked. */
+  private idle(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const signal = this.wake.signal;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (this.poke === done) this.poke = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.poke = done;
+    });
   }
 
   /** One pass; true when there was work (poll again at once). */
@@ -100,7 +133,10 @@ export class DeliveryLoop {
         this.outcomes?.inc({ kind: d.channel.kind, outcome: 'rate_limited' });
         continue;
       }
-      const p = this.deliver(d).finally(() => this.inFlight.delete(p));
+      const p = this.deliver(d).finally(() => {
+        this.inFlight.delete(p);
+        this.poke?.();
+      });
       this.inFlight.add(p);
     }
     const settled = await this.store.settle();

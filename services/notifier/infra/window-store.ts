@@ -11,13 +11,16 @@ type Trx = Transaction<Database>;
 
 /** Highest sequence ever evaluated for notifications (locked for the transaction). */
 export async function readMark(trx: Trx, shard: number): Promise<number> {
+  const lock = () => trx.selectFrom('notifier_marks').select('seq').where('shard', '=', shard).forUpdate();
+  // One statement per batch once the row exists (from the first batch on); the insert only before that.
+  const row = await lock().executeTakeFirst();
+  if (row) return Number(row.seq);
   await trx
     .insertInto('notifier_marks')
     .values({ shard, seq: 0 })
     .onConflict((oc) => oc.column('shard').doNothing())
     .execute();
-  const row = await trx.selectFrom('notifier_marks').select('seq').where('shard', '=', shard).forUpdate().executeTakeFirstOrThrow();
-  return Number(row.seq);
+  return Number((await lock().executeTakeFirstOrThrow()).seq);
 }
 
 export async function advanceMark(trx: Trx, shard: number, seq: number): Promise<void> {

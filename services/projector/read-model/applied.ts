@@ -2,6 +2,8 @@ import { sql, type Transaction } from 'kysely';
 import { parseEntitySubject } from '../../../contracts/index.js';
 import type { Database } from '../../read-store/schema.js';
 import type { StoredEvent } from '../../event-log/event-store.js';
+import { clientKey, type SentState } from './messages-sent.js';
+import { PREPARED } from '../../read-store/prepared.js';
 
 type Trx = Transaction<Database>;
 
@@ -31,8 +33,15 @@ const WITHOUT_ROW = new Set(['conversation.created', 'message.sent']);
  *
  * Costs one indexed lookup per batch (every entity of the batch at once),
  * and, for batches with user events, one upsert at the end (`recordUsers`).
+ * The same round trip reads what inserting the batch's messages needs
+ * (SentState: message counts, client ids already stored), as nearly every
+ * batch of a live stream is messages.
  */
-export async function unapplied(trx: Trx, namespace: string, batch: StoredEvent[]): Promise<{ fresh: StoredEvent[]; users: Map<string, number> }> {
+export async function unapplied(
+  trx: Trx,
+  namespace: string,
+  batch: StoredEvent[],
+): Promise<{ fresh: StoredEvent[]; users: Map<string, number>; sent: SentState }> {
   const convIds = new Set<string>();
   const userIds = new Set<string>();
   const entities = batch.map(({ subject }) => {
@@ -43,12 +52,31 @@ export async function unapplied(trx: Trx, namespace: string, batch: StoredEvent[
   });
   const convSeq = new Map<string, number>();
   const userSeq = new Map<string, number>();
-  if (convIds.size > 0 || userIds.size > 0) {
-    const rows = await sql<{ kind: 'conv' | 'user'; id: string; seq: string }>`
-      select 'conv' as kind, id, last_seq as seq from conversations where id = any(${[...convIds]}::text[])
+  const sent: SentState = { counts: new Map(), looked: convIds, stored: new Set() };
+  const sends = batch.flatMap((b) => (b.event.type === 'message.sent' ? [b.event as Extract<StoredEvent['event'], { type: 'message.sent' }>] : []));
+  if (convIds.size > 0 || userIds.size > 0 || sends.length > 0) {
+    // A send is probed by its client id with one unique-index lookup each (LATERAL ... LIMIT 1 cannot be turned into
+    // a join): with a plain join the planner may sort-merge or hash the whole messages table, which grows with it.
+    const rows = await sql<{ kind: 'conv' | 'user' | 'sent'; id: string; seq: string; n: string | null }>`${PREPARED}
+      select 'conv' as kind, id, last_seq as seq, message_count as n from conversations where id = any(${[...convIds]}::text[])
       union all
-      select 'user', user_id, last_seq from user_last_seqs where user_id = any(${[...userIds]}::text[])`.execute(trx);
-    for (const r of rows.rows) (r.kind === 'conv' ? convSeq : userSeq).set(r.id, Number(r.seq));
+      select 'user', user_id, last_seq, null from user_last_seqs where user_id = any(${[...userIds]}::text[])
+      union all
+      select 'sent', v.i::text, 0, null
+      from unnest(${sends.map((e) => e.data.conversationId)}::text[], ${sends.map((e) => e.actor)}::text[],
+                  ${sends.map((e) => e.data.clientMsgId)}::text[]) with ordinality as v(c, s, k, i)
+      cross join lateral (select 1 from messages m where m.conversation_id = v.c and m.sender_id = v.s and m.client_msg_id = v.k limit 1) as found`.execute(
+      trx,
+    );
+    for (const r of rows.rows) {
+      if (r.kind === 'sent') {
+        const e = sends[Number(r.id) - 1]!;
+        sent.stored.add(clientKey(e.data.conversationId, e.actor, e.data.clientMsgId));
+      } else if (r.kind === 'conv') {
+        convSeq.set(r.id, Number(r.seq));
+        sent.counts.set(r.id, Number(r.n));
+      } else userSeq.set(r.id, Number(r.seq));
+    }
   }
 
   const fresh: StoredEvent[] = [];
@@ -78,14 +106,14 @@ export async function unapplied(trx: Trx, namespace: string, batch: StoredEvent[
     if (stored.event.type === 'conversation.created' && last === undefined) convSeq.set(e.id, stored.seq);
     fresh.push(stored);
   });
-  return { fresh, users };
+  return { fresh, users, sent };
 }
 
 /** Records the last applied sequence of each user subject of a batch (after its events are applied, same transaction). */
 export async function recordUsers(trx: Trx, users: Map<string, number>): Promise<void> {
   if (users.size === 0) return;
   const ids = [...users.keys()];
-  await sql`insert into user_last_seqs (user_id, last_seq)
+  await sql`${PREPARED}insert into user_last_seqs (user_id, last_seq)
     select * from unnest(${ids}::text[], ${ids.map((id) => users.get(id)!)}::bigint[])
     on conflict (user_id) do update set last_seq = greatest(user_last_seqs.last_seq, excluded.last_seq)`.execute(trx);
 }

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { ConversationEventOf } from '../../../contracts/index.js';
 import type { Database } from '../../read-store/schema.js';
+import { PREPARED } from '../../read-store/prepared.js';
 
 export type PendingCreation = { seq: number; event: ConversationEventOf<'conversation.created'> };
 
@@ -14,7 +15,7 @@ export type PendingCreation = { seq: number; event: ConversationEventOf<'convers
  */
 export async function insertConversations(trx: Transaction<Database>, pending: PendingCreation[]): Promise<void> {
   const at = (p: PendingCreation) => new Date(p.event.at).toISOString();
-  await sql`
+  await sql`${PREPARED}
     insert into conversations (id, kind, title, created_by, created_at, last_seq, last_activity_at, last_message_seq,
       member_count, post_policy, join_policy, from_conversation_id)
     select v.id, v.kind, v.title, v.creator, v.at, v.seq, v.at, null, v.members, v.post_policy, v.join_policy, v.from_id
@@ -35,7 +36,7 @@ export async function insertConversations(trx: Transaction<Database>, pending: P
     }
   }
   const rows = [...members.values()];
-  await sql`
+  await sql`${PREPARED}
     insert into conversation_members (conversation_id, user_id, role, joined_seq, joined_at, read_seq, delivered_seq)
     select v.c, v.u, v.role, v.seq, v.at, v.seq, v.seq
     from unnest(${rows.map((r) => r.c)}::text[], ${rows.map((r) => r.u)}::text[], ${rows.map((r) => r.role)}::text[],

@@ -2,6 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import type { ConversationEventOf } from '../../../contracts/index.js';
 import type { Database } from '../../read-store/schema.js';
 import { indexTokens } from '../../domain/search-tokens.js';
+import { PREPARED } from '../../read-store/prepared.js';
 
 type Trx = Transaction<Database>;
 export type PendingMessage = { seq: number; event: ConversationEventOf<'message.sent'> };
@@ -18,18 +19,46 @@ export function searchTokens(event: ConversationEventOf<'message.sent'>): string
 }
 
 /**
- * Inserts a run of consecutive message.sent events with a fixed number of
- * statements, whatever the run's length: duplicates (a client message id
- * retried past the log's dedup window, or a message applied before) are
- * dropped first, so ordinals and counters count each message once.
+ * What the batch's lookup (read-model/applied.ts) learnt about the messages
+ * before any was inserted, kept up to date through the transaction: the
+ * message count of every conversation row (`counts`; a conversation looked
+ * up and absent has no row, and its messages count nowhere, as the UPDATE
+ * of its row changes nothing), and which client message ids are stored.
+ * Only insertMessages changes either (messages are never deleted, only
+ * marked) and insertConversations adds rows (noteCreated), so a run needs no
+ * query of its own for them.
  */
-export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promise<void> {
-  const fresh = await dropDuplicates(trx, pending);
+export interface SentState {
+  counts: Map<string, number>;
+  /** Conversations whose row was looked up (or created since): absent from `counts` means no row. */
+  looked: Set<string>;
+  stored: Set<string>;
+}
+
+/** A run of creations was inserted: conversations without a row have one now, with no message yet. */
+export function noteCreated(state: SentState, conversationIds: string[]): void {
+  for (const id of conversationIds) {
+    if (state.looked.has(id) && !state.counts.has(id)) state.counts.set(id, 0);
+  }
+}
+
+/** A message's idempotency key: one message per sender and client id in a conversation (messages_client_msg_idx). */
+export function clientKey(conversationId: string, sender: string, clientMsgId: string): string {
+  return `${conversationId}\u0000${sender}\u0000${clientMsgId}`;
+}
+
+/**
+ * Inserts a run of consecutive message.sent events with one statement,
+ * whatever the run's length: duplicates (a client message id retried past
+ * the log's dedup window, or a message applied before) are dropped first,
+ * so ordinals and counters count each message once.
+ */
+export async function insertMessages(trx: Trx, pending: PendingMessage[], state: SentState): Promise<void> {
+  const fresh = dropDuplicates(pending, state.stored);
   if (fresh.length === 0) return;
-  const convIds = [...new Set(fresh.map((m) => m.event.data.conversationId))];
-  const counts = new Map<string, number>();
-  for (const r of await trx.selectFrom('conversations').select(['id', 'message_count']).where('id', 'in', convIds).execute())
-    counts.set(r.id, Number(r.message_count));
+  await lookUpCounts(trx, fresh, state);
+  // Counted from the row's count; a conversation without a row starts from 0 at every run, as it did per statement.
+  const counts = new Map(state.counts);
   const previews = await replyPreviews(trx, fresh);
 
   const rows = fresh.map(({ seq, event }) => {
@@ -39,47 +68,48 @@ export async function insertMessages(trx: Trx, pending: PendingMessage[]): Promi
     const reply = d.replyTo ? previews.get(`${d.conversationId}:${d.replyTo.seq}`) : undefined;
     return { seq, event, d, ordinal, reply };
   });
-  await insertRows(trx, rows);
 
-  const mentions = fresh.flatMap(({ seq, event }) =>
-    (event.data.mentions ?? []).map((user_id) => ({ conversation_id: event.data.conversationId, seq, user_id })),
-  );
+  const parts = [insertRows(rows)];
+  const mentions = fresh.flatMap(({ seq, event }) => (event.data.mentions ?? []).map((user_id) => ({ c: event.data.conversationId, seq, user_id })));
   if (mentions.length)
-    await trx
-      .insertInto('message_mentions')
-      .values(mentions)
-      .onConflict((oc) => oc.doNothing())
-      .execute();
-  const attachments = fresh.flatMap(({ seq, event }) =>
-    (event.data.attachments ?? []).map((a) => ({ attachment_id: a.id, conversation_id: event.data.conversationId, seq })),
-  );
+    parts.push(sql`insert into message_mentions (conversation_id, seq, user_id)
+      select * from unnest(${mentions.map((m) => m.c)}::text[], ${mentions.map((m) => m.seq)}::bigint[], ${mentions.map((m) => m.user_id)}::text[])
+      on conflict do nothing`);
+  const attachments = fresh.flatMap(({ seq, event }) => (event.data.attachments ?? []).map((a) => ({ id: a.id, c: event.data.conversationId, seq })));
   if (attachments.length)
-    await trx
-      .insertInto('message_attachments')
-      .values(attachments)
-      .onConflict((oc) => oc.doNothing())
-      .execute();
+    parts.push(sql`insert into message_attachments (attachment_id, conversation_id, seq)
+      select * from unnest(${attachments.map((a) => a.id)}::text[], ${attachments.map((a) => a.c)}::text[], ${attachments.map((a) => a.seq)}::bigint[])
+      on conflict do nothing`);
 
-  // One statement for every touched conversation: counters and latest message.
+  // Counters and latest message of every touched conversation.
   const latest = new Map<string, PendingMessage>();
   for (const m of fresh) latest.set(m.event.data.conversationId, m);
   const ids = [...latest.keys()];
-  await sql`
+  parts.push(sql`
     update conversations c set
       message_count = v.cnt, last_seq = greatest(c.last_seq, v.seq), last_message_seq = v.seq,
       last_activity_at = greatest(c.last_activity_at, v.at)
     from unnest(${ids}::text[], ${ids.map((id) => counts.get(id))}::bigint[], ${ids.map((id) => latest.get(id)!.seq)}::bigint[],
                 ${ids.map((id) => new Date(latest.get(id)!.event.at).toISOString())}::timestamptz[]) as v(id, cnt, seq, at)
-    where c.id = v.id`.execute(trx);
+    where c.id = v.id`);
+
+  for (const id of ids) if (state.counts.has(id)) state.counts.set(id, counts.get(id)!);
 
   // Sending implies having read everything before: advance each sender's own marker (one row per sender, not per member).
   const senders = new Map<string, number>();
   for (const { seq, event } of fresh) senders.set(`${event.data.conversationId}\u0000${event.actor}`, seq);
   const keys = [...senders.keys()].map((k) => k.split('\u0000') as [string, string]);
-  await sql`
+  const members = sql`
     update conversation_members m set read_seq = greatest(m.read_seq, v.seq), delivered_seq = greatest(m.delivered_seq, v.seq)
     from unnest(${keys.map((k) => k[0])}::text[], ${keys.map((k) => k[1])}::text[], ${[...senders.values()]}::bigint[]) as v(cid, uid, seq)
-    where m.conversation_id = v.cid and m.user_id = v.uid`.execute(trx);
+    where m.conversation_id = v.cid and m.user_id = v.uid`;
+
+  // One round trip for all of it: each part writes a different table (no two touch one row, so none needs to see
+  // another's effect), and data-modifying WITH parts always run to completion (Postgres docs, "WITH Queries").
+  await sql`${PREPARED}with ${sql.join(
+    parts.map((p, i) => sql`${sql.raw(`w${i}`)} as (${p})`),
+    sql`, `,
+  )} ${members}`.execute(trx);
 }
 
 type Row = {
@@ -141,30 +171,29 @@ function columns(rows: Row[]): Column[] {
  * projection holds its checkpoint row. Checking both unique indexes again
  * per row cost Postgres about a third of the insert (measured).
  */
-async function insertRows(trx: Trx, rows: Row[]): Promise<void> {
+function insertRows(rows: Row[]) {
   const cols = columns(rows);
   const names = sql.raw(cols.map((c) => c.name).join(', '));
   const arrays = sql.join(cols.map((c) => sql`${rows.map(c.values)}::${sql.raw(c.type)}[]`));
-  await sql`insert into messages (${names}) select ${sql.raw(cols.map((c) => c.expr ?? `v.${c.name}`).join(', '))} from unnest(${arrays}) as v(${names})`.execute(
-    trx,
-  );
+  return sql`insert into messages (${names}) select ${sql.raw(cols.map((c) => c.expr ?? `v.${c.name}`).join(', '))} from unnest(${arrays}) as v(${names})`;
 }
 
-async function dropDuplicates(trx: Trx, pending: PendingMessage[]): Promise<PendingMessage[]> {
-  const key = (c: string, s: string, k: string) => `${c}\u0000${s}\u0000${k}`;
-  // One unique-index probe per key (LATERAL ... LIMIT 1 cannot be turned into a join): with a plain join the
-  // planner may sort-merge or hash the whole messages table for every batch, which grows with the table.
-  const existing = await sql<{ conversation_id: string; sender_id: string; client_msg_id: string }>`
-    select v.c as conversation_id, v.s as sender_id, v.k as client_msg_id
-    from unnest(${pending.map((p) => p.event.data.conversationId)}::text[], ${pending.map((p) => p.event.actor)}::text[],
-                ${pending.map((p) => p.event.data.clientMsgId)}::text[]) as v(c, s, k)
-    cross join lateral (select 1 from messages m where m.conversation_id = v.c and m.sender_id = v.s and m.client_msg_id = v.k limit 1) as found`.execute(trx);
-  const seen = new Set(existing.rows.map((r) => key(r.conversation_id, r.sender_id, r.client_msg_id)));
+/** Counts of conversations the batch's lookup did not cover (a send on a subject that names no conversation). */
+async function lookUpCounts(trx: Trx, fresh: PendingMessage[], state: SentState): Promise<void> {
+  const ids = [...new Set(fresh.map((m) => m.event.data.conversationId))].filter((id) => !state.looked.has(id));
+  if (ids.length === 0) return;
+  for (const r of await trx.selectFrom('conversations').select(['id', 'message_count']).where('id', 'in', ids).execute())
+    state.counts.set(r.id, Number(r.message_count));
+  for (const id of ids) state.looked.add(id);
+}
+
+/** The run's messages not stored yet, each once (`stored` then holds them too: they are about to be). */
+function dropDuplicates(pending: PendingMessage[], stored: Set<string>): PendingMessage[] {
   const seqs = new Set<number>();
   return pending.filter(({ seq, event }) => {
-    const k = key(event.data.conversationId, event.actor, event.data.clientMsgId);
-    if (seen.has(k) || seqs.has(seq)) return false;
-    seen.add(k);
+    const k = clientKey(event.data.conversationId, event.actor, event.data.clientMsgId);
+    if (stored.has(k) || seqs.has(seq)) return false;
+    stored.add(k);
     seqs.add(seq);
     return true;
   });
