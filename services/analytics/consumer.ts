@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
 import type { MetricsRegistry } from '../observability/metrics.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { LIVE_PULL_EXPIRES_MS } from '../event-log/live-pull.js';
 
 /**
  * (Re)creates the analytics projector's durable consumer so that it delivers
@@ -30,7 +31,7 @@ export async function consumeLogFrom(runtime: Runtime, name: string, fromSeq: nu
     ack_wait: 60_000_000_000,
   });
   // Pulls smaller than a batch: the projector collects across pulls, and the client's buffer stays small.
-  return (await js.consumers.get(stream, name)).consume({ max_messages: Math.min(maxBatch, 20_000) });
+  return (await js.consumers.get(stream, name)).consume({ max_messages: Math.min(maxBatch, 20_000), expires: LIVE_PULL_EXPIRES_MS });
 }
 
 export function projectorMetrics(metrics: MetricsRegistry) {

@@ -15,6 +15,7 @@ const CHANGES_OF_MEMBERS: ReadonlySet<string> = new Set(['conversation.created',
 import type { Runtime } from '../runtime/runtime.js';
 import { LeaseLost, type Fence } from '../leases/single-active.js';
 import { DeliveryGap, DeliverySequence } from '../projection/delivery-sequence.js';
+import { LIVE_PULL_EXPIRES_MS } from '../event-log/live-pull.js';
 
 /** Longest a handled event waits for its (cumulative) ack, and most events one ack covers. */
 const ACK_INTERVAL_MS = 100;
@@ -100,7 +101,7 @@ export class MembershipReactor {
     this.deliveries = new DeliverySequence((await consumer.info(false)).delivered.consumer_seq);
     this.handledThrough = 0;
     // Without abort_on_missing_resource a deleted consumer would leave consume() waiting forever.
-    return consumer.consume({ max_messages: 500, abort_on_missing_resource: true });
+    return consumer.consume({ max_messages: 500, expires: LIVE_PULL_EXPIRES_MS, abort_on_missing_resource: true });
   }
 
   /** Consumes session after session: a hole in the deliveries or a lost consumer reopens after the ack floor. */

@@ -10,6 +10,7 @@ import { DeliveryGap, DeliverySequence } from './delivery-sequence.js';
 import { InOrderGate } from './in-order.js';
 import { collectProjectorGauges, projectorMetrics, type ProjectorMetrics } from './metrics.js';
 import { consumerFilter, type Projection, type ProjectorDeps } from './projection.js';
+import { LIVE_PULL_EXPIRES_MS } from '../event-log/live-pull.js';
 
 /**
  * Messages the client has received from the server and not yet handed to the
@@ -150,7 +151,7 @@ export class ProjectionRunner {
     const consumer = await nats.js.consumers.get(this.shard.stream, this.consumerName);
     this.deliveries = new DeliverySequence((await consumer.info(false)).delivered.consumer_seq);
     // Without abort_on_missing_resource a deleted consumer would leave consume() waiting forever.
-    return consumer.consume({ max_messages: this.batchSize, abort_on_missing_resource: true });
+    return consumer.consume({ max_messages: this.batchSize, expires: LIVE_PULL_EXPIRES_MS, abort_on_missing_resource: true });
   }
 
   private async run(): Promise<void> {
