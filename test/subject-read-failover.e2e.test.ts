@@ -43,7 +43,13 @@ describe('reading a subject after the stream leader was frozen', () => {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: 'RF', subjects: ['rf.>'], num_replicas: 3, allow_direct: true });
     const js = jetstream(nc);
-    const event = JSON.stringify({ type: 'message.sent', v: 1, at: 0, actor: 'ann', data: {} });
+    const event = JSON.stringify({
+      type: 'message.sent',
+      v: 1,
+      at: 1,
+      actor: 'ann',
+      data: { conversationId: 'g_1', messageId: '1', clientMsgId: 'c', text: 'hi' },
+    });
     for (let i = 0; i < 100; i++) await js.publish(`rf.${i % 4}`, event);
     const store = new EventStore(nc, js, jsm, 'RF');
 
@@ -85,5 +91,19 @@ describe('reading a subject after the stream leader was frozen', () => {
     }
     // Before the fix: 30 000 or 45 000 ms for many reads. Now a stalled pull costs one 2 s expiry and a new consumer.
     expect(Math.max(...durations)).toBeLessThan(10_000);
-  }, 120_000);
+
+    // Range reads (a resume's recent log and replay) in the same window: a refused consumer or pull is retried
+    // from the last position read instead of failing the resume with `no responders`.
+    const rangeUntil = Date.now() + 8_000;
+    for (let i = 0; Date.now() < rangeUntil; i++) {
+      const read = i % 2 === 0 ? store.readSubjects(['rf.0', 'rf.1'], 0, 100, 1000) : store.readAll(0, 100, 1000);
+      const outcome = await Promise.race([read, sleep(12_000).then(() => 'cut off' as const)]);
+      expect(outcome).not.toBe('cut off');
+      if (outcome === 'cut off') break;
+      const seqs = outcome.events.map((e) => e.seq);
+      expect(seqs).toHaveLength(i % 2 === 0 ? 50 : 100);
+      expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+      expect(outcome.truncated).toBe(false);
+    }
+  }, 150_000);
 });

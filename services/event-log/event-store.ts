@@ -392,51 +392,66 @@ export class EventStore {
   ): Promise<{ events: StoredEvent[]; truncated: boolean }> {
     const events: StoredEvent[] = [];
     if (afterSeq >= untilSeq) return { events, truncated: false };
-    // An ordered consumer is created on the server by get(): its info tells whether anything matches at all.
-    const consumer = await this.js.consumers.get(this.stream, {
-      ...(filter === null ? {} : { filter_subjects: filter }),
-      opt_start_seq: afterSeq + 1,
-      inactive_threshold: 10_000,
-    });
-    if ((await consumer.info(true)).num_pending === 0) {
-      await consumer.delete().catch(() => undefined);
-      return { events, truncated: false };
-    }
     // Bounded pulls, not one open-ended `consume()`: under a flooded event loop (a reconnect storm)
     // a long consume stopped receiving with messages still pending and never ended. Each fetch ends
-    // by itself; several empty ones in a row mean the server stopped answering, and say so.
+    // by itself; several empty ones in a row mean the server stopped answering, and say so. A cluster
+    // between leaders refuses the consumer or the pull for a while (no responders, temporarily
+    // unavailable, timeout): a new consumer from the last position read is tried, as readSubjectEntries does,
+    // so that a resume right after a NATS fault is answered rather than failed.
+    let seen = afterSeq;
     let truncated = false;
     let done = false;
     let emptyPulls = 0;
+    let failures = 0;
+    let consumer: Consumer | null = null;
     try {
       while (!done) {
-        // Large pulls: a long read (a recent-log fill during a storm) then waits on few round trips
-        // through a busy event loop.
-        const batch = await consumer.fetch({ max_messages: Math.min(10_000, limit + 1 - events.length), expires: 2000 });
-        let received = 0;
-        for await (const m of batch) {
-          received++;
-          if (m.seq > untilSeq) {
-            done = true;
-            break;
+        try {
+          if (!consumer) {
+            // An ordered consumer is created on the server by get(): its info tells whether anything matches at all.
+            consumer = await this.js.consumers.get(this.stream, {
+              ...(filter === null ? {} : { filter_subjects: filter }),
+              opt_start_seq: seen + 1,
+              inactive_threshold: 10_000,
+            });
+            if ((await consumer.info(true)).num_pending === 0) break;
           }
-          if (events.length >= limit) {
-            truncated = done = true;
-            break;
+          // Large pulls: a long read (a recent-log fill during a storm) then waits on few round trips
+          // through a busy event loop.
+          const batch = await consumer.fetch({ max_messages: Math.min(10_000, limit + 1 - events.length), expires: 2000 });
+          let received = 0;
+          for await (const m of batch) {
+            received++;
+            if (m.seq > untilSeq) {
+              done = true;
+              break;
+            }
+            if (events.length >= limit) {
+              truncated = done = true;
+              break;
+            }
+            seen = m.seq;
+            const stored = this.readable('range', decodeEntry(m.seq, m.subject, m.data, prevSeqOf(m.headers)));
+            if (stored) events.push(stored);
+            if (m.seq >= untilSeq || m.info.pending === 0) {
+              done = true;
+              break;
+            }
           }
-          const stored = this.readable('range', decodeEntry(m.seq, m.subject, m.data, prevSeqOf(m.headers)));
-          if (stored) events.push(stored);
-          if (m.seq >= untilSeq || m.info.pending === 0) {
-            done = true;
-            break;
-          }
+          failures = 0;
+          emptyPulls = received === 0 ? emptyPulls + 1 : 0;
+          if (!done && emptyPulls >= 5) throw new AppError('unavailable', `the event log stopped answering a read after sequence ${seen}`);
+        } catch (err) {
+          if (err instanceof AppError || !/no responders|temporarily unavailable|timeout/i.test(String((err as Error)?.message))) throw err;
+          void consumer?.delete().catch(() => undefined);
+          consumer = null;
+          if (++failures >= SUBJECT_PULL_ATTEMPTS)
+            throw new AppError('unavailable', `the event log stopped answering a read after sequence ${seen}`, { cause: err });
+          await new Promise((resolve) => setTimeout(resolve, 200 * failures));
         }
-        emptyPulls = received === 0 ? emptyPulls + 1 : 0;
-        if (!done && emptyPulls >= 5)
-          throw new AppError('unavailable', `the event log stopped answering a read after sequence ${events.at(-1)?.seq ?? afterSeq}`);
       }
     } finally {
-      await consumer.delete().catch(() => undefined);
+      if (consumer) await consumer.delete().catch(() => undefined);
     }
     return { events: withoutTombstoned(events, this.stream), truncated };
   }
