@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppendOptions, AppendResult, EventStore } from '../services/event-log/event-store.js';
-import { createLogger } from '../services/observability/logger.js';
-import { ConversationCommands } from '../services/commands/conversation-commands.js';
 import type { ParleyEvent } from '../contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { commandsOn } from './support/write-side.js';
 
 /**
  * A replicated stream answers a publish whose Nats-Msg-Id it knows but has
@@ -65,16 +64,7 @@ describe('a send answered as a duplicate without a sequence', () => {
       const { store, arm } = storeAnsweringPending(runtime.store, async (subject, event, options) => {
         if (c.applyOriginal) await runtime.store.append(subject, event, options);
       });
-      const commands = new ConversationCommands({
-        store,
-        subjects: runtime.subjects,
-        shard: runtime.shards[0]!,
-        ids: runtime.ids,
-        log: createLogger({ level: 'silent' }),
-        idempotency: { findMessage: async () => null },
-        attachments: { resolve: async () => [] },
-        rules: runtime.config.rules,
-      });
+      const commands = commandsOn(p, store);
       const { conversationId } = await commands.create('ann', { kind: 'group', title: `pending ${c.name}`, members: ['bob'] });
       arm();
       const result = await commands.send('ann', { conversationId, clientMsgId: 'pending-1', text: 'hello' });

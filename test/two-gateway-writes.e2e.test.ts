@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WrongLastSequence, type AppendOptions, type EventStore } from '../services/event-log/event-store.js';
-import { createLogger } from '../services/observability/logger.js';
-import { ConversationCommands } from '../services/commands/conversation-commands.js';
 import type { ParleyEvent } from '../contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { TestClient, type Frame } from './support/ws-client.js';
+import { commandsOn } from './support/write-side.js';
 
 /**
  * Issue 15: any number of gateways may serve one conversation. Two gateways
@@ -94,22 +93,6 @@ describe('two gateways writing one conversation', () => {
     }
   }, 120_000);
 });
-
-/** The write side of `p` over `store`, as a gateway builds it. */
-function commandsOn(p: TestPlatform, store: EventStore, contentionBudgetMs?: number): ConversationCommands {
-  const { runtime } = p.platform;
-  return new ConversationCommands({
-    store,
-    subjects: runtime.subjects,
-    shard: runtime.shards[0]!,
-    ids: runtime.ids,
-    log: createLogger({ level: 'silent' }),
-    idempotency: { findMessage: async () => null },
-    attachments: { resolve: async () => [] },
-    rules: runtime.config.rules,
-    ...(contentionBudgetMs !== undefined ? { contentionBudgetMs } : {}),
-  });
-}
 
 /**
  * gw1's store, except that before the appends of the loser's message `rival` appends first (so
