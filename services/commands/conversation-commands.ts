@@ -24,15 +24,15 @@ import {
   decideSetRole,
   decideTransfer,
 } from '../domain/conversation/decide-membership.js';
-import { foldAgain, foldEntry } from '../domain/conversation/fold.js';
 import { emptyConversation, evolve, priorSend, type ConversationState, type MessageInfo } from '../domain/conversation/state.js';
 import { directConversationId } from '../domain/direct.js';
 import { AppError } from '../runtime/errors.js';
 import { KeyedQueue } from '../concurrency/keyed-queue.js';
 import type { Logger } from '../observability/logger.js';
 import { LruMap } from '../limits/lru.js';
-import { WrongLastSequence, type EventStore, type LogEntry } from '../event-log/event-store.js';
+import { WrongLastSequence, type EventStore } from '../event-log/event-store.js';
 import type { ShardInfo } from '../event-log/streams.js';
+import { ConversationStateReader } from './state-reader.js';
 import type { SnowflakeGenerator } from '../ids/snowflake.js';
 
 /** Finds a message a sender already stored under a client message id, for conversations whose log start aged out. */
@@ -72,8 +72,6 @@ type ConversationCommand = Exclude<Command, { t: 'create' | 'mark_read' | 'mark_
  * the SDK's request timeout, after which the client has given up on the answer anyway.
  */
 const CONTENTION_BUDGET_MS = 10_000;
-/** Events a catch-up after a lost race reads by direct gets before it reads the rest with a consumer. */
-const CATCH_UP_DIRECT_GETS = 16;
 /**
  * Lost races in a row before each retry waits a random pause (growing, at most PAUSE_MAX_MS): only a
  * command that keeps losing, so that it spends fewer appends and reads on a rival it cannot overtake.
@@ -102,9 +100,12 @@ export class ConversationCommands {
   private readonly queue = new KeyedQueue();
   private readonly now: () => number;
 
+  private readonly reader: ConversationStateReader;
+
   constructor(private readonly deps: ConversationCommandsDeps) {
     this.cache = new LruMap(deps.cacheSize ?? 10_000);
     this.now = deps.now ?? Date.now;
+    this.reader = new ConversationStateReader({ store: deps.store, subjects: deps.subjects, stream: deps.shard.stream, log: deps.log, cache: this.cache });
   }
 
   async create(actor: UserId, request: CreateConversationRequest): Promise<CreateConversationResponse> {
@@ -249,14 +250,14 @@ export class ConversationCommands {
   async loadChecked(conversationId: string, check: (state: ConversationState) => boolean): Promise<ConversationState> {
     const state = await this.load(conversationId);
     if (check(state)) return state;
-    return this.queue.run(conversationId, () => this.refresh(state));
+    return this.queue.run(conversationId, () => this.reader.refresh(state));
   }
 
   /** Current state of a conversation as the write side sees it (folded from the log). */
   async load(conversationId: string): Promise<ConversationState> {
     const cached = this.cache.get(conversationId);
     if (cached) return cached;
-    return this.refresh(emptyConversation(conversationId));
+    return this.reader.refresh(emptyConversation(conversationId));
   }
 
   /** A stored event by its stream sequence (null if it does not exist). */
@@ -273,37 +274,6 @@ export class ConversationCommands {
     if (!stored || stored.event.type !== 'message.sent') throw new AppError('internal', `stored message at ${seq} is missing`);
     const { data, at } = stored.event;
     return { conversationId: data.conversationId, messageId: data.messageId, clientMsgId: data.clientMsgId, seq, pos: this.position(seq), at, duplicate };
-  }
-
-  /**
-   * Folds the positions stored after `state.version` into it, skipping what
-   * cannot be read or was tombstoned (fold.ts says why that is safe), and
-   * folds again from the start when a tombstone names an event already in.
-   */
-  private async refresh(state: ConversationState): Promise<ConversationState> {
-    const subject = this.deps.subjects.conv(state.id);
-    for (let refold = true; refold; ) {
-      refold = false;
-      for await (const entry of this.deps.store.readSubjectEntries(subject, state.version)) {
-        const result = foldEntry(state, this.deps.shard.stream, entry);
-        if (result.kind === 'skipped') this.skipped(entry, result.reason);
-        if (result.kind === 'refold') {
-          refold = true;
-          break;
-        }
-      }
-      if (refold) {
-        this.deps.log.info('a tombstone names an event already folded in: folding the conversation again without it', { conversationId: state.id });
-        state = foldAgain(state);
-      }
-    }
-    this.cache.set(state.id, state);
-    return state;
-  }
-
-  /** Counted and logged (once per event and process) by the store's unreadable-events observer. */
-  private skipped(entry: LogEntry, reason: string): void {
-    if (reason !== 'tombstoned') this.deps.store.reportUnreadable('write', { seq: entry.seq, subject: entry.subject, reason });
   }
 
   private execute(
@@ -339,13 +309,13 @@ export class ConversationCommands {
         event = decision(state, { actor, now: this.now(), rules: this.deps.rules });
       } catch (err) {
         if (fresh || !(err instanceof AppError)) throw err;
-        state = await this.refresh(state);
+        state = await this.reader.refresh(state);
         fresh = true;
         continue;
       }
       if (!event) {
         if (fresh) return { seq: state.version, event: null, duplicate: false };
-        state = await this.refresh(state);
+        state = await this.reader.refresh(state);
         fresh = true;
         continue;
       }
@@ -353,7 +323,7 @@ export class ConversationCommands {
       // stored (its state is current, its next command goes at once): the next event after this state is
       // asked for along with the append, so that a retry needs no read of its own and races as an equal.
       const appended = this.deps.store.append(subject, event, { expectedLastSubjectSeq: expected ?? state.version, ...(msgId ? { msgId } : {}) });
-      const ahead = raced ? this.nextEntry(subject, state.version) : null;
+      const ahead = raced ? this.reader.nextEntry(subject, state.version) : null;
       try {
         const result = await appended;
         if (result.duplicate && result.seq === 0) {
@@ -365,7 +335,7 @@ export class ConversationCommands {
           // (docs/reliability.md).
           this.deps.log.warn('append answered as a duplicate without a sequence; deciding again on the log', { conversationId, msgId });
           msgId = undefined;
-          state = await this.catchUp(state, await this.deps.store.lastSubjectSeq(subject), null);
+          state = await this.reader.catchUp(state, await this.deps.store.lastSubjectSeq(subject), null);
           fresh = true;
           continue;
         }
@@ -393,7 +363,7 @@ export class ConversationCommands {
           }
         }
         expected = null;
-        state = await this.catchUp(state, err.lastSeq, ahead ? await ahead : null);
+        state = await this.reader.catchUp(state, err.lastSeq, ahead ? await ahead : null);
         fresh = true;
         raced = true;
         // The retries go without the dedup id. The refused append stored nothing, and a replicated stream
@@ -405,63 +375,6 @@ export class ConversationCommands {
         if (attempt >= RACES_BEFORE_PAUSE)
           await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(PAUSE_MAX_MS, 2 ** (attempt - RACES_BEFORE_PAUSE))));
       }
-    }
-  }
-
-  /**
-   * After a lost race: folds in what the winners appended since `state.version`, up to `lastSeq` (the
-   * subject's last sequence the refusal named), by direct gets, one request per event and no consumer.
-   * A full refresh creates a consumer on the server, pulls and deletes it (about 2 ms, 10 ms at p99 on
-   * a quiet single server; more on a replicated stream), long enough for the winner to append again.
-   * Falls back to refresh when the gap is long, the hint is missing or the direct reads fall short.
-   */
-  private async catchUp(state: ConversationState, lastSeq: number | null, ahead: LogEntry | null): Promise<ConversationState> {
-    if (lastSeq === null) return this.refresh(state);
-    const fold = (entry: LogEntry): boolean => {
-      const result = foldEntry(state, this.deps.shard.stream, entry);
-      if (result.kind === 'skipped') this.skipped(entry, result.reason);
-      return result.kind !== 'refold';
-    };
-    const refold = () => {
-      this.deps.log.info('a tombstone names an event already folded in: folding the conversation again without it', { conversationId: state.id });
-      return this.refresh(foldAgain(state));
-    };
-    // Read along with the refused append: the next event after the state the append was decided on.
-    if (ahead && ahead.seq > state.version && !fold(ahead)) return refold();
-    let read = 0;
-    try {
-      if (state.version < lastSeq)
-        for await (const entry of this.deps.store.readSubjectEntriesDirect(this.deps.subjects.conv(state.id), state.version)) {
-          if (!fold(entry)) return refold();
-          if (state.version >= lastSeq || ++read >= CATCH_UP_DIRECT_GETS) break;
-        }
-    } catch (err) {
-      // A direct get refused between leaders: the subject read retries those itself.
-      this.deps.log.debug('catching up by direct gets failed, reading the subject', { conversationId: state.id, err });
-    }
-    if (state.version >= lastSeq) {
-      this.cache.set(state.id, state);
-      return state;
-    }
-    return this.refresh(state);
-  }
-
-  /**
-   * The first position on `subject` after `afterSeq` (a direct get), or null: none, or the read failed.
-   * Asked one event-loop turn later, after the append of this turn went out (the store publishes a
-   * turn's appends together), so that it reaches the server behind the append it accompanies.
-   */
-  private async nextEntry(subject: string, afterSeq: number): Promise<LogEntry | null> {
-    await new Promise((resolve) => setImmediate(resolve));
-    const reader = this.deps.store.readSubjectEntriesDirect(subject, afterSeq);
-    try {
-      const first = await reader.next();
-      return first.done ? null : first.value;
-    } catch {
-      // Only a shortcut: the catch-up reads what it needs itself.
-      return null;
-    } finally {
-      await reader.return(undefined).catch(() => undefined);
     }
   }
 }
