@@ -41,16 +41,15 @@ const action = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('restart' as const) }), weight: 1 },
 );
 
+/** The second gateway on the first's namespace and database, always on the same port (clients reconnect to it). */
+function startSecondGateway(): Promise<TestPlatform> {
+  return startTestPlatform({ namespace: gw1.namespace, databaseUrl: gw1.databaseUrl, withWorkers: false, nodeId: 2, env: { ...env, PORT: String(gw2Port) } });
+}
+
 beforeAll(async () => {
   gw1 = await startTestPlatform({ nodeId: 1, env });
   gw2Port = await pickFreePort();
-  gw2 = await startTestPlatform({
-    namespace: gw1.namespace,
-    databaseUrl: gw1.databaseUrl,
-    withWorkers: false,
-    nodeId: 2,
-    env: { ...env, PORT: String(gw2Port) },
-  });
+  gw2 = await startSecondGateway();
 });
 afterAll(async () => {
   await gw2?.stop();
@@ -131,13 +130,7 @@ describe('sync under random disconnects and a gateway restart', () => {
             if (!d.client) await online(d);
           } else {
             await gw2.stop();
-            gw2 = await startTestPlatform({
-              namespace: gw1.namespace,
-              databaseUrl: gw1.databaseUrl,
-              withWorkers: false,
-              nodeId: 2,
-              env: { ...env, PORT: String(gw2Port) },
-            });
+            gw2 = await startSecondGateway();
           }
           await new Promise((r) => setTimeout(r, 5));
         }
