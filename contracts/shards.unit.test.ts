@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { advancePosition, decodePosition, encodePosition, encodeShardPosition, positionSeq, rewindPosition, withRewind, rewindsOf } from './position.js';
 import { fnv1a32, shardOf } from './shards.js';
+import { parseEntitySubject, subjectsFor } from './subjects.js';
 
 describe('the shard of an entity', () => {
   it('is FNV-1a 32 of the id (published test vectors, UTF-8 bytes)', () => {
@@ -84,5 +85,40 @@ describe('positions over several shards', () => {
     const next = advancePosition(token, encodeShardPosition({ shard: 1, epoch: 'e1', seq: 8 }));
     expect(rewindsOf(next)).toEqual({ g_a: 3 });
     expect(positionSeq(next, 1)).toBe(8);
+  });
+});
+
+describe('the subjects of a sharded log', () => {
+  it('keep shard 0 on the one-shard subjects and put shard k > 0 under its number', () => {
+    const one = subjectsFor('p');
+    expect(one.conv('foobar')).toBe('p.ev.conv.foobar');
+    expect(one.shardOfSubject('p.ev.conv.foobar')).toBe(0);
+    const three = subjectsFor('p', 3);
+    // 'foobar' mod 3 is 1, 'ann' mod 3 is 2 (the vectors above); find one on shard 0 too.
+    expect(three.conv('foobar')).toBe('p.ev.1.conv.foobar');
+    expect(three.user('ann')).toBe('p.ev.2.user.ann');
+    const zero = Array.from({ length: 50 }, (_, i) => `g_${i}`).find((id) => shardOf(id, 3) === 0)!;
+    expect(three.conv(zero)).toBe(`p.ev.conv.${zero}`);
+    const table: [string, number | null][] = [
+      ['p.ev.conv.x', 0],
+      ['p.ev.1.conv.foobar', 1],
+      ['p.ev.2.user.ann', 2],
+      ['p.ev.3.user.ann', null],
+      ['p.ev.01.user.ann', null],
+      ['p.ev.x.user.ann', null],
+      ['q.ev.1.conv.x', null],
+      ['p.live.conv.x', null],
+      ['p.ev.conv', null],
+    ];
+    for (const [subject, shard] of table) expect(three.shardOfSubject(subject), subject).toBe(shard);
+    expect(three.storedPrefix(0)).toBe('p.ev.');
+    expect(three.storedPrefix(2)).toBe('p.ev.2.');
+  });
+
+  it('parse to the same entity on every shard and in the live space', () => {
+    for (const subject of ['p.ev.conv.g_1', 'p.ev.7.conv.g_1', 'p.live.conv.g_1'])
+      expect(parseEntitySubject(subject), subject).toEqual({ kind: 'conv', id: 'g_1' });
+    for (const subject of ['p.ev.user', 'p.ev.0.conv.g_1', 'p.live.1.conv.g_1', 'p.ev.1.chan.g_1', 'p.ev.1.conv.'])
+      expect(parseEntitySubject(subject), subject).toBeNull();
   });
 });

@@ -183,6 +183,25 @@ describe('curl against the endpoint', () => {
     expect(JSON.parse(summary!)).toHaveProperty('read_rows');
   });
 
+  it('answers RowBinary as the engine encodes it (little-endian values, LEB128-prefixed strings)', async () => {
+    const bytes = async (sql: string, query = '') =>
+      (await run('curl', ['-sS', '--max-time', '20', '-u', basic, '--data-binary', sql, `${base}/${query}`], { encoding: 'buffer' })).stdout;
+    const q = "SELECT toUInt8(7) AS a, 'hi' AS s, toUInt32(258) AS n";
+    const row = [0x07, 0x02, 0x68, 0x69, 0x02, 0x01, 0x00, 0x00];
+    expect([...(await bytes(`${q} FORMAT RowBinary`))]).toEqual(row);
+    expect([...(await bytes(q, '?default_format=RowBinary'))]).toEqual(row);
+    const str = (s: string) => [s.length, ...Buffer.from(s)];
+    expect([...(await bytes(`${q} FORMAT RowBinaryWithNamesAndTypes`))]).toEqual([
+      3,
+      ...['a', 's', 'n'].flatMap(str),
+      ...['UInt8', 'String', 'UInt32'].flatMap(str),
+      ...row,
+    ]);
+    const head = await curl('-u', basic, '-D', '-', '-o', '/dev/null', '--data-binary', `${q} FORMAT RowBinary`, `${base}/`);
+    expect(head).toMatch(/content-type: application\/octet-stream/i);
+    expect(head).toMatch(/x-clickhouse-format: RowBinary/i);
+  });
+
   it('answers failures in ClickHouse form', async () => {
     const denied = await curl('-u', 'analyst:wrong-password-000000', '-D', '-', `${base}/?query=SELECT%201`);
     expect(denied).toMatch(/^HTTP\/1\.1 401/);
@@ -196,6 +215,25 @@ describe('curl against the endpoint', () => {
     const format = await curl('-u', basic, '-D', '-', '--data-binary', 'SELECT 1 FORMAT Template', `${base}/`);
     expect(format).toMatch(/x-clickhouse-exception-code: 497/i);
     expect(format).toMatch(/FORMAT Template is not offered/);
+  });
+});
+
+describe('docs/analytics.md: an analyst user on a ClickHouse server', () => {
+  // No server can be installed here (docs/analytics.md, "Testing against a ClickHouse server"): the engine's own parser at least keeps the documented statements valid.
+  it("has SQL (profile, user, quota, grant) that ClickHouse's parser accepts", async () => {
+    const doc = fs.readFileSync('docs/analytics.md', 'utf8');
+    const block = /### Analysts on a ClickHouse server[\s\S]*?```sql\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const statements = block
+      .replace(/--.*$/gm, '')
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const kinds: string[] = [];
+    for (const sql of statements) {
+      const ast = await (await p.platform.runtime.clickhouseReadOnly.query({ query: `EXPLAIN AST ${sql}`, format: 'TabSeparatedRaw' })).text();
+      kinds.push(ast.split(/[\s(]/)[0]!);
+    }
+    expect(kinds).toEqual(['CreateSettingsProfileQuery', 'CreateUserQuery', 'CreateQuotaQuery', 'GrantQuery']);
   });
 });
 

@@ -29,7 +29,7 @@ describe('parley completion', () => {
     expect(bashComplete(bash, 'parley ')).toEqual(['streams', 'projectors', 'parked', 'log', 'analytics', 'start', 'completion', 'help']);
     expect(bashComplete(bash, 'parley pro')).toEqual(['projectors']);
     expect(bashComplete(bash, 'parley projectors re')).toEqual(['rebuild', 'reset']);
-    expect(bashComplete(bash, 'parley projectors reset --')).toEqual(['--to-seq', '--json', '--help']);
+    expect(bashComplete(bash, 'parley projectors reset --')).toEqual(['--to-seq', '--shard', '--json', '--help']);
     expect(bashComplete(bash, 'parley parked list --st')).toEqual(['--status']);
     expect(bashComplete(bash, 'parley start --r')).toEqual(['--roles']);
     expect(bashComplete(bash, 'parley completion ')).toEqual(['bash', 'zsh']);

@@ -74,8 +74,8 @@ describe('event frames', () => {
     await eve.message(g.conversationId, 's2');
     const live = bySeq(eventFrames(eve, start));
     // Reads straight from the store, as a gateway without (or beyond) its recent-log window does.
-    const store = fx.p.platform.runtime.store;
     const subject = fx.p.platform.runtime.subjects.conv(g.conversationId);
+    const store = fx.p.platform.runtime.store.storeFor(subject);
     const { firstSeq, lastSeq } = await store.bounds();
     const stored = (await store.readSubjects([subject], firstSeq - 1, lastSeq, 1000)).events;
     for (const e of stored) {
@@ -92,11 +92,12 @@ describe('event frames', () => {
 
 describe('appends', () => {
   it('record the exact previous sequence of their subject, also when several writers race without expectations', async () => {
-    const { nats, store, subjects } = fx.p.platform.runtime;
+    const { nats, subjects } = fx.p.platform.runtime;
+    const subject = subjects.user('kim');
+    const store = fx.p.platform.runtime.store.storeFor(subject);
     // A second writer process on the same stream (a gateway and the membership reactor, say).
     const other = new EventStore(nats.nc, nats.js, nats.jsm, store.stream);
     try {
-      const subject = subjects.user('kim');
       const base = { v: 1 as const, at: Date.now(), actor: 'kim' };
       const event = (seq: number) => ({ type: 'read.marked' as const, ...base, data: { conversationId: 'g_1', seq } });
       const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).append(subject, event(i + 1))));

@@ -117,6 +117,16 @@ describe('npm start, driven from outside', () => {
     expect(history.map((m) => m.text)).toEqual([...missed.map((_, i) => `while away ${4 - i}`), 'hello, edited']);
   }, 60_000);
 
+  it('serves the web client at / (built on first request: nothing built is committed)', async () => {
+    const page = await fetch(`${http}/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('Sign in');
+    const script = await fetch(`${http}${html.match(/src="(\/app\.js\?v=[0-9a-f]+)"/)![1]}`);
+    expect(script.status).toBe(200);
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+  }, 30_000);
+
   it('stops every process it started on SIGTERM to npm', async () => {
     expect(tree.length).toBeGreaterThan(2);
     child!.kill('SIGTERM');

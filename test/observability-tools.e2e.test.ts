@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -8,6 +9,8 @@ import { runReadOnlySql } from '../services/analytics-sql/sql.js';
 import { AnalyticsProbe } from './support/analytics.js';
 import { appendAll, created, sent, waitUntil } from './support/events.js';
 import { expandClickHouseMacros } from './support/grafana-macros.js';
+import { HttpReceiver } from './support/http-receiver.js';
+import { notificationApi } from './support/notifications.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { isExposed, promqlMetricNames } from './support/promql-names.js';
 import { api, TestClient } from './support/ws-client.js';
@@ -23,6 +26,7 @@ const clients: TestClient[] = [];
 let page: string;
 let families: PromFamily[];
 let exposed: Map<string, string>;
+let hooks: HttpReceiver;
 const ADMIN = 'analytics-admin-token-0123456789';
 const DAY = 86_400_000;
 /** A channel written straight to the log, two messages at 03:xx UTC three days ago (the live traffic below is a group, now). */
@@ -30,14 +34,19 @@ const channel = `g_ch${Date.now().toString(36)}`;
 const early = Math.floor((Date.now() - 3 * DAY) / DAY) * DAY + 3 * 3_600_000 + 15 * 60_000;
 
 beforeAll(async () => {
-  p = await startTestPlatform({ env: { ANALYTICS_ADMIN_TOKEN: ADMIN } });
+  // eve is never online: her webhook (on this machine, so private http targets are allowed) is called once a window.
+  p = await startTestPlatform({
+    env: { ANALYTICS_ADMIN_TOKEN: ADMIN, NOTIFY_COALESCE_MS: '200', NOTIFY_ALLOW_HTTP: 'true', NOTIFY_ALLOW_PRIVATE_TARGETS: 'true' },
+  });
+  hooks = await HttpReceiver.start();
+  await notificationApi(p).webhook('eve', hooks.url('/eve'));
   const opened = created(channel, ['cy', 'dee'], early);
   (opened.data as { kind: string }).kind = 'channel';
   await appendAll(p.platform.runtime, [opened, sent(channel, 'cy', 'early', early + 1000), sent(channel, 'dee', 'bird', early + 2000)] as ParleyEvent[]);
   const alice = await TestClient.connect(p.ws, await p.token('alice'));
   const bob = await TestClient.connect(p.ws, await p.token('bob'));
   clients.push(alice, bob);
-  const conv = await api(p.http, 'POST', '/v1/conversations', await p.token('alice'), { kind: 'group', title: 'ops', members: ['bob'] });
+  const conv = await api(p.http, 'POST', '/v1/conversations', await p.token('alice'), { kind: 'group', title: 'ops', members: ['bob', 'eve'] });
   await alice.joined(conv.body.conversationId);
   await bob.joined(conv.body.conversationId);
   for (const text of ['one', 'two', 'three']) {
@@ -53,8 +62,12 @@ beforeAll(async () => {
     'delivery timing rows',
   );
   await api(p.http, 'GET', '/v1/conversations');
-  const res = await fetch(`${p.http}/metrics`);
-  page = await res.text();
+  // The attempt is timed once the receiver has answered: wait for it on the page itself.
+  await waitUntil(
+    async () => /^parley_notification_attempt_seconds_count\{[^}]*kind="webhook"/m.test((page = await (await fetch(`${p.http}/metrics`)).text())),
+    15_000,
+    'a timed webhook attempt',
+  );
   families = parsePrometheusTextFormat(page);
   exposed = new Map(families.map((f) => [f.name, f.type]));
 }, 60_000);
@@ -62,6 +75,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await p?.stop();
+  await hooks?.close();
 });
 
 /** The page again with histograms declared untyped, so the parser keeps every `_bucket` line with its labels (it folds labelled histogram series into one). */
@@ -103,7 +117,10 @@ describe('/metrics', () => {
     expect(seen('parley_send_to_deliver_seconds')[0]).toMatchObject({ labels: { role: 'gateway' } });
     expect(seen('parley_send_to_deliver_seconds')[0]!.value).toBeGreaterThanOrEqual(3);
     expect(seen('parley_projector_apply_delay_seconds').find((s) => s.labels.projector === 'read-model')).toMatchObject({ labels: { role: 'projector' } });
-    expect(exposed.get('parley_notification_attempt_seconds')).toBe('HISTOGRAM');
+    expect(seen('parley_notification_attempt_seconds').find((s) => s.labels.kind === 'webhook')).toMatchObject({
+      labels: { outcome: 'sent', role: 'notifier' },
+      value: expect.any(Number),
+    });
     expect(exposed.get('parley_nats_connected')).toBe('GAUGE');
     expect(families.find((f) => f.name === 'parley_nats_connected')!.metrics[0]!.value).toBe('1');
     expect(families.find((f) => f.name === 'parley_storage_full')!.metrics.map((m) => [m.labels!.store, m.value])).toEqual([
@@ -111,6 +128,11 @@ describe('/metrics', () => {
       ['postgres', '0'],
       ['clickhouse', '0'],
     ]);
+    // The early warning (ParleyDiskSpaceLow): free bytes of each embedded store's disk, the same figure df gives.
+    const free = families.find((f) => f.name === 'parley_storage_free_bytes')!.metrics;
+    expect(free.map((m) => m.labels!.store).sort()).toEqual(['clickhouse', 'nats', 'postgres']);
+    const df = fs.statfsSync(os.tmpdir());
+    for (const m of free) expect(Math.abs(Number(m.value) - df.bavail * df.bsize)).toBeLessThan(2 * 1024 * 1024 * 1024);
   });
 
   it('has non-decreasing buckets ending in +Inf equal to _count for every histogram series', () => {
@@ -214,6 +236,7 @@ describe('ops/prometheus/alerts.yml', () => {
       'ParleyParkedEvents',
       'ParleyNatsDisconnected',
       'ParleyStorageFull',
+      'ParleyDiskSpaceLow',
       'ParleyGateway5xxRate',
       'ParleyWebhookFailureRate',
     ])

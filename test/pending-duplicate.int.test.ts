@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppendOptions, AppendResult, EventStore } from '../services/event-log/event-store.js';
+import type { AppendOptions, AppendResult } from '../services/event-log/event-store.js';
+import type { EventLog } from '../services/event-log/event-log.js';
 import type { ParleyEvent } from '../contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { commandsOn } from './support/write-side.js';
@@ -29,7 +30,7 @@ afterAll(async () => {
 });
 
 /** The real store, except that the next append carrying a dedup id is answered as pending (after `before` ran). */
-function storeAnsweringPending(real: EventStore, before: (subject: string, event: ParleyEvent, options: AppendOptions) => Promise<unknown>) {
+function storeAnsweringPending(real: EventLog, before: (subject: string, event: ParleyEvent, options: AppendOptions) => Promise<unknown>) {
   let armed = false;
   const store = new Proxy(real, {
     get(target, prop) {

@@ -193,7 +193,7 @@ describe('retention', () => {
     await b.close();
     const gone = await old.send(d.conversationId, 'aged out');
     const { jsm } = fx.p.platform.runtime.nats;
-    const stream = fx.p.platform.runtime.store.stream;
+    const stream = fx.p.platform.runtime.store.infoFor(fx.p.platform.runtime.subjects.conv(d.conversationId)).stream;
     await jsm.streams.purge(stream, { seq: gone.result.seq + 1 });
     // The conversation's earlier events left the stream: it still takes new messages (it used to answer `conflict`).
     const kept = await old.send(d.conversationId, 'still in the log');

@@ -141,7 +141,7 @@ describe('single-active roles', () => {
     await waitUntil(
       async () =>
         Number((await db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'read-model').executeTakeFirstOrThrow()).seq) ===
-        (await store.bounds()).lastSeq,
+        (await store.shard(0).bounds()).lastSeq,
       10_000,
       'checkpoint at the head of the log',
     );

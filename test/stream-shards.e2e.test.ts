@@ -1,6 +1,6 @@
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { subjectsFor } from '../contracts/index.js';
+import { shardOf, subjectsFor } from '../contracts/index.js';
 import { loadConfig } from '../services/runtime/config.js';
 import { createLogger } from '../services/observability/logger.js';
 import { connectNats, type NatsHandles } from '../services/event-log/connection.js';
@@ -14,7 +14,7 @@ import { startTestPlatform, uniqueNamespace, type TestPlatform } from './support
  * STREAM_SHARDS is fixed for the life of a deployment (services/event-log/shard-layout.ts):
  * an entity's shard is its id's hash modulo the count, so a start with another count than
  * the one the deployment's streams hold events under is refused with one line, before
- * anything is created. More than one shard is not supported yet and refused at config parse.
+ * anything is created.
  */
 const quiet = createLogger({ level: 'silent' });
 let nats: NatsHandles;
@@ -36,11 +36,12 @@ async function addShardStream(namespace: string, shard: number): Promise<string>
 }
 
 describe('STREAM_SHARDS in the configuration', () => {
-  it('is 1 by default; more than one is refused as not supported yet; nonsense is refused', () => {
+  it('is 1 by default, 1 to 64 otherwise; nonsense is refused', () => {
     expect(loadConfig({}).nats.shards).toBe(1);
     expect(loadConfig({ STREAM_SHARDS: '1' }).nats.shards).toBe(1);
-    expect(() => loadConfig({ STREAM_SHARDS: '2' })).toThrow(/STREAM_SHARDS: STREAM_SHARDS > 1 is not supported yet/);
-    for (const bad of ['0', '-1', '1.5', 'two']) expect(() => loadConfig({ STREAM_SHARDS: bad }), bad).toThrow(/STREAM_SHARDS/);
+    expect(loadConfig({ STREAM_SHARDS: '2' }).nats.shards).toBe(2);
+    expect(loadConfig({ STREAM_SHARDS: '64' }).nats.shards).toBe(64);
+    for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => loadConfig({ STREAM_SHARDS: bad }), bad).toThrow(/STREAM_SHARDS/);
   });
 });
 
@@ -109,7 +110,37 @@ describe('the shard count of a deployment', () => {
   });
 });
 
-describe('the streams of several shards (the layout STREAM_SHARDS > 1 will use)', () => {
+describe('a deployment of two shards', () => {
+  it('creates a stream per shard, routes each entity to its shard, restarts with two and refuses one', async () => {
+    const first = await startTestPlatform({ withWorkers: false, env: { STREAM_SHARDS: '2' } });
+    started.push(first);
+    const { store, subjects } = first.platform.runtime;
+    expect(first.platform.runtime.shards.map((s) => s.stream)).toEqual([subjects.stream(0), subjects.stream(1)]);
+    const ids = Array.from({ length: 20 }, (_, i) => `g_sh${i}`);
+    const onZero = ids.find((id) => shardOf(id, 2) === 0)!;
+    const onOne = ids.find((id) => shardOf(id, 2) === 1)!;
+    const a = await store.append(subjects.conv(onZero), created(onZero, ['ann']), { expectedLastSubjectSeq: 0 });
+    const b = await store.append(subjects.conv(onOne), created(onOne, ['ann']), { expectedLastSubjectSeq: 0 });
+    // Both streams start at 1: sequences are per shard.
+    expect([a.seq, b.seq]).toEqual([1, 1]);
+    expect((await nats.jsm.streams.info(subjects.stream(1))).state.last_seq).toBe(1);
+    expect((await store.getOn(subjects.conv(onOne), 1))?.subject).toBe(`${first.namespace}.ev.1.conv.${onOne}`);
+    expect((await store.getOn(subjects.conv(onZero), 1))?.subject).toBe(`${first.namespace}.ev.conv.${onZero}`);
+    await first.stop();
+    started.pop();
+
+    const again = await startTestPlatform({ namespace: first.namespace, databaseUrl: first.databaseUrl, withWorkers: false, env: { STREAM_SHARDS: '2' } });
+    started.push(again);
+    expect(await again.platform.runtime.store.lastSubjectSeq(subjects.conv(onOne))).toBe(1);
+    await again.stop();
+    started.pop();
+    const refused = await startTestPlatform({ namespace: first.namespace, databaseUrl: first.databaseUrl, withWorkers: false }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(NatsSetupRefused);
+    expect((refused as Error).message).toMatch(/^STREAM_SHARDS=1 does not match this deployment: its log has 2 stream shards/);
+  });
+});
+
+describe('the streams of several shards', () => {
   const settings = { maxAgeDays: 1, duplicateWindowSeconds: 60, maxMsgBytes: 1 << 16 };
 
   it('shard 0 keeps the one-shard subjects; every shard stores disjoint subjects and republishes into one live space', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WrongLastSequence, type AppendOptions, type EventStore } from '../services/event-log/event-store.js';
+import { WrongLastSequence, type AppendOptions } from '../services/event-log/event-store.js';
+import type { EventLog } from '../services/event-log/event-log.js';
 import type { ParleyEvent } from '../contracts/index.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { TestClient, type Frame } from './support/ws-client.js';
@@ -98,7 +99,7 @@ describe('two gateways writing one conversation', () => {
  * gw1's store, except that before the appends of the loser's message `rival` appends first (so
  * the append loses its race): `rivalAppends[i]` events before attempt i+1.
  */
-function storeLosingRaces(real: EventStore, rivalAppends: number[], rival: (n: number) => Promise<void>) {
+function storeLosingRaces(real: EventLog, rivalAppends: number[], rival: (n: number) => Promise<void>) {
   let attempt = 0;
   const store = new Proxy(real, {
     get(target, prop) {

@@ -2,7 +2,7 @@ import type { Command, CommandResult, EventFrame, ReceiptFrame, SendResult, Serv
 // Runtime imports from the zod-free modules, not the index: a browser bundle then carries the
 // position and close-code helpers without a schema library.
 import { shouldReconnect } from '../../contracts/close-codes.js';
-import { advancePosition, positionSeq, rewindPosition, rewindsOf, withRewind } from '../../contracts/position-codec.js';
+import { advancePosition, decodePosition, positionSeq, rewindPosition, rewindsOf, withRewind } from '../../contracts/position-codec.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ParleyError } from './errors.js';
@@ -249,8 +249,10 @@ export class ParleyClient extends Emitter<Events> {
     // Live frames only: a resume's continuity is vouched for by its `synced` frame, and a replay leaves out what the
     // device may not see (events while it was not a member, events an operator tombstoned).
     if (this.state === 'live' && last !== undefined && frame.prevSeq > last) {
-      // Something between `last` and this event is missing: resume from before it.
-      this.resumeFrom(Math.min(last, positionSeq(this.positionToken)));
+      // Something between `last` and this event is missing: resume from before it, in the frame's shard
+      // (an entity's sequences, `last` included, are all of the one shard its `pos` names).
+      const shard = decodePosition(frame.pos)?.[0]?.shard ?? 0;
+      this.resumeFrom(shard, Math.min(last, positionSeq(this.positionToken, shard)));
       return;
     }
     this.lastSeq.set(key, frame.seq);
@@ -324,9 +326,9 @@ export class ParleyClient extends Emitter<Events> {
     if (this.socket && this.socket.readyState === OPEN) this.socket.send(JSON.stringify(frame));
   }
 
-  /** Drops the connection and reconnects from `seq` (after a detected gap). */
-  private resumeFrom(seq: number): void {
-    if (this.positionToken) this.positionToken = rewindPosition(this.positionToken, 0, seq);
+  /** Drops the connection and reconnects from `seq` of `shard` (after a detected gap); other shards keep their place. */
+  private resumeFrom(shard: number, seq: number): void {
+    if (this.positionToken) this.positionToken = rewindPosition(this.positionToken, shard, seq);
     this.socket?.close(4000, 'gap detected; resuming');
   }
 

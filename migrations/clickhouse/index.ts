@@ -4,6 +4,7 @@ import { m0003MessageRollups } from './0003_message_rollups.js';
 import { m0004UserActivity } from './0004_user_activity.js';
 import { m0005Deliveries } from './0005_deliveries.js';
 import { m0006IngestCheckpoints } from './0006_ingest_checkpoints.js';
+import { m0007ShardRefs } from './0007_shard_refs.js';
 
 export interface ClickHouseMigration {
   name: string;
@@ -19,4 +20,5 @@ export const clickhouseMigrations: ClickHouseMigration[] = [
   m0004UserActivity,
   m0005Deliveries,
   m0006IngestCheckpoints,
+  m0007ShardRefs,
 ];

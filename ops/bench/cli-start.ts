@@ -10,7 +10,8 @@
  * - Commands that need no platform always run. With --platform it also
  *   starts the built platform (embedded NATS and Postgres, its own data dir
  *   and ports 14222/15432/18080 under .bench-tmp/) and times the commands
- *   that read the log and the read model, then stops it.
+ *   that read the log, the read model and (through the gateway) analytics,
+ *   then stops it and times the analytics commands opening chDB themselves.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -113,9 +114,24 @@ if (args.includes('--platform')) {
       ['projectors', 'list'],
       ['parked', 'list'],
       ['log', 'tombstones'],
+      ['projectors', 'cleanup'],
+      ['streams', 'tail', '>', '--all', '--limit', '10'],
+      ['streams', 'export', 'g_bench'],
+      // Through the running gateway (chDB belongs to the platform), as an operator runs them.
+      ['analytics', 'sql', 'SELECT count() FROM events'],
+      ['analytics', 'report', 'busiest-hours'],
     ])
       measure(`node ${cli} ${command.join(' ')}`, [entry, ...command], platformEnv);
+    // The gateway's own share of the report: node plus one request, no CLI.
+    const report = `http://127.0.0.1:${platformEnv.PORT}/v1/analytics/reports/busiest-hours`;
+    measure(`node -e 'await fetch(<report URL>)'`, ['--input-type=module', '-e', `await (await fetch(${JSON.stringify(report)})).json()`], platformEnv);
   } finally {
     await stop();
   }
+  // With the platform stopped nothing answers on PORT: the CLI opens the embedded chDB directory itself.
+  for (const command of [
+    ['analytics', 'sql', 'SELECT count() FROM events'],
+    ['analytics', 'report', 'busiest-hours'],
+  ])
+    measure(`node ${cli} ${command.join(' ')} (platform stopped: opens chDB)`, [entry, ...command], platformEnv);
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { parseEntitySubject } from '../../contracts/index.js';
 import type { StoredMessage } from './ledger.js';
 
 /**
@@ -120,14 +121,15 @@ export class StreamProbe {
     const out: StoredMessage[] = [];
     if (last === 0) return out;
     const consumer = await jetstream(this.nc).consumers.get(this.stream, { opt_start_seq: 1 });
-    const prefix = `${namespace}.ev.conv.`;
+    // A conversation's stored subject on any shard (`<ns>.ev.conv.<id>`, or `<ns>.ev.<k>.conv.<id>` on shard k > 0).
+    const isConv = (subject: string) => subject.startsWith(`${namespace}.ev.`) && parseEntitySubject(subject)?.kind === 'conv';
     const decoder = new TextDecoder();
     for (let done = false; !done; ) {
       const batch = await consumer.fetch({ max_messages: 5000, expires: 5000 });
       let received = 0;
       for await (const m of batch) {
         received++;
-        if (m.subject.startsWith(prefix)) {
+        if (isConv(m.subject)) {
           const ev = JSON.parse(decoder.decode(m.data)) as { type?: string; actor?: string; data?: Record<string, unknown> };
           if (ev.type === 'message.sent' && ev.data) {
             out.push({

@@ -10,6 +10,7 @@ import { createLogger } from '../../services/observability/logger.js';
 import { connectNats, natsClientAuth, type NatsHandles } from '../../services/event-log/connection.js';
 import { redactNatsUrl } from '../../services/event-log/credentials.js';
 import type { ShardInfo } from '../../services/event-log/streams.js';
+import { assertShardCount } from '../../services/event-log/shard-layout.js';
 import { projectDirOf } from '../project-dir.js';
 import type { CliIO } from './command.js';
 
@@ -60,17 +61,23 @@ export async function withOps<T>(io: CliIO, fn: (ctx: OpsContext) => Promise<T>)
   const config = loadConfig(io.env, projectDir);
   const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, base: { service: 'parley-cli' }, write: (l) => io.err(l) });
   const { natsUrl, databaseUrl } = await resolveUrls(config);
-  const subjects = subjectsFor(config.namespace);
+  const subjects = subjectsFor(config.namespace, config.nats.shards);
   const nats = await connectNats(natsUrl, 'parley-cli', log, natsClientAuth(config)).catch((err) => {
     throw new Error(`cannot reach NATS at ${redactNatsUrl(natsUrl)} (is the platform running? set NATS_URL otherwise): ${(err as Error).message}`);
   });
   const db = createDb(databaseUrl, log, { max: 4 });
   try {
-    const stream = subjects.stream(0);
-    const info = await nats.jsm.streams.info(stream).catch(() => {
-      throw new Error(`no event stream ${stream} on ${redactNatsUrl(natsUrl)} (wrong PARLEY_NAMESPACE, or the platform never started?)`);
-    });
-    const shards = [{ shard: 0, stream, epoch: String(Date.parse(info.created)) }];
+    // Every shard's stream (STREAM_SHARDS must be the deployment's, as for the services themselves: refused otherwise,
+    // or a command would silently work on some shards only, e.g. a reset without --shard).
+    await assertShardCount(nats.jsm, subjects, subjects.shards);
+    const shards = [];
+    for (let shard = 0; shard < subjects.shards; shard++) {
+      const stream = subjects.stream(shard);
+      const info = await nats.jsm.streams.info(stream).catch(() => {
+        throw new Error(`no event stream ${stream} on ${redactNatsUrl(natsUrl)} (wrong PARLEY_NAMESPACE or STREAM_SHARDS, or the platform never started?)`);
+      });
+      shards.push({ shard, stream, epoch: String(Date.parse(info.created)) });
+    }
     return await fn({ config, subjects, nats, db, shards, log });
   } finally {
     await nats.nc.drain().catch(() => nats.nc.close());

@@ -3,8 +3,29 @@ import { LogTombstoned, parseEntitySubject, UserId } from '../../contracts/index
 import { AppError } from '../../services/runtime/errors.js';
 import { decodeEntry, EventStore, WrongLastSequence } from '../../services/event-log/event-store.js';
 import { recordTombstone } from '../../services/projection/tombstones.js';
+import type { ShardInfo } from '../../services/event-log/streams.js';
 import { intOption, parse, printJson, UsageError, type CliIO, type CommandGroup } from './command.js';
 import { withOps, type OpsContext } from './context.js';
+
+/**
+ * The shard a command works on: `--stream NAME` (a stream of this
+ * deployment) or `--shard K`; shard 0 when neither is given (the only one with
+ * one shard). Sequences are per shard stream, so a sequence alone is not enough.
+ */
+export function selectShard(ctx: OpsContext, stream: string | undefined, shard: string | undefined): ShardInfo {
+  const streams = ctx.shards.map((s) => s.stream).join(', ');
+  if (stream !== undefined && shard !== undefined) throw new UsageError('give --stream or --shard, not both');
+  if (shard !== undefined) {
+    const k = intOption(shard, 'shard')!;
+    const info = ctx.shards[k];
+    if (!info) throw new UsageError(`--shard must be 0..${ctx.shards.length - 1} (STREAM_SHARDS=${ctx.shards.length})`);
+    return info;
+  }
+  if (stream === undefined) return ctx.shards[0]!;
+  const info = ctx.shards.find((s) => s.stream === stream);
+  if (!info) throw new UsageError(`--stream must name one of this deployment's event streams (${streams})`);
+  return info;
+}
 
 /** What one Postgres projector did with the tombstoned event, as far as the command can tell. */
 type ProjectorOutcome =
@@ -26,8 +47,7 @@ interface Before {
   discarded: boolean;
 }
 
-async function projectorsBefore(ctx: OpsContext, seq: number): Promise<Before[]> {
-  const shard = ctx.shards[0]!;
+async function projectorsBefore(ctx: OpsContext, shard: ShardInfo, seq: number): Promise<Before[]> {
   const rows = await ctx.db.selectFrom('projector_checkpoints').select(['projector', 'seq']).where('shard', '=', shard.shard).execute();
   const out: Before[] = [];
   for (const r of rows) {
@@ -51,6 +71,7 @@ async function projectorsBefore(ctx: OpsContext, seq: number): Promise<Before[]>
 /** Waits (bounded) for each projector to pass the tombstone, then says what each did with the event. */
 async function outcomes(
   ctx: OpsContext,
+  shard: ShardInfo,
   signal: AbortSignal,
   before: Before[],
   seq: number,
@@ -58,7 +79,6 @@ async function outcomes(
   tombstoneSeq: number,
   waitMs: number,
 ): Promise<Record<string, ProjectorOutcome>> {
-  const shard = ctx.shards[0]!;
   const deadline = Date.now() + waitMs;
   const out: Record<string, ProjectorOutcome> = {};
   for (const b of before) {
@@ -98,11 +118,11 @@ async function outcomes(
  * behind the next unreadable one (a release stops at the first event that
  * fails), and the operator must see that rather than a bare "resolved".
  */
-async function stillParked(ctx: OpsContext, subject: string): Promise<Record<string, number[]>> {
+async function stillParked(ctx: OpsContext, shard: ShardInfo, subject: string): Promise<Record<string, number[]>> {
   const rows = await ctx.db
     .selectFrom('parked_events')
     .select(['projector', 'seq'])
-    .where('shard', '=', ctx.shards[0]!.shard)
+    .where('shard', '=', shard.shard)
     .where('subject', '=', subject)
     .where('status', '=', 'parked')
     .orderBy('projector')
@@ -113,13 +133,13 @@ async function stillParked(ctx: OpsContext, subject: string): Promise<Record<str
   return out;
 }
 
-async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq: number; reason: string; by: string; waitMs: number }): Promise<void> {
-  const shard = ctx.shards[0]!;
-  if (args.stream !== shard.stream) throw new UsageError(`--stream must name this deployment's event stream (${shard.stream})`);
+async function tombstone(ctx: OpsContext, io: CliIO, args: { shard: ShardInfo; seq: number; reason: string; by: string; waitMs: number }): Promise<void> {
+  const { shard } = args;
   const msg = await ctx.nats.jsm.direct.getMessage(shard.stream, { seq: args.seq });
   if (!msg) throw new AppError('not_found', `there is no event at ${shard.stream} sequence ${args.seq} (never stored, or aged out)`);
   const entity = parseEntitySubject(msg.subject);
-  if (!entity || !msg.subject.startsWith(ctx.subjects.eventPrefix))
+  // The stream holds only its own shard's subjects; checked all the same, as anything else is no entity's event here.
+  if (!entity || ctx.subjects.shardOfSubject(msg.subject) !== shard.shard)
     throw new AppError('invalid_request', `sequence ${args.seq} is on ${msg.subject}, not an entity's event subject`);
   const target = decodeEntry(msg.seq, msg.subject, msg.data);
   if (target.event?.type === 'log.tombstoned') throw new AppError('invalid_request', `sequence ${args.seq} is itself a tombstone; tombstones are final`);
@@ -150,7 +170,7 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
     data: { stream: shard.stream, seq: args.seq, reason: args.reason, by: args.by, ...(entity.kind === 'conv' ? { conversationId: entity.id } : {}) },
   });
   if (!parsed.success) throw new UsageError(`invalid tombstone: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const before = await projectorsBefore(ctx, args.seq);
+  const before = await projectorsBefore(ctx, shard, args.seq);
   const store = new EventStore(ctx.nats.nc, ctx.nats.js, ctx.nats.jsm, shard.stream);
   let tombstoneSeq = 0;
   try {
@@ -171,11 +191,11 @@ async function tombstone(ctx: OpsContext, io: CliIO, args: { stream: string; seq
   }
   await recordTombstone(ctx.db, { stream: shard.stream, epoch: shard.epoch }, msg.subject, tombstoneSeq, parsed.data);
   io.err(`appended log.tombstoned at ${tombstoneSeq}; waiting up to ${args.waitMs} ms for the projectors`);
-  const projectors = await outcomes(ctx, io.signal, before, args.seq, target.event !== null, tombstoneSeq, args.waitMs);
+  const projectors = await outcomes(ctx, shard, io.signal, before, args.seq, target.event !== null, tombstoneSeq, args.waitMs);
   const rebuild = Object.entries(projectors)
     .filter(([, o]) => o === 'applied_before_tombstone')
     .map(([p]) => p);
-  const blocked = await stillParked(ctx, msg.subject);
+  const blocked = await stillParked(ctx, shard, msg.subject);
   const blockedSeqs = [...new Set(Object.values(blocked).flat())].sort((a, b) => a - b);
   printJson(io, {
     stream: shard.stream,
@@ -203,13 +223,20 @@ export const log: CommandGroup = {
   summary: 'the event log as operators correct it: tombstone one event that every reader then ignores',
   commands: {
     tombstone: {
-      usage: '--seq N --reason TEXT [--stream NAME] [--by OPERATOR] [--wait-ms N]',
+      usage: '--seq N --reason TEXT [--stream NAME | --shard K] [--by OPERATOR] [--wait-ms N]',
       summary:
-        'record (as a log.tombstoned event on the same subject) that the event at sequence N is ignored by the write side, every projection (replays too) and resumes; resolves its parked entries',
+        'record (as a log.tombstoned event on the same subject) that the event at sequence N (of shard 0, or of the named stream or shard) is ignored by the write side, every projection (replays too) and resumes; resolves its parked entries',
       run: async (args, io) => {
         const { values } = parse(
           args,
-          { stream: { type: 'string' }, seq: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, 'wait-ms': { type: 'string' } },
+          {
+            stream: { type: 'string' },
+            shard: { type: 'string' },
+            seq: { type: 'string' },
+            reason: { type: 'string' },
+            by: { type: 'string' },
+            'wait-ms': { type: 'string' },
+          },
           0,
         );
         if (values.seq === undefined) throw new UsageError('--seq is required');
@@ -219,25 +246,34 @@ export const log: CommandGroup = {
         const by = values.by ?? 'operator';
         if (!UserId.safeParse(by).success) throw new UsageError('--by is a name of A-Z a-z 0-9 _ - (up to 64)');
         const waitMs = intOption(values['wait-ms'], 'wait-ms', 10_000)!;
-        await withOps(io, (ctx) => tombstone(ctx, io, { stream: values.stream ?? ctx.shards[0]!.stream, seq, reason: values.reason!.trim(), by, waitMs }));
+        await withOps(io, (ctx) =>
+          tombstone(ctx, io, { shard: selectShard(ctx, values.stream, values.shard), seq, reason: values.reason!.trim(), by, waitMs }),
+        );
       },
     },
     tombstones: {
-      usage: '[--limit N]',
-      summary: 'every tombstoned event of this stream: sequence, subject, reason, by whom, the tombstone event',
+      usage: '[--stream NAME | --shard K] [--limit N]',
+      summary: 'every tombstoned event of the log (or of one shard): stream, sequence, subject, reason, by whom, the tombstone event',
       run: async (args, io) => {
-        const { values } = parse(args, { limit: { type: 'string' } }, 0);
+        const { values } = parse(args, { stream: { type: 'string' }, shard: { type: 'string' }, limit: { type: 'string' } }, 0);
         const limit = intOption(values.limit, 'limit', 1000)!;
         await withOps(io, async (ctx) => {
-          const shard = ctx.shards[0]!;
-          const rows = await ctx.db
-            .selectFrom('log_tombstones')
-            .selectAll()
-            .where('stream', '=', shard.stream)
-            .where('epoch', '=', shard.epoch)
-            .orderBy('seq')
-            .limit(limit)
-            .execute();
+          const only = values.stream !== undefined || values.shard !== undefined ? selectShard(ctx, values.stream, values.shard) : null;
+          // Shard by shard (each in its current epoch), in sequence order within one.
+          const rows = [];
+          for (const shard of only ? [only] : ctx.shards) {
+            if (rows.length >= limit) break;
+            rows.push(
+              ...(await ctx.db
+                .selectFrom('log_tombstones')
+                .selectAll()
+                .where('stream', '=', shard.stream)
+                .where('epoch', '=', shard.epoch)
+                .orderBy('seq')
+                .limit(limit - rows.length)
+                .execute()),
+            );
+          }
           for (const r of rows)
             io.out(
               JSON.stringify({

@@ -4,16 +4,15 @@ import type { Runtime } from '../runtime/runtime.js';
 import { LIVE_PULL_EXPIRES_MS } from '../event-log/live-pull.js';
 
 /**
- * (Re)creates the analytics projector's durable consumer so that it delivers
- * the whole log from `fromSeq`, in order, and starts consuming it. Any
+ * (Re)creates one of the analytics projector's durable consumers (one per
+ * shard stream) so that it delivers the stream from `fromSeq`, in order, and starts consuming it. Any
  * consumer of that name is deleted first: its unacked deliveries from an
  * earlier run would come back only after ack_wait, behind newer events, and
  * the projector relies on log order. The checkpoint in ClickHouse, not the
  * consumer, is the truth about what has been ingested.
  */
-export async function consumeLogFrom(runtime: Runtime, name: string, fromSeq: number, maxBatch: number): Promise<ConsumerMessages> {
+export async function consumeLogFrom(runtime: Runtime, stream: string, name: string, fromSeq: number, maxBatch: number): Promise<ConsumerMessages> {
   const { jsm, js } = runtime.nats;
-  const { stream } = runtime.shards[0]!;
   await jsm.consumers.delete(stream, name).catch((err: unknown) => {
     if (!/consumer not found/i.test(String(err))) throw err;
   });
@@ -38,6 +37,7 @@ export function projectorMetrics(metrics: MetricsRegistry) {
   return {
     events: metrics.counter('parley_analytics_events_total', 'Events inserted into ClickHouse by the analytics projector.'),
     failures: metrics.counter('parley_analytics_batch_failures_total', 'Analytics batch inserts that failed and were retried.'),
-    seq: metrics.gauge('parley_analytics_inserted_seq', 'Log sequence up to which every event is in ClickHouse.'),
+    // Per shard: sequences of different shard streams are not comparable.
+    seq: metrics.gauge('parley_analytics_inserted_seq', "Sequence of the shard's stream up to which every event is in ClickHouse.", ['shard']),
   };
 }

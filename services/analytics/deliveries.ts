@@ -99,7 +99,11 @@ export class DeliveryIngester {
     const d = parsed.data;
     // Clocks of the writer and the gateway can disagree by a little: never a negative latency.
     const latency = Math.max(0, d.deliveredAt - d.at);
-    this.buffer.push(JSON.stringify([formatAt(d.deliveredAt), formatAt(d.at), d.seq, d.conversationId, Math.min(latency, 4294967295), d.recipients ?? 0]));
+    // `seq` is a sequence of the conversation's shard: stored with it, so the record names one event.
+    const shard = this.runtime.subjects.shardOf(d.conversationId);
+    this.buffer.push(
+      JSON.stringify([formatAt(d.deliveredAt), formatAt(d.at), shard, d.seq, d.conversationId, Math.min(latency, 4294967295), d.recipients ?? 0]),
+    );
   }
 
   private flush(): void {
@@ -116,7 +120,7 @@ export class DeliveryIngester {
 
   private async insert(lines: string[]): Promise<void> {
     const db = this.runtime.config.clickhouse.database;
-    const statement = `INSERT INTO ${db}.deliveries (delivered_at, at, seq, conversation_id, latency_ms, recipients)
+    const statement = `INSERT INTO ${db}.deliveries (delivered_at, at, shard, seq, conversation_id, latency_ms, recipients)
       SETTINGS insert_deduplicate = 1, insert_deduplication_token = 'deliveries:${randomUUID()}', deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0
       FORMAT JSONCompactEachRow`;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {

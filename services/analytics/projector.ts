@@ -1,11 +1,11 @@
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import type { Logger } from '../observability/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Fence } from '../leases/single-active.js';
-import { noteStorageFailure, storageAlarms } from '../observability/storage-full.js';
-import { consumeLogFrom, projectorMetrics } from './consumer.js';
-import { readStoredEvent, toEventRow } from './rows.js';
-import { batchToken, eventRowLine, insertEvents, readIntent, truncateDerivedTables, writeIntent, type BatchIntent, type CheckpointKey } from './sink.js';
+import { projectorMetrics } from './consumer.js';
+import { AnalyticsShardIngest, InsertTurn } from './shard-ingest.js';
+import { truncateDerivedTables } from './sink.js';
+import { startAll } from '../concurrency/start-all.js';
+
+export { EVENTS_PER_TURN, nextTurn } from './shard-ingest.js';
 
 export interface AnalyticsProjectorOptions {
   /**
@@ -26,274 +26,78 @@ export interface AnalyticsProjectorOptions {
 
 export const DEFAULT_MAX_BATCH = 100_000;
 
-/**
- * Events turned into rows between two turns of the event loop. Deliveries
- * already buffered come as microtasks, which never let it turn, and the
- * batch in flight moves on only there (its checkpoint write and its INSERT
- * are two steps): without a turn now and then, the next batch would be
- * fully prepared before the INSERT of this one even starts.
- */
-export const EVENTS_PER_TURN = 1000;
-export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-interface Item {
-  msg: JsMsg;
-  /** The event's row (a TabSeparated line), or null for an event that cannot be read. */
-  line: string | null;
+/** The durable consumer name on shard `shard`'s stream: shard 0 keeps the one-shard name. */
+export function analyticsConsumerName(namespace: string, shard: number): string {
+  return shard === 0 ? `${namespace}-analytics` : `${namespace}-analytics_s${shard}`;
 }
 
 /**
- * Folds the whole log into ClickHouse (docs/analytics.md, "Idempotency").
- *
- * Batches are inserted strictly one after another, each recorded in
- * `ingest_checkpoints` (sequence range and dedup token) before its INSERT and
- * acked after it. So every batch before the recorded one has landed; the
- * recorded one may have landed in part. On start the projector rebuilds that
- * batch from the same sequence range and inserts it with the same token (a
- * no-op for whatever landed), then continues. A failed insert is retried
- * identically until it succeeds, and no later batch is sent before it.
- *
- * The durable consumer is recreated at every start from the checkpoint: a
- * surviving one would redeliver the last run's unacked events only after
- * ack_wait, behind newer ones, and this projector relies on log order.
+ * Folds the whole log into ClickHouse (docs/analytics.md, "Idempotency"):
+ * one ingest per shard stream (STREAM_SHARDS, shard-ingest.ts), each with its
+ * own consumer and checkpoint row (consumer, shard, epoch), all under the one
+ * `analytics` lease. Rows are keyed by (shard, epoch, seq), so the shards'
+ * sequences, which all start at 1, never collide.
  */
 export class AnalyticsProjector {
-  private messages: ConsumerMessages | null = null;
-  private loop: Promise<void> | null = null;
-  private key: CheckpointKey | null = null;
-  private recovery: BatchIntent | null = null;
-  private pending: Item[] = [];
-  private pendingSince = 0;
-  private caughtUp = false;
-  private inflight: Promise<void> | null = null;
-  private failed = false;
-  private stopping = false;
-  private timer: NodeJS.Timeout | null = null;
-  private wake: (() => void) | null = null;
-  private readonly maxBatch: number;
-  private readonly maxDelayMs: number;
-  private readonly retryDelayMs: number;
-  private readonly fence: Fence | undefined;
-  private readonly log: Logger;
-  private readonly database: string;
-  private readonly counters: ReturnType<typeof projectorMetrics>;
-  /** Every event of the current stream epoch up to this sequence is in ClickHouse. */
-  insertedThrough = 0;
-  /**
-   * Sequences named by `log.tombstoned` events: never counted. Loaded from the
-   * log's tombstone index at start (an ingest from the log's first event meets
-   * each before its tombstone), extended by the tombstones that pass by.
-   */
-  private tombstoned = new Set<number>();
+  private readonly ingests: AnalyticsShardIngest[];
 
   constructor(
     private readonly runtime: Runtime,
     options: AnalyticsProjectorOptions = {},
   ) {
-    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
-    this.maxDelayMs = options.maxDelayMs ?? 250;
-    this.retryDelayMs = options.retryDelayMs ?? 500;
-    this.fence = options.fence;
-    this.log = runtime.log.child({ projector: 'analytics' });
-    this.database = runtime.config.clickhouse.database;
-    this.counters = projectorMetrics(runtime.metrics);
+    const settings = {
+      maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH,
+      maxDelayMs: options.maxDelayMs ?? 250,
+      retryDelayMs: options.retryDelayMs ?? 500,
+      fence: options.fence,
+      // The checkpoint's consumer column keeps the one-shard name for every shard: its shard column tells them apart.
+      checkpointConsumer: analyticsConsumerName(runtime.subjects.namespace, 0),
+      counters: projectorMetrics(runtime.metrics),
+      turn: new InsertTurn(),
+    };
+    this.ingests = runtime.shards.map((s) => new AnalyticsShardIngest(runtime, s, analyticsConsumerName(runtime.subjects.namespace, s.shard), settings));
   }
 
+  /** Shard 0's consumer (the only one with one shard). */
   get consumerName(): string {
-    return `${this.runtime.subjects.namespace}-analytics`;
+    return this.shard(0).consumerName;
   }
 
+  /** The ingest of shard `k`. */
+  shard(k: number): AnalyticsShardIngest {
+    const ingest = this.ingests[k];
+    if (!ingest) throw new RangeError(`no shard ${k} (the log has ${this.ingests.length})`);
+    return ingest;
+  }
+
+  /** Shard 0's progress (the whole log's with one shard); per shard: `shard(k).insertedThrough`. */
+  get insertedThrough(): number {
+    return this.shard(0).insertedThrough;
+  }
+
+  /** Starts every shard's ingest; if one cannot start, none is left running. */
   async start(): Promise<void> {
-    if (this.loop) throw new Error('analytics projector already running');
-    const shard = this.runtime.shards[0]!;
-    this.stopping = false;
-    this.failed = false;
-    this.key = { consumer: this.consumerName, shard: shard.shard, epoch: shard.epoch };
-    this.recovery = await readIntent(this.runtime.clickhouse, this.database, this.key);
-    this.insertedThrough = this.recovery ? this.recovery.first - 1 : 0;
-    const tombstones = await this.runtime.db
-      .selectFrom('log_tombstones')
-      .select('seq')
-      .where('stream', '=', shard.stream)
-      .where('epoch', '=', shard.epoch)
-      .execute()
-      .catch((err: unknown) => {
-        this.log.warn('cannot read the log tombstones; tombstoned events before their tombstone are counted', { err });
-        return [];
-      });
-    this.tombstoned = new Set(tombstones.map((t) => Number(t.seq)));
-    const from = this.insertedThrough + 1;
-    this.messages = await consumeLogFrom(this.runtime, this.consumerName, from, this.maxBatch);
-    this.loop = this.run(this.messages);
-    this.log.info('analytics projector started', { from, recovering: this.recovery });
+    await startAll(this.ingests);
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.clearTimer();
-    this.wake?.();
-    await this.messages?.close().catch(() => undefined);
-    await this.loop;
-    // One last attempt for what was collected; if it fails, the next start redoes it from the checkpoint.
-    // Never a partial recovery batch: its token would mark the whole recorded range as inserted.
-    if (!this.inflight && !this.recovery) this.seal(true);
-    await this.inflight;
-    this.loop = null;
-    this.messages = null;
-    this.pending = [];
+    await Promise.all(this.ingests.map((i) => i.stop()));
   }
 
-  /** Empties every table derived from the log and ingests the log again from its first event. */
+  /** Empties every table derived from the log and ingests every shard again from its first event. */
   async rebuild(): Promise<void> {
     await this.stop();
-    await truncateDerivedTables(this.runtime.clickhouse, this.database);
+    await truncateDerivedTables(this.runtime.clickhouse, this.runtime.config.clickhouse.database);
     await this.start();
   }
 
-  /** Resolves once every event up to `seq` is in ClickHouse. */
-  async waitFor(seq: number, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.insertedThrough < seq) {
-      if (Date.now() > deadline) throw new Error(`analytics reached seq ${this.insertedThrough}, not ${seq}, within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  /** Resolves once every event of shard `shard` (0 by default) up to `seq` is in ClickHouse. */
+  waitFor(seq: number, timeoutMs = 10_000, shard = 0): Promise<void> {
+    return this.shard(shard).waitFor(seq, timeoutMs);
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const msg of messages) {
-        if (this.stopping) break;
-        // Already in ClickHouse: a redelivery.
-        if (msg.seq <= this.insertedThrough) {
-          msg.ack();
-          continue;
-        }
-        // The batch being recovered ends before this event: send it as recorded, whatever of it was delivered.
-        if (this.recovery && msg.seq > this.recovery.last) this.seal(true);
-        this.pending.push({ msg, line: this.toLine(msg) });
-        this.caughtUp = msg.info.pending === 0;
-        if (this.pending.length === 1) {
-          this.pendingSince = performance.now();
-          this.armTimer();
-        }
-        this.seal(false);
-        if (this.pending.length % EVENTS_PER_TURN === 0) await nextTurn();
-        // Backpressure: collect at most one full batch while another is being inserted.
-        while (this.pending.length >= this.maxBatch && this.inflight) await this.inflight;
-      }
-    } catch (err) {
-      if (!this.stopping) this.log.error('analytics consumer failed', { err });
-    }
-    if (!this.stopping) this.log.error('analytics consumer ended unexpectedly; restart the projector');
-  }
-
-  private toLine(msg: JsMsg): string | null {
-    try {
-      const shard = this.key!;
-      if (this.tombstoned.has(msg.seq)) return null;
-      const event = readStoredEvent(msg.data);
-      const data = event.data as { stream?: unknown; seq?: unknown } | null;
-      if (event.type === 'log.tombstoned' && data?.stream === this.runtime.shards[0]!.stream && typeof data.seq === 'number') this.tombstoned.add(data.seq);
-      return eventRowLine(toEventRow({ shard: shard.shard, epoch: shard.epoch, seq: msg.seq, subject: msg.subject }, event));
-    } catch (err) {
-      // It stays in the log; a rebuild after a fix counts it.
-      this.log.error('unreadable event not counted in analytics', { seq: msg.seq, subject: msg.subject, err });
-      return null;
-    }
-  }
-
-  private due(): boolean {
-    const last = this.pending[this.pending.length - 1];
-    if (!last) return false;
-    const aged = performance.now() - this.pendingSince >= this.maxDelayMs;
-    if (this.recovery) return last.msg.seq >= this.recovery.last || (aged && this.caughtUp);
-    return this.pending.length >= this.maxBatch || aged;
-  }
-
-  /** Starts inserting the collected events when due (or now, when forced), unless a batch is in flight or failed. */
-  private seal(force: boolean): void {
-    if (this.inflight || this.failed || (!force && !this.due())) return;
-    const items = this.pending;
-    this.pending = [];
-    this.clearTimer();
-    const recovery = this.recovery;
-    this.recovery = null;
-    if (items.length === 0) {
-      if (recovery) this.insertedThrough = Math.max(this.insertedThrough, recovery.last);
-      return;
-    }
-    const first = items[0]!.msg.seq;
-    const last = items[items.length - 1]!.msg.seq;
-    const intent = recovery ?? { first, last, token: batchToken(this.key!, first, last) };
-    this.inflight = this.flush(intent, items, recovery !== null).finally(() => {
-      this.inflight = null;
-      if (this.pending.length > 0 && !this.stopping) {
-        if (!this.timer) this.armTimer();
-        this.seal(false);
-      }
-    });
-  }
-
-  private async flush(intent: BatchIntent, items: Item[], recorded: boolean): Promise<void> {
-    const lines: string[] = [];
-    for (const i of items) if (i.line !== null) lines.push(i.line);
-    let delay = this.retryDelayMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.fence?.();
-      } catch (err) {
-        // Fenced: the new holder redoes this batch from the checkpoint; nothing more is sent from here.
-        this.log.warn('analytics lease lost; batch left to the new holder', { first: intent.first, last: intent.last, err: String(err) });
-        this.failed = true;
-        return;
-      }
-      try {
-        if (!recorded) await writeIntent(this.runtime.clickhouse, this.database, this.key!, intent);
-        recorded = true;
-        await insertEvents(this.runtime.clickhouse, this.database, lines, intent.token);
-        storageAlarms.clear('clickhouse');
-        break;
-      } catch (err) {
-        this.counters.failures.inc();
-        // A full disk (NOT_ENOUGH_SPACE, ENOSPC) is reported on /healthz until an insert fits again.
-        noteStorageFailure(err, 'clickhouse');
-        this.log.error('analytics batch insert failed; retrying the same batch', { first: intent.first, last: intent.last, attempt, err });
-        if (this.stopping) {
-          this.failed = true;
-          return;
-        }
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
-          this.wake = () => (clearTimeout(t), resolve());
-        });
-        this.wake = null;
-        delay = Math.min(delay * 2, 30_000);
-        for (const i of items) i.msg.working();
-      }
-    }
-    this.insertedThrough = Math.max(this.insertedThrough, intent.last);
-    // The consumer acks cumulatively: one ack for the batch instead of one publish per event.
-    items[items.length - 1]!.msg.ack();
-    this.counters.events.inc(undefined, lines.length);
-    this.counters.seq.set({}, this.insertedThrough);
-  }
-
-  /** Wakes `seal` when the oldest collected event reaches its maximum wait. */
-  private armTimer(): void {
-    this.clearTimer();
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.seal(false);
-        // Timers may fire a little early: never leave collected events without one.
-        if (this.pending.length > 0 && !this.inflight && !this.timer && !this.stopping) this.armTimer();
-      },
-      Math.max(1, Math.ceil(this.pendingSince + this.maxDelayMs - performance.now())),
-    );
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+  /** Resolves once every event each shard's stream holds now is in ClickHouse. */
+  async waitForLog(timeoutMs = 10_000): Promise<void> {
+    await Promise.all(this.ingests.map(async (i) => i.waitFor((await this.runtime.nats.jsm.streams.info(i.shard.stream)).state.last_seq, timeoutMs)));
   }
 }

@@ -1,7 +1,7 @@
 import { parseEntitySubject, upcasters } from '../../contracts/index.js';
 
 /**
- * One row of `events` (migrations/clickhouse/0001, 0002): ids, sizes, counts
+ * One row of `events` (migrations/clickhouse/0001, 0002, 0007): ids, sizes, counts
  * and timings, never content. Text is reduced to its length here, before
  * anything leaves the process; titles, emoji and attachment names are not
  * carried at all.
@@ -23,6 +23,8 @@ export interface EventRow {
   text_chars: number;
   text_bytes: number;
   ref_seq: number;
+  /** The shard `ref_seq` is a sequence of (0 when there is none). */
+  ref_shard: number;
   target_user_id: string;
   conversation_kind: string;
   role: string;
@@ -37,6 +39,8 @@ export interface EventPosition {
   epoch: string;
   seq: number;
   subject: string;
+  /** The shard of a conversation (Subjects.shardOf); without it, a one-shard log (every shard is 0). */
+  shardOf?: (conversationId: string) => number;
 }
 
 type Data = Record<string, unknown>;
@@ -128,6 +132,8 @@ export function toEventRow(pos: EventPosition, event: AnalyticsEvent): EventRow 
   const attachments = Array.isArray(data.attachments) ? data.attachments : null;
   let attachmentBytes = 0;
   if (attachments) for (const a of attachments) attachmentBytes += num(obj(a)?.size);
+  const conversationId = str(data.conversationId);
+  const refSeq = num(target?.seq) || num(data.seq) || num(cause?.conversationSeq);
   return {
     shard: pos.shard,
     epoch: pos.epoch,
@@ -138,11 +144,14 @@ export function toEventRow(pos: EventPosition, event: AnalyticsEvent): EventRow 
     version: event.v,
     at: formatAt(event.at),
     actor: event.actor,
-    conversation_id: str(data.conversationId),
+    conversation_id: conversationId,
     message_id: str(data.messageId) || str(target?.messageId) || '0',
     text_chars: text ? codePoints(text) : 0,
     text_bytes: text ? Buffer.byteLength(text, 'utf8') : 0,
-    ref_seq: num(target?.seq) || num(data.seq) || num(cause?.conversationSeq),
+    ref_seq: refSeq,
+    // Every sequence an event points at is of its conversation's shard (a message, a marker's position, the
+    // change a membership event derives from); only a tombstone of a user's event points into its own.
+    ref_shard: refSeq === 0 ? 0 : conversationId && pos.shardOf ? pos.shardOf(conversationId) : pos.shard,
     target_user_id: str(data.userId),
     conversation_kind: str(data.kind),
     role: str(data.role),

@@ -63,9 +63,37 @@ describe('analytics rows', () => {
   it('writes one TabSeparated line per row, escaping whatever a string holds', () => {
     const row = toEventRow(pos, readStoredEvent(bytes({ type: 'x', v: 1, at: 5, actor: 'a\tb\nc\\d\re', data: {} })));
     const line = eventRowLine(row);
-    expect(line.split('\t')).toHaveLength(21);
+    expect(line.split('\t')).toHaveLength(22);
     expect(line).toContain('a\\tb\\nc\\\\d\\re');
     expect(line).not.toMatch(/[\n\r]/);
+  });
+
+  it("names the shard a referenced sequence is of: the conversation's, even on a user's subject (5-token subjects too)", () => {
+    const shardOf = (id: string) => (id === 'g_9' ? 1 : 0);
+    const marker = toEventRow(
+      { shard: 0, epoch: 'e0', seq: 5, subject: 'parley.ev.user.ana', shardOf },
+      readStoredEvent(bytes({ type: 'read.marked', v: 1, at: 5, actor: 'ana', data: { conversationId: 'g_9', seq: 3 } })),
+    );
+    expect(marker).toMatchObject({ shard: 0, seq: 5, entity_kind: 'user', entity_id: 'ana', ref_seq: 3, ref_shard: 1 });
+    const joined = toEventRow(
+      { shard: 1, epoch: 'e1', seq: 5, subject: 'parley.ev.1.user.bo', shardOf },
+      readStoredEvent(
+        bytes({
+          type: 'membership.joined',
+          v: 1,
+          at: 5,
+          actor: 'ana',
+          data: { conversationId: 'g_2', kind: 'group', role: 'member', cause: { conversationSeq: 4 } },
+        }),
+      ),
+    );
+    expect(joined).toMatchObject({ shard: 1, entity_kind: 'user', entity_id: 'bo', ref_seq: 4, ref_shard: 0 });
+    const userTombstone = toEventRow(
+      { shard: 1, epoch: 'e1', seq: 9, subject: 'parley.ev.1.user.bo', shardOf },
+      readStoredEvent(bytes({ type: 'log.tombstoned', v: 1, at: 5, actor: 'op', data: { stream: 'parley_events_1', seq: 5, reason: 'x', by: 'op' } })),
+    );
+    expect(userTombstone).toMatchObject({ ref_seq: 5, ref_shard: 1 });
+    expect(toEventRow(pos, readStoredEvent(bytes({ type: 'x', v: 1, at: 5, actor: 'a', data: {} })))).toMatchObject({ ref_seq: 0, ref_shard: 0 });
   });
 
   it('refuses bytes that are not an event', () => {

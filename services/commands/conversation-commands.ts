@@ -30,7 +30,8 @@ import { AppError } from '../runtime/errors.js';
 import { KeyedQueue } from '../concurrency/keyed-queue.js';
 import type { Logger } from '../observability/logger.js';
 import { LruMap } from '../limits/lru.js';
-import { WrongLastSequence, type EventStore } from '../event-log/event-store.js';
+import { WrongLastSequence } from '../event-log/event-store.js';
+import type { EventLog } from '../event-log/event-log.js';
 import type { ShardInfo } from '../event-log/streams.js';
 import { ConversationStateReader } from './state-reader.js';
 import type { SnowflakeGenerator } from '../ids/snowflake.js';
@@ -46,9 +47,9 @@ export interface AttachmentCatalog {
 }
 
 export interface ConversationCommandsDeps {
-  store: EventStore;
+  /** The log; a conversation's events are all on its subject, in its shard. */
+  store: EventLog;
   subjects: Subjects;
-  shard: ShardInfo;
   ids: SnowflakeGenerator;
   log: Logger;
   idempotency: IdempotencyIndex;
@@ -105,7 +106,7 @@ export class ConversationCommands {
   constructor(private readonly deps: ConversationCommandsDeps) {
     this.cache = new LruMap(deps.cacheSize ?? 10_000);
     this.now = deps.now ?? Date.now;
-    this.reader = new ConversationStateReader({ store: deps.store, subjects: deps.subjects, stream: deps.shard.stream, log: deps.log, cache: this.cache });
+    this.reader = new ConversationStateReader({ store: deps.store, subjects: deps.subjects, log: deps.log, cache: this.cache });
   }
 
   async create(actor: UserId, request: CreateConversationRequest): Promise<CreateConversationResponse> {
@@ -165,7 +166,7 @@ export class ConversationCommands {
       if (known) return this.sendResult(conversationId, clientMsgId, known.messageId, known.info, true);
       if (!state.fromStart) {
         const original = await this.deps.idempotency.findMessage(conversationId, actor, clientMsgId);
-        if (original) return this.resultFromStored(original.seq, true);
+        if (original) return this.resultFromStored(conversationId, original.seq, true);
       }
       const attachments = await resolved;
       const messageId = this.deps.ids.next();
@@ -191,13 +192,13 @@ export class ConversationCommands {
         if (err instanceof AlreadySent) return this.sendResult(conversationId, clientMsgId, err.messageId, err.info, true);
         throw err;
       }
-      if (r.duplicate || !r.event || r.event.type !== 'message.sent') return this.resultFromStored(r.seq, true);
-      return { conversationId, messageId, clientMsgId, seq: r.seq, pos: this.position(r.seq), at: r.event.at, duplicate: false };
+      if (r.duplicate || !r.event || r.event.type !== 'message.sent') return this.resultFromStored(conversationId, r.seq, true);
+      return { conversationId, messageId, clientMsgId, seq: r.seq, pos: this.position(conversationId, r.seq), at: r.event.at, duplicate: false };
     });
   }
 
   private sendResult(conversationId: string, clientMsgId: string, messageId: string, info: MessageInfo, duplicate: boolean): SendResult {
-    return { conversationId, messageId, clientMsgId, seq: info.seq, pos: this.position(info.seq), at: info.at, duplicate };
+    return { conversationId, messageId, clientMsgId, seq: info.seq, pos: this.position(conversationId, info.seq), at: info.at, duplicate };
   }
 
   /** Every conversation command that appends at most one event and answers with its position. */
@@ -233,7 +234,7 @@ export class ConversationCommands {
       }
     };
     const r = await this.execute(id, actor, decision);
-    return { conversationId: id, seq: r.seq, pos: this.position(r.seq) };
+    return { conversationId: id, seq: r.seq, pos: this.position(id, r.seq) };
   }
 
   /** Records (or lifts) `actor`'s block on the 1:1 with `peer`, if that conversation exists. */
@@ -260,20 +261,34 @@ export class ConversationCommands {
     return this.reader.refresh(emptyConversation(conversationId));
   }
 
-  /** A stored event by its stream sequence (null if it does not exist). */
-  async storedEvent(seq: number): Promise<ParleyEvent | null> {
-    return (await this.deps.store.get(seq))?.event ?? null;
+  /** A stored event by its sequence in the shard of the stored `subject` (null if it does not exist). */
+  async storedEvent(subject: string, seq: number): Promise<ParleyEvent | null> {
+    return (await this.deps.store.getOn(subject, seq))?.event ?? null;
   }
 
-  position(seq: number): string {
-    return encodeShardPosition({ shard: this.deps.shard.shard, epoch: this.deps.shard.epoch, seq });
+  /** The position of the event at `seq` of a stored subject: in the subject's shard. */
+  positionOf(subject: string, seq: number): string {
+    const { shard, epoch } = this.deps.store.infoFor(subject);
+    return encodeShardPosition({ shard, epoch, seq });
   }
 
-  private async resultFromStored(seq: number, duplicate: boolean): Promise<SendResult> {
-    const stored = await this.deps.store.get(seq);
+  private position(conversationId: string, seq: number): string {
+    return this.positionOf(this.deps.subjects.conv(conversationId), seq);
+  }
+
+  private async resultFromStored(conversationId: string, seq: number, duplicate: boolean): Promise<SendResult> {
+    const stored = await this.deps.store.getOn(this.deps.subjects.conv(conversationId), seq);
     if (!stored || stored.event.type !== 'message.sent') throw new AppError('internal', `stored message at ${seq} is missing`);
     const { data, at } = stored.event;
-    return { conversationId: data.conversationId, messageId: data.messageId, clientMsgId: data.clientMsgId, seq, pos: this.position(seq), at, duplicate };
+    return {
+      conversationId: data.conversationId,
+      messageId: data.messageId,
+      clientMsgId: data.clientMsgId,
+      seq,
+      pos: this.position(conversationId, seq),
+      at,
+      duplicate,
+    };
   }
 
   private execute(

@@ -1,7 +1,7 @@
 import type { Subjects } from '../../contracts/index.js';
 import { foldAgain, foldEntry } from '../domain/conversation/fold.js';
 import { emptyConversation, type ConversationState } from '../domain/conversation/state.js';
-import type { EventStore } from '../event-log/event-store.js';
+import type { EventLog } from '../event-log/event-log.js';
 
 /**
  * A conversation's write-side state folded from its whole subject, as the
@@ -9,12 +9,12 @@ import type { EventStore } from '../event-log/event-store.js';
  * readers outside the write side that must agree with it (the membership
  * reactor after a tombstone). Reads the whole subject: for rare use.
  */
-export async function foldConversation(store: EventStore, subjects: Subjects, conversationId: string): Promise<ConversationState> {
+export async function foldConversation(store: EventLog, subjects: Subjects, conversationId: string): Promise<ConversationState> {
   let state = emptyConversation(conversationId);
   for (let refold = true; refold; ) {
     refold = false;
     for await (const entry of store.readSubjectEntries(subjects.conv(conversationId), state.version)) {
-      if (foldEntry(state, store.stream, entry).kind === 'refold') {
+      if (foldEntry(state, store.infoFor(subjects.conv(conversationId)).stream, entry).kind === 'refold') {
         refold = true;
         break;
       }

@@ -1,7 +1,8 @@
 import type { Subjects } from '../../contracts/index.js';
 import { foldAgain, foldEntry } from '../domain/conversation/fold.js';
 import type { ConversationState } from '../domain/conversation/state.js';
-import type { EventStore, LogEntry } from '../event-log/event-store.js';
+import type { LogEntry } from '../event-log/event-store.js';
+import type { EventLog } from '../event-log/event-log.js';
 import type { LruMap } from '../limits/lru.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -9,10 +10,8 @@ import type { Logger } from '../observability/logger.js';
 const CATCH_UP_DIRECT_GETS = 16;
 
 export interface ConversationStateReaderDeps {
-  store: EventStore;
+  store: EventLog;
   subjects: Subjects;
-  /** The stream tombstones must name to apply here. */
-  stream: string;
   log: Logger;
   /** The write side's cache of folded states: a state brought up to date is stored back. */
   cache: LruMap<string, ConversationState>;
@@ -37,7 +36,7 @@ export class ConversationStateReader {
     for (let refold = true; refold; ) {
       refold = false;
       for await (const entry of this.deps.store.readSubjectEntries(subject, state.version)) {
-        const result = foldEntry(state, this.deps.stream, entry);
+        const result = foldEntry(state, this.streamOf(state.id), entry);
         if (result.kind === 'skipped') this.skipped(entry, result.reason);
         if (result.kind === 'refold') {
           refold = true;
@@ -51,6 +50,11 @@ export class ConversationStateReader {
     }
     this.deps.cache.set(state.id, state);
     return state;
+  }
+
+  /** The stream of the conversation's shard: the one its tombstones name. */
+  private streamOf(conversationId: string): string {
+    return this.deps.store.infoFor(this.deps.subjects.conv(conversationId)).stream;
   }
 
   /** Counted and logged (once per event and process) by the store's unreadable-events observer. */
@@ -68,7 +72,7 @@ export class ConversationStateReader {
   async catchUp(state: ConversationState, lastSeq: number | null, ahead: LogEntry | null): Promise<ConversationState> {
     if (lastSeq === null) return this.refresh(state);
     const fold = (entry: LogEntry): boolean => {
-      const result = foldEntry(state, this.deps.stream, entry);
+      const result = foldEntry(state, this.streamOf(state.id), entry);
       if (result.kind === 'skipped') this.skipped(entry, result.reason);
       return result.kind !== 'refold';
     };

@@ -1,6 +1,6 @@
 import type { AppendResult, Command, Subjects, UserEvent, UserId } from '../../contracts/index.js';
 import { AppError } from '../runtime/errors.js';
-import type { EventStore } from '../event-log/event-store.js';
+import type { EventLog } from '../event-log/event-log.js';
 import type { ConversationCommands } from './conversation-commands.js';
 
 type UserCommand = Extract<Command, { t: 'mark_read' | 'mark_delivered' | 'set_preferences' | 'block' | 'unblock' }>;
@@ -13,7 +13,7 @@ type UserCommand = Extract<Command, { t: 'mark_read' | 'mark_delivered' | 'set_p
  */
 export class UserCommands {
   constructor(
-    private readonly store: EventStore,
+    private readonly store: EventLog,
     private readonly subjects: Subjects,
     private readonly conversations: ConversationCommands,
     private readonly now: () => number = Date.now,
@@ -21,12 +21,13 @@ export class UserCommands {
 
   async apply(actor: UserId, command: UserCommand): Promise<AppendResult> {
     const event = await this.decide(actor, command);
-    const { seq } = await this.store.append(this.subjects.user(actor), event);
+    const subject = this.subjects.user(actor);
+    const { seq } = await this.store.append(subject, event);
     if (command.t === 'block' || command.t === 'unblock') {
       // The rule "no 1:1 messages while blocked" must be enforced atomically with sends, so it also lives on the 1:1's subject.
       await this.conversations.setDirectBlock(actor, command.userId, command.t === 'block');
     }
-    return { ...('conversationId' in command ? { conversationId: command.conversationId } : {}), seq, pos: this.conversations.position(seq) };
+    return { ...('conversationId' in command ? { conversationId: command.conversationId } : {}), seq, pos: this.conversations.positionOf(subject, seq) };
   }
 
   private async decide(actor: UserId, command: UserCommand): Promise<UserEvent> {

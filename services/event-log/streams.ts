@@ -2,7 +2,6 @@ import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, typ
 import type { Subjects } from '../../contracts/index.js';
 import type { Logger } from '../observability/logger.js';
 import { addStream, updateStream } from './replicas.js';
-import { NatsSetupRefused } from './refusal.js';
 import { assertShardCount } from './shard-layout.js';
 
 export interface StreamSettings {
@@ -12,7 +11,7 @@ export interface StreamSettings {
   maxMsgBytes: number;
   /** STREAM_REPLICAS (1 when omitted); an existing stream is scaled to it (nats/replicas.ts). */
   replicas?: number;
-  /** STREAM_SHARDS (1 when omitted); a count other than the deployment's is refused (nats/shard-layout.ts). */
+  /** STREAM_SHARDS (1 when omitted); a count other than the deployment's is refused (shard-layout.ts). */
   shards?: number;
 }
 
@@ -33,9 +32,8 @@ const NANOS_PER_SECOND = 1_000_000_000;
 export function eventStreamConfig(subjects: Subjects, shard: number, settings: StreamSettings): Partial<StreamConfig> & { name: string } {
   const ns = subjects.namespace;
   // Shard 0 keeps the original subjects (a one-shard deployment is unchanged); shard k > 0 stores
-  // `<ns>.ev.<k>.conv.<id>` (five tokens, so no overlap with shard 0's four). Not used until
-  // STREAM_SHARDS > 1 is supported (docs/architecture.md, "Shards").
-  const stored = shard === 0 ? `${ns}.ev` : `${ns}.ev.${shard}`;
+  // `<ns>.ev.<k>.conv.<id>` (five tokens, so no overlap with shard 0's four): contracts/subjects.ts.
+  const stored = subjects.storedPrefix(shard).slice(0, -1);
   return {
     name: subjects.stream(shard),
     subjects: [`${stored}.conv.*`, `${stored}.user.*`],
@@ -56,14 +54,19 @@ export function eventStreamConfig(subjects: Subjects, shard: number, settings: S
   };
 }
 
-/** Creates the event stream(s) or updates their mutable settings; returns each shard's epoch. */
+/** Creates the event stream of every shard or updates their mutable settings; returns each shard's epoch, index k at k. */
 export async function ensureEventStreams(jsm: JetStreamManager, subjects: Subjects, settings: StreamSettings, log: Logger): Promise<ShardInfo[]> {
+  const count = settings.shards ?? 1;
+  if (count !== subjects.shards) throw new Error(`STREAM_SHARDS=${count} but the subjects were built for ${subjects.shards} shards`);
   // Before anything is created: a refused start leaves the deployment as it found it.
-  await assertShardCount(jsm, subjects, settings.shards ?? 1);
-  // Config refuses more than one shard until every reader of the log is per shard; this keeps any other caller honest.
-  if ((settings.shards ?? 1) > 1)
-    throw new NatsSetupRefused(`STREAM_SHARDS=${settings.shards} is not supported yet (the log runs on one stream shard; docs/operations.md, "Stream shards")`);
-  const config = eventStreamConfig(subjects, 0, settings);
+  await assertShardCount(jsm, subjects, count);
+  const shards: ShardInfo[] = [];
+  for (let shard = 0; shard < count; shard++) shards.push(await ensureShardStream(jsm, subjects, shard, settings, log));
+  return shards;
+}
+
+async function ensureShardStream(jsm: JetStreamManager, subjects: Subjects, shard: number, settings: StreamSettings, log: Logger): Promise<ShardInfo> {
+  const config = eventStreamConfig(subjects, shard, settings);
   let info;
   try {
     info = await jsm.streams.info(config.name);
@@ -87,5 +90,5 @@ export async function ensureEventStreams(jsm: JetStreamManager, subjects: Subjec
     info = await addStream(jsm, config);
     log.info('event stream created', { stream: config.name });
   }
-  return [{ shard: 0, stream: config.name, epoch: String(Date.parse(info.created)) }];
+  return { shard, stream: config.name, epoch: String(Date.parse(info.created)) };
 }

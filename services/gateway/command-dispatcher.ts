@@ -60,15 +60,16 @@ export class CommandDispatcher {
   private async receipt(actor: UserId, conversationId: string, kind: 'read' | 'delivered', markerSeq: number): Promise<void> {
     const state = await this.conversations.load(conversationId);
     if (state.kind === 'channel') return;
-    const stored = await this.markerValue(markerSeq);
+    const stored = await this.markerValue(actor, markerSeq);
     if (stored === null) return;
     const frame: ReceiptFrame = { t: 'receipt', conversationId, userId: actor, kind, seq: stored };
     this.nc.publish(this.subjects.ephemeral(conversationId), JSON.stringify(frame));
   }
 
   /** The marker value actually stored (it is clamped to the conversation's last event). */
-  private async markerValue(eventSeq: number): Promise<number | null> {
-    const stored = await this.conversations.storedEvent(eventSeq);
+  private async markerValue(actor: UserId, eventSeq: number): Promise<number | null> {
+    // The marker is an event of the actor's own subject (in the actor's shard).
+    const stored = await this.conversations.storedEvent(this.subjects.user(actor), eventSeq);
     if (!stored || (stored.type !== 'read.marked' && stored.type !== 'delivered.marked')) return null;
     return stored.data.seq;
   }

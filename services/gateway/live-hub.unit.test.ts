@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { subjectsFor } from '../../contracts/index.js';
+import { decodePosition, subjectsFor } from '../../contracts/index.js';
 import { createLogger } from '../observability/logger.js';
 import type { StoredEvent } from '../event-log/event-store.js';
 import { LiveHub } from './ws/live-hub.js';
@@ -36,7 +36,7 @@ describe('live hub continuity', () => {
     const hub = new LiveHub(
       nc as never,
       subjectsFor('ns'),
-      { shard: 0, stream: 's', epoch: 'e' },
+      [{ shard: 0, stream: 's', epoch: 'e' }],
       (_topic, frame) => {
         const f = JSON.parse(frame);
         published.push({ seq: f.seq, prevSeq: f.prevSeq, text: f.event.data.text });
@@ -69,7 +69,7 @@ describe('live hub continuity', () => {
     const hub = new LiveHub(
       nc as never,
       subjectsFor('ns'),
-      { shard: 0, stream: 's', epoch: 'e' },
+      [{ shard: 0, stream: 's', epoch: 'e' }],
       (_topic, frame) => {
         const f = JSON.parse(frame);
         published.push({ seq: f.seq, prevSeq: f.prevSeq });
@@ -102,7 +102,7 @@ describe('live hub continuity', () => {
     const hub = new LiveHub(
       nc as never,
       subjectsFor('ns'),
-      { shard: 0, stream: 's', epoch: 'e' },
+      [{ shard: 0, stream: 's', epoch: 'e' }],
       (_t, frame) => toAll.push(frame),
       async () => [],
       createLogger({ level: 'silent' }),
@@ -111,8 +111,8 @@ describe('live hub continuity', () => {
     const topic = hub.acquire('conv', 'g_1');
     const mine: string[] = [];
     const theirs: string[] = [];
-    hub.addSink(topic, { userId: 'amy', push: (_s, f) => mine.push(f) });
-    hub.addSink(topic, { userId: 'bob', push: (_s, f) => theirs.push(f) });
+    hub.addSink(topic, { userId: 'amy', push: (_k, _s, f) => mine.push(f) });
+    hub.addSink(topic, { userId: 'bob', push: (_k, _s, f) => theirs.push(f) });
     const eph = nc.subs.get('ns.eph.conv.g_1')!;
     const typing = JSON.stringify({ t: 'typing', conversationId: 'g_1', userId: 'amy', expiresAt: 1 });
     const receipt = JSON.stringify({ t: 'receipt', conversationId: 'g_1', userId: 'amy', kind: 'read', seq: 3 });
@@ -131,7 +131,7 @@ describe('live hub continuity', () => {
     const hub = new LiveHub(
       nc as never,
       subjectsFor('ns'),
-      { shard: 0, stream: 's', epoch: 'e' },
+      [{ shard: 0, stream: 's', epoch: 'e' }],
       (_t, frame) => published.push(JSON.parse(frame).seq),
       async () => (repairs++, []),
       createLogger({ level: 'silent' }),
@@ -150,5 +150,50 @@ describe('live hub continuity', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(published).toEqual([10, 13]);
     expect(repairs).toBe(0);
+  });
+
+  it("gives each frame the position of the shard its Nats-Stream header names, and repairs from the entity's shard", async () => {
+    const nc = fakeNats();
+    const subjects = subjectsFor('ns', 2);
+    // An id on shard 1, so its stored subject and its stream are shard 1's.
+    const id = ['g_1', 'g_2', 'g_3', 'g_4', 'g_5'].find((c) => subjects.shardOf(c) === 1)!;
+    const frames: { seq: number; pos: string }[] = [];
+    const sunk: [number, number][] = [];
+    const repairs: string[] = [];
+    const hub = new LiveHub(
+      nc as never,
+      subjects,
+      [
+        { shard: 0, stream: 'ns_events_0', epoch: 'e0' },
+        { shard: 1, stream: 'ns_events_1', epoch: 'e1' },
+      ],
+      (_t, frame) => frames.push(JSON.parse(frame)),
+      async (subject, after, until) => {
+        repairs.push(`${subject} ${after}..${until}`);
+        return [{ seq: 8, subject, event: event('eight') as never }];
+      },
+      createLogger({ level: 'silent' }),
+    );
+    const topic = hub.acquire('conv', id);
+    hub.addSink(topic, { push: (k, s) => sunk.push([k, s]) });
+    const deliver = nc.subs.get(`ns.live.conv.${id}`)!;
+    const msg = (seq: number, prev: number, stream: string) => ({
+      subject: `ns.live.conv.${id}`,
+      data: new TextEncoder().encode(JSON.stringify(event(String(seq)))),
+      headers: { get: (k: string) => ({ 'Nats-Sequence': String(seq), 'Nats-Last-Sequence': String(prev), 'Nats-Stream': stream })[k] ?? '' },
+    });
+    deliver(null, msg(5, 0, 'ns_events_1'));
+    deliver(null, msg(9, 8, 'ns_events_1')); // 8 was lost: read from shard 1's subject
+    deliver(null, msg(10, 9, 'other_stream')); // no shard of this log: not delivered
+    await new Promise((r) => setTimeout(r, 20));
+    expect(repairs).toEqual([`${subjects.conv(id)} 5..8`]);
+    expect(subjects.conv(id)).toBe(`ns.ev.1.conv.${id}`);
+    expect(frames.map((f) => f.seq)).toEqual([5, 8, 9]);
+    expect(frames.map((f) => decodePosition(f.pos))).toEqual([5, 8, 9].map((seq) => [{ shard: 1, epoch: 'e1', seq }]));
+    expect(sunk).toEqual([
+      [1, 5],
+      [1, 8],
+      [1, 9],
+    ]);
   });
 });

@@ -7,16 +7,25 @@ import type { IdempotencyIndex } from '../commands/conversation-commands.js';
 const READ_MODEL_PROJECTOR = 'read-model';
 
 export interface ResumeIndex {
-  /** The read model's position when `memberships` was read. */
-  checkpoint: number;
+  /** The read model's position in each shard (index k: shard k) when `memberships` was read. */
+  checkpoints: number[];
   memberships: Membership[];
 }
 
-/** A conversation of the user with the sequence of its latest applied event and of the user's join. */
+/** A conversation of the user with the sequence of its latest applied event and of the user's join (both in the conversation's shard). */
 export interface Membership {
   id: string;
   lastSeq: number;
   joinedSeq: number;
+}
+
+/** How the read model is spread over the log's shards (STREAM_SHARDS); one shard when omitted. */
+export interface ReadModelShards {
+  count: number;
+  /** The shard holding a conversation's events. */
+  shardOf(conversationId: string): number;
+  /** The last sequence of shard k's stream, so a position past it is refused instead of waited for. */
+  logEnd?: (shard: number) => Promise<number>;
 }
 
 /**
@@ -24,19 +33,36 @@ export interface Membership {
  * conversation back (an event parked, later ones held behind it), `conversations.last_seq` stops moving
  * although the log goes on; every event past it has an open parked/held row, so the highest of those is the
  * conversation's real last position, and a resume replays it from the log instead of skipping it.
+ *
+ * Only the rows of the conversation's own shard count (sequences of other shards are unrelated). The shard is
+ * a hash computed in code, so this gives the highest open row per shard (`{"<shard>": seq}`) and
+ * `lastSeqOf` picks the conversation's; rows are looked up per shard on the (projector, shard, entity) index.
  */
-const effectiveLastSeq = sql`greatest(c.last_seq, coalesce((
-  select max(p.seq) from parked_events p
-  where p.projector = ${READ_MODEL_PROJECTOR} and p.shard = 0 and p.entity = 'conv:' || c.id and p.status in ('parked', 'held')
-), 0))`;
+const openParked = (shards: number[]) => sql`coalesce((
+  select json_object_agg(o.shard, o.seq) from (
+    select p.shard, max(p.seq) as seq from parked_events p
+    where p.projector = ${READ_MODEL_PROJECTOR} and p.shard = any(${shards}::int[]) and p.entity = 'conv:' || c.id and p.status in ('parked', 'held')
+    group by p.shard
+  ) o
+), '{}'::json)`;
 
 /** Membership, idempotency and read-your-writes lookups on the Postgres read model. */
 export class ReadModel implements IdempotencyIndex {
-  /** `logEnd`: the event log's last sequence, so a position past it is refused instead of waited for. */
+  private readonly shards: ReadModelShards;
+  private readonly shardIds: number[];
+
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly logEnd?: () => Promise<number>,
-  ) {}
+    shards?: ReadModelShards,
+  ) {
+    this.shards = shards ?? { count: 1, shardOf: () => 0 };
+    this.shardIds = Array.from({ length: this.shards.count }, (_, k) => k);
+  }
+
+  /** A conversation's effective last sequence: its applied last, or its shard's highest open parked row. */
+  private lastSeqOf(id: string, lastSeq: string | number, parked: Record<string, string | number>): number {
+    return Math.max(Number(lastSeq), Number(parked[String(this.shards.shardOf(id))] ?? 0));
+  }
 
   /**
    * A message the sender already stored under this client message id. Every
@@ -83,15 +109,15 @@ export class ReadModel implements IdempotencyIndex {
     const rows = await this.db
       .selectFrom('conversation_members as m')
       .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
-      .select(['c.id', sql<string>`${effectiveLastSeq}`.as('last_seq'), 'm.joined_seq'])
+      .select(['c.id', 'c.last_seq', sql<Record<string, string | number>>`${openParked(this.shardIds)}`.as('parked'), 'm.joined_seq'])
       .where('m.user_id', '=', userId)
       .execute();
-    return rows.map((r) => ({ id: r.id, lastSeq: Number(r.last_seq), joinedSeq: Number(r.joined_seq) }));
+    return rows.map((r) => ({ id: r.id, lastSeq: this.lastSeqOf(r.id, r.last_seq, r.parked), joinedSeq: Number(r.joined_seq) }));
   }
 
   /**
    * The resume index and the read model's position in one statement, so both
-   * come from the same snapshot: when `checkpoint` already covers the range a
+   * come from the same snapshot: when `checkpoints` already cover the range a
    * resume needs, it need not wait for the projector and ask again. Concurrent
    * resumes (a reconnect storm) share one query per batch of users.
    */
@@ -101,55 +127,64 @@ export class ReadModel implements IdempotencyIndex {
 
   private readonly resumeIndexes = new NextCallBatcher<string, ResumeIndex>(
     (userIds) => this.resumeIndexBatch(userIds),
-    () => ({ checkpoint: 0, memberships: [] }),
+    () => ({ checkpoints: this.shardIds.map(() => 0), memberships: [] }),
     500,
     // A few at once: the pool has connections to spare, and a storm's batches then overlap.
     4,
   );
 
   private async resumeIndexBatch(userIds: string[]): Promise<Map<string, ResumeIndex>> {
-    const { rows } = await sql<{ checkpoint: string | null; memberships: Record<string, [string, string, string][]> }>`
+    type Row = [string, string, string, Record<string, string | number>];
+    const { rows } = await sql<{ checkpoints: Record<string, string> | null; memberships: Record<string, Row[]> }>`
       select
-        (select seq from projector_checkpoints where projector = ${READ_MODEL_PROJECTOR} and shard = 0) as checkpoint,
+        (select json_object_agg(shard, seq::text) from projector_checkpoints where projector = ${READ_MODEL_PROJECTOR}) as checkpoints,
         coalesce((
           select json_object_agg(user_id, conversations) from (
-            select m.user_id, json_agg(json_build_array(c.id, (${effectiveLastSeq})::text, m.joined_seq::text)) as conversations
+            select m.user_id, json_agg(json_build_array(c.id, c.last_seq::text, m.joined_seq::text, ${openParked(this.shardIds)})) as conversations
             from conversation_members m join conversations c on c.id = m.conversation_id
             where m.user_id = any(${userIds})
             group by m.user_id
           ) per_user
         ), '{}'::json) as memberships`.execute(this.db);
     const row = rows[0]!;
-    const checkpoint = row.checkpoint === null ? 0 : Number(row.checkpoint);
+    const checkpoints = this.checkpointsFrom(row.checkpoints);
     // Users without conversations are absent from the aggregate: the batcher answers them with none.
     return new Map(
       userIds.map((userId) => [
         userId,
         {
-          checkpoint,
-          memberships: (row.memberships[userId] ?? []).map(([id, lastSeq, joinedSeq]) => ({ id, lastSeq: Number(lastSeq), joinedSeq: Number(joinedSeq) })),
+          checkpoints,
+          memberships: (row.memberships[userId] ?? []).map(([id, lastSeq, joinedSeq, parked]) => ({
+            id,
+            lastSeq: this.lastSeqOf(id, lastSeq, parked),
+            joinedSeq: Number(joinedSeq),
+          })),
         },
       ]),
     );
   }
 
-  private checkpointValue = 0;
-  private checkpointAt = 0;
-  private checkpointQuery: Promise<number> | null = null;
+  /** Checkpoint rows (`{"<shard>": seq}`) as one position per shard; a shard without a row is at 0. */
+  private checkpointsFrom(rows: Record<string, string | number> | null): number[] {
+    return this.shardIds.map((k) => Number(rows?.[String(k)] ?? 0));
+  }
 
-  /** The read model's position, shared by every concurrent waiter (one query per 10 ms at most). */
-  private async checkpoint(): Promise<number> {
-    if (Date.now() - this.checkpointAt < 10) return this.checkpointValue;
+  private checkpointValues: number[] = [];
+  private checkpointAt = 0;
+  private checkpointQuery: Promise<number[]> | null = null;
+
+  /** The read model's position in every shard (one checkpoint row per shard), shared by concurrent waiters (one query per 10 ms at most). */
+  private async checkpoints(): Promise<number[]> {
+    if (Date.now() - this.checkpointAt < 10) return this.checkpointValues;
     this.checkpointQuery ??= this.db
       .selectFrom('projector_checkpoints')
-      .select('seq')
+      .select(['shard', 'seq'])
       .where('projector', '=', READ_MODEL_PROJECTOR)
-      .where('shard', '=', 0)
-      .executeTakeFirst()
-      .then((row) => {
-        this.checkpointValue = row ? Number(row.seq) : 0;
+      .execute()
+      .then((rows) => {
+        this.checkpointValues = this.checkpointsFrom(Object.fromEntries(rows.map((r) => [String(r.shard), Number(r.seq)])));
         this.checkpointAt = Date.now();
-        return this.checkpointValue;
+        return this.checkpointValues;
       })
       .finally(() => {
         this.checkpointQuery = null;
@@ -158,19 +193,43 @@ export class ReadModel implements IdempotencyIndex {
   }
 
   /**
-   * Read-your-writes: waits until the read model has applied stream sequence
-   * `seq`. Answers `timeout` rather than silently returning older data.
+   * Read-your-writes: waits until the read model has applied sequence `seq`
+   * of `shard` (a conversation's positions are in its shard, see `shardOf`).
+   * Without a shard (a bare position whose shard the caller cannot name), it
+   * waits for every shard whose log reaches `seq` to have applied it, so the
+   * write is visible whichever shard it went to. Answers `timeout` rather
+   * than silently returning older data.
    */
-  async waitFor(seq: number, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    if ((await this.checkpoint()) >= seq) return;
+  async waitFor(seq: number, shard?: number, timeoutMs = 5000): Promise<void> {
+    const shards = shard === undefined ? this.shardIds : [shard];
+    const targets = this.shardIds.map(() => 0);
+    for (const k of shards) targets[k] = seq;
+    if (this.reached(await this.checkpoints(), targets)) return;
     // A position no event has (yet) would be waited for until the timeout: a client error, answered now.
-    const last = this.logEnd ? await this.logEnd() : Infinity;
+    const ends = this.shards.logEnd ? await Promise.all(shards.map((k) => this.shards.logEnd!(k))) : shards.map(() => Infinity);
+    const last = Math.max(...ends);
     if (seq > last) throw new AppError('invalid_request', `position ${seq} is past the end of the log (${last}); pass a sequence the server returned`);
+    // Shards whose log has not reached `seq` cannot have applied it; what they hold is what there is to wait for.
+    shards.forEach((k, i) => (targets[k] = Math.min(seq, ends[i]!)));
+    await this.waitForAll(targets, timeoutMs, `position ${seq}`);
+  }
+
+  /** The shard of a conversation's events (and of its positions). */
+  shardOf(conversationId: string): number {
+    return this.shards.shardOf(conversationId);
+  }
+
+  /** Waits until the read model has applied `untils[k]` in every shard k (a resume's range ends). */
+  async waitForAll(untils: readonly number[], timeoutMs = 5000, what = `positions ${untils.join(', ')}`): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if ((await this.checkpoint()) >= seq) return;
-      if (Date.now() >= deadline) throw new AppError('timeout', `the read model has not reached position ${seq} yet`);
+      if (this.reached(await this.checkpoints(), untils)) return;
+      if (Date.now() >= deadline) throw new AppError('timeout', `the read model has not reached ${what} yet`);
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  private reached(checkpoints: readonly number[], targets: readonly number[]): boolean {
+    return targets.every((seq, k) => (checkpoints[k] ?? 0) >= seq);
   }
 }

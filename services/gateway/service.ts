@@ -29,7 +29,8 @@ import { LiveHub } from './ws/live-hub.js';
 import { SocketServer } from './ws/socket-server.js';
 import { CoalescedBounds } from './ws/coalesced-bounds.js';
 import { ConcurrencyGate } from './ws/concurrency-gate.js';
-import { RecentLog } from './ws/recent-log.js';
+import { RecentLog, type EventReader } from './ws/recent-log.js';
+import { ShardReaders } from './ws/shard-readers.js';
 import { SyncService } from './ws/sync-service.js';
 
 export interface GatewayService {
@@ -57,8 +58,11 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   // Every handler registered on `app` fails its own request or connection, never the process (guard.ts).
   const app = guardApp(uWS.App(), log.child({ component: 'gateway' }), { onError: () => errors.inc({ code: 'internal', transport: 'handler' }) });
   const releaseProcessHandlers = installProcessErrorHandlers(log.child({ component: 'process' }), (kind) => errors.inc({ code: 'internal', transport: kind }));
-  const shard = runtime.shards[0]!;
-  const readModel = new ReadModel(runtime.db, async () => (await runtime.store.bounds()).lastSeq);
+  const readModel = new ReadModel(runtime.db, {
+    count: runtime.subjects.shards,
+    shardOf: (id) => runtime.subjects.shardOf(id),
+    logEnd: async (k) => (await runtime.store.shard(k).bounds()).lastSeq,
+  });
   const attachments = await AttachmentStore.open(runtime.nats.js, runtime.subjects.namespace);
   const presence = await PresenceService.open(
     runtime.nats.nc,
@@ -70,7 +74,6 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   const commands = new ConversationCommands({
     store: runtime.store,
     subjects: runtime.subjects,
-    shard,
     // The leased node id's generator: it refuses to mint once the lease is not held (shared/nats/node-id-lease.ts).
     ids: runtime.ids,
     log: log.child({ component: 'commands' }),
@@ -80,43 +83,28 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
   });
   const dispatcher = new CommandDispatcher(commands, new UserCommands(runtime.store, runtime.subjects, commands), runtime.nats.nc, runtime.subjects);
   const metrics = gatewayMetrics(runtime.metrics);
-  // Resumes and gap repairs read recent ranges; a storm of them is served from one shared window.
+  // Resumes and gap repairs read recent ranges; a storm of them is served from one shared window per shard.
   const resumeGate = new ConcurrencyGate(config.sync.maxConcurrentResumes);
-  const recentLog =
-    config.sync.recentLogEvents > 0
-      ? new RecentLog(
-          runtime.store,
-          {
-            capacity: config.sync.recentLogEvents,
-            maxScan: Math.min(config.sync.recentLogEvents / 2, 100_000),
-            scanPerWaiter: 500,
-            demand: () => resumeGate.demand,
-            idleMs: 60_000,
-          },
-          log.child({ component: 'recent-log' }),
-        )
-      : null;
-  const reader = recentLog ?? runtime.store;
+  const { readers, recentLogs } = shardReaders(runtime, resumeGate);
   const hub = new LiveHub(
     runtime.nats.nc,
     runtime.subjects,
-    shard,
+    runtime.shards,
     (topic, frame) => {
       metrics.fanout(app.numSubscribers(topic));
       app.publish(topic, frame, false);
       sockets.notePublished(topic);
     },
-    async (subject, after, until) => (await reader.readSubjects([subject], after, until, config.sync.maxReplay)).events,
+    // A gap is repaired from the log of the entity's shard (the subject's).
+    async (subject, after, until) => (await readers.ofSubject(subject).reader.readSubjects([subject], after, until, config.sync.maxReplay)).events,
     log.child({ component: 'hub' }),
   );
   const sync = new SyncService({
     hub,
-    reader,
-    bounds: new CoalescedBounds(() => runtime.store.bounds()),
+    shards: readers,
     gate: resumeGate,
     readModel,
     subjects: runtime.subjects,
-    shard,
     log: log.child({ component: 'sync' }),
     maxReplay: config.sync.maxReplay,
     previousOnSubject: (subject, seq) => runtime.store.previousOnSubject(subject, seq),
@@ -140,10 +128,14 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
     nats: withStorageCheck(
       async () => {
         if (runtime.nats.nc.isClosed()) throw new Error('connection closed');
-        const [info, account] = await Promise.all([runtime.nats.jsm.streams.info(shard.stream), runtime.nats.jsm.getAccountInfo()]);
+        const [infos, account] = await Promise.all([
+          Promise.all(runtime.shards.map((s) => runtime.nats.jsm.streams.info(s.stream))),
+          runtime.nats.jsm.getAccountInfo(),
+        ]);
         const limit = account.limits.max_storage;
         if (limit > 0 && account.storage >= limit) throw new DegradedError(`JetStream storage full: the account uses ${account.storage} of its ${limit} bytes`);
-        return `stream ${shard.stream} at seq ${info.state.last_seq}`;
+        // Every shard's stream must answer; the detail names each (one shard: as it always read).
+        return infos.map((info, k) => `stream ${runtime.shards[k]!.stream} at seq ${info.state.last_seq}`).join(', ');
       },
       { store: 'nats', dataDir: embeddedDir(config.nats.url, 'nats'), minFreeBytes },
     ),
@@ -210,13 +202,45 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       await sockets.drain();
       hub.close();
       timing.flush();
-      recentLog?.stop();
+      for (const recent of recentLogs) recent.stop();
       presence.stop();
       // Let close frames flush before the process moves on.
       await new Promise((r) => setTimeout(r, 50));
       releaseProcessHandlers();
     },
   };
+}
+
+/**
+ * One replay reader and one bounds per shard: each shard's sequences are its own, so each gets its own
+ * recent-log window (when enabled) in front of its store. The configured capacity is shared out: each shard
+ * takes about 1/N of the events, so 1/N of the window covers the same recent time, in the same memory.
+ */
+function shardReaders(runtime: Runtime, resumeGate: ConcurrencyGate): { readers: ShardReaders; recentLogs: RecentLog[] } {
+  const { config, log } = runtime;
+  const recentLogs: RecentLog[] = [];
+  const all = runtime.shards.map((info) => {
+    const store = runtime.store.shard(info.shard);
+    let reader: EventReader = store;
+    const capacity = Math.ceil(config.sync.recentLogEvents / runtime.shards.length);
+    if (capacity > 0) {
+      const recent = new RecentLog(
+        store,
+        {
+          capacity,
+          maxScan: Math.min(capacity / 2, 100_000),
+          scanPerWaiter: 500,
+          demand: () => resumeGate.demand,
+          idleMs: 60_000,
+        },
+        log.child({ component: 'recent-log', ...(runtime.shards.length > 1 ? { shard: info.shard } : {}) }),
+      );
+      recentLogs.push(recent);
+      reader = recent;
+    }
+    return { info, reader, bounds: new CoalescedBounds(() => store.bounds()) };
+  });
+  return { readers: new ShardReaders(runtime.subjects, all), recentLogs };
 }
 
 /** The VAPID public key is loaded (or generated) on first request: a gateway starts without waiting on it. */

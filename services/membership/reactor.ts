@@ -1,275 +1,71 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { parseEntitySubject, type ConversationEvent, type UserEvent } from '../../contracts/index.js';
 import type { Logger } from '../observability/logger.js';
-import { decodeEventOfTypes } from '../event-log/event-store.js';
-import { foldConversation } from '../commands/fold-conversation.js';
-
-/**
- * The conversation events that change who is in it, and tombstones (which may
- * take such a change back); every other event (most are messages) is skipped
- * unvalidated.
- */
-const MEMBERSHIP_CHANGES = new Set(['conversation.created', 'members.added', 'member.removed', 'log.tombstoned'] as const);
-const CHANGES_OF_MEMBERS: ReadonlySet<string> = new Set(['conversation.created', 'members.added', 'member.removed']);
 import type { Runtime } from '../runtime/runtime.js';
-import { LeaseLost, type Fence } from '../leases/single-active.js';
-import { DeliveryGap, DeliverySequence } from '../projection/delivery-sequence.js';
-import { LIVE_PULL_EXPIRES_MS } from '../event-log/live-pull.js';
+import type { Fence } from '../leases/single-active.js';
+import { consumerLag } from '../projection/consumer.js';
+import { MembershipShardReactor } from './shard-reactor.js';
+import { startAll } from '../concurrency/start-all.js';
 
-/** Longest a handled event waits for its (cumulative) ack, and most events one ack covers. */
-const ACK_INTERVAL_MS = 100;
-const ACK_EVERY = 256;
+/** The durable consumer name of shard `shard`: shard 0 keeps the one-shard name, so existing deployments resume where they were. */
+export function membershipConsumerName(namespace: string, shard: number): string {
+  return shard === 0 ? `${namespace}-membership` : `${namespace}-membership_s${shard}`;
+}
 
 /**
  * Turns membership changes recorded on a conversation's subject into events
  * on each affected user's subject, so every device of a user learns about
  * conversations it joined or left from its own subject. Each derived event
- * carries a Nats-Msg-Id made of the conversation event's sequence and the
- * user, so a redelivery within the dedup window appends nothing twice; the
- * membership events are idempotent for their readers beyond it.
+ * carries a Nats-Msg-Id made of the conversation event's position and the
+ * user (reactions.ts), so a redelivery within the dedup window appends
+ * nothing twice; the membership events are idempotent for their readers
+ * beyond it.
+ *
+ * One durable consumer per shard stream (STREAM_SHARDS), each strictly in
+ * order, all under the one `membership` lease (the same fence). A
+ * conversation and its members may be on different shards: the derived
+ * events are appended on each user's subject, wherever it lives.
  */
 export class MembershipReactor {
-  private messages: ConsumerMessages | null = null;
-  private loop: Promise<void> | null = null;
-  private stopping = false;
-  /** Cuts a retry's wait short on stop. */
-  private wake = new AbortController();
   private readonly log: Logger;
-  /** Consumer deliveries of the open session, checked for holes (services/projection/delivery-sequence.ts). */
-  private deliveries = new DeliverySequence(0);
-  /** Every event up to this stream sequence has been reacted to in this session (a redelivery of one is skipped). */
-  private handledThrough = 0;
+  private readonly reactors: MembershipShardReactor[];
 
   constructor(
     private readonly runtime: Runtime,
     /** Checked before each event is reacted to: throws once this process no longer holds the `membership` lease. */
-    private readonly fence: Fence = () => undefined,
+    fence: Fence = () => undefined,
   ) {
     this.log = runtime.log.child({ service: 'membership' });
+    this.reactors = runtime.shards.map(
+      (shard) => new MembershipShardReactor(runtime, shard, membershipConsumerName(runtime.subjects.namespace, shard.shard), fence, this.log),
+    );
   }
 
+  /** Shard 0's consumer (the only one with one shard). */
   get consumerName(): string {
-    return `${this.runtime.subjects.namespace}-membership`;
+    return this.consumerNameOf(0);
   }
 
+  consumerNameOf(shard: number): string {
+    return membershipConsumerName(this.runtime.subjects.namespace, shard);
+  }
+
+  /** Starts every shard's consumer; if one cannot start, none is left running. */
   async start(): Promise<void> {
-    this.stopping = false;
-    this.wake = new AbortController();
-    this.messages = await this.openSession();
-    this.loop = this.run();
+    await startAll(this.reactors);
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.wake.abort();
-    await this.messages?.close().catch(() => undefined);
-    await this.loop?.catch(() => undefined);
+    await Promise.all(this.reactors.map((r) => r.stop()));
   }
 
-  /**
-   * The consumer reads the whole stream unfiltered: a wildcard filter costs nats-server several times the CPU
-   * per delivered event (services/projection/projection.ts), more than skipping the few user events here. It
-   * acks cumulatively (one ack per received run of events, not one per event), so events are reacted to
-   * strictly in order and a failing one is retried before anything after it.
-   */
-  private async openSession(): Promise<ConsumerMessages> {
-    // A holder that lost its lease must not reposition the consumer under the new holder's feet.
-    this.fence();
-    const { jsm, js } = this.runtime.nats;
-    const shard = this.runtime.shards[0]!;
-    const info = await jsm.consumers.info(shard.stream, this.consumerName).catch(() => null);
-    // Made by an earlier version (filtered, acked one by one): the ack policy cannot be changed in place.
-    const current = info !== null && info.config.ack_policy === AckPolicy.All && !info.config.filter_subject && !info.config.filter_subjects?.length;
-    // Deliveries a stopped or killed holder left unacked would come back only after ack_wait, behind newer
-    // events: start again after the ack floor instead (reactions are idempotent through their msg ids).
-    const resumeAt = info && (info.num_ack_pending > 0 || !current) ? info.ack_floor.stream_seq + 1 : null;
-    if (resumeAt !== null) {
-      this.log.info('repositioning the membership consumer after its ack floor', { from: resumeAt, unacknowledged: info!.num_ack_pending });
-      await jsm.consumers.delete(shard.stream, this.consumerName).catch(() => undefined);
-    }
-    if (!info || resumeAt !== null) {
-      await jsm.consumers.add(shard.stream, {
-        durable_name: this.consumerName,
-        ack_policy: AckPolicy.All,
-        ...(resumeAt !== null ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: resumeAt } : { deliver_policy: DeliverPolicy.All }),
-        max_ack_pending: 1000,
-        ack_wait: 30_000_000_000,
-      });
-    }
-    const consumer = await js.consumers.get(shard.stream, this.consumerName);
-    this.deliveries = new DeliverySequence((await consumer.info(false)).delivered.consumer_seq);
-    this.handledThrough = 0;
-    // Without abort_on_missing_resource a deleted consumer would leave consume() waiting forever.
-    return consumer.consume({ max_messages: 500, expires: LIVE_PULL_EXPIRES_MS, abort_on_missing_resource: true });
-  }
-
-  /** Consumes session after session: a hole in the deliveries or a lost consumer reopens after the ack floor. */
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        if ((await this.consume(this.messages!)) === 'fenced') return;
-        if (!this.stopping) this.log.warn('membership consumer ended, reopening after its ack floor');
-      } catch (err) {
-        if (this.stopping) break;
-        if (err instanceof DeliveryGap)
-          this.log.warn('a delivery went to another client or was lost; repositioning the membership consumer', { err: err.message });
-        else this.log.warn('membership consumer failed, reopening after its ack floor', { err });
-      }
-      await this.messages?.close().catch(() => undefined);
-      while (!this.stopping) {
-        await sleep(1000, undefined, { signal: this.wake.signal }).catch(() => undefined);
-        if (this.stopping) break;
-        try {
-          this.messages = await this.openSession();
-          break;
-        } catch (err) {
-          if (err instanceof LeaseLost) {
-            this.log.warn('membership lease lost; not reopening the consumer', { err: err.message });
-            return;
-          }
-          this.log.error('cannot reopen the membership consumer, retrying', { err });
-        }
-      }
-    }
-  }
-
-  private async consume(messages: ConsumerMessages): Promise<'fenced' | 'ended'> {
-    const convs = `${this.runtime.subjects.namespace}.ev.conv.`;
-    // The last event handled and not yet acked. Acks go out at most every ACK_INTERVAL_MS (or every
-    // ACK_EVERY events): under a steady stream events arrive one by one, and an ack each would be a socket
-    // write here and a message for nats-server per event. Well within ack_wait (30 s).
-    let last: JsMsg | null = null;
-    let unacked = 0;
-    let timer: NodeJS.Timeout | null = null;
-    const ack = () => {
-      if (timer) clearTimeout(timer);
-      timer = null;
-      last?.ack();
-      last = null;
-      unacked = 0;
-    };
-    try {
-      for await (const msg of messages) {
-        this.deliveries.next(msg.info.deliverySequence, msg.seq);
-        // Only conversations' events change membership; a redelivery of one already handled changes nothing.
-        if (msg.subject.startsWith(convs) && msg.seq > this.handledThrough && !(await this.reactInOrder(msg))) return 'fenced';
-        this.handledThrough = Math.max(this.handledThrough, msg.seq);
-        last = msg;
-        if (++unacked >= ACK_EVERY) ack();
-        else timer ??= setTimeout(ack, ACK_INTERVAL_MS);
-      }
-      return 'ended';
-    } finally {
-      // Everything up to `last` was reacted to (in order), whatever ended the session.
-      ack();
-    }
-  }
-
-  /** Reacts to one event, retrying (with a growing delay) until it succeeds: no later event is acked before it. False when fenced or stopping. */
-  private async reactInOrder(msg: JsMsg): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.fence();
-      } catch (err) {
-        // Fenced: left unacked for the new holder; this reactor waits to be stopped.
-        this.log.warn('membership lease lost; reacting to nothing further', { seq: msg.seq, err: String(err) });
-        return false;
-      }
-      try {
-        await this.react(msg);
-        return true;
-      } catch (err) {
-        if (this.stopping) return false;
-        const delayMs = Math.min(1000 * 2 ** (attempt - 1), 15_000);
-        this.log.error('membership reaction failed, will retry', { seq: msg.seq, attempt, delayMs, err });
-        await sleep(delayMs, undefined, { signal: this.wake.signal }).catch(() => undefined);
-        if (this.stopping) return false;
-        // Still ours: the server must not hand it (and what follows) to anyone else meanwhile.
-        msg.working();
-      }
-    }
-  }
-
-  /** The conversation's kind, from its first event (the creation). */
-  private async kindOf(conversationId: string): Promise<'direct' | 'group' | 'channel' | null> {
-    for await (const stored of this.runtime.store.readSubject(this.runtime.subjects.conv(conversationId), 0)) {
-      return stored.event.type === 'conversation.created' ? stored.event.data.kind : null;
-    }
-    return null;
-  }
-
-  /**
-   * A tombstone naming a membership change this reactor already turned into
-   * user events: the affected users get the membership the write side now
-   * sees (folded without the tombstoned event), so their subjects agree with
-   * the conversation's again. Unreadable events were never reacted to.
-   */
-  private async afterTombstone(
-    subject: string,
-    targetSeq: number,
-    cause: { conversationSeq: number },
-    base: { v: 1; at: number; actor: string },
-  ): Promise<{ userId: string; event: UserEvent }[]> {
-    const entity = parseEntitySubject(subject);
-    const target = entity?.kind === 'conv' ? await this.runtime.store.get(targetSeq) : null;
-    if (!entity || !target || target.subject !== subject || !CHANGES_OF_MEMBERS.has(target.event.type)) return [];
-    const e = target.event as ConversationEvent;
-    const users =
-      e.type === 'member.removed'
-        ? [e.data.userId]
-        : e.type === 'conversation.created' || e.type === 'members.added'
-          ? e.data.members.map((m) => m.userId)
-          : [];
-    const state = await foldConversation(this.runtime.store, this.runtime.subjects, entity.id);
-    this.log.info("membership change tombstoned: re-deriving the affected users' membership", { conversationId: entity.id, targetSeq, users: users.length });
-    return users.map((userId) => {
-      const role = state.members.get(userId);
-      const data = { conversationId: entity.id, cause };
-      const event: UserEvent = role
-        ? { type: 'membership.joined', ...base, data: { ...data, kind: state.kind ?? 'group', role } }
-        : { type: 'membership.left', ...base, data };
-      return { userId, event };
-    });
-  }
-
-  private async react(msg: JsMsg): Promise<void> {
-    let event;
-    try {
-      event = decodeEventOfTypes(msg.data, MEMBERSHIP_CHANGES);
-      if (!event) return;
-    } catch (err) {
-      this.log.error('undecodable event skipped', { seq: msg.seq, err });
-      return;
-    }
-    const cause = { conversationSeq: msg.seq };
-    const base = { v: 1 as const, at: event.at, actor: event.actor };
-    let derived: { userId: string; event: UserEvent }[] = [];
-    switch (event.type) {
-      case 'conversation.created':
-      case 'members.added': {
-        const { conversationId } = event.data;
-        const kind = event.type === 'conversation.created' ? event.data.kind : ((await this.kindOf(conversationId)) ?? 'group');
-        derived = event.data.members.map((m) => ({
-          userId: m.userId,
-          event: { type: 'membership.joined', ...base, data: { conversationId, kind, role: m.role, cause } },
-        }));
-        break;
-      }
-      case 'member.removed':
-        derived = [{ userId: event.data.userId, event: { type: 'membership.left', ...base, data: { conversationId: event.data.conversationId, cause } } }];
-        break;
-      case 'log.tombstoned':
-        derived = await this.afterTombstone(msg.subject, event.data.seq, cause, base);
-        break;
-      default:
-        return;
-    }
-    // Bounded concurrency: a channel created with thousands of members must not open thousands of requests at once.
-    for (let i = 0; i < derived.length; i += 256) {
-      await Promise.all(
-        derived.slice(i, i + 256).map((d) => this.runtime.store.append(this.runtime.subjects.user(d.userId), d.event, { msgId: `m:${msg.seq}:${d.userId}` })),
-      );
-    }
+  /** Per shard, events not yet reacted to (pending plus unacknowledged), from the consumer's state on the server; null when it does not exist. */
+  async lag(): Promise<{ shard: number; stream: string; consumer: string; lag: number | null }[]> {
+    return Promise.all(
+      this.reactors.map(async (r) => ({
+        shard: r.shard.shard,
+        stream: r.shard.stream,
+        consumer: r.consumerName,
+        lag: await consumerLag(this.runtime.nats.jsm, r.shard.stream, r.consumerName).catch(() => null),
+      })),
+    );
   }
 }

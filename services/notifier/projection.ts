@@ -1,7 +1,6 @@
 import type { Transaction } from 'kysely';
-import type { ConversationEventOf, Subjects } from '../../contracts/index.js';
+import { parseEntitySubject, type ConversationEventOf, type Subjects } from '../../contracts/index.js';
 import type { Database } from '../read-store/schema.js';
-import type { StoredEvent } from '../event-log/event-store.js';
 import type { Projection } from '../projection/projection.js';
 import { coalesce, type ClearPoint, type Hit } from './domain/coalesce.js';
 import { previewOf, wantsNotification, type ChannelMessages } from './domain/recipients.js';
@@ -10,7 +9,6 @@ import * as store from './infra/window-store.js';
 
 export interface NotifierProjectionOptions {
   subjects: Subjects;
-  shard: number;
   presence: Pick<PresenceReader, 'onlineAmong'>;
   coalesceMs: number;
   channelMessages: ChannelMessages;
@@ -21,7 +19,7 @@ export interface NotifierProjectionOptions {
   now?: () => number;
 }
 
-/** The notifier's projector name and checkpoint key (its durable consumer is `<namespace>-notifier`). */
+/** The notifier's projector name and checkpoint key (its durable consumers are `<namespace>-notifier`, `..._s<k>` on shard k > 0). */
 export const NOTIFIER = 'notifier';
 
 type Sent = { seq: number; event: ConversationEventOf<'message.sent'> };
@@ -38,24 +36,45 @@ type Clear = store.Clear & ClearPoint;
  * (windows only grow, in log order), so applying it again, after newer
  * messages opened new windows, clears exactly what it cleared the first time.
  * Delivery happens elsewhere (delivery-loop.ts), after commit.
+ *
+ * Every batch is of one shard (each shard has its own runner, replay and
+ * parked rows): the mark and the read model's checkpoint it waits for are
+ * that shard's. A user's clear (read, muted) may name a conversation of
+ * another shard, whose sequences are not comparable with the user's own: it
+ * then reaches up to the marker's sequence (read), or the notifications whose
+ * last message was sent before the event (muted). Nothing orders two shards'
+ * streams, so such a clear can also come before the window it would clear
+ * exists; the member's read marker and mute in the read model, which the
+ * decision to notify reads, cover most of that.
  */
 export function notifierProjection(options: NotifierProjectionOptions): Projection {
   const now = options.now ?? Date.now;
-  const userPrefix = `${options.subjects.namespace}.ev.user.`;
+  const subjects = options.subjects;
   return {
     name: NOTIFIER,
     filterSubjects: [`${options.subjects.namespace}.ev.>`],
     async apply(trx, batch) {
-      const mark = await store.readMark(trx, options.shard);
+      const shard = shardOfBatch(subjects, batch);
+      const mark = await store.readMark(trx, shard);
       const sent: Sent[] = [];
       const clears: Clear[] = [];
       const recalled: { conversationId: string; seq: number }[] = [];
       for (const { seq, subject, event } of batch) {
-        if (subject.startsWith(userPrefix)) {
+        if (parseEntitySubject(subject)?.kind === 'user') {
+          const sameShard = subjects.shardOf(('conversationId' in event.data && event.data.conversationId) || '') === shard;
           if (event.type === 'read.marked')
-            clears.push({ userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: Math.min(event.data.seq, seq), reason: 'read' });
+            clears.push({
+              userId: event.actor,
+              conversationId: event.data.conversationId,
+              atSeq: seq,
+              // The marker's sequence is its conversation's; clamped by the event's own only where both are one stream's.
+              uptoSeq: sameShard ? Math.min(event.data.seq, seq) : event.data.seq,
+              reason: 'read',
+            });
           if (event.type === 'preferences.set' && event.data.mutedUntil && event.data.mutedUntil > event.at) {
-            clears.push({ userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: seq, reason: 'muted' });
+            const c = { userId: event.actor, conversationId: event.data.conversationId, atSeq: seq, reason: 'muted' };
+            // Another shard's conversation: no sequence of its own to compare with, so the mute's time decides.
+            clears.push(sameShard ? { ...c, uptoSeq: seq } : { ...c, uptoSeq: Number.MAX_SAFE_INTEGER, uptoAt: event.at });
           }
           continue;
         }
@@ -66,17 +85,31 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
           clears.push({ userId: event.data.userId, conversationId: event.data.conversationId, atSeq: seq, uptoSeq: seq, reason: 'left' });
       }
       // Messages first, clears after: coalescing already keeps a window a clear of this batch closes from taking later messages.
-      if (sent.length > 0) await notify(trx, sent, clears, options);
+      if (sent.length > 0) await notify(trx, shard, sent, clears, options);
       await store.dropPreviews(trx, recalled);
       await store.clearPending(trx, clears);
       const last = batch[batch.length - 1];
-      if (last) await store.advanceMark(trx, options.shard, last.seq);
+      if (last) await store.advanceMark(trx, shard, last.seq);
     },
   };
 }
 
-async function notify(trx: Transaction<Database>, sent: Sent[], clears: readonly ClearPoint[], options: NotifierProjectionOptions): Promise<void> {
-  await store.waitForReadModel(trx, options.shard, sent[sent.length - 1]!.seq, options.readModelWaitMs ?? 10_000);
+/** The shard of a batch's events (all of one shard: each shard is run, replayed and re-driven on its own). */
+function shardOfBatch(subjects: Subjects, batch: readonly { subject: string }[]): number {
+  const shard = batch.length > 0 ? (subjects.shardOfSubject(batch[0]!.subject) ?? 0) : 0;
+  for (const { subject } of batch)
+    if ((subjects.shardOfSubject(subject) ?? 0) !== shard) throw new Error(`a notifier batch spans shards ${shard} and ${subject}`);
+  return shard;
+}
+
+async function notify(
+  trx: Transaction<Database>,
+  shard: number,
+  sent: Sent[],
+  clears: readonly ClearPoint[],
+  options: NotifierProjectionOptions,
+): Promise<void> {
+  await store.waitForReadModel(trx, shard, sent[sent.length - 1]!.seq, options.readModelWaitMs ?? 10_000);
   const conversations = await store.conversationsOf(trx, [...new Set(sent.map((s) => s.event.data.conversationId))]);
   const whole: string[] = [];
   const pairs: { conversationId: string; userId: string }[] = [];

@@ -8,7 +8,7 @@ import { DeliveryStore } from './infra/delivery-store.js';
 import { openNotifierProjection } from './open-projection.js';
 
 export interface NotifierService {
-  /** The log consumer creating notification rows (checkpoint `notifier`); /healthz reads its lag with the projector's. */
+  /** The log consumers (one per shard) creating notification rows (checkpoint `notifier`); /healthz reads its lag with the projector's. */
   runner: ProjectionRunner;
   stop(): Promise<void>;
 }
@@ -64,7 +64,7 @@ export async function startNotifier(runtime: Runtime, options: { resolve?: Looku
   );
   await runner.start();
   loop.start();
-  log.info('notifier started', { consumer: runner.consumerName, coalesceMs: n.coalesceMs });
+  log.info('notifier started', { consumers: runner.shards.map((s) => s.consumerName), coalesceMs: n.coalesceMs });
   if (n.allowPrivateTargets)
     log.warn('NOTIFY_ALLOW_PRIVATE_TARGETS is on: webhooks and push endpoints may reach loopback, private and metadata addresses (development only)');
   return {

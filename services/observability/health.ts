@@ -122,11 +122,16 @@ export function withStorageCheck(check: HealthCheck, options: StorageCheckOption
 
 /** A sentence saying the disk holding `dir` is (nearly) full, or null when it has at least `minFreeBytes` free. */
 export async function lowDiskSpace(dir: string, minFreeBytes: number): Promise<string | null> {
-  const st = await fs.statfs(await nearestExisting(dir));
-  // bavail, not bfree: what an unprivileged writer (Postgres runs as its own user) can still use.
-  const free = st.bavail * st.bsize;
+  const free = await freeDiskBytes(dir);
   if (free >= minFreeBytes) return null;
   return `disk full: ${mib(free)} MiB free on the disk of ${path.basename(dir)}/ (minimum ${mib(minFreeBytes)} MiB, HEALTH_MIN_FREE_DISK_MB)`;
+}
+
+/** Bytes still usable on the disk holding `dir` (or, before it exists, the disk it will be created on). */
+export async function freeDiskBytes(dir: string): Promise<number> {
+  const st = await fs.statfs(await nearestExisting(dir));
+  // bavail, not bfree: what an unprivileged writer (Postgres runs as its own user) can still use.
+  return st.bavail * st.bsize;
 }
 
 /** The directory itself or, before a store created it, the closest parent that exists (on the disk it will use). */

@@ -1,7 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../read-store/schema.js';
 import { MetricsRegistry } from '../observability/metrics.js';
-import { openParkedCounts } from './parked-counts.js';
 
 /** Seconds, 5 ms to 10 min: a live projector stays in the first buckets, a rebuild or an outage in the last. */
 const APPLY_DELAY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600];
@@ -46,16 +43,16 @@ export function projectorMetrics(registry: MetricsRegistry | undefined, projecto
 
 export type ProjectorMetrics = ReturnType<typeof projectorMetrics>;
 
-/** Refreshes the gauges a scrape reads: checkpoint, open parked events by status, and the lag from the consumer's state. */
-export async function collectProjectorGauges(
-  m: ProjectorMetrics,
-  db: Kysely<Database>,
-  projector: string,
-  checkpoint: number,
-  lag: () => Promise<number>,
-): Promise<void> {
-  m.checkpoint.set(checkpoint);
-  const open = await openParkedCounts(db, projector);
-  for (const status of ['parked', 'held'] as const) m.parkedOpen.set({ projector, status }, open[status]);
-  m.lag.set(await lag());
+/**
+ * Per-shard checkpoint and lag, registered only by a projector running several shards (a one-shard deployment keeps
+ * exactly its series): the summed lag and shard 0's checkpoint above say less once there are several streams.
+ */
+export function projectorShardGauges(registry: MetricsRegistry) {
+  return {
+    checkpoint: registry.gauge('parley_projector_shard_checkpoint_seq', "Stream sequence up to which the projector has handled the shard's stream.", [
+      'projector',
+      'shard',
+    ]),
+    lag: registry.gauge('parley_projector_shard_lag_events', "Events of the shard's stream the projector has not handled yet.", ['projector', 'shard']),
+  };
 }

@@ -1,278 +1,90 @@
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../observability/logger.js';
-import { LeaseLost, type Fence } from '../leases/single-active.js';
 import type { ShardInfo } from '../event-log/streams.js';
-import { applyDeliveries } from './apply.js';
-import { CheckpointMoved, ensureCheckpointRow, readCheckpoint } from './checkpoint.js';
-import { consumerLag, ensureDurable } from './consumer.js';
-import { DeliveryGap, DeliverySequence } from './delivery-sequence.js';
-import { InOrderGate } from './in-order.js';
-import { collectProjectorGauges, projectorMetrics, type ProjectorMetrics } from './metrics.js';
-import { consumerFilter, type Projection, type ProjectorDeps } from './projection.js';
-import { LIVE_PULL_EXPIRES_MS } from '../event-log/live-pull.js';
+import { openParkedCounts } from './parked-counts.js';
+import { projectorMetrics, projectorShardGauges, type ProjectorMetrics } from './metrics.js';
+import type { Projection, ProjectorDeps } from './projection.js';
+import { ShardRunner, type RunnerOptions } from './shard-runner.js';
+import { startAll } from '../concurrency/start-all.js';
+
+export { projectorConsumerName, receivedNotYielded, type RunnerOptions } from './shard-runner.js';
 
 /**
- * Messages the client has received from the server and not yet handed to the
- * loop. Not `getPending()`: that also counts the status callbacks the
- * consumer queues between messages (heartbeats, pull bookkeeping) and, after
- * one, stays at least 1 until the next message arrives, so a loop waiting for
- * it to reach 0 would hold its last events until then.
- */
-export function receivedNotYielded(messages: ConsumerMessages): number {
-  return messages.getReceived() - messages.getProcessed();
-}
-
-export interface RunnerOptions {
-  /** Largest batch applied in one transaction. Default 500. */
-  batchSize?: number;
-  /** Nak delay after the first failed delivery; doubles with each further one. Default 1000 ms. */
-  retryDelayMs?: number;
-  /** Cap of the nak delay. Default 15 s (well under the consumer's 30 s ack wait). */
-  maxRetryDelayMs?: number;
-  /** A failing event is parked on this delivery. Default 5. */
-  maxDeliveries?: number;
-  /**
-   * Least time between the starts of two flushes while events keep coming, ms. Default 25: the read model
-   * trails the log by at most that much more, and a steady stream is applied in fewer, larger transactions.
-   */
-  minFlushIntervalMs?: number;
-  /**
-   * Checked before each batch is applied: throws (LeaseLost) once this process no longer holds the role's
-   * lease (services/leases/single-active.ts). The runner then stops consuming and leaves the batch unacked.
-   */
-  fence?: Fence;
-}
-
-/**
- * Runs a projection from a durable pull consumer.
+ * Runs a projection over every shard of the log (STREAM_SHARDS): one
+ * ShardRunner per shard stream, each with its own durable consumer,
+ * checkpoint row and parked events, applying that shard's events in order.
+ * Shards are independent: an entity lives on one shard, so its events, and
+ * the per-entity sequences the projections keep for idempotence, are all of
+ * one shard. One process runs every shard (the role's single-active lease
+ * covers them all, so a takeover takes over every shard).
  *
- * Each batch is applied and the checkpoint advanced in one transaction
- * (compare-and-set, see apply.ts), and acked only after the commit: a crash
- * in between just redelivers events the checkpoint already covers. A failed
- * batch is naked with a growing delay; after `maxDeliveries` the failing
- * event is parked and only its entity waits (apply.ts). Naked events are
- * reapplied before anything after them (InOrderGate).
- *
- * A session is one consume() from the consumer as positioned at the
- * checkpoint. When the checkpoint moves under the runner (an operator reset
- * or a rebuild's swap) or the consumer disappears, the session ends and a
- * new one starts from the checkpoint.
+ * With one shard this is exactly the single runner it replaced: the same
+ * consumer name and checkpoint row (shard 0).
  */
 export class ProjectionRunner {
-  private messages: ConsumerMessages | null = null;
-  private loop: Promise<void> | null = null;
-  private stopping = false;
-  private committed = 0;
-  private readonly batchSize: number;
-  private readonly retryDelayMs: number;
-  private readonly maxRetryDelayMs: number;
-  private readonly maxDeliveries: number;
-  private readonly minFlushIntervalMs: number;
-  private readonly fence: Fence | undefined;
-  private lastFlushAt = -Infinity;
-  private readonly log: Logger;
+  readonly shards: readonly ShardRunner[];
   private readonly metrics: ProjectorMetrics;
-  private readonly shard: ShardInfo;
   private collecting = false;
-  /** Consumer deliveries of the open session, checked for holes (delivery-sequence.ts). */
-  private deliveries = new DeliverySequence(0);
-  /** Set after a hole: the next session recreates the consumer at the checkpoint. */
-  private repositionNext = false;
 
   constructor(
     private readonly deps: ProjectorDeps,
     readonly projection: Projection,
     options: RunnerOptions = {},
   ) {
-    this.batchSize = options.batchSize ?? 500;
-    this.retryDelayMs = options.retryDelayMs ?? 1000;
-    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 15_000;
-    this.maxDeliveries = options.maxDeliveries ?? 5;
-    this.minFlushIntervalMs = options.minFlushIntervalMs ?? 25;
-    this.fence = options.fence;
-    this.log = deps.log.child({ projector: projection.name });
     this.metrics = projectorMetrics(deps.metrics, projection.name);
-    this.shard = deps.shards[0]!;
+    this.shards = deps.shards.map((shard: ShardInfo) => new ShardRunner(deps, projection, shard, this.metrics, options));
   }
 
+  /** Shard 0's durable consumer (the one-shard name); shard k's is `shards[k].consumerName`. */
   get consumerName(): string {
-    return projectorConsumerName(this.deps.subjects.namespace, this.projection.name);
+    return this.shards[0]!.consumerName;
   }
 
-  /** The checkpoint this runner last committed (or found at start). */
+  /** Shard 0's checkpoint: the checkpoint of a one-shard deployment. Every shard's: `checkpoints`. */
   get checkpoint(): number {
-    return this.committed;
+    return this.shards[0]!.checkpoint;
   }
 
-  /** Opens the first session (so a wrong epoch fails the start) and consumes in the background. */
+  /** The checkpoint of each shard, index k for shard k. */
+  get checkpoints(): number[] {
+    return this.shards.map((s) => s.checkpoint);
+  }
+
+  /** Starts every shard; a shard that cannot start (a recreated stream) stops the ones already started. */
   async start(): Promise<void> {
-    this.stopping = false;
-    this.messages = await this.openSession();
+    await startAll(this.shards);
     // Registered once and kept while stopped: a stopped projector's lag is exactly what should show.
     if (!this.collecting) this.metrics.registry.onCollect(() => this.collect());
     this.collecting = true;
-    this.loop = this.run();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    await this.messages?.close().catch(() => undefined);
-    await this.loop?.catch(() => undefined);
-    this.loop = null;
+    await Promise.all(this.shards.map((s) => s.stop()));
   }
 
-  /** Events not yet handled, from the consumer's state on the server. */
-  lag(): Promise<number> {
-    return consumerLag(this.deps.nats.jsm, this.shard.stream, this.consumerName);
+  /** Events not yet handled, summed over the shards (from each consumer's state on the server). */
+  async lag(): Promise<number> {
+    return (await this.lagByShard()).reduce((a, b) => a + b, 0);
   }
 
-  private async openSession(): Promise<ConsumerMessages> {
-    // A holder that lost its lease must not reposition the consumer under the new holder's feet.
-    this.fence?.();
-    const { db, nats } = this.deps;
-    const name = this.projection.name;
-    await ensureCheckpointRow(db, name, this.shard.shard, this.shard.epoch);
-    const checkpoint = await readCheckpoint(db, name, this.shard.shard);
-    if (checkpoint.epoch !== this.shard.epoch) {
-      throw new Error(
-        `projector ${name}: the event stream was recreated (epoch ${checkpoint.epoch} -> ${this.shard.epoch}); rebuild the read model before starting`,
-      );
-    }
-    this.committed = checkpoint.seq;
-    const spec = {
-      stream: this.shard.stream,
-      name: this.consumerName,
-      filterSubjects: consumerFilter(this.projection, this.deps.subjects),
-      maxAckPending: this.batchSize * 4,
-    };
-    await ensureDurable(nats.jsm, spec, checkpoint.seq, this.log, { reposition: this.repositionNext });
-    this.repositionNext = false;
-    const consumer = await nats.js.consumers.get(this.shard.stream, this.consumerName);
-    this.deliveries = new DeliverySequence((await consumer.info(false)).delivered.consumer_seq);
-    // Without abort_on_missing_resource a deleted consumer would leave consume() waiting forever.
-    return consumer.consume({ max_messages: this.batchSize, expires: LIVE_PULL_EXPIRES_MS, abort_on_missing_resource: true });
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        await this.consume(this.messages!);
-        if (!this.stopping) this.log.warn('projector consumer ended, reopening from the checkpoint');
-      } catch (err) {
-        if (this.stopping) break;
-        if (err instanceof LeaseLost) {
-          // Fenced: whoever holds the lease now projects from the checkpoint; this runner waits to be stopped.
-          this.log.warn('projector lease lost; not applying any further batch', { err: err.message });
-          await this.messages?.close().catch(() => undefined);
-          break;
-        }
-        if (err instanceof DeliveryGap) {
-          this.repositionNext = true;
-          this.log.warn('a delivery went to another client or was lost; repositioning the consumer at the checkpoint', { err: err.message });
-        } else if (err instanceof CheckpointMoved) this.log.info('checkpoint moved, reopening from it', { err: err.message });
-        // What an operator's reset does on purpose (it deletes the consumer so the runner repositions it).
-        else if (/consumer (deleted|not found)/i.test(String((err as Error)?.message)))
-          this.log.info('projector consumer was deleted, reopening from the checkpoint');
-        else this.log.warn('projector session failed, reopening from the checkpoint', { err });
-      }
-      await this.messages?.close().catch(() => undefined);
-      while (!this.stopping) {
-        await sleep(this.retryDelayMs);
-        try {
-          const messages = await this.openSession();
-          // Stopped meanwhile: this session was never iterated, and close() only settles once its iterator has run,
-          // so waiting for it would hang stop() forever.
-          if (this.stopping) void messages.close().catch(() => undefined);
-          else this.messages = messages;
-          break;
-        } catch (err) {
-          if (err instanceof LeaseLost) {
-            this.log.warn('projector lease lost; not reopening the session', { err: err.message });
-            return;
-          }
-          this.log.error('cannot reopen the projector session, retrying', { err });
-        }
-      }
-    }
-  }
-
-  private async consume(messages: ConsumerMessages): Promise<void> {
-    const gate = new InOrderGate<JsMsg>();
-    for await (const msg of messages) {
-      this.deliveries.next(msg.info.deliverySequence, msg.seq);
-      // Already covered by the checkpoint (a redelivery after a lost ack).
-      if (msg.seq <= this.committed) {
-        msg.ack();
-        continue;
-      }
-      gate.arrive(msg);
-      if (!gate.recovering && gate.size < this.batchSize) {
-        // More is waiting, on the server or already received: it joins this batch.
-        if (msg.info.pending > 0 || receivedNotYielded(messages) > 0) continue;
-        // Nothing waits, which under a steady stream is true after nearly every event: flushing then would
-        // cost a transaction (five round trips to Postgres for a run of messages) per event or two. Flushes are spaced instead:
-        // the first event after a quiet spell goes at once, a stream goes in batches of what arrived meanwhile.
-        const wait = this.lastFlushAt + this.minFlushIntervalMs - performance.now();
-        if (wait > 0) {
-          await sleep(wait);
-          if (receivedNotYielded(messages) > 0) continue;
-        }
-      }
-      for (let ready = gate.release(this.batchSize); ready.length > 0; ready = gate.release(this.batchSize)) {
-        await this.flush(ready, gate);
-        if (this.stopping) return;
-      }
-    }
-  }
-
-  private async flush(msgs: JsMsg[], gate: InOrderGate<JsMsg>): Promise<void> {
-    const started = performance.now();
-    this.lastFlushAt = started;
-    this.fence?.();
-    try {
-      const result = await applyDeliveries(
-        this.deps,
-        this.projection,
-        msgs.map((m) => ({ seq: m.seq, subject: m.subject, data: m.data, deliveries: m.info.deliveryCount })),
-        { shard: this.shard.shard, expectedCheckpoint: this.committed, maxDeliveries: this.maxDeliveries },
-      );
-      this.committed = result.checkpoint;
-      // The consumer acks cumulatively (consumer.ts): the last handled event acks every one before it.
-      if (result.handled > 0) msgs[result.handled - 1]!.ack();
-      this.metrics.applied.inc(result.applied);
-      this.metrics.held.inc(result.held);
-      this.metrics.parked.inc(result.parked.length);
-      this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
-      if (result.handled > 0)
-        this.metrics.applyDelaySeconds.observe(Math.max(0, Date.now() - Number(msgs[result.handled - 1]!.timestampNanos / 1_000_000n)) / 1000);
-      for (const p of result.parked) this.log.error('event parked: its entity waits for a re-drive', { ...p, maxDeliveries: this.maxDeliveries });
-      for (const t of result.tombstones.resolved) this.log.info('tombstoned event resolved: its entity flows again', t);
-      if (result.handled < msgs.length) this.retry(msgs.slice(result.handled), gate, result.retryReason);
-    } catch (err) {
-      if (err instanceof CheckpointMoved) throw err;
-      this.retry(msgs, gate, err);
-    }
-  }
-
-  private retry(msgs: JsMsg[], gate: InOrderGate<JsMsg>, reason: unknown): void {
-    const deliveries = msgs[0]!.info.deliveryCount;
-    const delayMs = Math.min(this.retryDelayMs * 2 ** (deliveries - 1), this.maxRetryDelayMs);
-    this.log.warn('batch failed, will be redelivered', { first: msgs[0]!.seq, count: msgs.length, deliveries, delayMs, err: reason });
-    this.metrics.retried.inc(msgs.length);
-    for (const m of msgs) {
-      gate.expect(m.seq);
-      m.nak(delayMs);
-    }
-    // Messages waiting behind the naked ones must not time out on the server meanwhile.
-    for (const m of gate.held) m.working();
+  /** Each shard's lag, index k for shard k. */
+  lagByShard(): Promise<number[]> {
+    return Promise.all(this.shards.map((s) => s.lag()));
   }
 
   private async collect(): Promise<void> {
-    await collectProjectorGauges(this.metrics, this.deps.db, this.projection.name, this.committed, () => this.lag());
+    const m = this.metrics;
+    const name = this.projection.name;
+    m.checkpoint.set(this.checkpoint);
+    const open = await openParkedCounts(this.deps.db, name);
+    for (const status of ['parked', 'held'] as const) m.parkedOpen.set({ projector: name, status }, open[status]);
+    const lags = await this.lagByShard();
+    m.lag.set(lags.reduce((a, b) => a + b, 0));
+    // Per shard only where there are several: a one-shard deployment keeps exactly its series.
+    if (this.shards.length > 1) {
+      const g = projectorShardGauges(m.registry);
+      this.shards.forEach((s, k) => {
+        g.checkpoint.set({ projector: name, shard: String(k) }, s.checkpoint);
+        g.lag.set({ projector: name, shard: String(k) }, lags[k]!);
+      });
+    }
   }
-}
-
-export function projectorConsumerName(namespace: string, projector: string): string {
-  return `${namespace}-${projector}`;
 }

@@ -4,6 +4,7 @@ import { decodeEvent, type StoredEvent } from '../event-log/event-store.js';
 import { readCheckpoint } from '../projection/checkpoint.js';
 import { describeFailure } from '../projection/failure.js';
 import type { Projection, ProjectorDeps } from '../projection/projection.js';
+import type { Subjects } from '../../contracts/index.js';
 
 type Status = ParkedEventsTable['status'];
 const OPEN: Status[] = ['parked', 'held'];
@@ -11,6 +12,8 @@ const OPEN: Status[] = ['parked', 'held'];
 export interface ParkedView {
   id: number;
   projector: string;
+  /** The shard whose stream `seq` is of. */
+  shard: number;
   seq: number;
   subject: string;
   entity: string;
@@ -38,6 +41,7 @@ export async function listParked(db: Kysely<Database>, filter: ParkedFilter = {}
     .selectFrom('parked_events')
     .selectAll()
     .orderBy('projector')
+    .orderBy('shard')
     .orderBy('seq')
     .limit(filter.limit ?? 1000);
   if (filter.projector) q = q.where('projector', '=', filter.projector);
@@ -49,6 +53,7 @@ export async function listParked(db: Kysely<Database>, filter: ParkedFilter = {}
   return rows.map((r) => ({
     id: Number(r.id),
     projector: r.projector,
+    shard: r.shard,
     seq: Number(r.seq),
     subject: r.subject,
     entity: r.entity,
@@ -87,7 +92,7 @@ export interface RedriveResult {
  * none of its events can slip in between.
  */
 export async function redrive(deps: ProjectorDeps, projection: Projection, entity: string): Promise<RedriveResult> {
-  const shard = deps.shards[0]!.shard;
+  const shard = shardOfEntity(deps.subjects, entity);
   let failing: { id: number; seq: number; reason: string } | null = null;
   try {
     return await deps.db.transaction().execute(async (trx) => {
@@ -137,15 +142,25 @@ export async function redrive(deps: ProjectorDeps, projection: Projection, entit
   }
 }
 
-/** Entities with open parked events, oldest first. */
+/**
+ * The shard whose parked rows and checkpoint an entity's re-drive works on: an entity (`conv:<id>`, `user:<id>`)
+ * lives on one shard; a unit that is a bare subject (entityOf in projection.ts) is its subject's.
+ */
+export function shardOfEntity(subjects: Subjects, entity: string): number {
+  const m = /^(conv|user):(.+)$/.exec(entity);
+  return m ? subjects.shardOf(m[2]!) : (subjects.shardOfSubject(entity) ?? 0);
+}
+
+/** Entities with open parked events, oldest first (by sequence within a shard; shards in order). */
 export async function blockedEntities(db: Kysely<Database>, projector: string): Promise<string[]> {
   const rows = await db
     .selectFrom('parked_events')
     .select('entity')
-    .select((eb) => eb.fn.min('seq').as('first'))
+    .select((eb) => [eb.fn.min('shard').as('shard'), eb.fn.min('seq').as('first')])
     .where('projector', '=', projector)
     .where('status', 'in', OPEN)
     .groupBy('entity')
+    .orderBy('shard')
     .orderBy('first')
     .execute();
   return rows.map((r) => r.entity);

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { ConversationEvent, Subjects, UserEvent } from '../../contracts/index.js';
+import { parseEntitySubject, type ConversationEvent, type Subjects, type UserEvent } from '../../contracts/index.js';
 import type { StoredEvent } from '../event-log/event-store.js';
 import { recordUsers, unapplied } from './read-model/applied.js';
 import { applyConversationEvent } from './read-model/conversations.js';
@@ -7,6 +7,7 @@ import { insertConversations, type PendingCreation } from './read-model/conversa
 import { applyMessageChange } from './read-model/messages-changed.js';
 import { insertMessages, noteCreated, searchTokens, type PendingMessage } from './read-model/messages-sent.js';
 import { applyUserEvent } from './read-model/users.js';
+import { awaitMarkedConversations } from './read-model/cross-shard.js';
 import type { Projection } from '../projection/projection.js';
 import { PREPARED } from '../read-store/prepared.js';
 
@@ -35,6 +36,7 @@ export function readModelProjection(subjects: Subjects): Projection {
     },
     async apply(trx, all: StoredEvent[]) {
       const { fresh: batch, users, sent } = await unapplied(trx, subjects.namespace, all);
+      await awaitMarkedConversations(trx, subjects, batch);
       const run = new Run();
       const flush = async () => {
         if (run.creations.length) {
@@ -64,7 +66,8 @@ export function readModelProjection(subjects: Subjects): Projection {
         // About the log, not the entity (the runner skips what it names): no row changes, nothing to flush for.
         if (event.type === 'log.tombstoned') continue;
         await flush();
-        if (subject.startsWith(`${subjects.namespace}.ev.user.`)) {
+        // A user's subject on any shard (`<ns>.ev.user.<id>`, `<ns>.ev.<k>.user.<id>`).
+        if (parseEntitySubject(subject)?.kind === 'user') {
           await applyUserEvent(trx, event as UserEvent);
           continue;
         }

@@ -10,8 +10,15 @@ import { consumerFilter, type Delivery, type Projection, type ProjectorDeps } fr
 export interface ReplayOptions {
   /** Tables (and checkpoint) to write: a rebuild's shadow schema. */
   schema?: string;
-  /** Stop after this stream sequence; default: the stream's last sequence when the replay starts. */
+  /** The shard replayed (its stream, checkpoint row and parked events). Default 0. */
+  shard?: number;
+  /** Stop after this sequence of the shard's stream; default: its last sequence when the replay starts. */
   untilSeq?: number;
+  /**
+   * Only the shard's conversation subjects, or only its user subjects (a rebuild over several shards: see rebuild.ts).
+   * The checkpoint then only says how far this kind of subject is replayed.
+   */
+  only?: 'conv' | 'user';
   /** Events per transaction. Default 10000 (measured: fewer, larger transactions replay faster; see docs/operations.md). */
   batchSize?: number;
   maxDeliveries: number;
@@ -51,7 +58,8 @@ function predecoded(d: Delivery, projection: Projection): Delivery {
 }
 
 /**
- * Folds the log into a projection's tables from their checkpoint on, with an
+ * Folds one shard of the log into a projection's tables from that shard's
+ * checkpoint on, with an
  * ordered consumer: ephemeral, flow-controlled, no acks, strictly in order.
  * It only reads: nothing is appended to the log or published anywhere, so a
  * replay has no side effects beyond the tables it writes.
@@ -61,7 +69,8 @@ function predecoded(d: Delivery, projection: Projection): Delivery {
  * own parked table.
  */
 export async function replay(deps: ProjectorDeps, projection: Projection, options: ReplayOptions): Promise<ReplayResult> {
-  const shard = deps.shards[0]!;
+  const shard = deps.shards[options.shard ?? 0];
+  if (!shard) throw new RangeError(`no shard ${options.shard} (the log has ${deps.shards.length})`);
   const batchSize = options.batchSize ?? 10_000;
   const retryDelayMs = options.retryDelayMs ?? 100;
   const start = await inSchema(deps.db, options.schema, (trx) => readCheckpoint(trx, projection.name, shard.shard));
@@ -69,7 +78,7 @@ export async function replay(deps: ProjectorDeps, projection: Projection, option
   const until = options.untilSeq ?? (await deps.nats.jsm.streams.info(shard.stream)).state.last_seq;
   if (until <= start.seq) return result;
 
-  const filter = consumerFilter(projection, deps.subjects);
+  const filter = options.only ? [`${deps.subjects.storedPrefix(shard.shard)}${options.only}.>`] : consumerFilter(projection, deps.subjects, shard.shard);
   const consumer = await deps.nats.js.consumers.get(shard.stream, {
     ...(filter.length > 0 ? { filter_subjects: filter } : {}),
     deliver_policy: DeliverPolicy.StartSequence,

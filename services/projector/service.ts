@@ -4,7 +4,7 @@ import { ProjectionRunner } from '../projection/runner.js';
 import { projectionsFor } from './projections.js';
 
 export interface ProjectorService {
-  /** One per projection; /healthz reads their lag (shared/projection/health.ts). */
+  /** One per projection (each running every shard); /healthz reads their lag (services/projection/health.ts). */
   runners: ProjectionRunner[];
   stop(): Promise<void>;
 }
@@ -16,7 +16,7 @@ export async function startProjector(runtime: Runtime, options: { fence?: Fence 
     (p) => new ProjectionRunner(runtime, p, { maxDeliveries, retryDelayMs, ...(options.fence ? { fence: options.fence } : {}) }),
   );
   for (const r of runners) await r.start();
-  runtime.log.info('projector started', { projections: runners.map((r) => r.consumerName) });
+  runtime.log.info('projector started', { projections: runners.flatMap((r) => r.shards.map((s) => s.consumerName)) });
   return {
     runners,
     async stop() {

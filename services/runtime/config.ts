@@ -51,14 +51,10 @@ const EnvSchema = z.object({
     .int()
     .refine((n) => n === 1 || n === 3 || n === 5, 'must be 1, 3 or 5')
     .default(1),
-  // Streams the log is spread over by a stable hash of the entity id (contracts/shards.ts). Only 1 is implemented so far:
-  // refused here rather than half-applied (docs/operations.md, "Stream shards").
-  STREAM_SHARDS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .refine((n) => n === 1, 'STREAM_SHARDS > 1 is not supported yet (the log runs on one stream shard; see docs/operations.md, "Stream shards")')
-    .default(1),
+  // Streams the log is spread over by a stable hash of the entity id (contracts/shards.ts). Fixed for the life of a
+  // deployment (services/event-log/shard-layout.ts). Bounded: every shard costs each gateway and each worker a
+  // consumer or subscription, and a resume reads every shard's bounds.
+  STREAM_SHARDS: z.coerce.number().int().min(1).max(64).default(1),
 
   DATABASE_URL: z.string().optional(),
   POSTGRES_PORT: port.default(5432),
@@ -185,7 +181,7 @@ export interface Config {
     maxFileStoreBytes: number | undefined;
     /** Replicas of every stream, KV bucket and object store the platform creates (a running stream is scaled to it). */
     replicas: 1 | 3 | 5;
-    /** STREAM_SHARDS: streams the log is spread over (contracts/shards.ts); only 1 is accepted today. */
+    /** STREAM_SHARDS: streams the log is spread over (contracts/shards.ts), 1 to 64. */
     shards: number;
   };
   postgres: { url: string | undefined; embeddedPort: number };

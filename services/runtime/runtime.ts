@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kysely } from 'kysely';
 import { subjectsFor, type Subjects } from '../../contracts/index.js';
@@ -10,8 +11,10 @@ import type { Database } from '../read-store/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { MetricsRegistry } from '../observability/metrics.js';
 import { registerPlatformGauges } from '../observability/platform-metrics.js';
+import type { StoreName } from '../observability/storage-full.js';
 import { connectNats, natsClientAuth, type NatsHandles } from '../event-log/connection.js';
 import { EventStore } from '../event-log/event-store.js';
+import { EventLog } from '../event-log/event-log.js';
 import { unreadableEventsObserver } from '../event-log/unreadable.js';
 import { ensureEventStreams, type ShardInfo } from '../event-log/streams.js';
 import { NodeIdLease } from '../leases/node-id-lease.js';
@@ -34,7 +37,8 @@ export interface Runtime {
   log: Logger;
   subjects: Subjects;
   nats: NatsHandles;
-  store: EventStore;
+  /** The log: one store per shard stream, routed by subject. */
+  store: EventLog;
   shards: ShardInfo[];
   db: Kysely<Database>;
   clickhouse: ClickHouseClient;
@@ -60,7 +64,7 @@ export function maxEventBytes(config: Config): number {
 }
 
 export async function openRuntime(config: Config, log: Logger, options: OpenRuntimeOptions): Promise<Runtime> {
-  const subjects = subjectsFor(config.namespace);
+  const subjects = subjectsFor(config.namespace, config.nats.shards);
   const nats = await connectNats(options.natsUrl, options.name, log, natsClientAuth(config));
   const db = createDb(options.databaseUrl, log);
   const clickhouse = createAnalyticsClient(config);
@@ -96,19 +100,31 @@ export async function openRuntime(config: Config, log: Logger, options: OpenRunt
     const readOnly = await createReadOnlyAnalyticsClient(config);
     clickhouseReadOnly = readOnly;
     const metrics = new MetricsRegistry();
-    registerPlatformGauges(metrics, nats.nc);
+    // The disks of the embedded stores; a store given by URL is external, and its own host watches its disk.
+    const embeddedDirs: Partial<Record<StoreName, string>> = {};
+    if (!config.nats.url) embeddedDirs.nats = path.join(config.dataDir, 'nats');
+    if (!config.postgres.url) embeddedDirs.postgres = path.join(config.dataDir, 'postgres');
+    if (!config.clickhouse.url) embeddedDirs.clickhouse = path.join(config.dataDir, 'chdb');
+    registerPlatformGauges(metrics, nats.nc, embeddedDirs);
     const appendSeconds = metrics.histogram(
       'parley_event_append_seconds',
       'Time to append one event to the log (JetStream publish until its ack), by outcome.',
       ['outcome'],
     );
-    const store = new EventStore(
-      nats.nc,
-      nats.js,
-      nats.jsm,
-      shards[0]!.stream,
-      (s, outcome) => appendSeconds.observe({ outcome }, s),
-      unreadableEventsObserver(metrics, log),
+    const store = new EventLog(
+      subjects,
+      shards,
+      shards.map(
+        (shard) =>
+          new EventStore(
+            nats.nc,
+            nats.js,
+            nats.jsm,
+            shard.stream,
+            (s, outcome) => appendSeconds.observe({ outcome }, s),
+            unreadableEventsObserver(metrics, log),
+          ),
+      ),
     );
     return {
       config: { ...config, nodeId: nodeIdLease.nodeId },

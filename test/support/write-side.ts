@@ -1,4 +1,4 @@
-import type { EventStore } from '../../services/event-log/event-store.js';
+import type { EventLog } from '../../services/event-log/event-log.js';
 import { createLogger } from '../../services/observability/logger.js';
 import { ConversationCommands } from '../../services/commands/conversation-commands.js';
 import type { TestPlatform } from './platform.js';
@@ -8,12 +8,11 @@ import type { TestPlatform } from './platform.js';
  * purpose), built as a gateway builds it, for tests that drive appends
  * directly: lost races, pending duplicates.
  */
-export function commandsOn(p: TestPlatform, store: EventStore, contentionBudgetMs?: number): ConversationCommands {
+export function commandsOn(p: TestPlatform, store: EventLog, contentionBudgetMs?: number): ConversationCommands {
   const { runtime } = p.platform;
   return new ConversationCommands({
     store,
     subjects: runtime.subjects,
-    shard: runtime.shards[0]!,
     ids: runtime.ids,
     log: createLogger({ level: 'silent' }),
     idempotency: { findMessage: async () => null },

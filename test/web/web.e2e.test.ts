@@ -20,6 +20,8 @@ const DOCS_SHOTS = process.env.PARLEY_DOCS_SCREENSHOTS === '1' ? path.resolve('d
 let p: TestPlatform;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
+/** Every WebSocket URL the pages opened: the token must never be in one (it travels as a subprotocol). */
+const socketUrls: string[] = [];
 
 beforeAll(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -54,6 +56,7 @@ async function user(
       void ws.close({ code: 4000, reason: 'offline' });
       return;
     }
+    socketUrls.push(ws.url());
     ws.connectToServer();
     open.add(ws);
     ws.onClose(() => open.delete(ws));
@@ -138,6 +141,9 @@ describe('the web client', () => {
     expect(await bobList.getByLabel('1 mention', { exact: true }).count()).toBe(1);
     await openConversation(bob.page, 'web-alice');
     await expect.poll(() => messageTexts(bob.page)).toEqual(['hello @web-bob']);
+    // His own mention is highlighted; the 1:1's header says whether Alice is online.
+    expect(await bob.page.locator('mark.mention.me').allTextContents()).toEqual(['@web-bob']);
+    await expect.poll(() => bob.page.getByText('web-alice is online').count(), { timeout: 10_000 }).toBe(1);
     await send(bob.page, 'hi alice');
     await expect.poll(() => messageTexts(alice.page)).toEqual(['hello @web-bob', 'hi alice']);
     await expect.poll(() => alice.page.getByText('Seen by web-bob').count(), { timeout: 10_000 }).toBe(1);
@@ -165,6 +171,9 @@ describe('the web client', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(await messageTexts(bob.page)).toEqual(expected);
     expect(await messageTexts(alice.page)).toEqual(expected);
+    expect(socketUrls.length).toBeGreaterThanOrEqual(3);
+    // The URL carries the resume position at most: no token, whatever its parameter's name.
+    expect(socketUrls.flatMap((u) => [...new URL(u).searchParams.keys()].filter((k) => k !== 'position'))).toEqual([]);
   });
 
   it('loads older history when the message list is scrolled up', async () => {
@@ -385,6 +394,74 @@ describe('the web client', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.locator('#signin-error').textContent(), { timeout: 10_000 }).toMatch(/expired/);
     expect(await page.getByRole('button', { name: 'Sign in' }).isVisible()).toBe(true);
+  });
+
+  it('on a phone: the list, then the conversation with Back; a download; the owner deletes a message', async () => {
+    const rita = await user({ width: 390, height: 780 });
+    const sam = await user();
+    await Promise.all([signIn(rita.page, 'web-rita'), signIn(sam.page, 'web-sam')]);
+    const ritaList = rita.page.getByRole('list', { name: 'Conversations' });
+    const ritaMessages = rita.page.getByRole('list', { name: 'Messages' });
+    const newButton = rita.page.getByRole('button', { name: 'New conversation' });
+    await newButton.click();
+    // Two ids make a group (one would open a 1:1), which Rita owns.
+    await rita.page.getByRole('textbox', { name: 'Members', exact: true }).fill('web-sam, web-tia');
+    await rita.page.getByLabel('Title').fill('Phone group');
+    await rita.page.getByRole('button', { name: 'Create' }).click();
+    // One column: the open conversation replaces the list.
+    await expect.poll(() => ritaMessages.isVisible()).toBe(true);
+    expect(await newButton.isVisible()).toBe(false);
+    const notes = 'minutes of the meeting\n';
+    await rita.page.getByLabel('Attach a file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from(notes) });
+    await expect.poll(() => rita.page.locator('.chip').textContent()).toContain('notes.txt');
+    await send(rita.page, 'the notes');
+    await send(rita.page, 'a mistake');
+    await openConversation(sam.page, 'Phone group');
+    await expect.poll(() => messageTexts(sam.page)).toEqual(['the notes', 'a mistake']);
+    // The download carries the uploaded bytes (fetched with the token, never through a URL holding it).
+    const [download] = await Promise.all([
+      sam.page.waitForEvent('download'),
+      message(sam.page, 'the notes')
+        .getByRole('button', { name: /^Download notes\.txt/ })
+        .click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('notes.txt');
+    expect(fs.readFileSync(await download.path(), 'utf8')).toBe(notes);
+    // Sam is a member, not an admin: no Delete. Rita owns the group and deletes for everyone.
+    expect(await message(sam.page, 'a mistake').getByRole('button', { name: 'Delete' }).count()).toBe(0);
+    await message(rita.page, 'a mistake').getByRole('button', { name: 'Delete', exact: true }).click();
+    await expect.poll(() => messages(sam.page).nth(1).textContent(), { timeout: 10_000 }).toContain('Message deleted');
+    await shot(rita.page, 'phone');
+    await rita.page.getByRole('button', { name: 'Back', exact: true }).click();
+    await expect.poll(() => ritaList.getByRole('button', { name: /Phone group/ }).isVisible()).toBe(true);
+    expect(await ritaMessages.isVisible()).toBe(false);
+  });
+
+  it('keeps a message written offline across a closed tab and sends it once on return, caught up', async () => {
+    const tom = await user();
+    const uma = await user();
+    await Promise.all([signIn(tom.page, 'web-tom'), signIn(uma.page, 'web-uma')]);
+    await tom.page.getByRole('button', { name: 'New conversation' }).click();
+    await tom.page.getByRole('textbox', { name: 'Members', exact: true }).fill('web-uma');
+    await tom.page.getByRole('button', { name: 'Create' }).click();
+    await send(tom.page, 'before');
+    await openConversation(uma.page, 'web-tom');
+    await expect.poll(() => messageTexts(uma.page)).toEqual(['before']);
+    // Uma's read reaches Tom before he leaves, so nothing is missed while he is away.
+    await expect.poll(() => tom.page.getByText('Seen by web-uma').count(), { timeout: 10_000 }).toBe(1);
+    await tom.goOffline();
+    await send(tom.page, 'survives the tab');
+    await expect.poll(() => tom.page.getByRole('status').textContent()).toContain('1 message waiting to send');
+    await tom.page.close();
+    await tom.goOnline();
+    // A new tab signs in again (the session is per tab); the outbox and position are in localStorage.
+    const again = await tom.context.newPage();
+    await signIn(again, 'web-tom');
+    await expect.poll(() => again.getByRole('status').textContent(), { timeout: 10_000 }).toBe('Online: caught up');
+    await expect.poll(() => messageTexts(uma.page), { timeout: 10_000 }).toEqual(['before', 'survives the tab']);
+    await openConversation(again, 'web-uma');
+    await expect.poll(() => messageTexts(again)).toEqual(['before', 'survives the tab']);
+    expect(await again.evaluate("localStorage.getItem('parley.outbox.web-tom')")).toBe('[]');
   });
 
   it('works with the keyboard alone: sign in, start a conversation, send', async () => {

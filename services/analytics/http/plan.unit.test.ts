@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planAnalyticsHttp, type AnalyticsHttpPlanInput } from './plan.js';
+import { loadConfig } from '../../runtime/config.js';
+import { analyticsHttpPlanInput, planAnalyticsHttp, type AnalyticsHttpPlanInput } from './plan.js';
 import { bindableParams, unescapeText } from './request.js';
 
 const base: AnalyticsHttpPlanInput = {
@@ -30,6 +31,13 @@ describe('whether the analytics HTTP endpoint runs', () => {
     ['production without a password, port set', { devTokens: false, portExplicit: true }, 'refuse'],
     ['production, exposed, no password, port set', { devTokens: false, host: '10.0.0.5', portExplicit: true }, 'refuse'],
   ];
+  it('defaults to port 8123 on loopback, user analyst, with the dev default in development', () => {
+    const input = analyticsHttpPlanInput(loadConfig({}));
+    expect(input).toMatchObject({ port: 8123, portExplicit: false, host: '127.0.0.1', user: 'analyst', password: undefined, devTokens: true });
+    expect(planAnalyticsHttp(input)).toMatchObject({ action: 'start', host: '127.0.0.1', port: 8123, password: '', devDefault: true });
+    expect(analyticsHttpPlanInput(loadConfig({ ANALYTICS_HTTP_PORT: 'off' })).port).toBeNull();
+  });
+
   it.each(cases)('%s', (_name, input, action, password) => {
     const plan = planAnalyticsHttp({ ...base, ...input });
     expect(plan.action).toBe(action);

@@ -59,7 +59,8 @@ export function registerConversationRoutes(router: HttpRouter, deps: RouteDeps):
     const userId = await authenticate(deps, ctx);
     const conversationId = conversationParam(ctx);
     const query = parseQuery(ctx, HistoryQuery);
-    if (query.after !== undefined) await deps.readModel.waitFor(query.after);
+    // The position is one of this conversation's events: it is in the conversation's shard.
+    if (query.after !== undefined) await deps.readModel.waitFor(query.after, deps.readModel.shardOf(conversationId));
     await requireMember(deps, conversationId, userId);
     const body: HistoryResponse = await deps.messages.history(conversationId, userId, query.before ? Number(query.before) : undefined, query.limit);
     return { status: 200, body };
@@ -80,7 +81,7 @@ export function registerConversationRoutes(router: HttpRouter, deps: RouteDeps):
     if (state.kind === 'channel') throw new AppError('forbidden', 'channels do not track per-member receipts');
     const seq = seqParam(ctx);
     // The message's own position: a client asking right after it arrived live must not hear "no such message".
-    if (seq <= state.version) await deps.readModel.waitFor(seq);
+    if (seq <= state.version) await deps.readModel.waitFor(seq, deps.readModel.shardOf(conversationId));
     return { status: 200, body: await deps.messages.receipts(conversationId, seq) };
   });
 }

@@ -18,7 +18,9 @@ export function registerUserRoutes(router: HttpRouter, deps: RouteDeps): void {
   router.route('get', '/v1/search', async (ctx) => {
     const userId = await authenticate(deps, ctx);
     const query = parseQuery(ctx, SearchQuery);
-    if (query.after !== undefined) await deps.readModel.waitFor(query.after);
+    // Within one conversation the position is in its shard; otherwise any shard's (waitFor without one).
+    if (query.after !== undefined)
+      await deps.readModel.waitFor(query.after, query.conversationId === undefined ? undefined : deps.readModel.shardOf(query.conversationId));
     const body: SearchResponse = { messages: await deps.messages.search(userId, query.q, query.conversationId, query.limit) };
     return { status: 200, body };
   });

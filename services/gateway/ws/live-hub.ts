@@ -12,7 +12,8 @@ export type TopicPublisher = (topic: string, frame: string) => void;
 export interface FrameSink {
   /** The connection's user: ephemeral frames sent by this user are not pushed to it. */
   readonly userId?: string;
-  push(seq: number, frame: string): void;
+  /** `shard`: the log shard whose sequence `seq` is (sequences of different shards are unrelated). */
+  push(shard: number, seq: number, frame: string): void;
 }
 
 /** Names the user who caused an ephemeral frame (typing), so it is not echoed to that user's own connections. */
@@ -36,7 +37,7 @@ interface Entry {
   id: string;
   refs: number;
   subs: Subscription[];
-  /** Last sequence delivered for the entity; null until the first live event. */
+  /** Last sequence delivered for the entity (in its one shard); null until the first live event. */
   lastSeq: number | null;
   /** While a gap is being repaired from the log, later live messages wait here, in order. */
   waiting: Msg[] | null;
@@ -64,6 +65,11 @@ function isReadableEvent(json: string): boolean {
  * header: a live event whose previous sequence is not the last one delivered
  * means core NATS dropped something, and the missing events are read from the
  * log and delivered, in order, before anything newer.
+ *
+ * Every shard's stream republishes into the one live subject space; the
+ * `Nats-Stream` header says whose sequences a message carries, and its
+ * frame's `pos` names that shard. An entity lives on one shard, so its
+ * prevSeq chain, and hence the gap check, never mixes shards.
  */
 export class LiveHub {
   private readonly entries = new Map<string, Entry>();
@@ -80,14 +86,20 @@ export class LiveHub {
   publishExcept: TopicPublisherExcept | null = null;
   gapsRepaired = 0;
 
+  /** Every shard by its stream's name: what a live message's `Nats-Stream` header names. */
+  private readonly byStream: Map<string, ShardInfo>;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
-    private readonly shard: ShardInfo,
+    /** Every shard of the log, index k at k. */
+    private readonly shards: readonly ShardInfo[],
     private readonly publish: TopicPublisher,
     private readonly gapSource: GapSource,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.byStream = new Map(shards.map((s) => [s.stream, s]));
+  }
 
   /** Counts a local interest in the entity; subscribes to its live subject on the first one. Returns the topic. */
   acquire(kind: EntityKind, id: string): string {
@@ -115,7 +127,7 @@ export class LiveHub {
             if (err) return;
             const frame = decoder.decode(msg.data);
             const sender = msg.headers?.get(EPHEMERAL_SENDER_HEADER) || null;
-            for (const sink of entry.sinks) if (sender === null || sink.userId !== sender) sink.push(0, frame);
+            for (const sink of entry.sinks) if (sender === null || sink.userId !== sender) sink.push(0, 0, frame);
             if (sender === null || !this.publishExcept?.(topic, frame, sender)) this.publish(topic, frame);
           },
         }),
@@ -169,6 +181,9 @@ export class LiveHub {
     const seq = Number(msg.headers?.get('Nats-Sequence'));
     const prevSeq = Number(msg.headers?.get('Nats-Last-Sequence') || 0);
     if (!Number.isSafeInteger(seq) || seq <= 0) return this.log.warn('live message without a stream sequence', { subject: msg.subject });
+    const shard = this.shardOf(e, msg);
+    if (!shard)
+      return this.log.warn('live message from a stream that is no shard of this log', { subject: msg.subject, stream: msg.headers?.get('Nats-Stream') });
     if (e.lastSeq !== null && seq <= e.lastSeq) return; // already delivered (by a repair)
     if (e.lastSeq !== null && prevSeq > e.lastSeq) {
       e.waiting = [msg];
@@ -184,42 +199,53 @@ export class LiveHub {
       this.log.warn('live event not delivered: it cannot be read', { subject: msg.subject, seq });
       return;
     }
-    this.emit(e, topic, seq, prevSeq, eventJson);
+    this.emit(e, topic, shard, seq, prevSeq, eventJson);
   }
 
-  private emit(e: Entry, topic: string, seq: number, prevSeq: number, eventJson: string): void {
+  /**
+   * The shard whose sequences a live message carries: the one its `Nats-Stream` header names. Without the
+   * header (a message not republished by a stream) it is the entity's own shard, where its events are stored.
+   */
+  private shardOf(e: Entry, msg: Msg): ShardInfo | undefined {
+    const stream = msg.headers?.get('Nats-Stream');
+    return stream ? this.byStream.get(stream) : this.shards[this.subjects.shardOf(e.id)];
+  }
+
+  private emit(e: Entry, topic: string, shard: ShardInfo, seq: number, prevSeq: number, eventJson: string): void {
     e.lastSeq = seq;
-    const frame = eventFrame(this.shard, e.kind, e.id, seq, prevSeq, eventJson);
+    const frame = eventFrame(shard, e.kind, e.id, seq, prevSeq, eventJson);
     const hold = e.kind === 'user' ? this.beforeUserFrame?.(e.id, eventJson) : null;
     if (hold) {
       e.waiting ??= [];
       void hold
         .catch((err) => this.log.error('user event hook failed', { userId: e.id, err }))
         .then(() => {
-          this.deliverFrame(e, topic, seq, frame, eventJson);
+          this.deliverFrame(e, topic, shard.shard, seq, frame, eventJson);
           const queued = e.waiting ?? [];
           e.waiting = null;
           for (const msg of queued) this.receive(e, topic, msg);
         });
       return;
     }
-    this.deliverFrame(e, topic, seq, frame, eventJson);
+    this.deliverFrame(e, topic, shard.shard, seq, frame, eventJson);
   }
 
-  private deliverFrame(e: Entry, topic: string, seq: number, frame: string, eventJson: string): void {
-    for (const sink of e.sinks) sink.push(seq, frame);
+  private deliverFrame(e: Entry, topic: string, shard: number, seq: number, frame: string, eventJson: string): void {
+    for (const sink of e.sinks) sink.push(shard, seq, frame);
     this.publish(topic, frame);
     this.onDelivered?.(e.kind, e.id, seq, eventJson);
   }
 
   private async repair(e: Entry, topic: string, afterSeq: number, untilSeq: number): Promise<void> {
+    // The stored subject is in the entity's shard: the gap source reads that shard's log.
     const subject = e.kind === 'conv' ? this.subjects.conv(e.id) : this.subjects.user(e.id);
+    const shard = this.shards[this.subjects.shardOf(e.id)]!;
     try {
       const missing = await this.gapSource(subject, afterSeq, untilSeq);
       // The read is complete over (afterSeq, untilSeq] and afterSeq was delivered: each one's predecessor is known.
       let prev = afterSeq;
       for (const m of missing) {
-        this.emit(e, topic, m.seq, m.prevSeq ?? prev, JSON.stringify(m.event));
+        this.emit(e, topic, shard, m.seq, m.prevSeq ?? prev, JSON.stringify(m.event));
         prev = m.seq;
       }
       // The whole range was read: what the log did not return (unreadable, tombstoned) cannot be delivered, and

@@ -1,15 +1,12 @@
-import { decodePosition, encodeShardPosition, rewindsOf, type EntityKind, type Subjects, type SyncedFrame } from '../../../contracts/index.js';
-
-type ResyncReason = NonNullable<SyncedFrame['resync']>['reason'];
+import { encodePosition, rewindsOf, type EntityKind, type Subjects, type SyncedFrame } from '../../../contracts/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { StoredEvent } from '../../event-log/event-store.js';
-import type { ShardInfo } from '../../event-log/streams.js';
 import type { Membership, ReadModel } from '../read-model.js';
-import type { CoalescedBounds } from './coalesced-bounds.js';
 import type { ConcurrencyGate } from './concurrency-gate.js';
 import { storedEventFrame } from './event-frame.js';
 import type { FrameSink, LiveHub } from './live-hub.js';
-import type { EventReader } from './recent-log.js';
+import { combinedResync, shardRanges, type Resync } from './shard-ranges.js';
+import type { ShardReaders } from './shard-readers.js';
 
 /** What the sync engine needs from a connection. */
 export interface SyncConnection {
@@ -25,31 +22,38 @@ export interface SyncConnection {
   subscribe(topic: string): void;
 }
 
+/** A frame to send, with the shard and sequence of its event (seq 0: an ephemeral frame). */
+interface OutFrame {
+  shard: number;
+  seq: number;
+  frame: string;
+}
+
+/** Replayed and buffered frames are the same event when shard and sequence match (sequences are per shard). */
+const eventKey = (shard: number, seq: number) => `${shard}:${seq}`;
+
 /** Collects a topic's live frames while the connection is still replaying. */
 class BufferSink implements FrameSink {
-  readonly items: { seq: number; frame: string }[] = [];
+  readonly items: OutFrame[] = [];
   overflowed = false;
   constructor(
     private readonly cap: number,
     readonly userId: string,
   ) {}
-  push(seq: number, frame: string): void {
+  push(shard: number, seq: number, frame: string): void {
     if (this.items.length >= this.cap) this.overflowed = true;
-    else this.items.push({ seq, frame });
+    else this.items.push({ shard, seq, frame });
   }
 }
 
 export interface SyncServiceDeps {
   hub: LiveHub;
-  /** Replay reads: the gateway's recent log in front of the event store. */
-  reader: EventReader;
-  /** Stream bounds shared by concurrent resumes. */
-  bounds: CoalescedBounds;
+  /** Per shard: replay reads (the gateway's recent log in front of the shard's store) and stream bounds shared by concurrent resumes. */
+  shards: ShardReaders;
   /** Caps resumes running at once; the others wait their turn (welcome already sent, live events buffered). */
   gate: ConcurrencyGate;
   readModel: ReadModel;
   subjects: Subjects;
-  shard: ShardInfo;
   log: Logger;
   /** Most events one resume replays; beyond it the answer is `too_far_behind`. */
   maxReplay: number;
@@ -68,6 +72,10 @@ export interface SyncServiceDeps {
  * replay range is fixed; the replay reads the log up to that point; buffered
  * frames not already replayed follow; the socket joins the uWebSockets topics
  * in the same tick. Nothing is lost in between and nothing is sent twice.
+ *
+ * With several shards (STREAM_SHARDS) all of this is per shard: each has its
+ * own range (from, until], continuity answer and position entry, and every
+ * entity is compared against its own shard's range (shard-ranges.ts).
  */
 export class SyncService {
   constructor(private readonly deps: SyncServiceDeps) {}
@@ -88,7 +96,7 @@ export class SyncService {
   }
 
   private async resume(conn: SyncConnection, token: string | null, sink: BufferSink, userTopic: string): Promise<void> {
-    const { hub, reader, bounds, readModel, subjects, shard } = this.deps;
+    const { hub, shards, readModel, subjects } = this.deps;
     const topics = [userTopic];
     const started = performance.now();
     const phases: Record<string, number> = {};
@@ -97,8 +105,6 @@ export class SyncService {
     const watchdog = setTimeout(() => this.deps.log.warn('resume still running after 10 s', { userId: conn.userId, phases }), 10_000);
     watchdog.unref();
     try {
-      const parts = token === null ? null : decodePosition(token);
-      const mine = parts?.find((p) => p.shard === shard.shard);
       const snapshot = await readModel.resumeIndex(conn.userId);
       let memberships = snapshot.memberships;
       const hold = (id: string) => {
@@ -110,93 +116,109 @@ export class SyncService {
       };
       memberships.forEach((m) => hold(m.id));
       mark('memberships');
-      // Every live event after this point is buffered; the replay covers (from, until].
-      const bounds0 = await bounds.read();
+      // Every live event after this point is buffered; the replay covers (from, until] of every shard.
+      const ranges = shardRanges(
+        token,
+        shards.all.map((s) => s.info),
+        await shards.readBounds(),
+      );
       mark('bounds');
-      let until = bounds0.lastSeq;
-      let from = until;
-      let resync: { reason: ResyncReason; conversations: string[] | null } | null = null;
-      if (token === null) resync = { reason: 'no_position', conversations: null };
-      else if (!mine) resync = { reason: 'invalid_position', conversations: null };
-      else if (mine.epoch !== shard.epoch) resync = { reason: 'epoch_changed', conversations: null };
-      else if (mine.seq > until) resync = { reason: 'invalid_position', conversations: null };
-      else from = mine.seq;
-      // The read model tells which conversations changed since `from`, once it has caught up with `until`.
-      // The snapshot was taken before `until` was read, so it can at most equal it: then it is already exact.
-      let indexed = snapshot.checkpoint >= until;
+      const shardOf = (id: string) => subjects.shardOf(id);
+      const rangeOf = (id: string) => ranges[shardOf(id)]!;
+      // The read model tells which conversations changed since `from`, once it has caught up with `until` in every
+      // shard. The snapshot was taken before the `until`s were read, so it can at most equal them: then it is exact.
+      let indexed = ranges.every((r, k) => (snapshot.checkpoints[k] ?? 0) >= r.until);
       const early = memberships;
       if (!indexed) {
-        indexed = await readModel.waitFor(until, this.deps.indexWaitMs ?? 2000).then(
-          () => true,
-          () => false,
-        );
+        indexed = await readModel
+          .waitForAll(
+            ranges.map((r) => r.until),
+            this.deps.indexWaitMs ?? 2000,
+          )
+          .then(
+            () => true,
+            () => false,
+          );
         if (indexed) {
           memberships = await readModel.memberships(conn.userId);
           memberships.forEach((m) => hold(m.id));
         }
       }
       mark('index');
-      // Conversations found only now were registered after `until`: read the bound again so the
+      // Conversations found only now were registered after `until`: read the bounds again so the
       // replay reaches the point where their buffering began, and replay them whatever the index says.
       const earlyIds = new Set(early.map((m) => m.id));
       const fresh = new Set(memberships.filter((m) => !earlyIds.has(m.id)).map((m) => m.id));
-      if (fresh.size) until = (await bounds.read()).lastSeq;
+      if (fresh.size) (await shards.readBounds()).forEach((b, k) => (ranges[k]!.until = b.lastSeq));
       // Left after `until` (the index ran ahead of it): still a member for the whole replay range.
-      const leftLater = leftAfter(sink, until);
+      const userShard = shardOf(conn.userId);
+      const leftLater = leftAfter(sink, userShard, ranges[userShard]!.until);
       const stillMember = new Set(memberships.map((m) => m.id));
       const leaving: Membership[] = early.filter((m) => !stillMember.has(m.id) && leftLater.has(m.id));
       memberships = [...memberships, ...leaving];
       leaving.forEach((m) => fresh.add(m.id));
-      const rewound = new Set(Object.keys(token ? rewindsOf(token) : {}));
-      const changed = memberships.filter((m) => !indexed || m.lastSeq > from || rewound.has(m.id) || fresh.has(m.id)).map((m) => m.id);
+      const rewinds = token ? rewindsOf(token) : {};
+      const changed = memberships.filter((m) => !indexed || m.lastSeq > rangeOf(m.id).from || m.id in rewinds || fresh.has(m.id)).map((m) => m.id);
       // A conversation joined after the position is replayed from the join, not from the position:
       // a live catch-up of it may have been cut short when the device went away.
-      const startOf = new Map(memberships.filter((m) => indexed && m.joinedSeq > from).map((m) => [m.id, m.joinedSeq - 1]));
+      const startOf = new Map(memberships.filter((m) => indexed && m.joinedSeq > rangeOf(m.id).from).map((m) => [m.id, m.joinedSeq - 1]));
       // Rewinds the device asked for: conversations whose history it has not received since joining.
-      if (!resync) {
-        const current = new Set(memberships.map((m) => m.id));
-        for (const [id, after] of Object.entries(rewindsOf(token))) {
-          if (current.has(id) && after < from) startOf.set(id, Math.min(after, startOf.get(id) ?? after));
-        }
+      const current = new Set(memberships.map((m) => m.id));
+      for (const [id, after] of Object.entries(rewinds)) {
+        const range = rangeOf(id);
+        if (!range.resync && current.has(id) && after < range.from) startOf.set(id, Math.min(after, startOf.get(id) ?? after));
       }
-      if (!resync && from < bounds0.firstSeq - 1) {
-        resync = { reason: 'retention', conversations: changed };
-        from = until;
+      for (const r of ranges) {
+        if (r.resync || r.from >= r.firstSeq - 1) continue;
+        r.resync = { reason: 'retention', conversations: changed.filter((id) => shardOf(id) === r.info.shard) };
+        r.from = r.until;
       }
 
-      const userEvents = await reader.readSubjects([subjects.user(conn.userId)], from, until, this.deps.maxReplay);
-      const current = new Set(memberships.map((m) => m.id));
+      const userRange = ranges[userShard]!;
+      const userEvents = await shards.shard(userShard).reader.readSubjects([subjects.user(conn.userId)], userRange.from, userRange.until, this.deps.maxReplay);
       const left = new Map<string, number>();
       for (const e of userEvents.events) {
+        // The removal's position is the conversation's event, in the conversation's shard.
         if (e.event.type === 'membership.left' && !current.has(e.event.data.conversationId))
           left.set(e.event.data.conversationId, e.event.data.cause.conversationSeq);
       }
       const convIds = [...new Set([...changed, ...left.keys()])];
       mark('user-replay');
-      const replayFrom = Math.min(from, ...startOf.values());
-      const convEvents = await reader.readSubjects(
-        convIds.map((id) => subjects.conv(id)),
-        replayFrom,
-        until,
-        this.deps.maxReplay,
+      const convEvents = await Promise.all(
+        ranges.map((r, k) => {
+          const ids = convIds.filter((id) => shardOf(id) === k);
+          const replayFrom = Math.min(r.from, ...ids.map((id) => startOf.get(id) ?? r.from));
+          return shards.shard(k).reader.readSubjects(
+            ids.map((id) => subjects.conv(id)),
+            replayFrom,
+            r.until,
+            this.deps.maxReplay,
+          );
+        }),
       );
       await this.resolvePrevSeqs(userEvents.events);
-      await this.resolvePrevSeqs(convEvents.events);
-      let replay: StoredEvent[] = [];
-      if (userEvents.truncated || convEvents.truncated || userEvents.events.length + convEvents.events.length > this.deps.maxReplay) {
-        resync = { reason: 'too_far_behind', conversations: convIds };
-      } else {
+      for (const c of convEvents) await this.resolvePrevSeqs(c.events);
+      const replay: StoredEvent[] = [];
+      ranges.forEach((r, k) => {
+        const own = k === userShard ? userEvents : { events: [], truncated: false };
+        const conv = convEvents[k]!;
+        if (own.truncated || conv.truncated || own.events.length + conv.events.length > this.deps.maxReplay) {
+          // Without the user's own events, which conversations it has is unknown too: every one is listed.
+          r.resync = { reason: 'too_far_behind', conversations: k === userShard ? convIds : convIds.filter((id) => shardOf(id) === k) };
+          r.from = r.until;
+          return;
+        }
         // Conversations left while away: their events up to the removal, nothing after.
-        const visible = convEvents.events.filter((e) => {
+        const visible = conv.events.filter((e) => {
           const id = (e.event.data as { conversationId: string }).conversationId;
-          return e.seq > (startOf.get(id) ?? from) && (!left.has(id) || e.seq <= left.get(id)!);
+          return e.seq > (startOf.get(id) ?? r.from) && (!left.has(id) || e.seq <= left.get(id)!);
         });
-        replay = [...userEvents.events, ...visible].sort((a, b) => a.seq - b.seq);
-      }
+        replay.push(...own.events, ...visible);
+      });
       if (conn.isClosed()) return;
 
       // Conversations joined while away or during this resume that the index did not list: replay
-      // them from the join, inside this resume, so the device gets their history before the
+      // them from the join, inside this resume, so the device gets their history along with the
       // `membership.joined` frame and its position never passes events it has not received.
       const held = new Set(memberships.map((m) => m.id));
       const extra: StoredEvent[] = [];
@@ -211,41 +233,48 @@ export class SyncService {
           held.add(j.id);
           hold(j.id);
         });
-        const upTo = (await bounds.read()).lastSeq;
+        const upTo = await shards.readBounds();
         for (const j of joins) {
-          const { events } = await reader.readSubjects([subjects.conv(j.id)], j.after, upTo, this.deps.maxReplay);
+          // `after` is a position of the conversation's own shard (the join's cause).
+          const k = shardOf(j.id);
+          const { events } = await shards.shard(k).reader.readSubjects([subjects.conv(j.id)], j.after, upTo[k]!.lastSeq, this.deps.maxReplay);
           await this.resolvePrevSeqs(events);
           extra.push(...events);
         }
       }
       if (conn.isClosed()) return;
 
-      let last = Math.max(from, until);
-      const out: { seq: number; frame: string }[] = [];
-      const replayed = new Set<number>();
-      for (const e of [...replay, ...extra].sort((x, y) => x.seq - y.seq)) {
-        if (replayed.has(e.seq)) continue;
-        out.push({ seq: e.seq, frame: storedEventFrame(shard, e, e.prevSeq ?? 0) });
-        replayed.add(e.seq);
-        if (e.seq > last) last = e.seq;
+      const last = ranges.map((r) => Math.max(r.from, r.until));
+      const out: OutFrame[] = [];
+      const replayed = new Set<string>();
+      for (const e of [...replay, ...extra]) {
+        const shard = shards.ofSubject(e.subject).info;
+        const key = eventKey(shard.shard, e.seq);
+        if (replayed.has(key)) continue;
+        out.push({ shard: shard.shard, seq: e.seq, frame: storedEventFrame(shard, e, e.prevSeq ?? 0) });
+        replayed.add(key);
+        last[shard.shard] = Math.max(last[shard.shard]!, e.seq);
       }
-      // Replayed and buffered frames go out in log order, so the highest position a device has seen is always a
-      // safe place to resume from.
       for (const item of sink.items) {
-        if (item.seq > 0 && replayed.has(item.seq)) continue;
+        if (item.seq > 0 && replayed.has(eventKey(item.shard, item.seq))) continue;
         out.push(item);
-        if (item.seq > last) last = item.seq;
+        if (item.seq > 0) last[item.shard] = Math.max(last[item.shard]!, item.seq);
       }
-      out.sort((x, y) => x.seq - y.seq);
+      // Replayed and buffered frames go out in each shard's log order, so the highest position a device has seen
+      // in a shard is always a safe place to resume that shard from. (Ordering by sequence alone does that: it keeps
+      // every shard's frames increasing; with one shard it is the log's order.)
+      out.sort((x, y) => x.seq - y.seq || x.shard - y.shard);
       for (const topic of topics) {
         hub.removeSink(topic, sink);
         conn.subscribe(topic);
       }
+      let resync: Resync | null = combinedResync(ranges, (k) => [...current].filter((id) => shardOf(id) === k));
       if (sink.overflowed) resync = { reason: 'too_far_behind', conversations: null };
       const synced: SyncedFrame = {
         t: 'synced',
         status: resync ? 'resync_needed' : 'complete',
-        position: encodeShardPosition({ shard: shard.shard, epoch: shard.epoch, seq: last }),
+        // Every shard's entry: the device resumes each shard from its own.
+        position: encodePosition(ranges.map((r, k) => ({ shard: r.info.shard, epoch: r.info.epoch, seq: last[k]! }))),
         // Event frames this resume sent before `synced`: replayed from the log, and live ones that arrived meanwhile.
         replayed: out.filter((item) => item.seq > 0).length,
         ...(resync ? { resync } : {}),
@@ -271,8 +300,10 @@ export class SyncService {
    * buffered seam as a resume.
    */
   async catchUp(conn: SyncConnection, conversationId: string, afterSeq: number): Promise<void> {
-    const { hub, reader, bounds, subjects, shard } = this.deps;
+    const { hub, shards, subjects } = this.deps;
     const topic = `conv/${conversationId}`;
+    // `afterSeq` (the join's cause) and everything read here are in the conversation's shard.
+    const { info: shard, reader, bounds } = shards.ofEntity(conversationId);
     if (conn.holds(topic) || conn.isClosed()) return;
     conn.hold('conv', conversationId);
     const sink = new BufferSink(this.deps.maxReplay * 4, conn.userId);
@@ -282,13 +313,13 @@ export class SyncService {
       const { events } = await reader.readSubjects([subjects.conv(conversationId)], afterSeq, until, this.deps.maxReplay);
       await this.resolvePrevSeqs(events);
       if (conn.isClosed()) return;
-      const sent = new Set<number>();
+      const sent = new Set<string>();
       const frames: string[] = [];
       for (const e of events) {
         frames.push(storedEventFrame(shard, e, e.prevSeq ?? 0));
-        sent.add(e.seq);
+        sent.add(eventKey(shard.shard, e.seq));
       }
-      for (const item of sink.items) if (!(item.seq > 0 && sent.has(item.seq))) frames.push(item.frame);
+      for (const item of sink.items) if (!(item.seq > 0 && sent.has(eventKey(item.shard, item.seq)))) frames.push(item.frame);
       conn.sendAll(frames);
       hub.removeSink(topic, sink);
       conn.subscribe(topic);
@@ -329,11 +360,11 @@ function joinsIn(events: StoredEvent[]): { id: string; after: number }[] {
   );
 }
 
-/** Conversations the buffered user events say were left after `until`. */
-function leftAfter(sink: BufferSink, until: number): Set<string> {
+/** Conversations the buffered user events (of the user's shard `userShard`) say were left after `until`. */
+function leftAfter(sink: BufferSink, userShard: number, until: number): Set<string> {
   const ids = new Set<string>();
   for (const item of sink.items) {
-    if (item.seq <= until || !item.frame.includes('"membership.left"')) continue;
+    if (item.shard !== userShard || item.seq <= until || !item.frame.includes('"membership.left"')) continue;
     const f = JSON.parse(item.frame) as { event?: { type?: string; data?: { conversationId?: string } } };
     if (f.event?.type === 'membership.left' && f.event.data?.conversationId) ids.add(f.event.data.conversationId);
   }

@@ -179,6 +179,11 @@ export interface Clear {
   conversationId: string;
   /** Clears pending notifications whose last message is at or before this sequence. */
   uptoSeq: number;
+  /**
+   * And (when set) whose last message was sent at or before this time (ms): a user's clear of a conversation on
+   * another shard, whose sequences the user's event cannot be compared with.
+   */
+  uptoAt?: number;
   reason: string;
 }
 
@@ -186,9 +191,11 @@ export interface Clear {
 export async function clearPending(trx: Trx, clears: Clear[]): Promise<void> {
   if (clears.length === 0) return;
   await sql`with v as (select * from unnest(${clears.map((c) => c.userId)}::text[], ${clears.map((c) => c.conversationId)}::text[],
-        ${clears.map((c) => c.uptoSeq)}::bigint[], ${clears.map((c) => c.reason)}::text[]) as v(user_id, conversation_id, upto, reason)),
+        ${clears.map((c) => c.uptoSeq)}::bigint[], ${clears.map((c) => c.reason)}::text[], ${clears.map((c) => c.uptoAt ?? null)}::float8[])
+        as v(user_id, conversation_id, upto, reason, upto_at)),
       cleared as (update notifications n set status = 'cleared', reason = v.reason, cleared_at = now(), updated_at = now()
         from v where n.user_id = v.user_id and n.conversation_id = v.conversation_id and n.status = 'pending' and n.last_seq <= v.upto
+          and (v.upto_at is null or n.last_at <= to_timestamp(v.upto_at / 1000.0))
         returning n.id)
     update notification_deliveries d set status = 'cleared', updated_at = now()
     from cleared where d.notification_id = cleared.id and d.status = 'pending'`.execute(trx);
