@@ -21,8 +21,9 @@ import { projectDirOf } from './project-dir.js';
  * embedded Postgres, and two platform processes on it: gateway 1 on PORT
  * (8080) with the workers (projectors, membership, analytics, notifier),
  * gateway 2 on PORT+1 (8081) without them. Streams, KV buckets and the object
- * store get STREAM_REPLICAS=3 (unless set otherwise); each process leases its
- * own node id. Everything lives under <PARLEY_DATA_DIR>/cluster/, apart from
+ * store get STREAM_REPLICAS=3 (unless set otherwise); STREAM_SHARDS (default
+ * 1) goes to both processes alike; each process leases its own node id.
+ * Everything lives under <PARLEY_DATA_DIR>/cluster/, apart from
  * `npm start`'s data. Ctrl-C (or SIGTERM) stops the gateways, then Postgres
  * and the NATS servers.
  *
@@ -140,6 +141,8 @@ async function main(): Promise<void> {
     NATS_PASSWORD: natsAuth.password,
     DATABASE_URL: databaseUrl,
     STREAM_REPLICAS: String(config.nats.replicas),
+    // Every process must agree on the shard count (a start with another count than the streams hold is refused).
+    STREAM_SHARDS: String(config.nats.shards),
     ...(await jwtSecret()),
   };
   const ports = [config.gateway.port, config.gateway.port + 1];
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
     nats: nats.url,
     gateways: ports.map((p) => `http://${config.gateway.host}:${p}`),
     replicas: shared.STREAM_REPLICAS,
+    shards: shared.STREAM_SHARDS,
     devTokens: shared.AUTH_DEV_TOKENS === 'true' ? `POST http://${config.gateway.host}:${ports[0]}/v1/dev/token {"userId":"alice"}` : 'disabled',
     dataDir: clusterDir,
   });

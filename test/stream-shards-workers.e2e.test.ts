@@ -217,6 +217,86 @@ describe('projectors over two stream shards', () => {
     expect((r.body.conversations as { conversationId: string; unread: number }[]).find((x) => x.conversationId === c)).toMatchObject({ unread: 0 });
   }, 60_000);
 
+  it("a member's preferences on another shard than the conversation are not lost while that shard's projector is behind", async () => {
+    const s0 = workers[0]!.projector!.runners[0]!.shards[0]!;
+    const [, prefs] = usersOnShards('prefs');
+    const c = conv[0]!;
+    const owner = ownerOf.get(c)!;
+    const mutedUntil = Date.now() + 3_600_000;
+    const hooked = `/${prefs}`;
+    await notificationApi(gw).webhook(prefs, hooks.url(hooked));
+    await caughtUp('read-model');
+    await s0.stop();
+    try {
+      // Shard 0 (the conversation's) is not projected meanwhile: the new member has no row in the read model yet
+      // when shard 1's runner gets to the user's setting.
+      expect((await as(owner, 'POST', '/v1/commands', { t: 'add_members', conversationId: c, userIds: [prefs] })).status).toBe(200);
+      const set = await as(prefs, 'POST', '/v1/commands', { t: 'set_preferences', conversationId: c, pinned: true, mutedUntil });
+      expect(set.status, JSON.stringify(set.body)).toBe(200);
+      await sleep(500);
+    } finally {
+      await s0.start();
+    }
+    await caughtUp('read-model');
+    const mine = async () =>
+      ((await as(prefs, 'GET', '/v1/conversations')).body.conversations as { conversationId: string }[]).find((x) => x.conversationId === c);
+    expect(await mine()).toMatchObject({ pinned: true, mutedUntil });
+
+    // The mute holds for the notifier too: the other readers are notified of a new message, the muted member is not.
+    const before = hooks.requests.length;
+    await send(owner, c, 'not for the muted one');
+    await waitFor('the other readers notified', () => new Set(hooks.requests.slice(before).map((r) => r.path)).size >= 2, 15_000);
+    await caughtUp('notifier');
+    await sleep(600);
+    expect(hooks.requests.slice(before).filter((r) => r.path === hooked)).toEqual([]);
+
+    // Left and added again: the new membership starts without the old one's settings, however the shards interleave
+    // (a rebuild replays the conversation first, then the user's setting of the earlier membership).
+    expect((await as(owner, 'POST', '/v1/commands', { t: 'remove_member', conversationId: c, userId: prefs })).status).toBe(200);
+    expect((await as(owner, 'POST', '/v1/commands', { t: 'add_members', conversationId: c, userIds: [prefs] })).status).toBe(200);
+    await caughtUp('read-model');
+    expect(await mine()).toMatchObject({ pinned: false, mutedUntil: null });
+    const hashes = await readModelHashes();
+    const report = await cli('rebuild', ['read-model']);
+    expect(report.comparison.every((x: { equal: boolean }) => x.equal)).toBe(true);
+    expect(await readModelHashes()).toEqual(hashes);
+    expect(await mine()).toMatchObject({ pinned: false, mutedUntil: null });
+    // Not a reader of the tests below.
+    expect((await as(owner, 'POST', '/v1/commands', { t: 'remove_member', conversationId: c, userId: prefs })).status).toBe(200);
+  }, 60_000);
+
+  it("a member's mute on another shard than the conversation clears the notification that shard's notifier opens later", async () => {
+    const notifier0 = workers[0]!.notifier!.runner.shards[0]!;
+    const readModel1 = workers[0]!.projector!.runners[0]!.shards[1]!;
+    const c = conv[0]!;
+    await caughtUp('read-model');
+    await caughtUp('notifier');
+    const before = hooks.requests.length;
+    await notifier0.stop();
+    await readModel1.stop();
+    let held = true;
+    try {
+      await send(ownerOf.get(c)!, c, 'muted before it is notified');
+      // reader1 (shard 1) mutes the conversation (shard 0) whose notifier has not seen the message yet, and the read
+      // model has not got the mute when it does: only the mute's clear can keep the notification from going out.
+      const set = await as(reader1, 'POST', '/v1/commands', { t: 'set_preferences', conversationId: c, mutedUntil: Date.now() + 3_600_000 });
+      expect(set.status).toBe(200);
+      await sleep(300);
+      held = false;
+      await notifier0.start();
+      await caughtUp('notifier');
+    } finally {
+      if (held) await notifier0.start();
+      await readModel1.start();
+    }
+    const delivered = (path: string) => hooks.requests.slice(before).filter((r) => r.path === path && JSON.parse(r.body.toString('utf8')).conversationId === c);
+    await waitFor('the unmuted reader notified', () => delivered(`/${reader0}`).length > 0, 15_000);
+    await sleep(600);
+    expect(delivered(`/${reader1}`)).toEqual([]);
+    expect((await as(reader1, 'POST', '/v1/commands', { t: 'set_preferences', conversationId: c, mutedUntil: null })).status).toBe(200);
+    await caughtUp('read-model');
+  }, 60_000);
+
   it('notify offline members of conversations on either shard', async () => {
     const before = hooks.requests.length;
     for (const c of conv) await send(ownerOf.get(c)!, c, `ping ${c}`);

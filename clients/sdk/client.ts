@@ -272,6 +272,12 @@ export class ParleyClient extends Emitter<Events> {
   }
 
   private onSynced(frame: SyncedFrame): void {
+    if (frame.status === 'resync_needed') {
+      // Skipped events (refetched over HTTP) leave these last sequences behind: kept, the next live event would look
+      // like a gap and rewind the device into the same resync, dropping that event.
+      const ids = frame.resync?.conversations;
+      for (const key of [...this.lastSeq.keys()]) if (!ids || key.startsWith('user/') || ids.includes(key.slice('conv/'.length))) this.lastSeq.delete(key);
+    }
     this.savePosition(advancePosition(this.positionToken, frame.position));
     this.attempt = 0;
     this.setState('live');

@@ -74,4 +74,50 @@ describe('the SDK with several shards', () => {
     ]);
     client.close();
   });
+
+  it('after a resync forgets what it saw of the listed conversations: their next live event is delivered, not taken for a gap', async () => {
+    const client = new ParleyClient({
+      url: 'ws://x',
+      token: 't',
+      storage: new MemoryStorage(),
+      WebSocket: FakeSocket,
+      backoff: { baseMs: 60_000, maxMs: 60_000 },
+    });
+    const seen: number[] = [];
+    client.on('event', (f) => seen.push(f.seq));
+    const connected = client.connect();
+    await new Promise((r) => setTimeout(r, 0));
+    let socket = FakeSocket.last!;
+    socket.onopen?.({});
+    const position = (seq0: number, seq1: number) =>
+      encodePosition([
+        { shard: 0, epoch: 'e0', seq: seq0 },
+        { shard: 1, epoch: 'e1', seq: seq1 },
+      ]);
+    socket.frame({ t: 'synced', status: 'complete', replayed: 0, position: position(10, 10) });
+    await connected;
+    socket.frame(eventFrame(1, 'g_one', 12, 0));
+    socket.frame(eventFrame(0, 'g_zero', 14, 0));
+    // Away; too much happened in g_one: the gateway answers with a resync listing it (the app refetches it over HTTP).
+    socket.onclose?.({ code: 1006, reason: '' });
+    client.reconnectNow();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(FakeSocket.last).not.toBe(socket);
+    socket = FakeSocket.last!;
+    socket.onopen?.({});
+    socket.frame({
+      t: 'synced',
+      status: 'resync_needed',
+      replayed: 0,
+      position: position(14, 90),
+      resync: { reason: 'too_far_behind', conversations: ['g_one'] },
+    });
+    // g_one goes on live after the skipped range; g_zero, not listed, still has its gap check.
+    socket.frame(eventFrame(1, 'g_one', 95, 90));
+    expect(socket.closed).toBeNull();
+    expect(seen).toEqual([12, 14, 95]);
+    socket.frame(eventFrame(0, 'g_zero', 20, 17));
+    expect(socket.closed?.code).toBe(4000);
+    client.close();
+  });
 });

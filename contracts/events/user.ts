@@ -29,6 +29,13 @@ export const PreferencesSet = event('preferences.set', {
   mutedUntil: z.number().int().nonnegative().nullable().optional(),
   pinned: z.boolean().optional(),
   archived: z.boolean().optional(),
+  /**
+   * The conversation's sequence (its last event) when the write side checked
+   * the membership this setting applies to. Absent in events written before it
+   * was recorded. Lets readers order it with the conversation's events, which
+   * with several shards are on another stream than the user's.
+   */
+  conversationSeq: z.number().int().positive().optional(),
 });
 
 export const UserBlocked = event('user.blocked', { userId: UserId });

@@ -215,13 +215,13 @@ function headline(r: SuiteResult): string[] {
 /** Scale-out: one row per configuration and phase, all server processes counted. */
 export function scaleoutReport(r: Pick<SuiteResult, 'scaleout'>): string[] {
   const out = [
-    '| replicas | NATS servers | gateways | phase | sends/s | deliveries/s | p50 / p99 ms | lost / dup | failed sends | server CPU µs per send (all processes) | sends per server CPU-s | server CPU s by kind |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| replicas | NATS servers | stream shards | gateways | phase | sends/s | deliveries/s | p50 / p99 ms | lost / dup | failed sends | server CPU µs per send (all processes) | sends per server CPU-s | server CPU s by kind |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const c of r.scaleout ?? []) {
     for (const p of c.fanout.phases) {
       out.push(
-        `| R${c.replicas} | ${c.natsServers} | ${c.gateways} | ${p.name} | ${int(p.sendsPerSecond)} | ${int(p.deliveriesPerSecond)} | ${p.latencyMs.p50} / ${p.latencyMs.p99} | ${p.lost} / ${p.duplicates} | ${failedSends(p)} | ${f1(p.allCpuPerSendUs)} | ${int(p.sendsPerServerCpuSecond)} | ${byKind(p)} |`,
+        `| R${c.replicas} | ${c.natsServers} | ${c.shards ?? 1} | ${c.gateways} | ${p.name} | ${int(p.sendsPerSecond)} | ${int(p.deliveriesPerSecond)} | ${p.latencyMs.p50} / ${p.latencyMs.p99} | ${p.lost} / ${p.duplicates} | ${failedSends(p)} | ${f1(p.allCpuPerSendUs)} | ${int(p.sendsPerServerCpuSecond)} | ${byKind(p)} |`,
       );
     }
   }

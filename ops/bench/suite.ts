@@ -26,6 +26,8 @@ export type ScenarioName = 'fanout' | 'idle' | 'storm' | 'external' | 'scaleout'
 /** One scale-out configuration of Parley: stream replicas (1: one nats-server; 3: a local 3-node cluster) and gateway processes. */
 export interface ScaleoutResult {
   replicas: number;
+  /** STREAM_SHARDS: streams the log is spread over (each with its own leader). */
+  shards: number;
   gateways: number;
   natsServers: number;
   fanout: FanoutResult;
@@ -257,9 +259,11 @@ type StartTarget = (
 /**
  * Scale-out (issue 15): the same groups-of-10 load against Parley with one
  * nats-server (R1) and a local 3-node cluster with STREAM_REPLICAS=3, each
- * with one and two gateway processes (clients spread over them), a fresh
- * deployment and database each. Every server process's CPU is counted:
- * gateways, the workers process, every nats-server, Postgres.
+ * with one and two gateway processes (clients spread over them), and on the
+ * cluster two gateways over a log of three stream shards (a leader each,
+ * which NATS spreads over the nodes), a fresh deployment and database each.
+ * Every server process's CPU is counted: gateways, the workers process,
+ * every nats-server, Postgres.
  */
 async function runScaleout(o: SuiteOptions, dir: string, start: StartTarget, log: (line: string) => void): Promise<ScaleoutResult[]> {
   const out: ScaleoutResult[] = [];
@@ -289,12 +293,25 @@ async function runScaleout(o: SuiteOptions, dir: string, start: StartTarget, log
       nats = { url: cluster.url, pids: cluster.nodes.map((n) => n.handle.pid), stop: () => cluster.stop() };
     }
     try {
-      for (const gateways of [1, 2]) {
-        log(`parley scale-out: R${replicas} on ${nats.pids.length} nats-server(s), ${gateways} gateway(s)`);
-        const s = await start('parley', gateways, { url: nats.url, pids: nats.pids, env: { STREAM_REPLICAS: String(replicas) } });
+      const configurations =
+        replicas === 1
+          ? [
+              { gateways: 1, shards: 1 },
+              { gateways: 2, shards: 1 },
+            ]
+          : [
+              { gateways: 1, shards: 1 },
+              { gateways: 2, shards: 1 },
+              { gateways: 2, shards: 3 },
+            ];
+      for (const { gateways, shards } of configurations) {
+        log(`parley scale-out: R${replicas} on ${nats.pids.length} nats-server(s), ${gateways} gateway(s), ${shards} stream shard(s)`);
+        // Each configuration is a fresh deployment (namespace and database of its own): a shard count is fixed per deployment.
+        const env = { STREAM_REPLICAS: String(replicas), STREAM_SHARDS: String(shards) };
+        const s = await start('parley', gateways, { url: nats.url, pids: nats.pids, env });
         try {
-          const fanout = await runFanout(s.target, s.pool, o.scale.scaleout.spec, o.scale.scaleout.phases, `so${replicas}${gateways}`, log);
-          out.push({ replicas, gateways, natsServers: nats.pids.length, fanout });
+          const fanout = await runFanout(s.target, s.pool, o.scale.scaleout.spec, o.scale.scaleout.phases, `so${replicas}${gateways}${shards}`, log);
+          out.push({ replicas, shards, gateways, natsServers: nats.pids.length, fanout });
         } finally {
           await s.stop();
         }

@@ -35,7 +35,7 @@ export interface Fault {
 
 const RECOVERY_TIMEOUT_MS = 90_000;
 
-/** The NATS server leading the event stream now: the faults below hit it, which forces an election. */
+/** The NATS server leading shard 0's event stream now: the faults below hit it, which forces an election there (other shards' streams may lead elsewhere). */
 async function leaderIndex(ctx: FaultContext): Promise<{ index: number; name: string }> {
   const name = await ctx.probe.waitLeader(30_000);
   return { index: ctx.nats.indexOf(name), name };

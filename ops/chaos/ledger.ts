@@ -9,6 +9,11 @@
  * - duplicated: a client message id stored twice (history or stream, or acked
  *   as two different messages), or a device receiving the same sequence twice;
  * - misordered: a device seeing a conversation's events out of sequence order.
+ *
+ * Sequences are per shard stream (STREAM_SHARDS > 1): two conversations on
+ * different shards can hold the same number. So a sequence is only ever taken
+ * with its conversation (which lives on one shard): an ack's seq against the
+ * stored copies of the same message, a device's events per conversation.
  */
 export interface Ack {
   conversationId: string;
@@ -31,7 +36,8 @@ export interface StoredMessage {
 interface DeviceRecord {
   user: string;
   conversations: Set<string>;
-  seen: Set<number>;
+  /** `<conversationId>@<seq>` of every conversation event seen. */
+  seen: Set<string>;
   lastSeq: Map<string, number>;
   replayed: number;
   live: number;
@@ -81,11 +87,12 @@ export class Ledger {
     const d = this.devices.get(device)!;
     if (replayed) d.replayed++;
     else d.live++;
-    if (d.seen.has(seq)) {
+    const at = `${conversationId}@${seq}`;
+    if (d.seen.has(at)) {
       this.deviceDuplicates.push(`${device} got seq ${seq} of ${conversationId} twice (${replayed ? 'replayed' : 'live'})`);
       return;
     }
-    d.seen.add(seq);
+    d.seen.add(at);
     const last = d.lastSeq.get(conversationId) ?? 0;
     if (seq < last) this.deviceMisorders.push(`${device} got seq ${seq} of ${conversationId} after ${last} (${replayed ? 'replayed' : 'live'})`);
     else d.lastSeq.set(conversationId, seq);
@@ -151,7 +158,7 @@ export class Ledger {
       }
       devicesChecked++;
       for (const [k, a] of this.acks) {
-        if (!d.conversations.has(a.conversationId) || d.seen.has(a.seq)) continue;
+        if (!d.conversations.has(a.conversationId) || d.seen.has(`${a.conversationId}@${a.seq}`)) continue;
         lost.add(k);
         note(`lost: ${k} (seq ${a.seq}) never reached device ${name}`);
       }

@@ -19,6 +19,8 @@ export interface LoadOptions {
   /** Mean time between two device bounces (all devices together). */
   bounceEveryMs: number;
   ledger: Ledger;
+  /** The log's stream shards (STREAM_SHARDS > 1): the groups are spread over as many of them as they can cover. */
+  shards?: { count: number; of: (conversationId: string) => number };
   note?: (msg: string, fields: Record<string, unknown>) => void;
 }
 
@@ -42,11 +44,23 @@ export async function startLoad(o: LoadOptions): Promise<Load> {
   }
   // Group k leaves out every user i with i % groups == k: overlapping, but no two groups alike.
   const conversations: { id: string; members: string[] }[] = [];
+  const covered = new Set<number>();
+  const wanted = Math.min(o.shards?.count ?? 1, o.groups);
   for (let k = 0; k < o.groups; k++) {
     const members = users.filter((_, i) => i % o.groups !== k || o.groups === 1);
     const owner = members[0]!;
-    const r = await postJson(`${http}/v1/conversations`, { kind: 'group', title: `chaos ${k}`, members: members.slice(1) }, tokens.get(owner));
-    conversations.push({ id: r.conversationId as string, members });
+    // Ids are minted by the server: with several shards, a group landing on a shard already covered is created
+    // again (a few times at most) while another shard has none, so the load crosses every shard it can. The
+    // extra groups stay, without messages.
+    for (let attempt = 0; ; attempt++) {
+      const r = await postJson(`${http}/v1/conversations`, { kind: 'group', title: `chaos ${k}`, members: members.slice(1) }, tokens.get(owner));
+      const id = r.conversationId as string;
+      const shard = o.shards?.of(id) ?? 0;
+      if (covered.has(shard) && covered.size < wanted && attempt < 10) continue;
+      covered.add(shard);
+      conversations.push({ id, members });
+      break;
+    }
   }
   const devices: Device[] = [];
   for (const u of users) {

@@ -66,7 +66,9 @@ const started = Date.now();
 
 const progress = (msg: string) => process.stdout.write(`[chaos +${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
 
+// STREAM_SHARDS comes from the environment (default 1) and is handed to every process, so all agree on the layout.
 const config = loadConfig({ ...process.env, STREAM_REPLICAS: '3' }, projectDir);
+const subjects = subjectsFor(NAMESPACE, config.nats.shards);
 const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-chaos-'));
 // Under root, Postgres runs as `postgres`, which must traverse the run directory.
 fs.chmodSync(runDir, 0o711);
@@ -122,15 +124,20 @@ async function main(): Promise<number> {
     startPostgres(),
   ]);
   const databaseUrl = await postgres.ensureDatabase('parley');
-  probe = await StreamProbe.open(nats.url, subjectsFor(NAMESPACE).stream(0));
+  // The NATS faults target shard 0's stream leader; recovery and catch-up are checked on every shard's stream.
+  probe = await StreamProbe.open(
+    nats.url,
+    Array.from({ length: subjects.shards }, (_, k) => subjects.stream(k)),
+  );
   await probe.waitPlacement(3, 60_000);
-  progress(`nats cluster ${nats.url} (routes through the proxy), postgres on ${pgPort}`);
+  progress(`nats cluster ${nats.url} (routes through the proxy), postgres on ${pgPort}, ${subjects.shards} stream shard(s)`);
 
   const namespace = NAMESPACE;
   const shared: Record<string, string> = {
     NATS_URL: nats.url,
     DATABASE_URL: databaseUrl,
     STREAM_REPLICAS: '3',
+    STREAM_SHARDS: String(subjects.shards),
     PARLEY_NAMESPACE: namespace,
     HOST: '127.0.0.1',
     AUTH_JWT_SECRET: randomBytes(32).toString('hex'),
@@ -165,7 +172,6 @@ async function main(): Promise<number> {
   await wk2.start(120_000);
   progress(`gateways up on ${gatewayPorts.join(', ')}; workers wk1 (active: ${await projectorActive(wk1)}) and wk2 (standby)`);
 
-  const stream = probe.stream;
   await probe.waitCurrent(3, 60_000);
 
   const ledger = new Ledger();
@@ -180,9 +186,13 @@ async function main(): Promise<number> {
     maxSends: smoke ? 1500 : 6000,
     bounceEveryMs: 1500,
     ledger,
+    shards: { count: subjects.shards, of: (id) => subjects.shardOf(id) },
     note: (msg, fields) => log.info(msg, fields),
   });
-  progress(`load running: ${load.devices.length} devices, ${load.conversations.length} conversations`);
+  const onShards = (ids: string[]) => [...new Set(ids.map((id) => subjects.shardOf(id)))].sort((a, b) => a - b).join(',');
+  progress(
+    `load running: ${load.devices.length} devices, ${load.conversations.length} conversations (shards ${onShards(load.conversations.map((c) => c.id))}; users on shards ${onShards([...load.tokens.keys()])})`,
+  );
 
   const ctx: FaultContext = {
     nats,
@@ -249,10 +259,10 @@ async function main(): Promise<number> {
   const { unacked } = await load.drain(60_000);
   if (unacked > 0) progress(`${unacked} sends still unacked after 60 s (not counted as acked)`);
 
-  return verify(ledger, load, outcomes, stream, namespace, gatewayPorts);
+  return verify(ledger, load, outcomes, namespace, gatewayPorts);
 }
 
-async function verify(ledger: Ledger, load: Load, outcomes: FaultOutcome[], stream: string, namespace: string, gatewayPorts: number[]): Promise<number> {
+async function verify(ledger: Ledger, load: Load, outcomes: FaultOutcome[], namespace: string, gatewayPorts: number[]): Promise<number> {
   const base = `http://127.0.0.1:${gatewayPorts[1]}`;
   // The read model catches up after the last fault: wait until each conversation's history holds every acked send.
   const ackedByConv = new Map<string, string[]>();
@@ -274,7 +284,7 @@ async function verify(ledger: Ledger, load: Load, outcomes: FaultOutcome[], stre
   }
   progress(`history read: ${history.length} messages in ${load.conversations.length} conversations`);
   const stored = await probe!.messages(namespace);
-  progress(`stream ${stream} read: ${stored.length} messages`);
+  progress(`streams ${probe!.streams.join(', ')} read: ${stored.length} messages`);
 
   // Final resume of every device from its stored position.
   await Promise.all(load.devices.map((d) => d.finalResume(30_000).then((status) => ledger.finalResume(d.name, status))));

@@ -56,6 +56,8 @@ export class UserCommands {
             ...(mutedUntil !== undefined ? { mutedUntil } : {}),
             ...(pinned !== undefined ? { pinned } : {}),
             ...(archived !== undefined ? { archived } : {}),
+            // The membership decided against: readers of the conversation's shard wait for it (read model, notifier).
+            conversationSeq: state.version,
           },
         };
       }

@@ -16,6 +16,8 @@ export interface NotifierProjectionOptions {
   maxEventAgeMs: number;
   /** How long to wait for the read model to catch up before the batch is retried. */
   readModelWaitMs?: number;
+  /** How long a user's clear of another shard's conversation waits at most for that shard's windows (below). */
+  crossShardWaitMs?: number;
   now?: () => number;
 }
 
@@ -44,8 +46,11 @@ type Clear = store.Clear & ClearPoint;
  * then reaches up to the marker's sequence (read), or the notifications whose
  * last message was sent before the event (muted). Nothing orders two shards'
  * streams, so such a clear can also come before the window it would clear
- * exists; the member's read marker and mute in the read model, which the
- * decision to notify reads, cover most of that.
+ * exists: the clear first waits (bounded) until that shard's mark has reached
+ * the conversation's sequence the event names (the marker's, the mute's
+ * `conversationSeq`), so the windows of every message it covers are open.
+ * Messages the other shard evaluates later read the member's read marker and
+ * mute in the read model, which the decision to notify reads.
  */
 export function notifierProjection(options: NotifierProjectionOptions): Projection {
   const now = options.now ?? Date.now;
@@ -59,9 +64,16 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
       const sent: Sent[] = [];
       const clears: Clear[] = [];
       const recalled: { conversationId: string; seq: number }[] = [];
+      /** Per other shard, the sequence its conversations must have been notified up to before this batch's clears. */
+      const awaited = new Map<number, number>();
       for (const { seq, subject, event } of batch) {
         if (parseEntitySubject(subject)?.kind === 'user') {
-          const sameShard = subjects.shardOf(('conversationId' in event.data && event.data.conversationId) || '') === shard;
+          const convShard = subjects.shardOf(('conversationId' in event.data && event.data.conversationId) || '');
+          const sameShard = convShard === shard;
+          if (!sameShard && (event.type === 'read.marked' || (event.type === 'preferences.set' && event.data.mutedUntil))) {
+            const upto = event.type === 'read.marked' ? event.data.seq : event.data.conversationSeq;
+            if (upto !== undefined) awaited.set(convShard, Math.max(awaited.get(convShard) ?? 0, upto));
+          }
           if (event.type === 'read.marked')
             clears.push({
               userId: event.actor,
@@ -87,6 +99,7 @@ export function notifierProjection(options: NotifierProjectionOptions): Projecti
       // Messages first, clears after: coalescing already keeps a window a clear of this batch closes from taking later messages.
       if (sent.length > 0) await notify(trx, shard, sent, clears, options);
       await store.dropPreviews(trx, recalled);
+      await store.awaitMarks(trx, awaited, options.crossShardWaitMs ?? 2000);
       await store.clearPending(trx, clears);
       const last = batch[batch.length - 1];
       if (last) await store.advanceMark(trx, shard, last.seq);

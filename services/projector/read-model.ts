@@ -7,7 +7,7 @@ import { insertConversations, type PendingCreation } from './read-model/conversa
 import { applyMessageChange } from './read-model/messages-changed.js';
 import { insertMessages, noteCreated, searchTokens, type PendingMessage } from './read-model/messages-sent.js';
 import { applyUserEvent } from './read-model/users.js';
-import { awaitMarkedConversations } from './read-model/cross-shard.js';
+import { awaitNamedConversations } from './read-model/cross-shard.js';
 import type { Projection } from '../projection/projection.js';
 import { PREPARED } from '../read-store/prepared.js';
 
@@ -36,7 +36,7 @@ export function readModelProjection(subjects: Subjects): Projection {
     },
     async apply(trx, all: StoredEvent[]) {
       const { fresh: batch, users, sent } = await unapplied(trx, subjects.namespace, all);
-      await awaitMarkedConversations(trx, subjects, batch);
+      await awaitNamedConversations(trx, subjects, batch);
       const run = new Run();
       const flush = async () => {
         if (run.creations.length) {
@@ -68,7 +68,7 @@ export function readModelProjection(subjects: Subjects): Projection {
         await flush();
         // A user's subject on any shard (`<ns>.ev.user.<id>`, `<ns>.ev.<k>.user.<id>`).
         if (parseEntitySubject(subject)?.kind === 'user') {
-          await applyUserEvent(trx, event as UserEvent);
+          await applyUserEvent(trx, event as UserEvent, subjects.shards > 1);
           continue;
         }
         const convEvent = event as ConversationEvent;

@@ -51,8 +51,11 @@ export class Api {
     return this.get(`/v1/conversations?limit=200&archived=${archived}${after ? `&after=${after}` : ''}`);
   }
 
-  history(conversationId: string, before?: string | null, limit = 50): Promise<HistoryResponse> {
-    return this.get(`/v1/conversations/${encodeURIComponent(conversationId)}/messages?limit=${limit}${before ? `&before=${before}` : ''}`);
+  /** `after`: a stream sequence the answer must include (the read model is waited for until it has it). */
+  history(conversationId: string, before?: string | null, limit = 50, after?: number): Promise<HistoryResponse> {
+    return this.get(
+      `/v1/conversations/${encodeURIComponent(conversationId)}/messages?limit=${limit}${before ? `&before=${before}` : ''}${after ? `&after=${after}` : ''}`,
+    );
   }
 
   receipts(conversationId: string, seq: number): Promise<ReceiptsResponse> {

@@ -9,6 +9,7 @@ import type {
   SyncedFrame,
   TypingFrame,
 } from '../../../contracts/index.js';
+import { decodePosition } from '../../../contracts/position-codec.js';
 import { keyValueStorage, ParleyClient, ParleyError, type ConnectionState } from '../../sdk/index.js';
 import { Api, ApiError, devToken } from './api.js';
 import { byId, formatTime, h } from './dom.js';
@@ -283,13 +284,16 @@ function onSynced(frame: SyncedFrame): void {
   showConnection('live');
   flushOutbox(wasLive);
   if (frame.status === 'resync_needed') {
+    // The position jumped past events never delivered (or into a new log): HTTP reads wait for the read model to reach it.
+    lastSeq = Math.max(0, ...(decodePosition(frame.position) ?? []).map((p) => p.seq));
     // The replay could not vouch for continuity: refetch what the server names (everything when null).
     const ids = frame.resync?.conversations ?? [...convs.keys()];
     for (const id of ids) {
       const c = convs.get(id);
       if (c && c.nextCursor !== undefined) {
         c.nextCursor = undefined;
-        if (id === openId) void loadHistory(id, true);
+        // What the refetch shows on the open conversation is read, as live messages are.
+        if (id === openId) void loadHistory(id, true).then(markReadIfVisible);
       }
     }
     scheduleListReload();
@@ -608,6 +612,12 @@ async function loadList(): Promise<void> {
     const { conversations } = await api.conversations(archived, lastSeq || undefined);
     const seen = new Set<string>();
     for (const s of conversations) {
+      // Reads only move forward: an answer read before this page's latest mark_read reached the read model keeps it.
+      const before = conv(s.conversationId).summary;
+      if (before && before.readSeq > s.readSeq) {
+        s.readSeq = before.readSeq;
+        if (s.readSeq >= (s.lastMessage?.seq ?? 0)) Object.assign(s, { unread: 0, mentions: 0 });
+      }
       conv(s.conversationId).summary = s;
       seen.add(s.conversationId);
     }
@@ -781,7 +791,14 @@ async function loadHistory(id: string, latest: boolean): Promise<void> {
   if (!latest && !c.nextCursor) return;
   c.loading = true;
   try {
-    const page = await api.history(id, latest ? null : c.nextCursor);
+    const fresh = latest && c.nextCursor === undefined;
+    const page = await api.history(id, latest ? null : c.nextCursor, 50, latest ? lastSeq || undefined : undefined);
+    if (fresh && page.messages.length) {
+      // A first or refetched newest page: what the page held from before it may lie across a gap (a resync), so it
+      // goes, and loads again on scroll, rather than show a hole.
+      const oldest = Math.min(...page.messages.map((m) => m.seq));
+      for (const [key, m] of c.messages) if (m.seq < oldest) c.messages.delete(key);
+    }
     for (const m of page.messages) c.members.add(m.senderId);
     for (const m of page.messages) c.messages.set(m.messageId, { ...m, reactions: m.reactions.map((r) => ({ emoji: r.emoji, count: r.count, mine: r.mine })) });
     if (latest) {

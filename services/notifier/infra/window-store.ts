@@ -47,6 +47,25 @@ export async function waitForReadModel(trx: Trx, shard: number, seq: number, tim
   }
 }
 
+/**
+ * Waits (at most `timeoutMs`) until each other shard's mark has reached the
+ * sequence given for it: a user's clear of a conversation on that shard then
+ * finds every window the messages it covers open. Bounded, as a shard held
+ * back (a parked event) must not hold the user's shard: after the timeout the
+ * clear goes ahead with the windows that exist.
+ */
+export async function awaitMarks(trx: Trx, needed: ReadonlyMap<number, number>, timeoutMs: number): Promise<void> {
+  if (needed.size === 0) return;
+  const shards = [...needed.keys()];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await trx.selectFrom('notifier_marks').select(['shard', 'seq']).where('shard', 'in', shards).execute();
+    const at = new Map(rows.map((r) => [Number(r.shard), Number(r.seq)]));
+    if (shards.every((k) => (at.get(k) ?? 0) >= needed.get(k)!) || Date.now() > deadline) return;
+    await sleep(20);
+  }
+}
+
 export interface ConversationInfo {
   kind: ConversationKind;
   title: string | null;
