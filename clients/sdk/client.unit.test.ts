@@ -40,15 +40,13 @@ const eventFrame = (shard: number, id: string, seq: number, prevSeq: number) => 
   event: message(id, `m${seq}`),
 });
 
+/** A client on FakeSocket whose own reconnect waits a minute: reconnects happen when the test says. */
+const testClient = () =>
+  new ParleyClient({ url: 'ws://x', token: 't', storage: new MemoryStorage(), WebSocket: FakeSocket, backoff: { baseMs: 60_000, maxMs: 60_000 } });
+
 describe('the SDK with several shards', () => {
   it('rewinds the shard of the frame where it saw a gap, and leaves the other shards where they are', async () => {
-    const client = new ParleyClient({
-      url: 'ws://x',
-      token: 't',
-      storage: new MemoryStorage(),
-      WebSocket: FakeSocket,
-      backoff: { baseMs: 60_000, maxMs: 60_000 },
-    });
+    const client = testClient();
     const connected = client.connect();
     await new Promise((r) => setTimeout(r, 0));
     const socket = FakeSocket.last!;
@@ -76,13 +74,7 @@ describe('the SDK with several shards', () => {
   });
 
   it('after a resync forgets what it saw of the listed conversations: their next live event is delivered, not taken for a gap', async () => {
-    const client = new ParleyClient({
-      url: 'ws://x',
-      token: 't',
-      storage: new MemoryStorage(),
-      WebSocket: FakeSocket,
-      backoff: { baseMs: 60_000, maxMs: 60_000 },
-    });
+    const client = testClient();
     const seen: number[] = [];
     client.on('event', (f) => seen.push(f.seq));
     const connected = client.connect();

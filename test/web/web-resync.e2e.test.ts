@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Locator, Page, WebSocketRoute } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';
 import { launchChromium } from './browser.js';
+import { browserUser, messageTexts, send, signIn as signInAt } from './page.js';
 
 /**
  * The third continuity answer in a real browser: more was missed than one resume replays
@@ -38,50 +39,9 @@ afterAll(async () => {
   await p?.stop();
 });
 
-/** A browser profile whose WebSocket the test can cut, as a network drop would (setOffline alone leaves open sockets up). */
-async function user(): Promise<{ page: Page; sockets(): number; goOffline(): Promise<void>; goOnline(): Promise<void> }> {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
-  contexts.push(context);
-  let offline = false;
-  let sockets = 0;
-  const open = new Set<WebSocketRoute>();
-  await context.routeWebSocket(/\/v1\/ws/, (ws) => {
-    if (offline) return void ws.close({ code: 4000, reason: 'offline' });
-    ws.connectToServer();
-    sockets++;
-    open.add(ws);
-    ws.onClose(() => open.delete(ws));
-  });
-  return {
-    page: await context.newPage(),
-    sockets: () => sockets,
-    async goOffline() {
-      offline = true;
-      await context.setOffline(true);
-      for (const ws of [...open]) await ws.close({ code: 4000, reason: 'network down' });
-    },
-    async goOnline() {
-      offline = false;
-      await context.setOffline(false);
-    },
-  };
-}
-
-async function signIn(page: Page, userId: string): Promise<void> {
-  await page.goto(p.http);
-  await page.getByLabel('User id').fill(userId);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toMatch(/^Online/);
-}
-
-const messages = (page: Page): Locator => page.getByRole('list', { name: 'Messages' }).getByRole('listitem');
-const messageTexts = async (page: Page): Promise<string[]> => (await messages(page).locator('.text').allTextContents()).map((t) => t.trim());
+const user = () => browserUser(browser, contexts);
+const signIn = (page: Page, userId: string) => signInAt(page, p.http, userId);
 const conversationButton = (page: Page, name: RegExp): Locator => page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name });
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('button', { name: 'Send', exact: true }).click();
-}
 
 /** Commands over HTTP, as another device of the writer would send them (fast, and the browser under test is away). */
 async function http<T>(token: string, route: string, body: unknown): Promise<T> {

@@ -1,11 +1,12 @@
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Locator, Page, WebSocketRoute } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, TEST_JWT_SECRET, type TestPlatform } from '../support/platform.js';
 import { launchChromium } from './browser.js';
 import { solidPng } from './png.js';
+import { browserUser, type BrowserUser, messages, messageTexts, send, signIn as signInAt } from './page.js';
 
 /**
  * The web client in a real browser (Debian's chromium through playwright-core),
@@ -42,57 +43,13 @@ async function shot(page: Page, name: string, docs = false): Promise<void> {
   if (docs && DOCS_SHOTS) await page.screenshot({ path: path.join(DOCS_SHOTS, `${name}.png`) });
 }
 
-/** A browser profile whose WebSocket the test can cut, as a network drop would (setOffline alone leaves open sockets up). */
-async function user(
-  viewport = { width: 1024, height: 720 },
-): Promise<{ context: BrowserContext; page: Page; goOffline(): Promise<void>; goOnline(): Promise<void> }> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  let offline = false;
-  const open = new Set<WebSocketRoute>();
-  await context.routeWebSocket(/\/v1\/ws/, (ws) => {
-    if (offline) {
-      // No network: the connection attempt fails at once.
-      void ws.close({ code: 4000, reason: 'offline' });
-      return;
-    }
-    socketUrls.push(ws.url());
-    ws.connectToServer();
-    open.add(ws);
-    ws.onClose(() => open.delete(ws));
-  });
-  const page = await context.newPage();
-  return {
-    context,
-    page,
-    async goOffline() {
-      offline = true;
-      await context.setOffline(true);
-      for (const ws of [...open]) await ws.close({ code: 4000, reason: 'network down' });
-    },
-    async goOnline() {
-      offline = false;
-      await context.setOffline(false);
-    },
-  };
+function user(viewport?: { width: number; height: number }): Promise<BrowserUser> {
+  return browserUser(browser, contexts, { ...(viewport ? { viewport } : {}), onSocket: (url) => socketUrls.push(url) });
 }
 
-async function signIn(page: Page, userId: string): Promise<void> {
-  await page.goto(p.http);
-  await page.getByLabel('User id').fill(userId);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toMatch(/^Online/);
-}
-
-const messages = (page: Page): Locator => page.getByRole('list', { name: 'Messages' }).getByRole('listitem');
+const signIn = (page: Page, userId: string) => signInAt(page, p.http, userId);
 /** The message whose own text is exactly `text` (not one quoting it in a reply). */
 const message = (page: Page, text: string): Locator => messages(page).filter({ has: page.getByText(text, { exact: true }) });
-const messageTexts = async (page: Page): Promise<string[]> => (await messages(page).locator('.text').allTextContents()).map((t) => t.trim());
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('button', { name: 'Send', exact: true }).click();
-}
 
 async function openConversation(page: Page, name: string): Promise<void> {
   await page
