@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { advancePosition } from '../../contracts/index.js';
+import { advancePosition, decodePosition, rewindPosition } from '../../contracts/index.js';
 import type { Ledger } from './ledger.js';
 
 type Frame = Record<string, any> & { t: string };
@@ -23,8 +23,15 @@ export class Device {
   lastSync: { status: string; reason?: string; at: number } | null = null;
   resumes = 0;
   sendRetries = 0;
-  /** Live events whose prevSeq showed a gap (the gateway repairs these itself; counted as a signal). */
+  /** Live events whose prevSeq showed a hole the gateway had not filled: the device resumed from before it. */
   liveGaps = 0;
+  /**
+   * Set from a live gap until the next connection: the socket is closing and what it still sends is ignored (it
+   * would move the position past the hole).
+   */
+  private gapped = false;
+  /** Set from a live gap until the resume after it is synced: replayed events the device already holds are expected. */
+  private rewound = false;
   refused: string[] = [];
   private socket: WebSocket | null = null;
   private connected: Promise<void> | null = null;
@@ -151,6 +158,7 @@ export class Device {
     this.socket = socket;
     this.synced = false;
     this.closedByUs = false;
+    this.gapped = false;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error('no synced in time')), SYNC_TIMEOUT_MS);
       let settled = false;
@@ -187,18 +195,33 @@ export class Device {
   }
 
   private onFrame(f: Frame): void {
+    if (this.gapped) return;
     if (f.t === 'event') {
       const replayed = !this.synced;
       if (f.entity?.kind === 'conv') {
         const conv = f.entity.id as string;
         const last = this.lastSeqByConv.get(conv);
-        if (!replayed && last !== undefined && f.prevSeq > last) this.liveGaps++;
+        if (!replayed && last !== undefined && f.prevSeq > last) {
+          // The client's rule (docs/protocol.md, "Gaps during live delivery"): the gateway could not fill the hole,
+          // so resume this event's shard from before it, as the SDK does.
+          this.liveGaps++;
+          this.gapped = this.rewound = true;
+          const shard = decodePosition(f.pos)?.[0]?.shard ?? 0;
+          if (this.position) this.position = rewindPosition(this.position, shard, last);
+          this.closedByUs = true;
+          this.socket?.close(4000, 'gap detected; resuming');
+          return;
+        }
+        // Rewound past events of other conversations of the shard: their replay is expected and ignored, as the SDK
+        // ignores an event at or below the last one it holds.
+        if (replayed && this.rewound && last !== undefined && f.seq <= last) return;
         if (last === undefined || f.seq > last) this.lastSeqByConv.set(conv, f.seq);
         this.ledger.delivery(this.name, conv, f.seq, replayed);
       }
       this.position = advancePosition(this.position, f.pos);
     } else if (f.t === 'synced') {
       this.synced = true;
+      this.rewound = false;
       this.position = advancePosition(this.position, f.position);
       this.lastSync = { status: f.status, ...(f.resync?.reason ? { reason: f.resync.reason } : {}), at: Date.now() };
     } else if ((f.t === 'ack' || f.t === 'error') && typeof f.id === 'string') {

@@ -62,6 +62,37 @@ describe('live hub continuity', () => {
     expect(hub.gapsRepaired).toBe(1);
   });
 
+  it('keeps newer events behind a gap while the log refuses the repair read, and repairs it once the log answers', async () => {
+    const nc = fakeNats();
+    const published: number[] = [];
+    const stored: StoredEvent[] = [{ seq: 12, subject: 'ns.ev.conv.g_1', event: event('twelve') as never }];
+    let attempts = 0;
+    const hub = new LiveHub(
+      nc as never,
+      subjectsFor('ns'),
+      [{ shard: 0, stream: 's', epoch: 'e' }],
+      (_topic, frame) => published.push(JSON.parse(frame).seq),
+      async (_subject, after, until) => {
+        // A cluster between leaders: the first two reads are refused.
+        if (++attempts <= 2) throw new Error('the event log stopped answering a read');
+        return stored.filter((e) => e.seq > after && e.seq <= until);
+      },
+      createLogger({ level: 'silent' }),
+    );
+    hub.acquire('conv', 'g_1');
+    const deliver = nc.subs.get('ns.live.conv.g_1')!;
+    deliver(null, live(10, 7, 'ten'));
+    deliver(null, live(13, 12, 'thirteen')); // 12 was lost on the way
+    deliver(null, live(14, 13, 'fourteen'));
+    await new Promise((r) => setTimeout(r, 100));
+    // Nothing newer than the gap went out while the repair failed.
+    expect(published).toEqual([10]);
+    for (let i = 0; i < 40 && published.length < 4; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(attempts).toBe(3);
+    expect(published).toEqual([10, 12, 13, 14]);
+    expect(hub.gapsRepaired).toBe(1);
+  });
+
   it('delivers past a gap the log cannot fill (an unreadable or tombstoned event), repairing it once', async () => {
     const nc = fakeNats();
     const published: { seq: number; prevSeq: number }[] = [];

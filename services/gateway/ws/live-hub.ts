@@ -5,6 +5,11 @@ import { PREV_SEQ_HEADER, type StoredEvent } from '../../event-log/event-store.j
 import type { ShardInfo } from '../../event-log/streams.js';
 import { eventFrame } from './event-frame.js';
 
+/** How long a live gap's repair is retried (the log refusing reads between leaders) before later events go out anyway. */
+const REPAIR_BUDGET_MS = 60_000;
+/** Live events of one entity held behind an unrepaired gap at most; beyond, they go out and clients resume. */
+const REPAIR_MAX_WAITING = 10_000;
+
 /** Publishes a ready-made frame to every local socket subscribed to a topic (uWebSockets' C++ fan-out). */
 export type TopicPublisher = (topic: string, frame: string) => void;
 
@@ -236,7 +241,7 @@ export class LiveHub {
     this.onDelivered?.(e.kind, e.id, seq, eventJson);
   }
 
-  private async repair(e: Entry, topic: string, afterSeq: number, untilSeq: number): Promise<void> {
+  private async repair(e: Entry, topic: string, afterSeq: number, untilSeq: number, started = Date.now()): Promise<void> {
     // The stored subject is in the entity's shard: the gap source reads that shard's log.
     const subject = e.kind === 'conv' ? this.subjects.conv(e.id) : this.subjects.user(e.id);
     const shard = this.shards[this.subjects.shardOf(e.id)]!;
@@ -254,7 +259,15 @@ export class LiveHub {
       this.gapsRepaired++;
       this.log.warn('live delivery gap repaired from the log', { subject, afterSeq, untilSeq, events: missing.length });
     } catch (err) {
-      // Deliver what follows anyway: clients detect the hole from prevSeq and resume.
+      // A log between leaders (a NATS node lost or cut off) refuses reads for a while: the entity's later live
+      // events keep waiting behind the gap, and the repair is tried again, for up to REPAIR_BUDGET_MS. Only then
+      // does what follows go out anyway: clients detect the hole from prevSeq and resume past it.
+      const elapsed = Date.now() - started;
+      if (elapsed < REPAIR_BUDGET_MS && (e.waiting?.length ?? 0) < REPAIR_MAX_WAITING && this.entries.get(topic) === e) {
+        this.log.warn('live delivery gap not repaired yet; trying again', { subject, afterSeq, untilSeq, elapsedMs: elapsed, err });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** Math.floor(elapsed / 2000))).unref());
+        return this.repair(e, topic, afterSeq, untilSeq, started);
+      }
       this.log.error('could not repair a live delivery gap', { subject, afterSeq, untilSeq, err });
       e.lastSeq = untilSeq;
     }
