@@ -5,6 +5,7 @@ import pg from 'pg';
 import { spawnTs, type Child } from '../lib/ipc.js';
 import { BENCH_JWT_SECRET, mintToken } from '../lib/jwt.js';
 import { mapLimit, type ConvSpec, type Target } from './target.js';
+import { shardOf } from '../../../contracts/index.js';
 
 const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers', 'parley.ts');
 
@@ -60,7 +61,9 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
     );
     const http = `http://127.0.0.1:${started[0]!.port}`;
     const db = new pg.Pool({ connectionString: o.databaseUrl, max: 2 });
-    let lastSeq = 0;
+    /** The last sequence each shard's read model must reach: a conversation's creation, in its shard (STREAM_SHARDS). */
+    const lastSeq = new Map<number, number>();
+    const shards = Number(o.env?.STREAM_SHARDS ?? process.env.STREAM_SHARDS ?? 1);
 
     return {
       name: 'parley',
@@ -83,24 +86,29 @@ export async function startParley(o: ParleyTargetOptions): Promise<Target> {
           });
           const json = (await res.json()) as { conversationId?: string; seq?: number };
           if (!res.ok || !json.conversationId) throw new Error(`create ${spec.kind}: ${res.status} ${JSON.stringify(json)}`);
-          lastSeq = Math.max(lastSeq, json.seq ?? 0);
+          const shard = shardOf(json.conversationId, shards);
+          lastSeq.set(shard, Math.max(lastSeq.get(shard) ?? 0, json.seq ?? 0));
           return json.conversationId;
         });
       },
       async settle() {
         // Connections subscribe to what the read model lists: wait until it has applied everything
         // (the membership reactor's follow-up events included: the checkpoint must stop moving).
-        let last = -1;
+        let last = '';
         let stableSince = Date.now();
         const deadline = Date.now() + 300_000;
         for (;;) {
-          const r = await db.query<{ seq: string }>(`SELECT seq FROM projector_checkpoints WHERE projector = 'read-model' AND shard = 0`);
-          const seq = Number(r.rows[0]?.seq ?? 0);
-          if (seq !== last) {
-            last = seq;
+          const r = await db.query<{ shard: number; seq: string }>(
+            `SELECT shard, seq FROM projector_checkpoints WHERE projector = 'read-model' ORDER BY shard`,
+          );
+          const at = new Map(r.rows.map((row) => [row.shard, Number(row.seq)]));
+          const now = JSON.stringify([...at]);
+          const reached = [...lastSeq].every(([shard, seq]) => (at.get(shard) ?? 0) >= seq);
+          if (now !== last) {
+            last = now;
             stableSince = Date.now();
-          } else if (seq >= lastSeq && Date.now() - stableSince > (o.stableMs ?? 1000)) return;
-          if (Date.now() > deadline) throw new Error(`read model stuck at ${seq} (need ${lastSeq})`);
+          } else if (reached && Date.now() - stableSince > (o.stableMs ?? 1000)) return;
+          if (Date.now() > deadline) throw new Error(`read model stuck at ${now} (need ${JSON.stringify([...lastSeq])})`);
           await new Promise((res) => setTimeout(res, 100));
         }
       },
