@@ -120,7 +120,9 @@ export class StreamProbe {
       for (const [stream, names] of this.durables) {
         for (const name of names) {
           const c = await this.jsm.consumers.info(stream, name);
-          worst = Math.max(worst, c.num_pending + c.num_ack_pending);
+          const lag = c.num_pending + c.num_ack_pending;
+          if (lag >= worst) this.laggiest = `${stream}/${name} (${c.num_pending} pending, ${c.num_ack_pending} unacknowledged)`;
+          worst = Math.max(worst, lag);
         }
       }
       return worst;
@@ -129,13 +131,17 @@ export class StreamProbe {
     }
   }
 
+  /** The consumer furthest behind at the last lag check, for a report that names what did not catch up. */
+  laggiest = '';
+
   /** Resolves once every durable consumer of every shard is within `maxLag` events of its stream's end; the time it took. */
   async waitCaughtUp(maxLag: number, timeoutMs: number): Promise<number> {
     const start = Date.now();
     for (;;) {
       const lag = await this.consumerLag();
       if (lag !== null && lag <= maxLag) return Date.now() - start;
-      if (Date.now() - start > timeoutMs) throw new Error(`consumers of ${this.streams.join(', ')} still ${lag ?? '?'} events behind after ${timeoutMs} ms`);
+      if (Date.now() - start > timeoutMs)
+        throw new Error(`consumers of ${this.streams.join(', ')} still ${lag ?? '?'} events behind after ${timeoutMs} ms; furthest behind: ${this.laggiest}`);
       await sleep(250);
     }
   }

@@ -50,6 +50,12 @@ export class SingleActiveRole<S extends Stoppable> {
   private stopping = false;
   private ticking: Promise<void> = Promise.resolve();
   private readonly periodMs: number;
+  /**
+   * Set when the fence refused a batch. A service told LeaseLost stops consuming for good, while the lease
+   * may well come back (a refresh that failed for a while, then found the entry still ours): the role must
+   * then be restarted, not left active with a stopped service.
+   */
+  private fenceTripped = false;
 
   constructor(
     readonly role: string,
@@ -107,7 +113,10 @@ export class SingleActiveRole<S extends Stoppable> {
   }
 
   private fence: Fence = () => {
-    if (!this.lease.held() || this.stateValue !== 'active') throw new LeaseLost(this.role);
+    if (!this.lease.held() || this.stateValue !== 'active') {
+      this.fenceTripped = true;
+      throw new LeaseLost(this.role);
+    }
   };
 
   private schedule(): void {
@@ -126,8 +135,13 @@ export class SingleActiveRole<S extends Stoppable> {
           this.log.warn('role lease refresh failed; retrying', { role: this.role, err: String(err) });
           return this.lease.held();
         });
-        if (!still || !this.lease.held()) {
-          this.log.error(`lost the ${this.role} lease; stopping the ${this.role} role and standing by`, { role: this.role });
+        if (!still || !this.lease.held() || this.fenceTripped) {
+          // Standing by after a tripped fence, though the lease may be ours again: the next attempt takes it
+          // (the entry is still ours) and starts the service afresh from its checkpoint.
+          this.log.error(`lost the ${this.role} lease; stopping the ${this.role} role and standing by`, {
+            role: this.role,
+            ...(still && this.lease.held() ? { reason: 'a batch was refused while the lease could not be refreshed' } : {}),
+          });
           await this.deactivate();
           this.stateValue = 'standby';
           this.holder = 'unknown (lease lost)';
@@ -153,6 +167,7 @@ export class SingleActiveRole<S extends Stoppable> {
   }
 
   private async activate(): Promise<void> {
+    this.fenceTripped = false;
     this.stateValue = 'active';
     this.holder = undefined;
     this.current = await this.startService(this.fence);
