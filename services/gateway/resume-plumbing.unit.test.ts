@@ -18,7 +18,7 @@ function fakeStore(n: number, deleted: Set<number> = new Set()) {
   const read = async (subjects: string[], after: number, until: number, limit: number) => {
     calls.push({ subjects, after, until });
     const match = log.filter((e) => e.seq > after && e.seq <= until && (subjects.includes(ALL) || subjects.includes(e.subject)));
-    return { events: match.slice(0, limit), truncated: match.length > limit };
+    return { events: match.slice(0, limit), truncated: match.length > limit, reached: match.length > limit ? match[limit - 1]!.seq : until };
   };
   // Fills (readAll) are recorded as reads of ALL.
   const store: RangeReader = { readSubjects: read, readAll: (after, until, limit) => read([ALL], after, until, limit) };
@@ -28,6 +28,27 @@ function fakeStore(n: number, deleted: Set<number> = new Set()) {
 const silent = createLogger({ level: 'error' });
 
 describe('RecentLog', () => {
+  it('keeps no range a fill could not read to its end: the read goes to the store, and a later fill covers it', async () => {
+    const { store, log } = fakeStore(100);
+    let behind = true;
+    // A server whose copy of the stream is behind (a former leader cut off) says nothing is pending after 60.
+    const shortStore: RangeReader = {
+      readSubjects: store.readSubjects,
+      readAll: async (after, until, limit) => {
+        if (behind && until > 60) throw new Error('the event log answered a read up to sequence 60, not 100');
+        return store.readAll(after, until, limit);
+      },
+    };
+    const recent = new RecentLog(shortStore, { capacity: 10_000, maxScan: 5000, scanPerWaiter: 5000, demand: () => 1, idleMs: 60_000 }, silent);
+    const want = log.filter((e) => e.subject === 'p.ev.conv.c3' && e.seq > 50).map((e) => e.seq);
+    expect((await recent.readSubjects(['p.ev.conv.c3'], 50, 100, 1000)).events.map((e) => e.seq)).toEqual(want);
+    expect(recent.held).toBe(0);
+    behind = false;
+    expect((await recent.readSubjects(['p.ev.conv.c3'], 50, 100, 1000)).events.map((e) => e.seq)).toEqual(want);
+    expect(recent.held).toBeGreaterThan(0);
+    recent.stop();
+  });
+
   it('answers like the store, and a storm of overlapping reads costs a few fills', async () => {
     const { store, calls, log } = fakeStore(5000, new Set([10, 11, 4000]));
     const recent = new RecentLog(store, { capacity: 10_000, maxScan: 5000, scanPerWaiter: 5000, demand: () => 1, idleMs: 60_000 }, silent);

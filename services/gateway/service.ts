@@ -1,3 +1,4 @@
+import { AppError } from '../runtime/errors.js';
 import type { Authenticator } from '../auth/auth.js';
 import path from 'node:path';
 import { DegradedError, requiredChecks, withStorageCheck, type HealthCheck } from '../observability/health.js';
@@ -96,7 +97,14 @@ export async function startGateway(runtime: Runtime, deps: GatewayDeps): Promise
       sockets.notePublished(topic);
     },
     // A gap is repaired from the log of the entity's shard (the subject's).
-    async (subject, after, until) => (await readers.ofSubject(subject).reader.readSubjects([subject], after, until, config.sync.maxReplay)).events,
+    async (subject, after, until) => {
+      const read = await readers.ofSubject(subject).reader.readSubjects([subject], after, until, config.sync.maxReplay);
+      // `until` is the previous event of a live one on this very subject: it exists. A read that stops short of it
+      // was answered by a server whose copy is behind, and must not pass for a complete repair (the hub retries).
+      if (!read.truncated && read.reached < until)
+        throw new AppError('unavailable', `the event log answered the repair of ${subject} up to sequence ${read.reached}, not ${until}`);
+      return read.events;
+    },
     log.child({ component: 'hub' }),
   );
   const sync = new SyncService({

@@ -1,15 +1,15 @@
 import type { Logger } from '../../observability/logger.js';
 import { guarded } from '../guard.js';
-import type { StoredEvent } from '../../event-log/event-store.js';
+import type { RangeRead, StoredEvent } from '../../event-log/event-store.js';
 
 /** Reads events on some subjects in a sequence range: the event store, or the recent log in front of it. */
 export interface EventReader {
-  readSubjects(subjects: string[], afterSeq: number, untilSeq: number, limit: number): Promise<{ events: StoredEvent[]; truncated: boolean }>;
+  readSubjects(subjects: string[], afterSeq: number, untilSeq: number, limit: number): Promise<RangeRead>;
 }
 
 /** The store behind the recent log: filtered reads, and whole ranges of the stream for fills. */
 export interface RangeReader extends EventReader {
-  readAll(afterSeq: number, untilSeq: number, limit: number): Promise<{ events: StoredEvent[]; truncated: boolean }>;
+  readAll(afterSeq: number, untilSeq: number, limit: number): Promise<RangeRead>;
 }
 
 export interface RecentLogOptions {
@@ -69,10 +69,16 @@ export class RecentLog implements EventReader {
     private readonly log: Logger,
   ) {}
 
-  async readSubjects(subjects: string[], afterSeq: number, untilSeq: number, limit: number): Promise<{ events: StoredEvent[]; truncated: boolean }> {
-    if (subjects.length === 0 || afterSeq >= untilSeq) return { events: [], truncated: false };
+  async readSubjects(subjects: string[], afterSeq: number, untilSeq: number, limit: number): Promise<RangeRead> {
+    if (subjects.length === 0 || afterSeq >= untilSeq) return { events: [], truncated: false, reached: untilSeq };
     this.lastRead = Date.now();
-    if (!(await this.cover(afterSeq, untilSeq))) return this.store.readSubjects(subjects, afterSeq, untilSeq, limit);
+    // A fill that failed (the log refusing reads, or answering short of the range's end) leaves the window as it
+    // was: this read goes to the store, filtered by the server, like any read the window cannot serve.
+    const covered = await this.cover(afterSeq, untilSeq).catch((err: unknown) => {
+      this.log.warn('recent log fill failed; reading from the store', { afterSeq, untilSeq, err: String(err) });
+      return false;
+    });
+    if (!covered) return this.store.readSubjects(subjects, afterSeq, untilSeq, limit);
     return this.collect(subjects, afterSeq, untilSeq, limit);
   }
 
@@ -182,7 +188,7 @@ export class RecentLog implements EventReader {
     return { after, until, count: events.length, bySubject };
   }
 
-  private collect(subjects: string[], after: number, until: number, limit: number): { events: StoredEvent[]; truncated: boolean } {
+  private collect(subjects: string[], after: number, until: number, limit: number): RangeRead {
     const out: StoredEvent[] = [];
     for (const segment of this.segments) {
       if (segment.until <= after || segment.after >= until) continue;
@@ -193,8 +199,9 @@ export class RecentLog implements EventReader {
       }
     }
     out.sort((a, b) => a.seq - b.seq);
-    if (out.length > limit) return { events: out.slice(0, limit), truncated: true };
-    return { events: out, truncated: false };
+    if (out.length > limit) return { events: out.slice(0, limit), truncated: true, reached: out[limit - 1]!.seq };
+    // The window holds complete ranges only: it vouches for the whole of (after, until].
+    return { events: out, truncated: false, reached: until };
   }
 
   private watchIdle(): void {
