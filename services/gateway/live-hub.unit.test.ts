@@ -17,6 +17,15 @@ function fakeNats() {
   };
 }
 
+/** A hub over one shard of namespace `ns`, with the test's publisher and gap source. */
+function oneShardHub(
+  nc: ReturnType<typeof fakeNats>,
+  publish: ConstructorParameters<typeof LiveHub>[3],
+  gapSource: ConstructorParameters<typeof LiveHub>[4],
+): LiveHub {
+  return new LiveHub(nc as never, subjectsFor('ns'), [{ shard: 0, stream: 's', epoch: 'e' }], publish, gapSource, createLogger({ level: 'silent' }));
+}
+
 const event = (text: string) => ({ type: 'message.sent', v: 1, at: 1, actor: 'a', data: { conversationId: 'g_1', messageId: '1', clientMsgId: text, text } });
 const live = (seq: number, prev: number, text: string) => ({
   subject: 'ns.live.conv.g_1',
@@ -33,10 +42,8 @@ describe('live hub continuity', () => {
       { seq: 15, subject: 'ns.ev.conv.g_1', event: event('fifteen') as never },
     ];
     let repairs = 0;
-    const hub = new LiveHub(
-      nc as never,
-      subjectsFor('ns'),
-      [{ shard: 0, stream: 's', epoch: 'e' }],
+    const hub = oneShardHub(
+      nc,
       (_topic, frame) => {
         const f = JSON.parse(frame);
         published.push({ seq: f.seq, prevSeq: f.prevSeq, text: f.event.data.text });
@@ -46,7 +53,6 @@ describe('live hub continuity', () => {
         await new Promise((r) => setTimeout(r, 20));
         return stored.filter((e) => e.seq > after && e.seq <= until);
       },
-      createLogger({ level: 'silent' }),
     );
     hub.acquire('conv', 'g_1');
     const deliver = nc.subs.get('ns.live.conv.g_1')!;
@@ -67,17 +73,14 @@ describe('live hub continuity', () => {
     const published: number[] = [];
     const stored: StoredEvent[] = [{ seq: 12, subject: 'ns.ev.conv.g_1', event: event('twelve') as never }];
     let attempts = 0;
-    const hub = new LiveHub(
-      nc as never,
-      subjectsFor('ns'),
-      [{ shard: 0, stream: 's', epoch: 'e' }],
+    const hub = oneShardHub(
+      nc,
       (_topic, frame) => published.push(JSON.parse(frame).seq),
       async (_subject, after, until) => {
         // A cluster between leaders: the first two reads are refused.
         if (++attempts <= 2) throw new Error('the event log stopped answering a read');
         return stored.filter((e) => e.seq > after && e.seq <= until);
       },
-      createLogger({ level: 'silent' }),
     );
     hub.acquire('conv', 'g_1');
     const deliver = nc.subs.get('ns.live.conv.g_1')!;
@@ -97,10 +100,8 @@ describe('live hub continuity', () => {
     const nc = fakeNats();
     const published: { seq: number; prevSeq: number }[] = [];
     let repairs = 0;
-    const hub = new LiveHub(
-      nc as never,
-      subjectsFor('ns'),
-      [{ shard: 0, stream: 's', epoch: 'e' }],
+    const hub = oneShardHub(
+      nc,
       (_topic, frame) => {
         const f = JSON.parse(frame);
         published.push({ seq: f.seq, prevSeq: f.prevSeq });
@@ -109,7 +110,6 @@ describe('live hub continuity', () => {
         repairs++;
         return []; // seq 11 exists but no reader can read it
       },
-      createLogger({ level: 'silent' }),
     );
     hub.acquire('conv', 'g_1');
     const deliver = nc.subs.get('ns.live.conv.g_1')!;
@@ -130,13 +130,10 @@ describe('live hub continuity', () => {
     const nc = fakeNats();
     const toAll: string[] = [];
     const except: { frame: string; user: string }[] = [];
-    const hub = new LiveHub(
-      nc as never,
-      subjectsFor('ns'),
-      [{ shard: 0, stream: 's', epoch: 'e' }],
+    const hub = oneShardHub(
+      nc,
       (_t, frame) => toAll.push(frame),
       async () => [],
-      createLogger({ level: 'silent' }),
     );
     hub.publishExcept = (_topic, frame, user) => (except.push({ frame, user }), true);
     const topic = hub.acquire('conv', 'g_1');
@@ -159,13 +156,10 @@ describe('live hub continuity', () => {
     const nc = fakeNats();
     const published: number[] = [];
     let repairs = 0;
-    const hub = new LiveHub(
-      nc as never,
-      subjectsFor('ns'),
-      [{ shard: 0, stream: 's', epoch: 'e' }],
+    const hub = oneShardHub(
+      nc,
       (_t, frame) => published.push(JSON.parse(frame).seq),
       async () => (repairs++, []),
-      createLogger({ level: 'silent' }),
     );
     hub.acquire('conv', 'g_1');
     const deliver = nc.subs.get('ns.live.conv.g_1')!;

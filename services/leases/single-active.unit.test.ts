@@ -47,17 +47,18 @@ const until = async (condition: () => boolean, ms = 3000) => {
   }
 };
 
+/** A started role over `lease` whose every start makes a new FakeService, kept in `services` in order. */
+async function startedRole(name: string, lease: RoleLease) {
+  const services: FakeService[] = [];
+  const role = new SingleActiveRole(name, lease, async (fence) => services[services.push(new FakeService(fence)) - 1]!, createLogger({ level: 'silent' }));
+  await role.start();
+  return { role, services };
+}
+
 describe('a single-active role whose fence refused a batch', () => {
   it('is restarted when its lease turns out to be still its own, instead of staying active with a stopped service', async () => {
     const { state, lease } = fakeLease();
-    const services: FakeService[] = [];
-    const role = new SingleActiveRole(
-      'notifier',
-      lease,
-      async (fence) => services[services.push(new FakeService(fence)) - 1]!,
-      createLogger({ level: 'silent' }),
-    );
-    await role.start();
+    const { role, services } = await startedRole('notifier', lease);
     expect(role.state).toBe('active');
     expect(services[0]!.applyBatch()).toBe(true);
 
@@ -76,14 +77,7 @@ describe('a single-active role whose fence refused a batch', () => {
 
   it('stays active with the same service while no batch was refused and refreshes succeed', async () => {
     const { lease } = fakeLease();
-    const services: FakeService[] = [];
-    const role = new SingleActiveRole(
-      'projector',
-      lease,
-      async (fence) => services[services.push(new FakeService(fence)) - 1]!,
-      createLogger({ level: 'silent' }),
-    );
-    await role.start();
+    const { role, services } = await startedRole('projector', lease);
     await new Promise((r) => setTimeout(r, 400));
     expect(services).toHaveLength(1);
     expect(role.state).toBe('active');
